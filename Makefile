@@ -1,0 +1,80 @@
+# Duro: one binary, ./duro. See README.md for the targets a user needs.
+
+BUILD    ?= build
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+            -Wshadow -Wpointer-arith -Wvla -Wno-missing-field-initializers
+SAN      ?=
+ALL_CFLAGS   = -std=c11 $(WARNINGS) $(CFLAGS) $(SAN)
+ALL_CPPFLAGS = -D_GNU_SOURCE -I. -MMD -MP $(CPPFLAGS)
+LIBS     := -lpg_query -lsqlite3 -lcrypto -linih -lpthread
+PYTHON   := /usr/bin/python3
+
+LIB_SRCS  := $(wildcard core/*.c catalog/*.c planner/*.c proxy/*.c web/*.c)
+CLI_SRCS  := $(wildcard cli/*.c)
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] web/*.[ch] \
+                         cli/*.[ch] tests/unit/*.[ch])
+
+.PHONY: all deps unit e2e test asan format lint bench-scan clean
+
+all: duro
+
+ifeq ($(BUILD),build)
+duro: $(BUILD)/duro
+	cp $< $@
+endif
+
+$(BUILD)/duro: $(CLI_OBJS) $(BUILD)/libduro.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libduro.a $(LIBS)
+
+$(BUILD)/libduro.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libduro.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libduro.a $(LIBS) -lcmocka
+
+deps:
+	@tools/install-deps all
+
+unit: $(TEST_BINS)
+	@cd tests/unit && ../../tools/run-unit $(abspath $(TEST_BINS))
+
+e2e: $(BUILD)/duro
+	DURO_BIN=$(abspath $(BUILD)/duro) $(PYTHON) -m pytest -q tests/e2e
+
+# Dependencies first, then the build, the C unit tests and the end-to-end tests.
+test: deps
+	$(MAKE) --no-print-directory $(BUILD)/duro
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory e2e
+
+# The unit and end-to-end tests under AddressSanitizer and UBSan, in a build of their own.
+asan: deps
+	$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  unit e2e
+
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+lint:
+	clang-format --dry-run -Werror $(FORMAT_SRCS)
+
+bench-scan: $(BUILD)/duro
+	$(PYTHON) bench/scan/run.py --duro $(abspath $(BUILD)/duro)
+
+clean:
+	rm -rf build build-asan duro
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

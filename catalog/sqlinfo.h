@@ -1,0 +1,61 @@
+/*
+ * What Duro learns from the SQL of a view, its tests or a processor's DDL,
+ * using libpg_query: the relations a statement reads and the names of the
+ * columns it outputs. When the PostgreSQL parser rejects the text (Redshift-only
+ * syntax such as "select top 10"), relations come from libpg_query's tokenizer.
+ * Pure and thread-safe. Not for: deciding which relations are managed views.
+ */
+#ifndef DURO_CATALOG_SQLINFO_H
+#define DURO_CATALOG_SQLINFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/util.h"
+
+typedef enum SqlKind {
+    SQL_KIND_QUERY, /* exactly one SELECT (VALUES, set operations and WITH included) */
+    SQL_KIND_TESTS, /* one or more SELECTs */
+    SQL_KIND_DDL,   /* exactly one CREATE TABLE */
+} SqlKind;
+
+typedef enum SqlMode {
+    SQL_PARSED,    /* the PostgreSQL parser read it: everything below is exact */
+    SQL_TOKENIZED, /* parser rejected it; relations found by the tokenizer, columns unknown */
+} SqlMode;
+
+/* One reference to a relation, as SQL resolves names: unquoted parts folded to lower case. */
+typedef struct SqlRelation {
+    char *schema; /* NULL when unqualified */
+    char *name;
+    int location; /* byte offset of the reference in the text */
+} SqlRelation;
+
+typedef struct SqlInfo {
+    SqlMode mode;
+    /* Every reference to a relation read (FROM, JOIN, subqueries, set operations), in text order,
+     * repeats included. CTE references and names in comments, strings or columns are not here. */
+    SqlRelation *relations;
+    size_t n_relations;
+    /* Output column names (for SQL_KIND_DDL: the table's columns), folded as SQL does.
+     * Only meaningful when columns_known. */
+    StrVec columns;
+    bool columns_known; /* false when tokenized, or an output is "*" / "t.*" */
+    int n_statements;
+} SqlInfo;
+
+/*
+ * Analyses sql as the given kind. Returns 0 on success. On failure returns -1,
+ * sets *error (caller frees) to a message and *error_offset to the byte offset
+ * the problem is at (or -1), and leaves *out empty: the text is not a single
+ * SELECT / only SELECTs / one CREATE TABLE, or even the tokenizer rejects it
+ * (an unterminated quote or comment).
+ */
+int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error,
+                    int *error_offset) MUST_CHECK;
+void sqlinfo_free(SqlInfo *info);
+
+/* The 1-based line of a byte offset into text (1 for offsets < 0). */
+int sqlinfo_line_of(const char *text, int offset);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * The catalog: Duro's own state in one SQLite file (WAL mode). Views as last
+ * loaded from the repository, with the hash of their definition and the hash of
+ * their last successful build; refresh runs and the duration of each of their
+ * steps. Not for: deciding what is stale (planner/staleness) or reading files.
+ *
+ * A Store is one SQLite connection: use it from one thread at a time. Threads
+ * that read concurrently each open their own Store on the same path.
+ * Timestamps are microseconds since the Unix epoch (UTC); intervals, seconds.
+ */
+#ifndef DURO_CATALOG_STORE_H
+#define DURO_CATALOG_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog/repo.h"
+#include "core/util.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct Store Store;
+
+/*
+ * Opens (creating or migrating to STORE_SCHEMA_VERSION) the catalog at path.
+ * On failure returns -1, sets *error (caller frees) and *out to NULL; a file
+ * written by a newer Duro (higher schema version) is refused, not touched.
+ */
+int store_open(const char *path, Store **out, char **error) MUST_CHECK;
+void store_close(Store *s);
+int store_schema_version(Store *s);
+
+typedef struct StoreSyncStats {
+    int added;
+    int changed; /* definition hash differs from the stored one */
+    int removed;
+    int unchanged;
+} StoreSyncStats;
+
+/*
+ * Makes the views table match the repository in one transaction: adds new
+ * views, updates changed ones, deletes views no longer in it (their runs are
+ * kept). A changed view's definition hash then differs from the hash of its
+ * last successful build, so it stays stale until a build of the new definition
+ * succeeds: however often sync runs, and across restarts.
+ * Returns 0, or -1 with *error set (nothing changed).
+ */
+int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats,
+               char **error) MUST_CHECK;
+
+typedef struct StoreView {
+    char *name;
+    char *source;
+    char *kind; /* "sql" or "processor" */
+    int64_t interval;           /* own, seconds; 0 = none */
+    int64_t effective_interval; /* seconds; 0 = none */
+    bool enabled;
+    char *config;     /* config_describe() text */
+    char *depends_on; /* comma-separated view names, "" for none */
+    char *hash;       /* definition hash now */
+    char *built_hash; /* definition hash of the last successful build; NULL = never built */
+    int64_t first_seen_us;
+    int64_t changed_us;      /* when the definition hash last changed (first_seen_us at first) */
+    int64_t last_success_us; /* finish of the last successful build; 0 = never */
+    int64_t last_duration_us;
+    int64_t rows; /* rows of the last successful build; -1 = unknown */
+    char *last_outcome; /* outcome of the newest finished run, or NULL */
+    char *last_error;   /* error of the newest finished run, or NULL */
+    bool running;       /* a run is in progress */
+} StoreView;
+
+/* Returns 0 and fills *out, 1 when there is no such view, -1 on error. */
+int store_get_view(Store *s, const char *name, StoreView *out) MUST_CHECK;
+/* All views sorted by name. Returns 0 or -1. Free with store_views_free. */
+int store_list_views(Store *s, StoreView **out, size_t *n) MUST_CHECK;
+void store_view_free(StoreView *v);
+void store_views_free(StoreView *v, size_t n);
+
+/* Starts a run (outcome "running"); trigger is schedule, call, read, web or dependency. */
+int store_run_begin(Store *s, const char *view, const char *trigger, int64_t started_us,
+                    int64_t *run_id) MUST_CHECK;
+/* Records one pipeline step of a run; error is NULL when the step succeeded. */
+int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
+                   int64_t finished_us, const char *error) MUST_CHECK;
+/*
+ * Finishes a run: outcome ok, failed, tests_failed or cancelled. For "ok",
+ * built_hash (the definition hash the run built) becomes the view's built hash
+ * and finished_us its last success.
+ */
+int store_run_finish(Store *s, int64_t run_id, const char *outcome, int64_t finished_us,
+                     int64_t rows, const char *error, const char *built_hash) MUST_CHECK;
+
+typedef struct StoreStep {
+    char *step;
+    int64_t started_us;
+    int64_t finished_us;
+    char *error;
+} StoreStep;
+
+typedef struct StoreRun {
+    int64_t id;
+    char *view;
+    char *trigger;
+    char *outcome;
+    int64_t started_us;
+    int64_t finished_us; /* 0 while running */
+    int64_t rows;        /* -1 = unknown */
+    char *error;
+    StoreStep *steps;
+    size_t n_steps;
+} StoreRun;
+
+/* Runs newest first; view NULL = all views; limit 0 = no limit. Returns 0 or -1. */
+int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out,
+                    size_t *n) MUST_CHECK;
+void store_runs_free(StoreRun *runs, size_t n);
+
+/* The last SQLite error message of this connection. */
+const char *store_error(Store *s);
+
+#endif

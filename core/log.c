@@ -1,0 +1,27 @@
+/*
+ * The log sink: timestamped single lines on stderr (see log.h).
+ */
+#include "core/log.h"
+
+#include <stdio.h>
+#include <time.h>
+
+LogLevel log_level = LOG_LEVEL_INFO;
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+void log_write(LogLevel level, const char *fmt, ...)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s %s %s\n", stamp, level_names[level], line);
+}

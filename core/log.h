@@ -1,0 +1,32 @@
+/*
+ * One line per event on stderr: "2026-11-22T03:07:09Z LEVEL message".
+ * The macros test the level before any formatting happens, so a disabled
+ * debug line costs a comparison. No credentials may ever be passed in.
+ */
+#ifndef DURO_CORE_LOG_H
+#define DURO_CORE_LOG_H
+
+#include "core/util.h"
+
+typedef enum LogLevel {
+    LOG_LEVEL_ERROR = 0,
+    LOG_LEVEL_WARN = 1,
+    LOG_LEVEL_INFO = 2,
+    LOG_LEVEL_DEBUG = 3,
+} LogLevel;
+
+extern LogLevel log_level;
+
+void log_write(LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+#define LOG_AT(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if ((lvl) <= log_level)                                                                    \
+            log_write((lvl), __VA_ARGS__);                                                         \
+    } while (0)
+#define log_error(...) LOG_AT(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...)  LOG_AT(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+#endif

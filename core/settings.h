@@ -1,0 +1,75 @@
+/*
+ * The daemon's configuration file (conf/duro.conf, SPEC §6): INI sections read
+ * with inih, defaults for every key, and DURO_<SECTION>_<KEY> environment
+ * variables overriding the file (the way to pass secrets). Not for: the views
+ * repository's own .conf files (catalog/config).
+ */
+#ifndef DURO_CORE_SETTINGS_H
+#define DURO_CORE_SETTINGS_H
+
+#include <stdint.h>
+
+#include "core/util.h"
+
+typedef struct Settings {
+    struct {
+        char *listen; /* "127.0.0.1:6432" */
+        char *tls_cert;
+        char *tls_key;
+        char *tls; /* "allow" or "require" */
+        int max_clients;
+    } gateway;
+    struct {
+        char *dialect; /* "postgres" or "redshift" */
+        char *host;
+        int port;
+        char *dbname;
+        char *user;
+        char *password;
+        char *sslmode; /* disable, prefer, require, verify-full */
+    } warehouse;
+    struct {
+        char *path;     /* resolved against the config file's directory */
+        int64_t rescan; /* seconds */
+    } views;
+    struct {
+        char *path; /* resolved against the config file's directory */
+    } catalog;
+    struct {
+        int64_t poll; /* seconds */
+        int concurrency;
+        StrVec admins; /* empty = everyone */
+    } worker;
+    struct {
+        char *listen; /* "" = no web UI */
+        char *token;
+    } web;
+    struct {
+        char *endpoint;
+        char *region;
+        char *bucket;
+        char *prefix;
+        char *access_key_id;
+        char *secret_access_key;
+        char *iam_role;
+    } s3;
+    struct {
+        char *failure_webhook;
+        char *success_webhook;
+        char *log_webhook;
+    } slack;
+} Settings;
+
+/*
+ * Loads defaults, then path (when not NULL), then environment overrides.
+ * Every string field is set (possibly ""). Returns 0, or -1 with *error
+ * (caller frees) naming the file and line of the first problem: unknown
+ * section or key, bad number or duration, unknown enum value.
+ */
+int settings_load(const char *path, Settings *out, char **error) MUST_CHECK;
+void settings_free(Settings *s);
+
+/* Parses a duration "30s", "10m", "2h", "1d" (also a bare number of seconds). Returns 0 or -1. */
+int settings_parse_duration(const char *s, int64_t *seconds) MUST_CHECK;
+
+#endif

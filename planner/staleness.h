@@ -1,0 +1,42 @@
+/*
+ * Staleness rules of SPEC §3 as pure functions: from what the catalog knows of
+ * a view (definition hash, hash of the last successful build, when that build
+ * finished, effective interval) and the time now, its state, whether it needs a
+ * refresh and when the next one is due. No I/O.
+ */
+#ifndef DURO_PLANNER_STALENESS_H
+#define DURO_PLANNER_STALENESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum ViewState {
+    VIEW_STATE_FRESH,
+    VIEW_STATE_STALE,
+    VIEW_STATE_REFRESHING,
+    VIEW_STATE_FAILED,
+    VIEW_STATE_NEVER,
+    VIEW_STATE_DISABLED,
+} ViewState;
+
+typedef struct StalenessInput {
+    bool enabled;
+    bool refreshing;          /* a build is running now */
+    bool last_run_failed;     /* the newest finished run did not succeed */
+    const char *hash;         /* the definition now */
+    const char *built_hash;   /* the definition last built successfully; NULL = never */
+    int64_t last_success_us;  /* finish of that build */
+    int64_t effective_interval; /* seconds; 0 = none */
+    int64_t now_us;
+} StalenessInput;
+
+/* Never built, or the last build is older than the effective interval, or the definition changed. */
+bool staleness_needs_refresh(const StalenessInput *in);
+/* The state shown in duro.status. */
+ViewState staleness_state(const StalenessInput *in);
+/* When the next refresh is due (microseconds); now_us when already due; 0 when disabled or no interval. */
+int64_t staleness_next_refresh(const StalenessInput *in);
+/* "fresh", "stale", "refreshing", "failed", "never", "disabled". */
+const char *view_state_name(ViewState s);
+
+#endif
