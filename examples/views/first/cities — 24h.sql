@@ -1,0 +1,2 @@
+select city, country
+from first.cities_raw

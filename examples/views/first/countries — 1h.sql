@@ -1,0 +1,5 @@
+create table first.countries (
+    country text,
+    cities int,
+    size_class text
+)

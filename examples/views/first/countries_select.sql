@@ -1,0 +1,3 @@
+select country, count(*) as cities
+from first.cities
+group by country

@@ -1,0 +1,2 @@
+select c.city, c.country, length(c.city) as letters
+from first.cities c
