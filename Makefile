@@ -21,6 +21,7 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] 
                          cli/*.[ch] tests/unit/*.[ch])
 
 .PHONY: all deps unit e2e test asan format lint bench-scan clean
+.SECONDARY:
 
 all: duro
 

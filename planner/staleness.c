@@ -1,0 +1,98 @@
+/*
+ * Staleness rules of SPEC §3 (see staleness.h): pure functions of what the
+ * catalog knows about a view and the time now. Not for: reading the catalog,
+ * scheduling, or walking dependencies (a dependency's own staleness is judged
+ * by calling these on it).
+ *
+ * The state shown in duro.status is the first that applies, in this order:
+ *   disabled    the view (or a dependency) is disabled;
+ *   refreshing  a build is running now;
+ *   failed      the newest finished run did not succeed (even if an older
+ *               build is still live: the failure is what a user must see);
+ *   never       no build of any definition ever succeeded;
+ *   stale       staleness_needs_refresh(): definition changed since the last
+ *               successful build, or that build is at least one effective
+ *               interval old;
+ *   fresh       otherwise.
+ * For an enabled view, staleness_next_refresh() returns now_us exactly when
+ * staleness_needs_refresh() is true, even when it has no effective interval.
+ */
+#include "planner/staleness.h"
+
+#include <string.h>
+
+#define US_PER_SECOND 1000000LL
+
+/* The effective interval in microseconds, or 0 when there is none (or it would overflow). */
+static int64_t interval_us(const StalenessInput *in)
+{
+    if (in->effective_interval <= 0 || in->effective_interval > INT64_MAX / US_PER_SECOND)
+        return 0;
+    return in->effective_interval * US_PER_SECOND;
+}
+
+/* The definition changed since the last successful build (or never built). */
+static bool definition_changed(const StalenessInput *in)
+{
+    if (!in->built_hash)
+        return true;
+    if (!in->hash)
+        return true;
+    return strcmp(in->hash, in->built_hash) != 0;
+}
+
+bool staleness_needs_refresh(const StalenessInput *in)
+{
+    if (!in->enabled)
+        return false;
+    if (definition_changed(in))
+        return true;
+    int64_t every = interval_us(in);
+    return every > 0 && in->now_us - in->last_success_us >= every;
+}
+
+ViewState staleness_state(const StalenessInput *in)
+{
+    if (!in->enabled)
+        return VIEW_STATE_DISABLED;
+    if (in->refreshing)
+        return VIEW_STATE_REFRESHING;
+    if (in->last_run_failed)
+        return VIEW_STATE_FAILED;
+    if (!in->built_hash)
+        return VIEW_STATE_NEVER;
+    if (staleness_needs_refresh(in))
+        return VIEW_STATE_STALE;
+    return VIEW_STATE_FRESH;
+}
+
+int64_t staleness_next_refresh(const StalenessInput *in)
+{
+    if (!in->enabled)
+        return 0;
+    if (staleness_needs_refresh(in))
+        return in->now_us;
+    int64_t every = interval_us(in);
+    if (every == 0)
+        return 0;
+    return in->last_success_us + every;
+}
+
+const char *view_state_name(ViewState s)
+{
+    switch (s) {
+    case VIEW_STATE_FRESH:
+        return "fresh";
+    case VIEW_STATE_STALE:
+        return "stale";
+    case VIEW_STATE_REFRESHING:
+        return "refreshing";
+    case VIEW_STATE_FAILED:
+        return "failed";
+    case VIEW_STATE_NEVER:
+        return "never";
+    case VIEW_STATE_DISABLED:
+        return "disabled";
+    }
+    return "unknown";
+}

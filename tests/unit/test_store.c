@@ -1,0 +1,947 @@
+/*
+ * Tests of catalog/store against real SQLite files in a temporary directory:
+ * opening and migrating, refusing files it must not touch, syncing views from
+ * hand-built Repos, recording runs, and readers on their own connections while
+ * a writer works. Not for: staleness rules (test_staleness.c).
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "catalog/store.h"
+
+#define T1 1700000000000000LL
+#define T2 (T1 + 60000000LL)
+#define T3 (T2 + 60000000LL)
+
+/* ---- fixture: one temporary directory per test ---- */
+
+typedef struct Fixture {
+    char dir[64];
+    char *db; /* dir/duro.db */
+} Fixture;
+
+static int setup(void **state)
+{
+    Fixture *f = xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/duro-test-store-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    f->db = xasprintf("%s/duro.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+    DIR *d = opendir(f->dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *p = xasprintf("%s/%s", f->dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    rmdir(f->dir);
+    free(f->db);
+    free(f);
+    return 0;
+}
+
+/* ---- hand-built repositories ---- */
+
+typedef struct ViewSpec {
+    const char *name; /* "schema.table" */
+    const char *hash;
+    int64_t interval;
+    int64_t effective_interval;
+    bool enabled;
+    const char *deps; /* comma-separated names of other specs, or NULL */
+    ViewKind kind;
+    const char *source; /* NULL: "<schema>/<table>.sql" */
+    const char *config; /* NULL: "grant_select=" */
+} ViewSpec;
+
+static size_t spec_index(const ViewSpec *specs, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(specs[i].name) == len && strncmp(specs[i].name, name, len) == 0)
+            return i;
+    fail_msg("unknown dependency %.*s", (int)len, name);
+    return 0;
+}
+
+static void fake_repo_build(Repo *r, const ViewSpec *specs, size_t n)
+{
+    memset(r, 0, sizeof *r);
+    r->views = xcalloc(n, sizeof *r->views);
+    r->n_views = n;
+    for (size_t i = 0; i < n; i++) {
+        View *v = &r->views[i];
+        const ViewSpec *sp = &specs[i];
+        const char *dot = strchr(sp->name, '.');
+        v->name = xstrdup(sp->name);
+        v->schema = xstrndup(sp->name, (size_t)(dot - sp->name));
+        v->table = xstrdup(dot + 1);
+        v->kind = sp->kind;
+        v->source = sp->source ? xstrdup(sp->source) : xasprintf("%s/%s.sql", v->schema, v->table);
+        v->interval = sp->interval;
+        v->effective_interval = sp->effective_interval;
+        v->enabled = sp->enabled;
+        v->config_text = xstrdup(sp->config ? sp->config : "grant_select=");
+        snprintf(v->hash, sizeof v->hash, "%s", sp->hash);
+        v->deps = xcalloc(8, sizeof *v->deps);
+        for (const char *p = sp->deps; p && *p;) {
+            size_t len = strcspn(p, ",");
+            v->deps[v->n_deps++] = spec_index(specs, n, p, len);
+            p += len + (p[len] == ',');
+        }
+    }
+}
+
+static void fake_repo_free(Repo *r)
+{
+    for (size_t i = 0; i < r->n_views; i++) {
+        View *v = &r->views[i];
+        free(v->name);
+        free(v->schema);
+        free(v->table);
+        free(v->source);
+        free(v->config_text);
+        free(v->deps);
+    }
+    free(r->views);
+    memset(r, 0, sizeof *r);
+}
+
+/* Syncs specs into s and returns the stats; fails the test on error. */
+static StoreSyncStats sync_specs(Store *s, const ViewSpec *specs, size_t n, int64_t now_us)
+{
+    Repo r;
+    StoreSyncStats stats;
+    char *error = NULL;
+    fake_repo_build(&r, specs, n);
+    int rc = store_sync(s, &r, now_us, &stats, &error);
+    if (rc != 0)
+        fail_msg("store_sync: %s", error);
+    fake_repo_free(&r);
+    return stats;
+}
+
+static void assert_stats(StoreSyncStats st, int added, int changed, int removed, int unchanged)
+{
+    assert_int_equal(st.added, added);
+    assert_int_equal(st.changed, changed);
+    assert_int_equal(st.removed, removed);
+    assert_int_equal(st.unchanged, unchanged);
+}
+
+static Store *open_store(const char *path)
+{
+    Store *s = NULL;
+    char *error = NULL;
+    if (store_open(path, &s, &error) != 0)
+        fail_msg("store_open: %s", error);
+    assert_null(error);
+    return s;
+}
+
+/* Fills *v with the view called name; fails the test when it is missing. */
+static void get_view(Store *s, const char *name, StoreView *v)
+{
+    int rc = store_get_view(s, name, v);
+    if (rc != 0)
+        fail_msg("store_get_view(%s) = %d: %s", name, rc, rc < 0 ? store_error(s) : "missing");
+}
+
+/* A run of view that succeeds (or not), with one step. Returns its id. */
+static int64_t record_run(Store *s, const char *view, int64_t started, const char *outcome,
+                          const char *error, const char *built_hash, int64_t rows)
+{
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, view, "schedule", started, &id), 0);
+    assert_int_equal(store_run_step(s, id, "create", started, started + 1000, error), 0);
+    assert_int_equal(store_run_finish(s, id, outcome, started + 2000, rows, error, built_hash), 0);
+    return id;
+}
+
+/* ---- direct SQLite access, to prepare files the store must cope with ---- */
+
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static char *sql_text(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *v = xstrdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void write_bytes(const char *path, const char *bytes, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(bytes, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    char *data = read_file(path, len);
+    assert_non_null(data);
+    return data;
+}
+
+/* store_open must fail with exactly want and leave the file byte for byte as it was. */
+static void assert_open_refused(const char *path, const char *want)
+{
+    size_t before_len, after_len;
+    char *before = slurp(path, &before_len);
+    Store *s = (Store *)1;
+    char *error = NULL;
+    assert_int_equal(store_open(path, &s, &error), -1);
+    assert_null(s);
+    assert_non_null(error);
+    assert_string_equal(error, want);
+    char *after = slurp(path, &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    free(error);
+    free(before);
+    free(after);
+}
+
+/* ---- opening ---- */
+
+static void test_create_and_reopen(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    assert_int_equal(store_schema_version(s), 1);
+    ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
+    assert_stats(sync_specs(s, specs, 1, T1), 1, 0, 0, 0);
+    store_close(s);
+
+    char *mode = sql_text(f->db, "PRAGMA journal_mode");
+    assert_string_equal(mode, "wal");
+    free(mode);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                    " AND name IN ('views', 'runs', 'run_steps')"),
+                     3);
+
+    s = open_store(f->db);
+    assert_int_equal(store_schema_version(s), 1);
+    StoreView v;
+    get_view(s, "a.x", &v);
+    assert_string_equal(v.hash, "h1");
+    store_view_free(&v);
+    store_close(s);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 1);
+}
+
+static void test_empty_file_is_initialised(void **state)
+{
+    Fixture *f = *state;
+    write_bytes(f->db, "", 0);
+    Store *s = open_store(f->db);
+    assert_int_equal(store_schema_version(s), 1);
+    store_close(s);
+}
+
+static void test_open_in_missing_directory_fails(void **state)
+{
+    Fixture *f = *state;
+    char *path = xasprintf("%s/missing/duro.db", f->dir);
+    Store *s = (Store *)1;
+    char *error = NULL;
+    assert_int_equal(store_open(path, &s, &error), -1);
+    assert_null(s);
+    assert_non_null(error);
+    assert_non_null(strstr(error, "cannot open catalog"));
+    assert_non_null(strstr(error, path));
+    free(error);
+    free(path);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+    Fixture *f = *state;
+    store_close(open_store(f->db));
+    sql_exec(f->db, "PRAGMA user_version = 99");
+    char *want = xasprintf("catalog %s was written by a newer Duro (schema version 99, this Duro "
+                           "knows up to 1)",
+                           f->db);
+    assert_open_refused(f->db, want);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 99);
+    free(want);
+}
+
+static void test_refuses_file_that_is_not_sqlite(void **state)
+{
+    Fixture *f = *state;
+    static const char text[] = "[catalog]\npath = duro.db\n# this is a config file, not SQLite, "
+                               "and long enough to cover a whole database header\n";
+    write_bytes(f->db, text, sizeof text - 1);
+    char *want = xasprintf("catalog %s is not a SQLite database", f->db);
+    assert_open_refused(f->db, want);
+    free(want);
+
+    write_bytes(f->db, "hi\n", 3); /* shorter than a header */
+    want = xasprintf("catalog %s is not a SQLite database", f->db);
+    assert_open_refused(f->db, want);
+    free(want);
+}
+
+static void test_refuses_foreign_sqlite_database(void **state)
+{
+    Fixture *f = *state;
+    sql_exec(f->db, "CREATE TABLE views (something TEXT)");
+    char *want = xasprintf("catalog %s is a SQLite database but not a Duro catalog (it has tables "
+                           "and no schema version)",
+                           f->db);
+    assert_open_refused(f->db, want);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 0);
+    free(want);
+}
+
+/* ---- sync ---- */
+
+static void test_sync_counts(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec v1[] = {
+        {"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+        {"b.y", "h2", 86400, 3600, true, "a.x", VIEW_KIND_SQL, NULL, NULL},
+        {"c.z", "h3", 0, 3600, true, "a.x,b.y", VIEW_KIND_PROCESSOR, NULL, NULL},
+    };
+    assert_stats(sync_specs(s, v1, 3, T1), 3, 0, 0, 0);
+    assert_stats(sync_specs(s, v1, 3, T2), 0, 0, 0, 3);
+
+    /* c.z leaves, d.w arrives, b.y changes, a.x stays. */
+    ViewSpec v2[] = {
+        {"d.w", "h4", 3600, 3600, true, "b.y", VIEW_KIND_SQL, NULL, NULL},
+        {"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+        {"b.y", "h2b", 86400, 3600, true, "a.x", VIEW_KIND_SQL, NULL, NULL},
+    };
+    assert_stats(sync_specs(s, v2, 3, T3), 1, 1, 1, 1);
+
+    StoreView *views = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_views(s, &views, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(views[0].name, "a.x");
+    assert_string_equal(views[1].name, "b.y");
+    assert_string_equal(views[2].name, "d.w");
+    assert_true(views[0].first_seen_us == T1 && views[0].changed_us == T1);
+    assert_true(views[1].first_seen_us == T1 && views[1].changed_us == T3);
+    assert_true(views[2].first_seen_us == T3 && views[2].changed_us == T3);
+    assert_string_equal(views[1].hash, "h2b");
+    assert_string_equal(views[1].depends_on, "a.x");
+    assert_string_equal(views[2].depends_on, "b.y");
+    store_views_free(views, n);
+    assert_int_equal(store_get_view(s, "c.z", &(StoreView){0}), 1);
+
+    assert_stats(sync_specs(s, NULL, 0, T3), 0, 0, 3, 0);
+    assert_int_equal(store_list_views(s, &views, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(views);
+    store_close(s);
+}
+
+static void test_sync_stores_every_field(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {
+        {"first.cities", "h1", 86400, 3600, true, NULL, VIEW_KIND_SQL, "first/cities — 24h.sql",
+         "grant_select=metabase"},
+        {"first.countries", "h2", 3600, 3600, true, "first.cities", VIEW_KIND_PROCESSOR,
+         "first/countries — 1h.sql", "grant_select="},
+    };
+    sync_specs(s, specs, 2, T1);
+    StoreView v;
+    get_view(s, "first.countries", &v);
+    assert_string_equal(v.name, "first.countries");
+    assert_string_equal(v.source, "first/countries — 1h.sql");
+    assert_string_equal(v.kind, "processor");
+    assert_int_equal(v.interval, 3600);
+    assert_int_equal(v.effective_interval, 3600);
+    assert_true(v.enabled);
+    assert_string_equal(v.config, "grant_select=");
+    assert_string_equal(v.depends_on, "first.cities");
+    assert_string_equal(v.hash, "h2");
+    assert_null(v.built_hash);
+    assert_true(v.first_seen_us == T1 && v.changed_us == T1);
+    assert_int_equal(v.last_success_us, 0);
+    assert_int_equal(v.last_duration_us, 0);
+    assert_int_equal(v.rows, -1);
+    assert_null(v.last_outcome);
+    assert_null(v.last_error);
+    assert_false(v.running);
+    store_view_free(&v);
+    assert_null(v.name);
+
+    get_view(s, "first.cities", &v);
+    assert_string_equal(v.kind, "sql");
+    assert_string_equal(v.depends_on, "");
+    assert_string_equal(v.config, "grant_select=metabase");
+    assert_string_equal(v.source, "first/cities — 24h.sql");
+    assert_int_equal(v.interval, 86400);
+    store_view_free(&v);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM views WHERE name = 'first.countries'"
+                                    " AND schema_name = 'first' AND table_name = 'countries'"),
+                     1);
+    store_close(s);
+}
+
+/* The effective interval, enabled, dependencies... can change without the definition hash. */
+static void test_sync_updates_descriptive_columns(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec before[] = {
+        {"a.x", "h1", 0, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+        {"b.y", "h2", 3600, 3600, true, "a.x", VIEW_KIND_SQL, NULL, NULL},
+    };
+    sync_specs(s, before, 2, T1);
+    ViewSpec after[] = {
+        {"a.x", "h1", 0, 1800, false, NULL, VIEW_KIND_SQL, "a.x-1h.sql", "enabled=false"},
+        {"b.y", "h2", 1800, 1800, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+    };
+    assert_stats(sync_specs(s, after, 2, T2), 0, 0, 0, 2);
+    StoreView v;
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.effective_interval, 1800);
+    assert_false(v.enabled);
+    assert_string_equal(v.source, "a.x-1h.sql");
+    assert_string_equal(v.config, "enabled=false");
+    assert_true(v.changed_us == T1);
+    store_view_free(&v);
+    get_view(s, "b.y", &v);
+    assert_int_equal(v.interval, 1800);
+    assert_string_equal(v.depends_on, "");
+    assert_true(v.changed_us == T1);
+    store_view_free(&v);
+    store_close(s);
+}
+
+static void test_sync_failure_changes_nothing(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
+    sync_specs(s, specs, 1, T1);
+
+    ViewSpec bad[] = {
+        {"a.x", "h1-new", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+        {"b.y", "h2", 3600, 3600, true, "a.x", VIEW_KIND_SQL, NULL, NULL},
+    };
+    Repo r;
+    fake_repo_build(&r, bad, 2);
+    r.views[1].deps[0] = 7; /* out of range */
+    StoreSyncStats stats = {9, 9, 9, 9};
+    char *error = NULL;
+    assert_int_equal(store_sync(s, &r, T2, &stats, &error), -1);
+    assert_non_null(error);
+    assert_non_null(strstr(error, "out of range"));
+    assert_stats(stats, 0, 0, 0, 0);
+    free(error);
+    fake_repo_free(&r);
+
+    StoreView *views = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_views(s, &views, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(views[0].hash, "h1");
+    store_views_free(views, n);
+    /* The connection is usable afterwards. */
+    assert_stats(sync_specs(s, specs, 1, T3), 0, 0, 0, 1);
+    store_close(s);
+}
+
+static void assert_hashes(Store *s, const char *name, const char *hash, const char *built)
+{
+    StoreView v;
+    get_view(s, name, &v);
+    assert_string_equal(v.hash, hash);
+    if (built && !v.built_hash)
+        fail_msg("%s: built_hash is NULL, want %s", name, built);
+    if (built)
+        assert_string_equal(v.built_hash, built);
+    else
+        assert_null(v.built_hash);
+    store_view_free(&v);
+}
+
+/*
+ * A changed definition must stay visibly unbuilt (hash != built_hash) until a
+ * build of it succeeds: across syncs, restarts and failed runs.
+ */
+static void test_changed_view_stays_stale(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
+    sync_specs(s, specs, 1, T1);
+    assert_hashes(s, "a.x", "h1", NULL);
+    record_run(s, "a.x", T1, "ok", NULL, "h1", 10);
+    assert_hashes(s, "a.x", "h1", "h1");
+
+    specs[0].hash = "h2";
+    assert_stats(sync_specs(s, specs, 1, T2), 0, 1, 0, 0);
+    assert_hashes(s, "a.x", "h2", "h1");
+    assert_stats(sync_specs(s, specs, 1, T2 + 1), 0, 0, 0, 1);
+    assert_stats(sync_specs(s, specs, 1, T2 + 2), 0, 0, 0, 1);
+    assert_hashes(s, "a.x", "h2", "h1");
+
+    store_close(s);
+    s = open_store(f->db);
+    assert_hashes(s, "a.x", "h2", "h1");
+    assert_stats(sync_specs(s, specs, 1, T2 + 3), 0, 0, 0, 1);
+    assert_hashes(s, "a.x", "h2", "h1");
+
+    record_run(s, "a.x", T3, "failed", "relation first.cities_raw does not exist", "h2", -1);
+    assert_hashes(s, "a.x", "h2", "h1");
+    record_run(s, "a.x", T3 + 10000, "tests_failed", "correct_capital_of_france", "h2", -1);
+    assert_hashes(s, "a.x", "h2", "h1");
+
+    record_run(s, "a.x", T3 + 20000, "ok", NULL, "h2", 12);
+    assert_hashes(s, "a.x", "h2", "h2");
+    StoreView v;
+    get_view(s, "a.x", &v);
+    assert_true(v.last_success_us == T3 + 22000);
+    assert_int_equal(v.last_duration_us, 2000);
+    assert_int_equal(v.rows, 12);
+    assert_true(v.changed_us == T2);
+    store_view_free(&v);
+    store_close(s);
+}
+
+/* ---- runs ---- */
+
+static void test_last_outcome_and_running(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {
+        {"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+        {"b.y", "h2", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+    };
+    sync_specs(s, specs, 2, T1);
+    StoreView v;
+    int64_t id = 0;
+
+    assert_int_equal(store_run_begin(s, "a.x", "call", T1, &id), 0);
+    assert_true(id > 0);
+    get_view(s, "a.x", &v);
+    assert_true(v.running);
+    assert_null(v.last_outcome);
+    store_view_free(&v);
+    get_view(s, "b.y", &v);
+    assert_false(v.running);
+    store_view_free(&v);
+
+    assert_int_equal(store_run_finish(s, id, "failed", T1 + 500, -1, "boom", "h1"), 0);
+    get_view(s, "a.x", &v);
+    assert_false(v.running);
+    assert_string_equal(v.last_outcome, "failed");
+    assert_string_equal(v.last_error, "boom");
+    assert_null(v.built_hash);
+    assert_int_equal(v.last_success_us, 0);
+    store_view_free(&v);
+
+    /* While a new run is in progress the last finished one still shows. */
+    assert_int_equal(store_run_begin(s, "a.x", "read", T2, &id), 0);
+    get_view(s, "a.x", &v);
+    assert_true(v.running);
+    assert_string_equal(v.last_outcome, "failed");
+    store_view_free(&v);
+
+    assert_int_equal(store_run_finish(s, id, "ok", T2 + 700, 5, NULL, "h1"), 0);
+    get_view(s, "a.x", &v);
+    assert_false(v.running);
+    assert_string_equal(v.last_outcome, "ok");
+    assert_null(v.last_error);
+    assert_string_equal(v.built_hash, "h1");
+    assert_true(v.last_success_us == T2 + 700);
+    assert_int_equal(v.last_duration_us, 700);
+    assert_int_equal(v.rows, 5);
+    store_view_free(&v);
+
+    /* Cancelled after a success: the newest finished run decides. */
+    assert_int_equal(store_run_begin(s, "a.x", "web", T3, &id), 0);
+    assert_int_equal(store_run_finish(s, id, "cancelled", T3 + 1, -1, "timeout", NULL), 0);
+    get_view(s, "a.x", &v);
+    assert_string_equal(v.last_outcome, "cancelled");
+    assert_string_equal(v.last_error, "timeout");
+    assert_string_equal(v.built_hash, "h1");
+    assert_int_equal(v.rows, 5);
+    store_view_free(&v);
+    store_close(s);
+}
+
+static void test_list_runs_and_steps(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    int64_t a1, b1, a2, a3;
+    assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a1), 0);
+    assert_int_equal(store_run_begin(s, "b.y", "dependency", T1 + 100, &b1), 0);
+    assert_int_equal(store_run_begin(s, "a.x", "call", T2, &a2), 0);
+    assert_int_equal(store_run_begin(s, "a.x", "web", T2, &a3), 0); /* same start: id breaks */
+
+    /* Steps recorded out of order come back in the order they ran. */
+    assert_int_equal(store_run_step(s, a1, "tests", T1 + 20, T1 + 30, "correct is false"), 0);
+    assert_int_equal(store_run_step(s, a1, "create", T1, T1 + 20, NULL), 0);
+    assert_int_equal(store_run_step(s, a1, "cleanup", T1 + 30, T1 + 31, NULL), 0);
+    assert_int_equal(store_run_step(s, a1, "cleanup2", T1 + 30, T1 + 32, NULL), 0);
+    assert_int_equal(store_run_finish(s, a1, "tests_failed", T1 + 40, -1, "correct", "h1"), 0);
+    assert_int_equal(store_run_finish(s, b1, "ok", T1 + 200, 0, NULL, "hb"), 0);
+
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, NULL, 0, &runs, &n), 0);
+    assert_int_equal(n, 4);
+    assert_true(runs[0].id == a3 && runs[1].id == a2 && runs[2].id == b1 && runs[3].id == a1);
+    assert_string_equal(runs[0].trigger, "web");
+    assert_string_equal(runs[0].outcome, "running");
+    assert_int_equal(runs[0].finished_us, 0);
+    assert_int_equal(runs[0].rows, -1);
+    assert_null(runs[0].error);
+    assert_int_equal(runs[0].n_steps, 0);
+    assert_string_equal(runs[2].view, "b.y");
+    assert_string_equal(runs[2].trigger, "dependency");
+    assert_int_equal(runs[2].rows, 0);
+
+    const StoreRun *r = &runs[3];
+    assert_string_equal(r->view, "a.x");
+    assert_string_equal(r->outcome, "tests_failed");
+    assert_string_equal(r->error, "correct");
+    assert_true(r->started_us == T1 && r->finished_us == T1 + 40);
+    assert_int_equal(r->n_steps, 4);
+    assert_string_equal(r->steps[0].step, "create");
+    assert_null(r->steps[0].error);
+    assert_true(r->steps[0].started_us == T1 && r->steps[0].finished_us == T1 + 20);
+    assert_string_equal(r->steps[1].step, "tests");
+    assert_string_equal(r->steps[1].error, "correct is false");
+    assert_string_equal(r->steps[2].step, "cleanup");
+    assert_string_equal(r->steps[3].step, "cleanup2");
+    store_runs_free(runs, n);
+
+    assert_int_equal(store_list_runs(s, "a.x", 2, &runs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(runs[0].id == a3 && runs[1].id == a2);
+    store_runs_free(runs, n);
+    assert_int_equal(store_list_runs(s, "b.y", 0, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    store_runs_free(runs, n);
+    assert_int_equal(store_list_runs(s, "nope.nope", 0, &runs, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(runs);
+    store_close(s);
+}
+
+static void test_runs_kept_when_view_leaves(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
+    sync_specs(s, specs, 1, T1);
+    record_run(s, "a.x", T1, "ok", NULL, "h1", 3);
+    int64_t late = 0;
+    assert_int_equal(store_run_begin(s, "a.x", "schedule", T2, &late), 0);
+
+    assert_stats(sync_specs(s, NULL, 0, T2), 0, 0, 1, 0);
+    StoreView v;
+    assert_int_equal(store_get_view(s, "a.x", &v), 1);
+    /* A run in flight when its view left still finishes. */
+    assert_int_equal(store_run_finish(s, late, "ok", T2 + 5, 4, NULL, "h1"), 0);
+
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, "a.x", 0, &runs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(runs[0].outcome, "ok");
+    assert_int_equal(runs[0].rows, 4);
+    assert_int_equal(runs[1].n_steps, 1);
+    store_runs_free(runs, n);
+
+    /* Back in the repository, it is a new view: never built by the catalog's account. */
+    assert_stats(sync_specs(s, specs, 1, T3), 1, 0, 0, 0);
+    assert_hashes(s, "a.x", "h1", NULL);
+    get_view(s, "a.x", &v);
+    assert_string_equal(v.last_outcome, "ok"); /* from the kept runs */
+    store_view_free(&v);
+    store_close(s);
+}
+
+static void test_run_errors(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", "cron", T1, &id), -1);
+    assert_non_null(strstr(store_error(s), "unknown trigger"));
+    assert_int_equal(store_run_begin(s, "", "call", T1, &id), -1);
+    assert_int_equal(store_run_step(s, 4242, "create", T1, T1, NULL), -1);
+    assert_non_null(strstr(store_error(s), "no run 4242"));
+
+    assert_int_equal(store_run_begin(s, "a.x", "call", T1, &id), 0);
+    assert_int_equal(store_run_step(s, id, "", T1, T1, NULL), -1);
+    assert_int_equal(store_run_finish(s, id, "running", T1, -1, NULL, NULL), -1);
+    assert_non_null(strstr(store_error(s), "unknown outcome"));
+    assert_int_equal(store_run_finish(s, id, "ok", T1, -1, NULL, NULL), -1);
+    assert_non_null(strstr(store_error(s), "hash"));
+    assert_int_equal(store_run_finish(s, id + 1, "failed", T1, -1, "x", NULL), -1);
+    assert_non_null(strstr(store_error(s), "no such run in progress"));
+    assert_int_equal(store_run_finish(s, id, "failed", T1, -1, "x", NULL), 0);
+    assert_int_equal(store_run_finish(s, id, "ok", T1, -1, NULL, "h1"), -1);
+
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, NULL, 0, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(runs[0].outcome, "failed");
+    store_runs_free(runs, n);
+
+    StoreView v = {.name = (char *)"garbage"};
+    assert_int_equal(store_get_view(s, "nope.nope", &v), 1);
+    assert_null(v.name);
+    store_close(s);
+}
+
+/* ---- concurrency: one writer, readers on their own connections ---- */
+
+#define WRITER_ROUNDS 150
+#define READER_ROUNDS 300
+#define N_READERS     3
+
+typedef struct Worker {
+    const char *path;
+    int failures;
+    char message[256];
+} Worker;
+
+static void worker_fail(Worker *w, const char *what, const char *error)
+{
+    if (w->failures++ == 0)
+        snprintf(w->message, sizeof w->message, "%s: %s", what, error ? error : "?");
+}
+
+static void *writer_main(void *arg)
+{
+    Worker *w = arg;
+    Store *s = NULL;
+    char *error = NULL;
+    if (store_open(w->path, &s, &error)) {
+        worker_fail(w, "open", error);
+        free(error);
+        return NULL;
+    }
+    for (int i = 0; i < WRITER_ROUNDS; i++) {
+        char hash[16];
+        snprintf(hash, sizeof hash, "h%d", i / 10);
+        ViewSpec specs[] = {
+            {"a.x", hash, 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+            {"b.y", "hb", 3600, 3600, true, "a.x", VIEW_KIND_SQL, NULL, NULL},
+            {"c.z", "hc", 3600, 3600, i % 2 == 0, "b.y", VIEW_KIND_SQL, NULL, NULL},
+        };
+        Repo r;
+        StoreSyncStats stats;
+        fake_repo_build(&r, specs, i % 7 == 6 ? 2 : 3);
+        if (store_sync(s, &r, T1 + i, &stats, &error)) {
+            worker_fail(w, "sync", error);
+            free(error);
+            error = NULL;
+        }
+        fake_repo_free(&r);
+        int64_t id = 0;
+        if (store_run_begin(s, "a.x", "schedule", T1 + i, &id) ||
+            store_run_step(s, id, "create", T1 + i, T1 + i + 1, NULL) ||
+            store_run_finish(s, id, i % 3 ? "ok" : "failed", T1 + i + 2, i, NULL, hash))
+            worker_fail(w, "run", store_error(s));
+    }
+    store_close(s);
+    return NULL;
+}
+
+static void *reader_main(void *arg)
+{
+    Worker *w = arg;
+    Store *s = NULL;
+    char *error = NULL;
+    if (store_open(w->path, &s, &error)) {
+        worker_fail(w, "open", error);
+        free(error);
+        return NULL;
+    }
+    for (int i = 0; i < READER_ROUNDS; i++) {
+        StoreView *views = NULL;
+        size_t n = 0;
+        if (store_list_views(s, &views, &n))
+            worker_fail(w, "list_views", store_error(s));
+        else if (n < 2 || strcmp(views[0].name, "a.x") != 0)
+            worker_fail(w, "list_views", "views missing");
+        store_views_free(views, n);
+        StoreView v;
+        if (store_get_view(s, "a.x", &v) != 0)
+            worker_fail(w, "get_view", store_error(s));
+        store_view_free(&v);
+        if (i % 10 == 0) {
+            StoreRun *runs = NULL;
+            if (store_list_runs(s, NULL, 20, &runs, &n))
+                worker_fail(w, "list_runs", store_error(s));
+            store_runs_free(runs, n);
+        }
+    }
+    store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {
+        {"a.x", "h0", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL},
+        {"b.y", "hb", 3600, 3600, true, "a.x", VIEW_KIND_SQL, NULL, NULL},
+    };
+    sync_specs(s, specs, 2, T1);
+    store_close(s);
+
+    Worker workers[1 + N_READERS];
+    pthread_t threads[1 + N_READERS];
+    memset(workers, 0, sizeof workers);
+    for (int i = 0; i < 1 + N_READERS; i++) {
+        workers[i].path = f->db;
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, i == 0 ? writer_main : reader_main, &workers[i]), 0);
+    }
+    for (int i = 0; i < 1 + N_READERS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    for (int i = 0; i < 1 + N_READERS; i++) {
+        if (workers[i].failures)
+            fail_msg("%s %d: %d failures, first: %s", i == 0 ? "writer" : "reader", i,
+                     workers[i].failures, workers[i].message);
+    }
+
+    s = open_store(f->db);
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, "a.x", 0, &runs, &n), 0);
+    assert_int_equal(n, WRITER_ROUNDS);
+    store_runs_free(runs, n);
+    store_close(s);
+}
+
+/* Several connections creating the same new catalog at once: each gets a migrated file. */
+#define FIRST_OPEN_ROUNDS  40
+#define FIRST_OPEN_THREADS 4
+
+static void *first_open_main(void *arg)
+{
+    Worker *w = arg;
+    Store *s = NULL;
+    char *error = NULL;
+    if (store_open(w->path, &s, &error)) {
+        worker_fail(w, "open", error);
+        free(error);
+        return NULL;
+    }
+    if (store_schema_version(s) != STORE_SCHEMA_VERSION)
+        worker_fail(w, "open", "wrong schema version");
+    store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_first_open(void **state)
+{
+    Fixture *f = *state;
+    for (int round = 0; round < FIRST_OPEN_ROUNDS; round++) {
+        char *path = xasprintf("%s/new%d.db", f->dir, round);
+        Worker workers[FIRST_OPEN_THREADS];
+        pthread_t threads[FIRST_OPEN_THREADS];
+        memset(workers, 0, sizeof workers);
+        for (int i = 0; i < FIRST_OPEN_THREADS; i++) {
+            workers[i].path = path;
+            assert_int_equal(pthread_create(&threads[i], NULL, first_open_main, &workers[i]), 0);
+        }
+        for (int i = 0; i < FIRST_OPEN_THREADS; i++)
+            assert_int_equal(pthread_join(threads[i], NULL), 0);
+        for (int i = 0; i < FIRST_OPEN_THREADS; i++)
+            if (workers[i].failures)
+                fail_msg("round %d, thread %d: %s", round, i, workers[i].message);
+        assert_int_equal(sql_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+        free(path);
+    }
+}
+
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(test_create_and_reopen),
+        TEST(test_empty_file_is_initialised),
+        TEST(test_open_in_missing_directory_fails),
+        TEST(test_refuses_newer_schema),
+        TEST(test_refuses_file_that_is_not_sqlite),
+        TEST(test_refuses_foreign_sqlite_database),
+        TEST(test_sync_counts),
+        TEST(test_sync_stores_every_field),
+        TEST(test_sync_updates_descriptive_columns),
+        TEST(test_sync_failure_changes_nothing),
+        TEST(test_changed_view_stays_stale),
+        TEST(test_last_outcome_and_running),
+        TEST(test_list_runs_and_steps),
+        TEST(test_runs_kept_when_view_leaves),
+        TEST(test_run_errors),
+        TEST(test_concurrent_readers),
+        TEST(test_concurrent_first_open),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
