@@ -176,7 +176,10 @@ static void *job_worker(void *arg)
     return NULL;
 }
 
-/* Runs every job, on up to `threads` threads (the calling one included). */
+/*
+ * Runs every job on up to `threads` threads. The threads get large stacks: the
+ * PostgreSQL parser recurses once per nesting level of an expression.
+ */
 static void run_jobs(SqlJob *jobs, size_t n, int threads)
 {
     JobQueue q = {jobs, n, 0};
@@ -188,12 +191,17 @@ static void run_jobs(SqlJob *jobs, size_t n, int threads)
         threads = 16;
     if (n < 64)
         threads = 1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, REPO_PARSER_STACK);
     pthread_t tids[16];
     int started = 0;
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&tids[started], NULL, job_worker, &q) == 0)
+    for (int t = 0; t < threads; t++)
+        if (pthread_create(&tids[started], &attr, job_worker, &q) == 0)
             started++;
-    job_worker(&q);
+    pthread_attr_destroy(&attr);
+    if (started == 0)
+        job_worker(&q); /* no thread could be had: do the work here */
     for (int t = 0; t < started; t++)
         pthread_join(tids[t], NULL);
 }
@@ -550,7 +558,15 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
         bool no_select = v->kind == VIEW_KIND_PROCESSOR && !sorted[i]->select;
         const char *texts[3] = {no_select ? NULL : v->query, v->tests, v->ddl};
         const SqlKind kinds[3] = {SQL_KIND_QUERY, SQL_KIND_TESTS, SQL_KIND_DDL};
+        const char *paths[3] = {v->query_source, v->tests_source, v->source};
         for (int k = 0; k < 3; k++) {
+            size_t len = texts[k] ? strlen(texts[k]) : 0;
+            if (len > REPO_MAX_SQL_BYTES) {
+                diag_add(&out->diags, paths[k], 1,
+                         "file is %zu KiB; Duro reads SQL files of at most %d KiB", len / 1024,
+                         REPO_MAX_SQL_BYTES / 1024);
+                texts[k] = NULL;
+            }
             slot[3 * i + k] = texts[k] ? (long)n_jobs : -1;
             if (texts[k])
                 jobs[n_jobs++] = (SqlJob){.text = texts[k], .kind = kinds[k]};

@@ -20,6 +20,10 @@
 #define REPO_MAX_IDENT_REDSHIFT 127
 /* The longest suffix Duro appends to a table name ("_duro_temp"). */
 #define REPO_TABLE_SUFFIX_MAX 10
+/* The largest SQL file (query, tests, DDL) Duro analyses. */
+#define REPO_MAX_SQL_BYTES (1024 * 1024)
+/* Stack of the threads that run the PostgreSQL parser, which recurses per nesting level. */
+#define REPO_PARSER_STACK (64u * 1024 * 1024)
 
 /* A file of the repository, read into memory. */
 typedef struct RepoFile {

@@ -384,6 +384,29 @@ static void test_threads_give_the_same_result(void **state)
     }
 }
 
+static void test_pathological_sql_is_contained(void **state)
+{
+    (void)state;
+    /* 100,000 chained additions: the parser recurses that deep (8 MB of stack is not enough). */
+    enum { TERMS = 100000 };
+    char *deep = xmalloc(TERMS * 2 + 32);
+    char *p = deep + sprintf(deep, "select 1");
+    for (int i = 0; i < TERMS; i++)
+        p += sprintf(p, "+1");
+    strcpy(p, " as x");
+    char *huge = xmalloc(REPO_MAX_SQL_BYTES + 64);
+    memset(huge, ' ', REPO_MAX_SQL_BYTES + 63);
+    memcpy(huge, "select 1 as x", 13);
+    huge[REPO_MAX_SQL_BYTES + 63] = '\0';
+    Repo r = build("s/deep - 1h.sql", deep, "s/huge - 1h.sql", huge, NULL);
+    assert_int_equal(r.diags.n, 1);
+    assert_problem(&r, "s/huge - 1h.sql", 1, "Duro reads SQL files of at most 1024 KiB");
+    assert_non_null(repo_find(&r, "s.deep"));
+    repo_free(&r);
+    free(deep);
+    free(huge);
+}
+
 static void test_missing_directory(void **state)
 {
     (void)state;
@@ -412,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_duplicates_and_processor_parts),
         cmocka_unit_test(test_hash_tracks_the_definition),
         cmocka_unit_test(test_threads_give_the_same_result),
+        cmocka_unit_test(test_pathological_sql_is_contained),
         cmocka_unit_test(test_missing_directory),
     };
     return cmocka_run_group_tests_name("repo", tests, NULL, NULL);
