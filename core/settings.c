@@ -1,0 +1,567 @@
+/*
+ * Loading conf/duro.conf (see settings.h): a table of every known key with its
+ * default and its kind, libinih for the INI grammar, then DURO_<SECTION>_<KEY>
+ * environment overrides and the checks that span several keys. Not for: what
+ * the values mean to the gateway or the scheduler.
+ */
+#include "core/settings.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest duration accepted: ten years, so that arithmetic on it never overflows. */
+#define SETTINGS_DURATION_MAX (520LL * 7 * 24 * 3600)
+
+typedef enum KeyKind {
+    KEY_STRING,     /* any text, possibly empty */
+    KEY_PATH,       /* non-empty; relative ones resolve against the config file's directory */
+    KEY_LISTEN,     /* HOST:PORT */
+    KEY_LISTEN_OFF, /* HOST:PORT, or empty for "off" */
+    KEY_CHOICE,     /* one of KeyDef.choices, case-insensitive, stored in its canonical spelling */
+    KEY_PORT,       /* 1..65535 */
+    KEY_COUNT,      /* a positive int */
+    KEY_DURATION,   /* see settings_parse_duration */
+    KEY_LIST,       /* comma-separated, trimmed, empty items and repeats dropped */
+} KeyKind;
+
+typedef struct KeyDef {
+    const char *section;
+    const char *name;
+    KeyKind kind;
+    size_t offset; /* of the field in Settings */
+    const char *default_value;
+    bool secret; /* never echoed in an error */
+    const char *const *choices;
+    const char *expected; /* what a valid value looks like, for errors */
+} KeyDef;
+
+static const char *const dialects[] = {"postgres", "redshift", NULL};
+static const char *const tls_modes[] = {"allow", "require", NULL};
+static const char *const sslmodes[] = {"disable",   "allow",       "prefer", "require",
+                                       "verify-ca", "verify-full", NULL};
+
+#define FIELD(f) offsetof(Settings, f)
+
+static const KeyDef keys[] = {
+    {"gateway", "listen", KEY_LISTEN, FIELD(gateway.listen), "127.0.0.1:6432", false, NULL,
+     "HOST:PORT"},
+    {"gateway", "tls_cert", KEY_STRING, FIELD(gateway.tls_cert), "", false, NULL, NULL},
+    {"gateway", "tls_key", KEY_STRING, FIELD(gateway.tls_key), "", false, NULL, NULL},
+    {"gateway", "tls", KEY_CHOICE, FIELD(gateway.tls), "allow", false, tls_modes,
+     "allow or require"},
+    {"gateway", "max_clients", KEY_COUNT, FIELD(gateway.max_clients), "1000", false, NULL,
+     "a positive integer"},
+
+    {"warehouse", "dialect", KEY_CHOICE, FIELD(warehouse.dialect), "postgres", false, dialects,
+     "postgres or redshift"},
+    {"warehouse", "host", KEY_STRING, FIELD(warehouse.host), "127.0.0.1", false, NULL, NULL},
+    {"warehouse", "port", KEY_PORT, FIELD(warehouse.port), "5432", false, NULL,
+     "a port number (1-65535)"},
+    {"warehouse", "dbname", KEY_STRING, FIELD(warehouse.dbname), "postgres", false, NULL, NULL},
+    {"warehouse", "user", KEY_STRING, FIELD(warehouse.user), "duro", false, NULL, NULL},
+    {"warehouse", "password", KEY_STRING, FIELD(warehouse.password), "", true, NULL, NULL},
+    {"warehouse", "sslmode", KEY_CHOICE, FIELD(warehouse.sslmode), "prefer", false, sslmodes,
+     "disable, allow, prefer, require, verify-ca or verify-full"},
+
+    {"views", "path", KEY_PATH, FIELD(views.path), "views", false, NULL, "a non-empty path"},
+    {"views", "rescan", KEY_DURATION, FIELD(views.rescan), "10s", false, NULL,
+     "a duration such as 30s, 10m, 2h or 1d"},
+
+    {"catalog", "path", KEY_PATH, FIELD(catalog.path), "duro.db", false, NULL, "a non-empty path"},
+
+    {"worker", "poll", KEY_DURATION, FIELD(worker.poll), "30s", false, NULL,
+     "a duration such as 30s, 10m, 2h or 1d"},
+    {"worker", "concurrency", KEY_COUNT, FIELD(worker.concurrency), "2", false, NULL,
+     "a positive integer"},
+    {"worker", "admins", KEY_LIST, FIELD(worker.admins), "", false, NULL, NULL},
+
+    {"web", "listen", KEY_LISTEN_OFF, FIELD(web.listen), "127.0.0.1:8080", false, NULL,
+     "HOST:PORT, or empty for no web UI"},
+    {"web", "token", KEY_STRING, FIELD(web.token), "", true, NULL, NULL},
+
+    {"s3", "endpoint", KEY_STRING, FIELD(s3.endpoint), "", false, NULL, NULL},
+    {"s3", "region", KEY_STRING, FIELD(s3.region), "us-east-1", false, NULL, NULL},
+    {"s3", "bucket", KEY_STRING, FIELD(s3.bucket), "", false, NULL, NULL},
+    {"s3", "prefix", KEY_STRING, FIELD(s3.prefix), "duro", false, NULL, NULL},
+    {"s3", "access_key_id", KEY_STRING, FIELD(s3.access_key_id), "", true, NULL, NULL},
+    {"s3", "secret_access_key", KEY_STRING, FIELD(s3.secret_access_key), "", true, NULL, NULL},
+    {"s3", "iam_role", KEY_STRING, FIELD(s3.iam_role), "", false, NULL, NULL},
+
+    /* Incoming-webhook URLs carry their credential in the path. */
+    {"slack", "failure_webhook", KEY_STRING, FIELD(slack.failure_webhook), "", true, NULL, NULL},
+    {"slack", "success_webhook", KEY_STRING, FIELD(slack.success_webhook), "", true, NULL, NULL},
+    {"slack", "log_webhook", KEY_STRING, FIELD(slack.log_webhook), "", true, NULL, NULL},
+};
+
+#define N_KEYS ARRAY_LEN(keys)
+
+static const char *const sections[] = {"gateway", "warehouse", "views", "catalog",
+                                       "worker",  "web",       "s3",    "slack"};
+
+/* Where a key's current value came from. */
+typedef struct Origin {
+    int line;        /* line in the config file; 0 = not from the file */
+    const char *env; /* the environment variable that set it, or NULL */
+} Origin;
+
+typedef struct Loader {
+    Settings *s;
+    const char *path; /* the config file, or NULL */
+    const char *text; /* its contents, read by config_reader */
+    size_t len;
+    size_t pos;
+    int lineno;                 /* of the line config_reader returned last */
+    char env_names[N_KEYS][64]; /* DURO_<SECTION>_<KEY> */
+    Origin origin[N_KEYS];
+    char *error; /* the first problem, owned */
+} Loader;
+
+static void loader_fail(Loader *ld, char *message)
+{
+    if (ld->error)
+        free(message);
+    else
+        ld->error = message;
+}
+
+/* "PATH:LINE", "PATH" or the variable's name: the prefix of an error about key k. */
+static char *origin_text(const Loader *ld, size_t k)
+{
+    if (ld->origin[k].env)
+        return xstrdup(ld->origin[k].env);
+    if (ld->origin[k].line > 0)
+        return xasprintf("%s:%d", ld->path, ld->origin[k].line);
+    return xstrdup(ld->path ? ld->path : "settings");
+}
+
+static void *field(Settings *s, const KeyDef *k)
+{
+    return (char *)s + k->offset;
+}
+
+/* Parses a whole decimal integer in [min, max]. */
+static bool parse_int(const char *s, long min, long max, int *out)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (errno || *end != '\0' || v < min || v > max)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* HOST:PORT with a non-empty host (an IPv6 address in brackets) and a port 1..65535. */
+static bool listen_valid(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return false;
+    int port;
+    if (!parse_int(colon + 1, 1, 65535, &port))
+        return false;
+    size_t hostlen = (size_t)(colon - s);
+    for (size_t i = 0; i < hostlen; i++)
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '/')
+            return false;
+    if (s[0] == '[')
+        return hostlen > 2 && s[hostlen - 1] == ']';
+    return memchr(s, ':', hostlen) == NULL;
+}
+
+/* Splits a comma-separated list into v (cleared first), trimming items, dropping empty ones. */
+static void parse_list(const char *value, StrVec *v)
+{
+    strvec_clear(v);
+    char *copy = xstrdup(value);
+    char *rest = copy;
+    for (char *item = strsep(&rest, ","); item; item = strsep(&rest, ",")) {
+        item = str_trim(item);
+        if (*item && !strvec_contains(v, item))
+            strvec_push(v, item);
+    }
+    free(copy);
+}
+
+/* Checks value for key k and stores it. Returns false (the field unchanged) when it is invalid. */
+static bool store_value(Settings *s, const KeyDef *k, const char *raw)
+{
+    void *f = field(s, k);
+    if (k->kind == KEY_STRING) {
+        free(*(char **)f);
+        *(char **)f = xstrdup(raw);
+        return true;
+    }
+    if (k->kind == KEY_LIST) {
+        parse_list(raw, (StrVec *)f);
+        return true;
+    }
+
+    char *copy = xstrdup(raw);
+    char *value = str_trim(copy);
+    bool ok = false;
+    switch (k->kind) {
+    case KEY_PATH:
+    case KEY_LISTEN:
+    case KEY_LISTEN_OFF:
+        if (k->kind == KEY_PATH)
+            ok = *value != '\0';
+        else
+            ok = (k->kind == KEY_LISTEN_OFF && *value == '\0') || listen_valid(value);
+        if (ok) {
+            free(*(char **)f);
+            *(char **)f = xstrdup(value);
+        }
+        break;
+    case KEY_CHOICE:
+        for (const char *const *c = k->choices; *c; c++) {
+            if (str_ieq(value, *c)) {
+                free(*(char **)f);
+                *(char **)f = xstrdup(*c);
+                ok = true;
+                break;
+            }
+        }
+        break;
+    case KEY_PORT:
+        ok = parse_int(value, 1, 65535, (int *)f);
+        break;
+    case KEY_COUNT:
+        ok = parse_int(value, 1, INT_MAX, (int *)f);
+        break;
+    case KEY_DURATION:
+        ok = settings_parse_duration(value, (int64_t *)f) == 0;
+        break;
+    case KEY_STRING:
+    case KEY_LIST:
+        break;
+    }
+    free(copy);
+    return ok;
+}
+
+/* Stores value for key k, which origin[k] already describes; records an error when invalid. */
+static bool apply(Loader *ld, size_t k, const char *value)
+{
+    if (store_value(ld->s, &keys[k], value))
+        return true;
+    char *where = origin_text(ld, k);
+    if (keys[k].secret)
+        loader_fail(ld, xasprintf("%s: invalid value for [%s] %s: expected %s", where,
+                                  keys[k].section, keys[k].name, keys[k].expected));
+    else
+        loader_fail(ld, xasprintf("%s: invalid value '%s' for [%s] %s: expected %s", where, value,
+                                  keys[k].section, keys[k].name, keys[k].expected));
+    free(where);
+    return false;
+}
+
+static const char *known_section(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++)
+        if (str_ieq(name, sections[i]))
+            return sections[i];
+    return NULL;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Cuts an inline comment: ';' or '#' after whitespace, as in "port = 5432   ; comment". */
+static void cut_inline_comment(char *line)
+{
+    for (char *p = line; *p; p++) {
+        if ((*p == ';' || *p == '#') && p > line && is_space(p[-1])) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
+/*
+ * The ini_reader inih pulls lines through: it counts lines (so that errors can
+ * name them), removes comments and surrounding whitespace, checks section
+ * headers and the shape of each line, and hands inih "[section]" or
+ * "key = value" only. Returns NULL at the end of the text or after an error.
+ */
+static char *config_reader(char *buf, int size, void *stream)
+{
+    Loader *ld = stream;
+    if (ld->error || ld->pos >= ld->len || size < 3)
+        return NULL;
+    const char *start = ld->text + ld->pos;
+    const char *nl = memchr(start, '\n', ld->len - ld->pos);
+    size_t n = nl ? (size_t)(nl - start) : ld->len - ld->pos;
+    ld->pos += n + (nl ? 1 : 0);
+    ld->lineno++;
+
+    char *copy = xstrndup(start, n);
+    char *line = copy;
+    if (ld->lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+        line += 3; /* a UTF-8 byte order mark */
+    line = str_trim(line);
+    if (*line == ';' || *line == '#')
+        *line = '\0';
+    cut_inline_comment(line);
+    line = str_trim(line);
+
+    char *out = NULL;
+    if (*line == '[') {
+        char *close = strchr(line, ']');
+        if (!close || close[1] != '\0') {
+            loader_fail(ld,
+                        xasprintf("%s:%d: syntax error: expected [section]", ld->path, ld->lineno));
+        } else {
+            *close = '\0';
+            const char *name = known_section(str_trim(line + 1));
+            if (name)
+                out = xasprintf("[%s]", name);
+            else
+                loader_fail(ld, xasprintf("%s:%d: unknown section [%s]", ld->path, ld->lineno,
+                                          str_trim(line + 1)));
+        }
+    } else if (*line && !strpbrk(line, "=:")) {
+        /* The line is not echoed: it may be a mistyped secret. */
+        loader_fail(ld,
+                    xasprintf("%s:%d: syntax error: expected key = value", ld->path, ld->lineno));
+    } else {
+        out = xstrdup(line);
+    }
+
+    char *ret = NULL;
+    if (out) {
+        size_t len = strlen(out);
+        if (len + 2 > (size_t)size) {
+            loader_fail(ld, xasprintf("%s:%d: line too long (at most %d characters without "
+                                      "comments)",
+                                      ld->path, ld->lineno, size - 2));
+        } else {
+            memcpy(buf, out, len);
+            buf[len] = '\n';
+            buf[len + 1] = '\0';
+            ret = buf;
+        }
+    }
+    free(out);
+    free(copy);
+    return ret;
+}
+
+/* inih's callback for each "key = value" of the file. Returns 0 to flag an error. */
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+    Loader *ld = user;
+    if (ld->error)
+        return 0;
+    if (!*section) {
+        loader_fail(
+            ld, xasprintf("%s:%d: key '%s' outside of any [section]", ld->path, ld->lineno, name));
+        return 0;
+    }
+    for (size_t k = 0; k < N_KEYS; k++) {
+        if (strcmp(keys[k].section, section) == 0 && str_ieq(keys[k].name, name)) {
+            ld->origin[k].line = ld->lineno;
+            ld->origin[k].env = NULL;
+            return apply(ld, k, value) ? 1 : 0;
+        }
+    }
+    loader_fail(ld,
+                xasprintf("%s:%d: unknown key '%s' in [%s]", ld->path, ld->lineno, name, section));
+    return 0;
+}
+
+static void load_file(Loader *ld)
+{
+    size_t len;
+    char *text = read_file(ld->path, &len);
+    if (!text) {
+        loader_fail(ld, xasprintf("%s: cannot read: %s", ld->path, strerror(errno)));
+        return;
+    }
+    if (memchr(text, '\0', len)) {
+        loader_fail(ld, xasprintf("%s: not a text file (contains a NUL byte)", ld->path));
+        free(text);
+        return;
+    }
+    ld->text = text;
+    ld->len = len;
+    int rc = ini_parse_stream(config_reader, ld, config_handler, ld);
+    if (!ld->error && rc > 0)
+        loader_fail(ld, xasprintf("%s:%d: syntax error", ld->path, rc));
+    else if (!ld->error && rc < 0)
+        loader_fail(ld, xasprintf("%s: cannot parse (error %d)", ld->path, rc));
+    ld->text = NULL;
+    free(text);
+}
+
+static void load_environment(Loader *ld)
+{
+    for (size_t k = 0; k < N_KEYS && !ld->error; k++) {
+        const char *value = getenv(ld->env_names[k]);
+        if (!value)
+            continue;
+        ld->origin[k].env = ld->env_names[k];
+        (void)apply(ld, k, value);
+    }
+}
+
+/* Rewrites relative paths that came from the file, or are defaults, against the file's directory.
+ */
+static void resolve_paths(Loader *ld)
+{
+    const char *slash = ld->path ? strrchr(ld->path, '/') : NULL;
+    if (!slash)
+        return;
+    int dirlen = (int)(slash - ld->path);
+    for (size_t k = 0; k < N_KEYS; k++) {
+        if (keys[k].kind != KEY_PATH || ld->origin[k].env)
+            continue;
+        char **p = field(ld->s, &keys[k]);
+        if ((*p)[0] == '/' || strcmp(*p, ":memory:") == 0)
+            continue;
+        char *joined = xasprintf("%.*s/%s", dirlen, ld->path, *p);
+        free(*p);
+        *p = joined;
+    }
+}
+
+static size_t key_index(const char *section, const char *name)
+{
+    for (size_t k = 0; k < N_KEYS; k++)
+        if (strcmp(keys[k].section, section) == 0 && strcmp(keys[k].name, name) == 0)
+            return k;
+    abort(); /* a typo in this file */
+}
+
+/* The checks that involve several keys: TLS needs a certificate and its key together. */
+static void check_consistency(Loader *ld)
+{
+    size_t cert = key_index("gateway", "tls_cert"), key = key_index("gateway", "tls_key");
+    size_t tls = key_index("gateway", "tls");
+    const Settings *s = ld->s;
+    bool has_cert = *s->gateway.tls_cert != '\0', has_key = *s->gateway.tls_key != '\0';
+    if (has_cert != has_key) {
+        char *where = origin_text(ld, has_cert ? cert : key);
+        loader_fail(ld, xasprintf("%s: [gateway] %s is set but %s is not", where,
+                                  has_cert ? "tls_cert" : "tls_key",
+                                  has_cert ? "tls_key" : "tls_cert"));
+        free(where);
+    } else if (strcmp(s->gateway.tls, "require") == 0 && !has_cert) {
+        char *where = origin_text(ld, tls);
+        loader_fail(ld, xasprintf("%s: [gateway] tls = require needs tls_cert and tls_key", where));
+        free(where);
+    }
+}
+
+/* On failure *out is left zeroed (settings_free on it is harmless). */
+int settings_load(const char *path, Settings *out, char **error)
+{
+    memset(out, 0, sizeof(*out));
+    *error = NULL;
+    Loader *ld = xcalloc(1, sizeof(*ld));
+    ld->s = out;
+    ld->path = path;
+    for (size_t k = 0; k < N_KEYS; k++) {
+        char *name = ld->env_names[k];
+        snprintf(name, sizeof(ld->env_names[k]), "DURO_%s_%s", keys[k].section, keys[k].name);
+        for (char *p = name; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
+        if (!store_value(out, &keys[k], keys[k].default_value))
+            abort(); /* a bad default in the table */
+    }
+
+    if (path)
+        load_file(ld);
+    if (!ld->error)
+        load_environment(ld);
+    if (!ld->error)
+        resolve_paths(ld);
+    if (!ld->error)
+        check_consistency(ld);
+
+    int rc = 0;
+    if (ld->error) {
+        settings_free(out);
+        *error = ld->error;
+        rc = -1;
+    }
+    free(ld);
+    return rc;
+}
+
+void settings_free(Settings *s)
+{
+    for (size_t k = 0; k < N_KEYS; k++) {
+        void *f = field(s, &keys[k]);
+        switch (keys[k].kind) {
+        case KEY_STRING:
+        case KEY_PATH:
+        case KEY_LISTEN:
+        case KEY_LISTEN_OFF:
+        case KEY_CHOICE:
+            free(*(char **)f);
+            break;
+        case KEY_LIST:
+            strvec_free((StrVec *)f);
+            break;
+        case KEY_PORT:
+        case KEY_COUNT:
+        case KEY_DURATION:
+            break;
+        }
+    }
+    memset(s, 0, sizeof(*s));
+}
+
+int settings_parse_duration(const char *s, int64_t *seconds)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    int64_t n = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+        if (n > SETTINGS_DURATION_MAX)
+            return -1;
+    }
+    int64_t unit;
+    switch (*p) {
+    case '\0':
+    case 's':
+    case 'S':
+        unit = 1;
+        break;
+    case 'm':
+    case 'M':
+        unit = 60;
+        break;
+    case 'h':
+    case 'H':
+        unit = 3600;
+        break;
+    case 'd':
+    case 'D':
+        unit = 24 * 3600;
+        break;
+    case 'w':
+    case 'W':
+        unit = 7 * 24 * 3600;
+        break;
+    default:
+        return -1;
+    }
+    if ((*p && p[1] != '\0') || n <= 0 || n > SETTINGS_DURATION_MAX / unit)
+        return -1;
+    *seconds = n * unit;
+    return 0;
+}

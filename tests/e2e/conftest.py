@@ -1,0 +1,426 @@
+"""End-to-end fixtures: a throwaway PostgreSQL 15 cluster for the whole session (`pg`), a fresh
+database per test (`db`, `db_factory`), and a helper that writes a duro.conf pointing at them and
+runs or starts the duro binary (`duro`).
+
+The binary is $DURO_BIN (set by `make e2e`), else <repo>/duro. Run with Debian's
+/usr/bin/python3 -m pytest; PostgreSQL comes from /usr/lib/postgresql/15/bin.
+"""
+
+import atexit
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_OS_USER = "postgres"
+TMP_PREFIX = "duro-pg-"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def _pid_namespace():
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _pid_alive(pid):
+    """True when pid exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def clean_env(extra=None):
+    """The environment for child processes: ours without DURO_* and PG* (a developer's shell must
+    not leak a password or a host into a test), plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DURO_", "PG"))}
+    env.update({k: str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+class PgCluster:
+    """A PostgreSQL cluster in a temp dir: trust auth, TCP on 127.0.0.1:port, its socket inside
+    the dir. Runs as the postgres OS user when we are root, else as ourselves."""
+
+    superuser = "postgres"
+
+    def __init__(self):
+        self.host = "127.0.0.1"
+        self.port = None
+        self.dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        self.datadir = self.dir / "data"
+        self.sockdir = self.dir / "sock"
+        self.log_path = self.dir / "postgres.log"
+        self.hba_path = self.datadir / "pg_hba.conf"
+        self._started = False
+        self._stopped = False
+        # Lets a later session reap this cluster if this one is killed outright.
+        (self.dir / "owner").write_text(f"{os.getpid()} {_pid_namespace()}\n")
+        self.sockdir.mkdir()
+        if is_root():
+            pw = pwd.getpwnam(PG_OS_USER)
+            for p in (self.dir, self.sockdir):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+
+    # -- running PostgreSQL's programs -------------------------------------------------------
+
+    @staticmethod
+    def _as_pg_user(argv):
+        if is_root():
+            return ["runuser", "-u", PG_OS_USER, "--", *argv]
+        return argv
+
+    def _run(self, *argv, timeout=120, check=True):
+        cmd = self._as_pg_user([str(PG_BIN / argv[0]), *map(str, argv[1:])])
+        proc = subprocess.run(cmd, cwd=self.dir, env=clean_env({"LC_ALL": "C"}),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}"
+                               f"{proc.stderr}\n{self.logs()}")
+        return proc
+
+    def start(self):
+        self.port = free_port()
+        self._run("initdb", "-D", self.datadir, "-A", "trust", "-U", self.superuser,
+                  "-E", "UTF8", "--locale=C", "--no-sync")
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": self.port,
+            "unix_socket_directories": f"'{self.sockdir}'",
+            "max_connections": 200,
+            "shared_buffers": "'32MB'",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "wal_level": "minimal",
+            "max_wal_senders": 0,
+            "checkpoint_timeout": "'1h'",
+            "lc_messages": "'C'",
+            "timezone": "'UTC'",
+            "log_timezone": "'UTC'",
+        }
+        conf = "".join(f"{k} = {v}\n" for k, v in settings.items())
+        # Appending (even as root) keeps the file's owner, postgres.
+        with open(self.datadir / "postgresql.conf", "a") as f:
+            f.write("\n# duro e2e harness\n" + conf)
+        self._started = True
+        self._run("pg_ctl", "-D", self.datadir, "-l", self.log_path, "-w", "-t", "60", "start")
+
+    def stop(self):
+        """Stops the server and removes its directory. Safe to call twice and from atexit."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._started and (self.datadir / "postmaster.pid").exists():
+                proc = self._run("pg_ctl", "-D", self.datadir, "-m", "fast", "-w", "-t", "30",
+                                 "stop", check=False, timeout=60)
+                if proc.returncode != 0:
+                    _kill_postmaster(self.datadir)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def reload(self):
+        """Re-reads postgresql.conf and pg_hba.conf (after a test edited hba_path)."""
+        self.sql("select pg_reload_conf()")
+
+    def logs(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- talking to it ------------------------------------------------------------------------
+
+    def dsn(self, dbname="postgres", user=None):
+        """A libpq connection string (TCP, trust auth, no password)."""
+        return f"host={self.host} port={self.port} dbname={dbname} user={user or self.superuser}"
+
+    def connect(self, **kw):
+        """A psycopg connection, autocommit unless autocommit=False is passed. Keyword arguments
+        are connection parameters (dbname, user, password, ...)."""
+        params = {"host": self.host, "port": self.port, "dbname": "postgres",
+                  "user": self.superuser, "connect_timeout": 10}
+        autocommit = kw.pop("autocommit", True)
+        params.update(kw)
+        return psycopg.connect(autocommit=autocommit, **params)
+
+    def sql(self, text, params=None, dbname="postgres", user=None):
+        """Runs one statement; returns its rows (a list of tuples) or None when it has none."""
+        with self.connect(dbname=dbname, user=user or self.superuser) as conn:
+            cur = conn.execute(text, params)
+            return cur.fetchall() if cur.description else None
+
+
+def _kill_postmaster(datadir):
+    try:
+        pid = int((Path(datadir) / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def _reap_orphan_clusters():
+    """Stops clusters left behind by sessions that were killed outright (SIGKILL): those whose
+    owner process, in our pid namespace, no longer exists."""
+    ns = _pid_namespace()
+    for d in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
+        try:
+            pid_text, owner_ns = (d / "owner").read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        if owner_ns != ns or _pid_alive(pid):
+            continue
+        if (d / "data" / "postmaster.pid").exists():
+            cmd = PgCluster._as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(d / "data"),
+                                         "-m", "immediate", "-w", "stop"])
+            try:
+                subprocess.run(cmd, cwd=d, capture_output=True, timeout=60, env=clean_env())
+            except (OSError, subprocess.TimeoutExpired):
+                _kill_postmaster(d / "data")
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _raise_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """The session's PostgreSQL 15 cluster (a PgCluster)."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"{PG_BIN}/initdb not found: install postgresql-15 (tools/install-deps)")
+    # A plain SIGTERM would skip every finalizer; turn it into an interrupt pytest unwinds.
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    _reap_orphan_clusters()
+    cluster = None
+    try:
+        cluster = PgCluster()
+        atexit.register(cluster.stop)
+        cluster.start()
+        yield cluster
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+@pytest.fixture
+def db_factory(pg):
+    """Creates fresh databases on demand (db_factory() -> name); drops them after the test."""
+    created = []
+
+    def make():
+        name = "t_" + uuid.uuid4().hex[:12]
+        pg.sql(f'create database "{name}"')
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        # FORCE: a daemon or a leaked connection may still be attached.
+        pg.sql(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def db(db_factory):
+    """The name of a database of this test's own, dropped afterwards."""
+    return db_factory()
+
+
+# -- the duro binary -----------------------------------------------------------------------------
+
+
+def duro_bin():
+    return Path(os.environ.get("DURO_BIN") or REPO / "duro")
+
+
+class DuroProcess:
+    """A `duro serve` started in the background; its stdout and stderr go to one log file."""
+
+    def __init__(self, argv, log_path, env, cwd):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env, cwd=cwd)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.poll()
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def logs(self):
+        """Everything the process wrote so far (stdout and stderr interleaved)."""
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_bytes().decode(errors="replace")
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_listening(self, port, timeout=15, host="127.0.0.1"):
+        """Waits until host:port accepts TCP connections; fails early if the process exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running():
+                raise AssertionError(f"duro exited with {self.returncode} before listening on "
+                                     f"{host}:{port}:\n{self.logs()}")
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"duro is not listening on {host}:{port} after {timeout}s:"
+                                     f"\n{self.logs()}")
+            time.sleep(0.05)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout)
+
+    def stop(self, grace=10):
+        """SIGTERM, then SIGKILL after grace seconds. Returns the exit status (negative for a
+        signal, as in subprocess)."""
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Duro:
+    """Writes a duro.conf into the test's tmp_path and runs the binary against it."""
+
+    def __init__(self, request, tmp_path):
+        self._request = request
+        self.tmp_path = tmp_path
+        self.bin = duro_bin()
+        self.conf_path = tmp_path / "duro.conf"
+        self.gateway_port = None
+        self.web_port = None
+        self.processes = []
+
+    def _check_bin(self):
+        if not self.bin.exists():
+            pytest.fail(f"duro binary not found at {self.bin}: run `make` or set DURO_BIN")
+
+    @property
+    def pg(self):
+        # Requested lazily: tests that only run `duro check` need no cluster.
+        return self._request.getfixturevalue("pg")
+
+    def write_conf(self, dbname="postgres", views="views", user=None, web=False, **sections):
+        """Writes tmp_path/duro.conf: the warehouse is the session cluster's dbname (as user,
+        default its superuser), views the repository path (relative = under tmp_path), the
+        catalog in tmp_path, the gateway on a free port (self.gateway_port), the web UI off unless
+        web=True (then on self.web_port). More keys as sections, e.g.
+        worker={"poll": "1s"}; a value None removes the key. Returns the path."""
+        pg = self.pg
+        self.gateway_port = free_port()
+        self.web_port = free_port() if web else None
+        conf = {
+            "gateway": {"listen": f"127.0.0.1:{self.gateway_port}"},
+            "warehouse": {"dialect": "postgres", "host": pg.host, "port": pg.port,
+                          "dbname": dbname, "user": user or pg.superuser, "sslmode": "disable"},
+            "views": {"path": str(views), "rescan": "1s"},
+            "catalog": {"path": str(self.tmp_path / "duro.db")},
+            "worker": {"poll": "1s", "concurrency": 2},
+            "web": {"listen": f"127.0.0.1:{self.web_port}" if web else ""},
+        }
+        for section, values in sections.items():
+            conf.setdefault(section, {}).update(values)
+        lines = ["# written by tests/e2e/conftest.py"]
+        for section, values in conf.items():
+            lines.append(f"\n[{section}]")
+            lines += [f"{k} = {v}" for k, v in values.items() if v is not None]
+        self.conf_path.write_text("\n".join(lines) + "\n")
+        return self.conf_path
+
+    def run(self, *args, check=None, timeout=60, env=None, input=None, cwd=None):
+        """Runs duro with args (str() of each) and waits. check=None accepts any exit status,
+        True requires 0, an int requires that status. Returns the CompletedProcess (text)."""
+        self._check_bin()
+        argv = [str(self.bin), *map(str, args)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env=clean_env(env), input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL,
+                              cwd=cwd or self.tmp_path)
+        want = 0 if check is True else check
+        if want is not None and want is not False and proc.returncode != want:
+            raise AssertionError(f"{' '.join(argv)} exited with {proc.returncode}, expected "
+                                 f"{want}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}")
+        return proc
+
+    def start(self, *args, conf=None, env=None):
+        """Starts `duro serve -c CONF [args...]` in the background (CONF: the written duro.conf
+        unless given). The process is stopped at the end of the test."""
+        self._check_bin()
+        conf = conf or self.conf_path
+        n = len(self.processes) + 1
+        argv = [str(self.bin), "serve", "-c", str(conf), *map(str, args)]
+        p = DuroProcess(argv, self.tmp_path / f"duro-serve-{n}.log", clean_env(env),
+                        self.tmp_path)
+        self.processes.append(p)
+        return p
+
+    def close(self):
+        for p in self.processes:
+            was_running = p.running()
+            status = p.stop(grace=5)
+            tail = "\n".join(p.logs().splitlines()[-200:])
+            # Shown by pytest when the test fails.
+            print(f"--- {' '.join(p.argv)} (pid {p.pid}, {'stopped' if was_running else 'exited'}"
+                  f" with {status}); last log lines:\n{tail}")
+
+
+@pytest.fixture
+def duro(request, tmp_path):
+    """A Duro helper for this test; every process it started is stopped afterwards."""
+    helper = Duro(request, tmp_path)
+    try:
+        yield helper
+    finally:
+        helper.close()
