@@ -30,11 +30,11 @@ struct RepoIndexEntry {
 
 /* The files that make up one view, gathered by name. */
 typedef struct ViewFiles {
-    char name[260];
-    LayoutName view_name;
+    int64_t interval;
     const RepoFile *view, *tests, *select, *py, *req;
     const RepoFile *conf[2]; /* top level schema.table.conf, then schema/table.conf */
     UT_hash_handle hh;
+    char name[]; /* "schema.table" */
 } ViewFiles;
 
 /* The config files of one schema. */
@@ -69,9 +69,10 @@ static ViewFiles *files_for(ViewFiles **all, const LayoutName *ln)
     ViewFiles *vf;
     HASH_FIND_STR(*all, name, vf);
     if (!vf) {
-        vf = xcalloc(1, sizeof(*vf));
-        snprintf(vf->name, sizeof(vf->name), "%s", name);
-        HASH_ADD_STR(*all, name, vf);
+        size_t len = strlen(name);
+        vf = xcalloc(1, sizeof(*vf) + len + 1);
+        memcpy(vf->name, name, len + 1);
+        HASH_ADD_KEYPTR(hh, *all, vf->name, len, vf);
     }
     return vf;
 }
@@ -138,7 +139,7 @@ static void gather(const RepoFile *files, size_t n, int max_ident, ViewFiles **v
             ViewFiles *vf = files_for(views, &ln);
             claim(&vf->view, f, "view file", vf->name, diags);
             if (vf->view == f)
-                vf->view_name = ln;
+                vf->interval = ln.interval;
             break;
         }
         case LAYOUT_TESTS:
@@ -464,11 +465,12 @@ static void derive_schedule(Repo *r, const size_t *order)
 /* Fills the View for vf from its files and the config chain. */
 static void init_view(View *v, const ViewFiles *vf, const ConfigFile *const chain[5])
 {
+    const char *dot = strchr(vf->name, '.');
     v->name = xstrdup(vf->name);
-    v->schema = xstrdup(vf->view_name.schema);
-    v->table = xstrdup(vf->view_name.table);
+    v->schema = xstrndup(vf->name, (size_t)(dot - vf->name));
+    v->table = xstrdup(dot + 1);
     v->source = xstrdup(vf->view->path);
-    v->interval = vf->view_name.interval;
+    v->interval = vf->interval;
     if (vf->py) {
         v->kind = VIEW_KIND_PROCESSOR;
         v->ddl = xstrdup(vf->view->text);
@@ -534,7 +536,9 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
     for (size_t i = 0; i < n; i++) {
         const ViewFiles *vf = sorted[i];
         SchemaFiles *sf;
-        HASH_FIND_STR(sfs, vf->view_name.schema, sf);
+        char schema[128];
+        snprintf(schema, sizeof(schema), "%.*s", (int)(strchr(vf->name, '.') - vf->name), vf->name);
+        HASH_FIND_STR(sfs, schema, sf);
         const ConfigFile *chain[5] = {
             config_of(global, conf_files, configs, n_conf),
             sf ? config_of(sf->conf[0], conf_files, configs, n_conf) : NULL,

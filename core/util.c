@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void out_of_memory(size_t n)
 {
@@ -176,17 +177,20 @@ char *read_file(const char *path, size_t *len_out)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    size_t cap = 4096, len = 0;
+    /* Size the buffer from the file so that many small files cost what they hold. */
+    struct stat st;
+    size_t cap = 256, len = 0;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0)
+        cap = (size_t)st.st_size + 2; /* one spare byte: the last read comes up short at EOF */
     char *buf = xmalloc(cap);
     for (;;) {
-        if (len + 1 >= cap) {
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        size_t want = cap - len - 1;
+        size_t got = fread(buf + len, 1, want, f);
         len += got;
-        if (got == 0)
-            break;
+        if (got < want)
+            break; /* end of file or error */
+        cap *= 2;
+        buf = xrealloc(buf, cap);
     }
     if (ferror(f)) {
         int saved = errno ? errno : EIO;
