@@ -296,7 +296,8 @@ static void parse_line(const char *path, char *text, int line, ConfigFile *out, 
         return;
     }
     if (op != CONFIG_SET && known_keys[k].type != KEY_GRANTEES) {
-        diag_add(diags, path, line, "'%s' only applies to grant_select", op == CONFIG_ADD ? "+=" : "-=");
+        diag_add(diags, path, line, "'%s' only applies to grant_select",
+                 op == CONFIG_ADD ? "+=" : "-=");
         return;
     }
     if (str_ieq(value, "null")) {
@@ -306,7 +307,8 @@ static void parse_line(const char *path, char *text, int line, ConfigFile *out, 
         }
         op = CONFIG_RESET;
     } else if (op != CONFIG_SET && *value == '\0') {
-        diag_add(diags, path, line, "'%s%s=' needs at least one name", key, op == CONFIG_ADD ? "+" : "-");
+        diag_add(diags, path, line, "'%s%s=' needs at least one name", key,
+                 op == CONFIG_ADD ? "+" : "-");
         return;
     }
     if (known_keys[k].type != KEY_GRANTEES) {
@@ -445,8 +447,8 @@ void config_apply(ViewConfig *c, const ConfigFile *f)
             if (!reset && interval_parse(e->value, &c->timeout) != 0)
                 c->timeout = CONFIG_DEFAULT_TIMEOUT;
         } else if (strcmp(e->key, "stale_read") == 0) {
-            c->stale_read = !reset && strcmp(e->value, "serve") == 0 ? STALE_READ_SERVE
-                                                                      : STALE_READ_WAIT;
+            c->stale_read =
+                !reset && strcmp(e->value, "serve") == 0 ? STALE_READ_SERVE : STALE_READ_WAIT;
         } else if (strcmp(e->key, "enabled") == 0) {
             c->enabled = reset || strcmp(e->value, "true") == 0;
         }
@@ -477,14 +479,14 @@ char *config_describe(const ViewConfig *c)
 {
     char *grants = strvec_join(&c->grant_select, ",");
     char *sortkey = strvec_join(&c->sortkey, ",");
-    char *out = xasprintf("grant_select=%s\ndiststyle=%s\ndistkey=%s\nsortkey=%s\n"
-                          "snapshots_interval=%lld\nsnapshots_stored_for=%lld\n"
-                          "stale_read=%s\ntimeout=%lld\nenabled=%s\n",
-                          grants, c->diststyle ? c->diststyle : "", c->distkey ? c->distkey : "",
-                          sortkey, (long long)c->snapshots_interval,
-                          (long long)c->snapshots_stored_for,
-                          c->stale_read == STALE_READ_SERVE ? "serve" : "wait",
-                          (long long)c->timeout, c->enabled ? "true" : "false");
+    char *out =
+        xasprintf("grant_select=%s\ndiststyle=%s\ndistkey=%s\nsortkey=%s\n"
+                  "snapshots_interval=%lld\nsnapshots_stored_for=%lld\n"
+                  "stale_read=%s\ntimeout=%lld\nenabled=%s\n",
+                  grants, c->diststyle ? c->diststyle : "", c->distkey ? c->distkey : "", sortkey,
+                  (long long)c->snapshots_interval, (long long)c->snapshots_stored_for,
+                  c->stale_read == STALE_READ_SERVE ? "serve" : "wait", (long long)c->timeout,
+                  c->enabled ? "true" : "false");
     free(grants);
     free(sortkey);
     return out;

@@ -48,10 +48,10 @@ typedef enum StaleRead { STALE_READ_WAIT, STALE_READ_SERVE } StaleRead;
 
 /* The effective configuration of one view. Zero values are not defaults: use config_init. */
 typedef struct ViewConfig {
-    StrVec grant_select; /* grantees, sorted, unique: "jane", "group analysts", "role x" */
-    char *diststyle;     /* "even", "key", "all", "auto", or NULL (unset) */
-    char *distkey;       /* column, or NULL */
-    StrVec sortkey;      /* columns in order; empty when unset */
+    StrVec grant_select;          /* grantees, sorted, unique: "jane", "group analysts", "role x" */
+    char *diststyle;              /* "even", "key", "all", "auto", or NULL (unset) */
+    char *distkey;                /* column, or NULL */
+    StrVec sortkey;               /* columns in order; empty when unset */
     int64_t snapshots_interval;   /* seconds; 0 = no snapshots */
     int64_t snapshots_stored_for; /* seconds; 0 = kept forever */
     StaleRead stale_read;

@@ -99,8 +99,8 @@ static bool take_name(LayoutName *out, char *dst, const char *what, const char *
     }
     if ((int)len > max_len) {
         out->role = LAYOUT_ERROR;
-        snprintf(out->error, sizeof(out->error), "%s name '%s' is too long: at most %d characters%s",
-                 what, shown, max_len,
+        snprintf(out->error, sizeof(out->error),
+                 "%s name '%s' is too long: at most %d characters%s", what, shown, max_len,
                  strcmp(what, "table") == 0
                      ? " (Duro adds up to 10 characters, such as _duro_temp, to table names)"
                      : "");

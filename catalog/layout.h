@@ -27,9 +27,9 @@ typedef struct LayoutName {
     LayoutRole role;
     bool top_level; /* the file sits at the root (schema.table naming) */
     char schema[128];
-    char table[128];   /* empty for schema and global configs */
-    int64_t interval;  /* LAYOUT_VIEW: seconds, 0 = no interval in the name */
-    char error[320];   /* LAYOUT_ERROR: what is wrong, for "path:1: error" */
+    char table[128];  /* empty for schema and global configs */
+    int64_t interval; /* LAYOUT_VIEW: seconds, 0 = no interval in the name */
+    char error[320];  /* LAYOUT_ERROR: what is wrong, for "path:1: error" */
 } LayoutName;
 
 /*

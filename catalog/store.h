@@ -51,7 +51,7 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats,
 typedef struct StoreView {
     char *name;
     char *source;
-    char *kind; /* "sql" or "processor" */
+    char *kind;                 /* "sql" or "processor" */
     int64_t interval;           /* own, seconds; 0 = none */
     int64_t effective_interval; /* seconds; 0 = none */
     bool enabled;
@@ -63,7 +63,7 @@ typedef struct StoreView {
     int64_t changed_us;      /* when the definition hash last changed (first_seen_us at first) */
     int64_t last_success_us; /* finish of the last successful build; 0 = never */
     int64_t last_duration_us;
-    int64_t rows; /* rows of the last successful build; -1 = unknown */
+    int64_t rows;       /* rows of the last successful build; -1 = unknown */
     char *last_outcome; /* outcome of the newest finished run, or NULL */
     char *last_error;   /* error of the newest finished run, or NULL */
     bool running;       /* a run is in progress */
@@ -111,8 +111,7 @@ typedef struct StoreRun {
 } StoreRun;
 
 /* Runs newest first; view NULL = all views; limit 0 = no limit. Returns 0 or -1. */
-int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out,
-                    size_t *n) MUST_CHECK;
+int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n) MUST_CHECK;
 void store_runs_free(StoreRun *runs, size_t n);
 
 /* The last SQLite error message of this connection. */

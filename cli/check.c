@@ -81,8 +81,8 @@ int cli_check(int argc, char **argv)
     }
     fflush(stdout);
     diag_print(&repo.diags, dir, stderr);
-    printf("%zu view%s, %zu problem%s\n", repo.n_views, repo.n_views == 1 ? "" : "s",
-           repo.diags.n, repo.diags.n == 1 ? "" : "s");
+    printf("%zu view%s, %zu problem%s\n", repo.n_views, repo.n_views == 1 ? "" : "s", repo.diags.n,
+           repo.diags.n == 1 ? "" : "s");
     rc = repo.diags.n ? 1 : 0;
     repo_free(&repo);
     free(dir);

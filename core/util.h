@@ -12,8 +12,8 @@
 
 #define DURO_VERSION "0.1.0"
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define MUST_CHECK   __attribute__((warn_unused_result))
+#define ARRAY_LEN(a)      (sizeof(a) / sizeof((a)[0]))
+#define MUST_CHECK        __attribute__((warn_unused_result))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 /* Allocation: these never return NULL; running out of memory aborts the process. */
@@ -35,10 +35,10 @@ typedef struct StrVec {
     size_t cap;
 } StrVec;
 
-void strvec_push(StrVec *v, const char *s);       /* copies s */
-void strvec_push_owned(StrVec *v, char *s);       /* takes ownership of s */
+void strvec_push(StrVec *v, const char *s); /* copies s */
+void strvec_push_owned(StrVec *v, char *s); /* takes ownership of s */
 bool strvec_contains(const StrVec *v, const char *s);
-bool strvec_remove(StrVec *v, const char *s);     /* true when s was there */
+bool strvec_remove(StrVec *v, const char *s); /* true when s was there */
 void strvec_sort(StrVec *v);
 void strvec_clear(StrVec *v);
 void strvec_free(StrVec *v);

@@ -21,20 +21,22 @@ typedef enum ViewState {
 
 typedef struct StalenessInput {
     bool enabled;
-    bool refreshing;          /* a build is running now */
-    bool last_run_failed;     /* the newest finished run did not succeed */
-    const char *hash;         /* the definition now */
-    const char *built_hash;   /* the definition last built successfully; NULL = never */
-    int64_t last_success_us;  /* finish of that build */
+    bool refreshing;            /* a build is running now */
+    bool last_run_failed;       /* the newest finished run did not succeed */
+    const char *hash;           /* the definition now */
+    const char *built_hash;     /* the definition last built successfully; NULL = never */
+    int64_t last_success_us;    /* finish of that build */
     int64_t effective_interval; /* seconds; 0 = none */
     int64_t now_us;
 } StalenessInput;
 
-/* Never built, or the last build is older than the effective interval, or the definition changed. */
+/* Never built, or the last build is older than the effective interval, or the definition changed.
+ */
 bool staleness_needs_refresh(const StalenessInput *in);
 /* The state shown in duro.status. */
 ViewState staleness_state(const StalenessInput *in);
-/* When the next refresh is due (microseconds); now_us when already due; 0 when disabled or no interval. */
+/* When the next refresh is due (microseconds); now_us when already due; 0 when disabled or no
+ * interval. */
 int64_t staleness_next_refresh(const StalenessInput *in);
 /* "fresh", "stale", "refreshing", "failed", "never", "disabled". */
 const char *view_state_name(ViewState s);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +201,8 @@ static void test_bad_line_skipped_rest_applies(void **state)
 static void test_describe_is_canonical(void **state)
 {
     (void)state;
-    const char *orders[2] = {"grant_select=john, jane\n", "grant_select=jane\ngrant_select+=john\n"};
+    const char *orders[2] = {"grant_select=john, jane\n",
+                             "grant_select=jane\ngrant_select+=john\n"};
     char *texts[2];
     for (int i = 0; i < 2; i++) {
         ViewConfig c;

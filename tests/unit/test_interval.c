@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <stdio.h>
 
@@ -16,9 +17,8 @@ static void test_valid(void **state)
     static const struct {
         const char *text;
         int64_t seconds;
-    } cases[] = {{"30m", 1800},    {"24h", 86400}, {"7d", 604800}, {"1w", 604800},
-                 {"1H", 3600},     {"2D", 172800}, {"90M", 5400},  {"01h", 3600},
-                 {"520w", 314496000}};
+    } cases[] = {{"30m", 1800},  {"24h", 86400}, {"7d", 604800}, {"1w", 604800},     {"1H", 3600},
+                 {"2D", 172800}, {"90M", 5400},  {"01h", 3600},  {"520w", 314496000}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t s = 0;
         assert_int_equal(interval_parse(cases[i].text, &s), 0);
@@ -29,9 +29,10 @@ static void test_valid(void **state)
 static void test_invalid(void **state)
 {
     (void)state;
-    static const char *const cases[] = {"",   "h",  "1",   "1.5h", "10s", "0h",  "0m",
-                                        "-1h", "1 h", "1hh", " 1h", "1h ", "521w",
-                                        "99999999999999999999h", "1y"};
+    static const char *const cases[] = {
+        "",    "h",   "1",   "1.5h", "10s", "0h",   "0m",
+        "-1h", "1 h", "1hh", " 1h",  "1h ", "521w", "99999999999999999999h",
+        "1y"};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t s = 0;
         if (interval_parse(cases[i], &s) == 0) {

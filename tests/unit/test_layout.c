@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,11 +21,16 @@
 static const char *role_name(LayoutRole r)
 {
     static const char *const names[] = {
-        [LAYOUT_IGNORED] = "ignored",           [LAYOUT_ERROR] = "error",
-        [LAYOUT_VIEW] = "view",                 [LAYOUT_TESTS] = "tests",
-        [LAYOUT_SELECT] = "select",             [LAYOUT_PROCESSOR] = "processor",
-        [LAYOUT_REQUIREMENTS] = "requirements", [LAYOUT_GLOBAL_CONF] = "global-conf",
-        [LAYOUT_SCHEMA_CONF] = "schema-conf",   [LAYOUT_TABLE_CONF] = "table-conf",
+        [LAYOUT_IGNORED] = "ignored",
+        [LAYOUT_ERROR] = "error",
+        [LAYOUT_VIEW] = "view",
+        [LAYOUT_TESTS] = "tests",
+        [LAYOUT_SELECT] = "select",
+        [LAYOUT_PROCESSOR] = "processor",
+        [LAYOUT_REQUIREMENTS] = "requirements",
+        [LAYOUT_GLOBAL_CONF] = "global-conf",
+        [LAYOUT_SCHEMA_CONF] = "schema-conf",
+        [LAYOUT_TABLE_CONF] = "table-conf",
     };
     return names[r];
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,10 +179,10 @@ static void test_dependency_names_follow_sql(void **state)
 static void test_cte_and_unqualified_names(void **state)
 {
     (void)state;
-    Repo r = build("public/cities - 1h.sql", "select 1 as city",                     //
-                   "first/cte - 1h.sql",                                               //
-                   "with cities as (select 2 as city) select city from cities",        //
-                   "first/plain - 1h.sql", "select city from cities",                  //
+    Repo r = build("public/cities - 1h.sql", "select 1 as city",                         //
+                   "first/cte - 1h.sql",                                                 //
+                   "with cities as (select 2 as city) select city from cities",          //
+                   "first/plain - 1h.sql", "select city from cities",                    //
                    "first/self - 1h.sql", "select * from first.self union all select 1", //
                    NULL);
     assert_valid(&r);
@@ -194,8 +195,7 @@ static void test_cte_and_unqualified_names(void **state)
 static void test_redshift_syntax_falls_back_to_tokenizer(void **state)
 {
     (void)state;
-    Repo r = build("first/cities - 1h.sql", "select 1 as city",
-                   "first/top - 1h.sql",
+    Repo r = build("first/cities - 1h.sql", "select 1 as city", "first/top - 1h.sql",
                    "select top 10 city from first.cities /* first.other */ where x = 'first.other'",
                    "first/other - 1h.sql", "select 1 as x", NULL);
     assert_valid(&r);
@@ -208,16 +208,16 @@ static void test_redshift_syntax_falls_back_to_tokenizer(void **state)
 static void test_effective_interval_and_enabled(void **state)
 {
     (void)state;
-    Repo r = build("a/base.sql", "select 1 as x",                            //
-                   "a/mid.sql", "select x from a.base",                      //
-                   "a/fast - 30m.sql", "select x from a.mid",                //
-                   "a/slow - 1d.sql", "select x from a.mid",                 //
-                   "a/own - 1w.sql", "select x from a.base",                 //
-                   "b/off - 1h.sql", "select 1 as y",                        //
-                   "b/off.conf", "enabled=false",                            //
-                   "b/reader - 1h.sql", "select y from b.off",               //
-                   "b/unused.sql", "select 1 as z",                          //
-                   "b/unused.conf", "enabled = false",                       //
+    Repo r = build("a/base.sql", "select 1 as x",              //
+                   "a/mid.sql", "select x from a.base",        //
+                   "a/fast - 30m.sql", "select x from a.mid",  //
+                   "a/slow - 1d.sql", "select x from a.mid",   //
+                   "a/own - 1w.sql", "select x from a.base",   //
+                   "b/off - 1h.sql", "select 1 as y",          //
+                   "b/off.conf", "enabled=false",              //
+                   "b/reader - 1h.sql", "select y from b.off", //
+                   "b/unused.sql", "select 1 as z",            //
+                   "b/unused.conf", "enabled = false",         //
                    NULL);
     assert_valid(&r);
     assert_int_equal(repo_find(&r, "a.mid")->effective_interval, 1800);
@@ -277,11 +277,11 @@ static void test_keys_checked_against_output_columns(void **state)
 static void test_inherited_distkey_blames_the_schema_file(void **state)
 {
     (void)state;
-    Repo r = build("first.conf", "distkey=id\n",                      //
-                   "first/good - 1h.sql", "select 1 as id",           //
-                   "first/bad - 1h.sql", "select 1 as other",         //
-                   "first/reset - 1h.sql", "select 1 as other",       //
-                   "first/reset.conf", "distkey=null",                //
+    Repo r = build("first.conf", "distkey=id\n",                //
+                   "first/good - 1h.sql", "select 1 as id",     //
+                   "first/bad - 1h.sql", "select 1 as other",   //
+                   "first/reset - 1h.sql", "select 1 as other", //
+                   "first/reset.conf", "distkey=null",          //
                    NULL);
     assert_int_equal(r.diags.n, 1);
     assert_problem(&r, "first.conf", 1, "not an output column of first.bad");
@@ -291,15 +291,15 @@ static void test_inherited_distkey_blames_the_schema_file(void **state)
 static void test_every_problem_is_reported(void **state)
 {
     (void)state;
-    Repo r = build("my-table - 1h.sql", "select 1",                                  //
-                   "first/cities - 1.5h.sql", "select 1",                            //
-                   "first/broken - 1h.sql", "select 1 as a,\n  'unterminated\n",     //
-                   "first/writer - 1h.sql", "\n\ndelete from first.x",               //
-                   "first/ok - 1h.sql", "select 1 as a",                             //
-                   "first/ok_test.sql", "select true;\n insert into t values (1)",   //
-                   "first/ok.conf", "grant_select=jane\ncolour=blue\n",              //
-                   "first/ghost_test.sql", "select true",                            //
-                   "first/ghost.conf", "timeout=1h",                                 //
+    Repo r = build("my-table - 1h.sql", "select 1",                                //
+                   "first/cities - 1.5h.sql", "select 1",                          //
+                   "first/broken - 1h.sql", "select 1 as a,\n  'unterminated\n",   //
+                   "first/writer - 1h.sql", "\n\ndelete from first.x",             //
+                   "first/ok - 1h.sql", "select 1 as a",                           //
+                   "first/ok_test.sql", "select true;\n insert into t values (1)", //
+                   "first/ok.conf", "grant_select=jane\ncolour=blue\n",            //
+                   "first/ghost_test.sql", "select true",                          //
+                   "first/ghost.conf", "timeout=1h",                               //
                    NULL);
     assert_problem(&r, "my-table - 1h.sql", 1, "view name 'my-table' is not an SQL identifier");
     assert_problem(&r, "first/cities - 1.5h.sql", 1, "invalid interval '1.5h'");
@@ -316,15 +316,15 @@ static void test_every_problem_is_reported(void **state)
 static void test_duplicates_and_processor_parts(void **state)
 {
     (void)state;
-    Repo r = build("first/cities - 1h.sql", "select 1 as a",                    //
-                   "first.cities - 2h.sql", "select 1 as a",                    //
-                   "first/p - 1h.sql", "create table first.p (a int)",          //
-                   "first/p.py", "print(1)",                                    //
-                   "first/q - 1h.sql", "select 1 as a",                         //
-                   "first/q_select.sql", "select 1 as a",                       //
-                   "first/r_requirements.txt", "requests",                      //
-                   "first/s.py", "print(1)",                                    //
-                   "first/s_select.sql", "select 1",                            //
+    Repo r = build("first/cities - 1h.sql", "select 1 as a",           //
+                   "first.cities - 2h.sql", "select 1 as a",           //
+                   "first/p - 1h.sql", "create table first.p (a int)", //
+                   "first/p.py", "print(1)",                           //
+                   "first/q - 1h.sql", "select 1 as a",                //
+                   "first/q_select.sql", "select 1 as a",              //
+                   "first/r_requirements.txt", "requests",             //
+                   "first/s.py", "print(1)",                           //
+                   "first/s_select.sql", "select 1",                   //
                    NULL);
     assert_problem(&r, "first/cities - 1h.sql", 1, "duplicate view file for first.cities");
     assert_problem(&r, "first/p.py", 1, "has no input query (p_select.sql)");
@@ -362,8 +362,7 @@ static void test_threads_give_the_same_result(void **state)
     RepoFile files[N];
     for (int i = 0; i < N; i++) {
         files[i].path = xasprintf("s/v%03d - 1h.sql", i);
-        files[i].text = i ? xasprintf("select x from s.v%03d join s.v%03d using (x)", i / 2,
-                                      i - 1)
+        files[i].text = i ? xasprintf("select x from s.v%03d join s.v%03d using (x)", i / 2, i - 1)
                           : xstrdup("select 1 as x");
     }
     Repo one, many;
