@@ -1,8 +1,9 @@
 /*
  * Reads the SQL of a view, its tests or a processor's DDL with libpg_query: which relations it
- * reads (a walk over the whole parse tree, with WITH scoping) and which columns it outputs
- * (PostgreSQL's FigureColname rules). Text the parser rejects falls back to libpg_query's
- * tokenizer. Not for: resolving names against the repository or deciding what is a managed view.
+ * reads (a walk over the whole JSON parse tree, tokenized with jsmn, with WITH scoping) and which
+ * columns it outputs (PostgreSQL's FigureColname rules). Text the parser rejects falls back to
+ * libpg_query's tokenizer. Not for: resolving names against the repository or deciding what is a
+ * managed view.
  */
 #include "catalog/sqlinfo.h"
 
@@ -13,9 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define JSMN_STATIC
+#define JSMN_PARENT_LINKS
+#include <jsmn.h>
+
 /* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; the tokenizer path does the same. */
 #define SQLINFO_MAX_IDENT 63
-/* Parse trees nested deeper than this many messages are read from tokens instead (see below). */
+/* Parse trees nested deeper than this many objects are read from tokens instead (see below). */
 #define SQLINFO_MAX_DEPTH 1000
 
 /* The result being built, its array capacity, and the first error met. */
@@ -56,12 +61,6 @@ static int relation_cmp(const void *pa, const void *pb)
 {
     const SqlRelation *x = pa, *y = pb;
     return (x->location > y->location) - (x->location < y->location);
-}
-
-/* A protobuf string field that is set (protobuf-c stores unset strings as ""). */
-static bool str_set(const char *s)
-{
-    return s != NULL && s[0] != '\0';
 }
 
 /* The byte offset of the 1-based character position libpg_query reports (the text is UTF-8). */
@@ -108,11 +107,278 @@ static int skip_blank(const char *sql, int off)
     }
 }
 
+/* ---- The parse tree: libpg_query's JSON, as jsmn tokens ---- */
+
+/*
+ * The tokens of a JSON document, in pre-order. A Node-typed field is wrapped as {"Type":{...}};
+ * a field of a concrete struct type is the bare object; fields at their default (false, 0, empty
+ * list, NULL) are left out. Token indexes are ints; -1 stands for "absent" and every helper
+ * accepts it.
+ */
+typedef struct Json {
+    const char *js;
+    jsmntok_t *t;
+    int *next; /* for each token, the index just past its subtree (for a key: past its value) */
+    int n;
+} Json;
+
+/*
+ * Tokenizes js into j (free with json_free in every case). Returns 0, 1 when objects nest more
+ * than max_depth deep (the root object is at depth 0, a node and its fields object are two
+ * levels), or -1 when js is not a JSON object. Iterative, so that a pathological tree (thousands of
+ * chained operators) falls back to the tokenizer instead of overflowing the stack in the recursive
+ * walks.
+ */
+static int json_load(Json *j, const char *js, int max_depth)
+{
+    size_t len = strlen(js);
+    unsigned cap = (unsigned)(len / 4) + 16; /* libpg_query writes about one token per 7 bytes */
+    jsmn_parser parser;
+    int n;
+
+    *j = (Json){js, xmalloc(sizeof(jsmntok_t) * cap), NULL, 0};
+    jsmn_init(&parser);
+    while ((n = jsmn_parse(&parser, js, len, j->t, cap)) == JSMN_ERROR_NOMEM) {
+        cap *= 2; /* jsmn resumes where it ran out */
+        j->t = xrealloc(j->t, sizeof(jsmntok_t) * cap);
+    }
+    if (n <= 0 || j->t[0].type != JSMN_OBJECT)
+        return -1;
+    j->n = n;
+    j->next = xmalloc(sizeof(int) * (size_t)n);
+
+    /* Object depths first, kept in next: a parent always comes before its children. */
+    for (int i = 0; i < n; i++) {
+        int parent = j->t[i].parent;
+        j->next[i] = (parent >= 0 ? j->next[parent] : -1) + (j->t[i].type == JSMN_OBJECT);
+        if (j->next[i] > max_depth)
+            return 1;
+    }
+    /* Then extents (-1: not known yet), backwards: a token's last child, met first, ends its
+     * parent's subtree. */
+    memset(j->next, 0xFF, sizeof(int) * (size_t)n);
+    for (int i = n - 1; i >= 0; i--) {
+        if (j->next[i] < 0)
+            j->next[i] = i + 1;
+        int parent = j->t[i].parent;
+        if (parent >= 0 && j->next[parent] < 0)
+            j->next[parent] = j->next[i];
+    }
+    return 0;
+}
+
+/* Frees what json_load allocated. */
+static void json_free(Json *j)
+{
+    free(j->t);
+    free(j->next);
+}
+
+/* Whether token i is a string whose raw text is s (keys and enum values are never escaped). */
+static bool json_is(const Json *j, int i, const char *s)
+{
+    if (i < 0 || j->t[i].type != JSMN_STRING)
+        return false;
+    size_t len = (size_t)(j->t[i].end - j->t[i].start);
+    return strlen(s) == len && memcmp(j->js + j->t[i].start, s, len) == 0;
+}
+
+/* The value of key in object obj, or -1 when absent (or obj is not an object). */
+static int json_get(const Json *j, int obj, const char *key)
+{
+    if (obj < 0 || j->t[obj].type != JSMN_OBJECT)
+        return -1;
+    for (int k = obj + 1, c = 0; c < j->t[obj].size; c++, k = j->next[k])
+        if (json_is(j, k, key))
+            return k + 1;
+    return -1;
+}
+
+/* The number of elements of array i (0 when absent: libpg_query leaves empty lists out). */
+static int json_len(const Json *j, int i)
+{
+    return (i >= 0 && j->t[i].type == JSMN_ARRAY) ? j->t[i].size : 0;
+}
+
+/* The last element of array i, or -1. */
+static int json_last(const Json *j, int i)
+{
+    int n = json_len(j, i), e = i + 1;
+    if (n == 0)
+        return -1;
+    for (int c = 1; c < n; c++)
+        e = j->next[e];
+    return e;
+}
+
+/* An integer field of obj; 0 when absent, as libpg_query leaves zeros out. */
+static int json_int(const Json *j, int obj, const char *key)
+{
+    int v = json_get(j, obj, key);
+    if (v < 0 || j->t[v].type != JSMN_PRIMITIVE)
+        return 0;
+    const char *s = j->js + j->t[v].start, *end = j->js + j->t[v].end;
+    bool negative = s < end && *s == '-';
+    long value = 0;
+    for (s += negative; s < end && *s >= '0' && *s <= '9' && value <= INT32_MAX; s++)
+        value = value * 10 + (*s - '0');
+    return (int)(negative ? -value : value);
+}
+
+/* A boolean field of obj; false when absent. */
+static bool json_true(const Json *j, int obj, const char *key)
+{
+    int v = json_get(j, obj, key);
+    return v >= 0 && j->t[v].type == JSMN_PRIMITIVE && j->js[j->t[v].start] == 't';
+}
+
+/* Whether token i is a non-empty string: a string field that is set. */
+static bool json_str_set(const Json *j, int i)
+{
+    return i >= 0 && j->t[i].type == JSMN_STRING && j->t[i].end > j->t[i].start;
+}
+
+/*
+ * Whether two string tokens (absent: "") hold the same string. The raw texts are compared:
+ * libpg_query escapes a given string always the same way.
+ */
+static bool json_same(const Json *j, int a, int b)
+{
+    bool sa = a >= 0 && j->t[a].type == JSMN_STRING, sb = b >= 0 && j->t[b].type == JSMN_STRING;
+    size_t la = sa ? (size_t)(j->t[a].end - j->t[a].start) : 0;
+    size_t lb = sb ? (size_t)(j->t[b].end - j->t[b].start) : 0;
+    return la == lb && (la == 0 || memcmp(j->js + j->t[a].start, j->js + j->t[b].start, la) == 0);
+}
+
+/* The value of the 4 hex digits at s. */
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* Writes code point cp as UTF-8 at out; returns the bytes written (at most 4). */
+static size_t put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/*
+ * The string token i decoded from JSON (\" \\ \/ \b \f \n \r \t \uXXXX, surrogate pairs included;
+ * a lone surrogate becomes U+FFFD); "" when absent. Caller frees.
+ */
+static char *json_string(const Json *j, int i)
+{
+    if (i < 0 || j->t[i].type != JSMN_STRING)
+        return xstrdup("");
+    const char *s = j->js + j->t[i].start;
+    size_t len = (size_t)(j->t[i].end - j->t[i].start);
+    if (memchr(s, '\\', len) == NULL)
+        return xstrndup(s, len);
+
+    char *out = xmalloc(len + 1); /* an escape never decodes to more bytes than it takes */
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (s[k] != '\\' || k + 1 == len) {
+            out[n++] = s[k];
+            continue;
+        }
+        char c = s[++k];
+        switch (c) {
+        case 'b':
+            out[n++] = '\b';
+            break;
+        case 'f':
+            out[n++] = '\f';
+            break;
+        case 'n':
+            out[n++] = '\n';
+            break;
+        case 'r':
+            out[n++] = '\r';
+            break;
+        case 't':
+            out[n++] = '\t';
+            break;
+        case 'u': {
+            if (k + 4 >= len) { /* jsmn checked the digits; stay inside the token regardless */
+                k = len;
+                break;
+            }
+            unsigned cp = hex4(s + k + 1);
+            k += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF && k + 6 < len && s[k + 1] == '\\' &&
+                s[k + 2] == 'u') {
+                unsigned low = hex4(s + k + 3);
+                if (low >= 0xDC00 && low <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                    k += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF)
+                cp = 0xFFFD;
+            n += put_utf8(out + n, cp);
+            break;
+        }
+        default: /* \" \\ \/ */
+            out[n++] = c;
+            break;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* The fields object of a Node-typed value {"Type":{...}}, or -1; *type gets the "Type" key. */
+static int json_node(const Json *j, int i, int *type)
+{
+    if (i < 0 || j->t[i].type != JSMN_OBJECT || j->t[i].size != 1)
+        return -1;
+    int k = i + 1; /* node type names start with a capital; field names never do */
+    char c = j->js[j->t[k].start];
+    if (j->t[k].type != JSMN_STRING || j->t[k].size != 1 || c < 'A' || c > 'Z' ||
+        j->t[k + 1].type != JSMN_OBJECT)
+        return -1;
+    *type = k;
+    return k + 1;
+}
+
+/* The fields object of i when it is a Node of the given type, else -1. */
+static int json_node_of(const Json *j, int i, const char *type)
+{
+    int k;
+    int fields = json_node(j, i, &k);
+    return (fields >= 0 && json_is(j, k, type)) ? fields : -1;
+}
+
 /* ---- Statement names for messages ---- */
 
-/* Node types whose message name does not read as the SQL command. */
+/* Node types whose name does not read as the SQL command. */
 static const struct {
-    const char *message;
+    const char *type;
     const char *command;
 } statement_names[] = {
     {"VariableSetStmt", "SET"},           {"VariableShowStmt", "SHOW"},
@@ -125,38 +391,33 @@ static const struct {
 };
 
 /* The SQL command a statement node stands for ("INSERT", "CREATE TABLE AS"); caller frees. */
-static char *statement_name(const PgQuery__Node *node)
+static char *statement_name(const Json *j, int node)
 {
-    const PgQuery__SelectStmt *sel;
-    const ProtobufCFieldDescriptor *f;
-    const ProtobufCMessage *msg;
+    int type;
+    int fields = json_node(j, node, &type);
 
-    if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-        sel = node->select_stmt;
-        return xstrdup(sel->into_clause ? "SELECT INTO" : "SELECT");
-    }
-    if (node->node_case == PG_QUERY__NODE__NODE_GRANT_STMT)
-        return xstrdup(node->grant_stmt->is_grant ? "GRANT" : "REVOKE");
-    if (node->node_case == PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT &&
-        node->create_table_as_stmt->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW)
-        return xstrdup("CREATE MATERIALIZED VIEW");
-    f = protobuf_c_message_descriptor_get_field(&pg_query__node__descriptor, node->node_case);
-    if (f == NULL)
+    if (fields < 0)
         return xstrdup("an unknown statement");
-    msg = *(const ProtobufCMessage *const *)((const char *)node + f->offset);
-    const char *type = msg->descriptor->short_name;
+    if (json_is(j, type, "SelectStmt"))
+        return xstrdup(json_get(j, fields, "intoClause") >= 0 ? "SELECT INTO" : "SELECT");
+    if (json_is(j, type, "GrantStmt"))
+        return xstrdup(json_true(j, fields, "is_grant") ? "GRANT" : "REVOKE");
+    if (json_is(j, type, "CreateTableAsStmt") &&
+        json_is(j, json_get(j, fields, "objtype"), "OBJECT_MATVIEW"))
+        return xstrdup("CREATE MATERIALIZED VIEW");
     for (size_t i = 0; i < ARRAY_LEN(statement_names); i++)
-        if (strcmp(statement_names[i].message, type) == 0)
+        if (json_is(j, type, statement_names[i].type))
             return xstrdup(statement_names[i].command);
 
     /* CamelCase without the "Stmt" suffix, as upper-case words: AlterTableStmt -> ALTER TABLE. */
-    size_t len = strlen(type);
-    if (len > 4 && strcmp(type + len - 4, "Stmt") == 0)
+    const char *s = j->js + j->t[type].start;
+    size_t len = (size_t)(j->t[type].end - j->t[type].start);
+    if (len > 4 && strncmp(s + len - 4, "Stmt", 4) == 0)
         len -= 4;
     char *name = xmalloc(2 * len + 1);
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        char c = type[i];
+        char c = s[i];
         if (c >= 'A' && c <= 'Z' && i > 0)
             name[n++] = ' ';
         name[n++] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
@@ -165,412 +426,406 @@ static char *statement_name(const PgQuery__Node *node)
     return name;
 }
 
-/* ---- Relations: a walk over every message of the parse tree ---- */
+/* ---- Relations: a walk over every object of the parse tree ---- */
 
-/* The CTE names visible at a point of the tree: the first n_visible of ctes, then outer. */
+/* The CTE names visible at a point of the tree: the first n_visible of the ctes array, then outer.
+ */
 typedef struct CteScope {
     const struct CteScope *outer;
-    PgQuery__Node *const *ctes;
-    size_t n_visible;
+    int ctes; /* the "ctes" array of a WITH clause */
+    int n_visible;
 } CteScope;
 
-/* Whether an unqualified name refers to a CTE in scope. */
-static bool cte_in_scope(const CteScope *scope, const char *name)
+/* Whether an unqualified name (a string token) refers to a CTE in scope. */
+static bool cte_in_scope(const Json *j, const CteScope *scope, int name)
 {
-    for (; scope != NULL; scope = scope->outer)
-        for (size_t i = 0; i < scope->n_visible; i++) {
-            const PgQuery__Node *n = scope->ctes[i];
-            if (n->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR &&
-                strcmp(n->common_table_expr->ctename, name) == 0)
+    for (; scope != NULL; scope = scope->outer) {
+        int e = scope->ctes + 1;
+        for (int i = 0; i < scope->n_visible; i++, e = j->next[e]) {
+            int cte = json_node_of(j, e, "CommonTableExpr");
+            if (cte >= 0 && json_same(j, json_get(j, cte, "ctename"), name))
                 return true;
         }
+    }
     return false;
 }
 
-static int walk_message(Analysis *a, const ProtobufCMessage *msg, const CteScope *scope,
-                        const ProtobufCMessage *skip);
+static int walk_value(Analysis *a, const Json *j, int v, const CteScope *scope);
+static int walk_select(Analysis *a, const Json *j, int sel, const CteScope *scope);
 
-/* Records a RangeVar unless it names a CTE in scope. */
-static void walk_range_var(Analysis *a, const PgQuery__RangeVar *rv, const CteScope *scope)
+/* Records a RangeVar (its fields object) unless it names a CTE in scope. */
+static void walk_range_var(Analysis *a, const Json *j, int rv, const CteScope *scope)
 {
-    bool qualified = str_set(rv->schemaname) || str_set(rv->catalogname);
-    if (!qualified && cte_in_scope(scope, rv->relname))
+    int schema = json_get(j, rv, "schemaname"), name = json_get(j, rv, "relname");
+    bool qualified = json_str_set(j, schema) || json_str_set(j, json_get(j, rv, "catalogname"));
+    if (!qualified && cte_in_scope(j, scope, name))
         return;
-    add_relation_owned(a, str_set(rv->schemaname) ? xstrdup(rv->schemaname) : NULL,
-                       xstrdup(rv->relname), rv->location);
-}
-
-/* Walks a WITH clause's bodies, each in its own scope, then the rest of its statement. */
-static int walk_with(Analysis *a, const ProtobufCMessage *stmt, const PgQuery__WithClause *with,
-                     const CteScope *scope)
-{
-    for (size_t i = 0; i < with->n_ctes; i++) {
-        const PgQuery__Node *n = with->ctes[i];
-        if (n->node_case != PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR)
-            continue;
-        const PgQuery__CommonTableExpr *cte = n->common_table_expr;
-        const PgQuery__Node *body = cte->ctequery;
-        if (body == NULL)
-            continue;
-        if (body->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
-            char *what = statement_name(body);
-            fail(a, cte->location, "a view may not modify data (%s in WITH)", what);
-            free(what);
-            return -1;
-        }
-        /* Non-recursive: CTE i sees the ones before it; recursive: all of them. */
-        CteScope inner = {scope, with->ctes, with->recursive ? with->n_ctes : i};
-        if (walk_message(a, &body->base, &inner, NULL) < 0)
-            return -1;
-    }
-    CteScope all = {scope, with->ctes, with->n_ctes};
-    return walk_message(a, stmt, &all, &with->base);
+    add_relation_owned(a, json_str_set(j, schema) ? json_string(j, schema) : NULL,
+                       json_string(j, name), json_int(j, rv, "location"));
 }
 
 /*
- * Records every relation under msg. Generic over the protobuf-c descriptors so that no node type
- * is missed; RangeVar, WITH scoping, SELECT INTO and FOR UPDATE OF are the special cases.
- * skip is a child message not to descend into (the WITH clause already walked).
+ * Walks the field values of object obj, except the one at token skip. A key with a capital is a
+ * node type; in a SelectStmt (select), larg and rarg are bare SelectStmts.
  */
-static int walk_message(Analysis *a, const ProtobufCMessage *msg, const CteScope *scope,
-                        const ProtobufCMessage *skip)
+static int walk_fields(Analysis *a, const Json *j, int obj, const CteScope *scope, int skip,
+                       bool select)
 {
-    const ProtobufCMessageDescriptor *desc = msg->descriptor;
-    const char *base = (const char *)msg;
-
-    if (desc == &pg_query__node__descriptor) {
-        const PgQuery__Node *node = (const PgQuery__Node *)msg;
-        if (node->node_case == PG_QUERY__NODE__NODE__NOT_SET)
-            return 0;
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field(desc, node->node_case);
-        if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
-            return 0;
-        const ProtobufCMessage *child = *(const ProtobufCMessage *const *)(base + f->offset);
-        return child ? walk_message(a, child, scope, NULL) : 0;
-    }
-    if (desc == &pg_query__range_var__descriptor) {
-        walk_range_var(a, (const PgQuery__RangeVar *)msg, scope);
-        return 0;
-    }
-    if (desc == &pg_query__locking_clause__descriptor)
-        return 0; /* FOR UPDATE OF names range-table aliases, not relations */
-    if (desc == &pg_query__select_stmt__descriptor) {
-        const PgQuery__SelectStmt *sel = (const PgQuery__SelectStmt *)msg;
-        if (sel->into_clause != NULL) {
-            int at = sel->into_clause->rel ? sel->into_clause->rel->location : -1;
-            return fail(a, at, "expected a SELECT statement, found SELECT INTO");
-        }
-        if (sel->with_clause != NULL && skip != &sel->with_clause->base)
-            return walk_with(a, msg, sel->with_clause, scope);
-    }
-
-    for (unsigned i = 0; i < desc->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+    for (int k = obj + 1, c = 0; c < j->t[obj].size; c++, k = j->next[k]) {
+        int v = k + 1, rc;
+        if (v == skip || (j->t[v].type != JSMN_OBJECT && j->t[v].type != JSMN_ARRAY))
             continue;
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-            continue;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            const ProtobufCMessage *const *items =
-                *(const ProtobufCMessage *const *const *)(base + f->offset);
-            for (size_t j = 0; j < n; j++)
-                if (items[j] != NULL && walk_message(a, items[j], scope, NULL) < 0)
-                    return -1;
+        char first = j->js[j->t[k].start];
+        if (first < 'A' || first > 'Z') {
+            if (select && (json_is(j, k, "larg") || json_is(j, k, "rarg")))
+                rc = walk_select(a, j, v, scope);
+            else
+                rc = walk_value(a, j, v, scope);
+        } else if (json_is(j, k, "RangeVar")) {
+            walk_range_var(a, j, v, scope);
+            rc = 0;
+        } else if (json_is(j, k, "LockingClause")) {
+            rc = 0; /* FOR UPDATE OF names range-table aliases, not relations */
+        } else if (json_is(j, k, "SelectStmt")) {
+            rc = walk_select(a, j, v, scope);
         } else {
-            const ProtobufCMessage *child = *(const ProtobufCMessage *const *)(base + f->offset);
-            if (child != NULL && child != skip && walk_message(a, child, scope, NULL) < 0)
-                return -1;
+            rc = walk_fields(a, j, v, scope, -1, false);
         }
+        if (rc < 0)
+            return -1;
     }
     return 0;
 }
 
+/* Records every relation under the value at token v (an object, an array or a scalar). */
+static int walk_value(Analysis *a, const Json *j, int v, const CteScope *scope)
+{
+    if (j->t[v].type == JSMN_OBJECT)
+        return walk_fields(a, j, v, scope, -1, false);
+    if (j->t[v].type == JSMN_ARRAY)
+        for (int e = v + 1, c = 0; c < j->t[v].size; c++, e = j->next[e])
+            if (walk_value(a, j, e, scope) < 0)
+                return -1;
+    return 0;
+}
+
+/* Walks a WITH clause's bodies, each in its own scope, then the rest of its SelectStmt. */
+static int walk_with(Analysis *a, const Json *j, int sel, int with, const CteScope *scope)
+{
+    int ctes = json_get(j, with, "ctes"), n = json_len(j, ctes);
+    bool recursive = json_true(j, with, "recursive");
+    for (int i = 0, e = ctes + 1; i < n; i++, e = j->next[e]) {
+        int cte = json_node_of(j, e, "CommonTableExpr");
+        int body = json_get(j, cte, "ctequery");
+        if (body < 0)
+            continue;
+        if (json_node_of(j, body, "SelectStmt") < 0) {
+            char *what = statement_name(j, body);
+            fail(a, json_int(j, cte, "location"), "a view may not modify data (%s in WITH)", what);
+            free(what);
+            return -1;
+        }
+        /* Non-recursive: CTE i sees the ones before it; recursive: all of them. */
+        CteScope inner = {scope, ctes, recursive ? n : i};
+        if (walk_value(a, j, body, &inner) < 0)
+            return -1;
+    }
+    CteScope all = {scope, ctes, n};
+    return walk_fields(a, j, sel, &all, with, true);
+}
+
+/* Records every relation under a SelectStmt (its fields object); rejects SELECT INTO anywhere. */
+static int walk_select(Analysis *a, const Json *j, int sel, const CteScope *scope)
+{
+    int into = json_get(j, sel, "intoClause");
+    if (into >= 0) {
+        int rel = json_get(j, into, "rel");
+        return fail(a, rel >= 0 ? json_int(j, rel, "location") : -1,
+                    "expected a SELECT statement, found SELECT INTO");
+    }
+    int with = json_get(j, sel, "withClause");
+    if (with >= 0)
+        return walk_with(a, j, sel, with, scope);
+    return walk_fields(a, j, sel, scope, -1, true);
+}
+
 /* ---- Output column names (PostgreSQL's FigureColname) ---- */
 
-static bool first_column(const PgQuery__SelectStmt *sel, const char **name, bool *known);
+/* A column name: a string token of the tree, or a literal when tok is -1 (none: both unset). */
+typedef struct ColName {
+    const char *literal;
+    int tok;
+} ColName;
 
-/* The name of a String node, or NULL. */
-static const char *string_of(const PgQuery__Node *n)
+/* An enum value (or node type) and the column name it gives. */
+typedef struct NameFor {
+    const char *value;
+    const char *name;
+} NameFor;
+
+/* Node types named after themselves. */
+static const NameFor node_names[] = {
+    {"GroupingFunc", "grouping"}, {"A_ArrayExpr", "array"},         {"RowExpr", "row"},
+    {"CoalesceExpr", "coalesce"}, {"XmlSerialize", "xmlserialize"},
+};
+
+/* Sublink kinds named after themselves (an EXPR_SUBLINK takes its subquery's column name). */
+static const NameFor sublink_names[] = {
+    {"EXISTS_SUBLINK", "exists"},
+    {"ARRAY_SUBLINK", "array"},
+};
+
+/* GREATEST and LEAST. */
+static const NameFor min_max_names[] = {
+    {"IS_GREATEST", "greatest"},
+    {"IS_LEAST", "least"},
+};
+
+/* The SQL value functions (current_date and friends). */
+static const NameFor sql_value_names[] = {
+    {"SVFOP_CURRENT_DATE", "current_date"},
+    {"SVFOP_CURRENT_TIME", "current_time"},
+    {"SVFOP_CURRENT_TIME_N", "current_time"},
+    {"SVFOP_CURRENT_TIMESTAMP", "current_timestamp"},
+    {"SVFOP_CURRENT_TIMESTAMP_N", "current_timestamp"},
+    {"SVFOP_LOCALTIME", "localtime"},
+    {"SVFOP_LOCALTIME_N", "localtime"},
+    {"SVFOP_LOCALTIMESTAMP", "localtimestamp"},
+    {"SVFOP_LOCALTIMESTAMP_N", "localtimestamp"},
+    {"SVFOP_CURRENT_ROLE", "current_role"},
+    {"SVFOP_CURRENT_USER", "current_user"},
+    {"SVFOP_USER", "user"},
+    {"SVFOP_SESSION_USER", "session_user"},
+    {"SVFOP_CURRENT_CATALOG", "current_catalog"},
+    {"SVFOP_CURRENT_SCHEMA", "current_schema"},
+};
+
+/* The XML functions (IS_DOCUMENT has no name). */
+static const NameFor xml_names[] = {
+    {"IS_XMLCONCAT", "xmlconcat"},
+    {"IS_XMLELEMENT", "xmlelement"},
+    {"IS_XMLFOREST", "xmlforest"},
+    {"IS_XMLPARSE", "xmlparse"},
+    {"IS_XMLPI", "xmlpi"},
+    {"IS_XMLROOT", "xmlroot"},
+    {"IS_XMLSERIALIZE", "xmlserialize"},
+};
+
+/* The name a table gives string token i, or NULL. */
+static const char *name_for(const Json *j, int i, const NameFor *table, size_t n)
 {
-    return (n != NULL && n->node_case == PG_QUERY__NODE__NODE_STRING) ? n->string->sval : NULL;
+    for (size_t k = 0; k < n; k++)
+        if (json_is(j, i, table[k].value))
+            return table[k].name;
+    return NULL;
 }
 
-/* Whether a target is "*" or "x.*", which expands to columns only the database knows. */
-static bool is_star_target(const PgQuery__Node *val)
-{
-    PgQuery__Node **items = NULL;
-    size_t n = 0;
-    if (val == NULL)
-        return false;
-    if (val->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
-        items = val->column_ref->fields;
-        n = val->column_ref->n_fields;
-    } else if (val->node_case == PG_QUERY__NODE__NODE_A_INDIRECTION) {
-        items = val->a_indirection->indirection;
-        n = val->a_indirection->n_indirection;
-    }
-    return n > 0 && items[n - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR;
-}
+static bool first_column(const Json *j, int sel, ColName *name, bool *known);
 
-/*
- * FigureColnameInternal: sets *name (borrowed from the tree or a literal) and returns the
- * confidence, 0 (none), 1 (second best) or 2 (good). *known turns false when the name depends
- * on a "*" inside a scalar subquery.
- */
-static int figure_colname(const PgQuery__Node *n, const char **name, bool *known)
+/* Whether n is a String node; if so its value goes to *name. */
+static bool string_of(const Json *j, int n, ColName *name)
 {
-    int strength;
-    if (n == NULL)
-        return 0;
-    switch (n->node_case) {
-    case PG_QUERY__NODE__NODE_COLUMN_REF: {
-        const char *last = NULL;
-        for (size_t i = 0; i < n->column_ref->n_fields; i++)
-            if (string_of(n->column_ref->fields[i]))
-                last = string_of(n->column_ref->fields[i]);
-        if (last == NULL)
-            return 0;
-        *name = last;
-        return 2;
-    }
-    case PG_QUERY__NODE__NODE_A_INDIRECTION: {
-        const char *last = NULL;
-        for (size_t i = 0; i < n->a_indirection->n_indirection; i++)
-            if (string_of(n->a_indirection->indirection[i]))
-                last = string_of(n->a_indirection->indirection[i]);
-        if (last != NULL) {
-            *name = last;
-            return 2;
-        }
-        return figure_colname(n->a_indirection->arg, name, known);
-    }
-    case PG_QUERY__NODE__NODE_FUNC_CALL: {
-        const PgQuery__FuncCall *fc = n->func_call;
-        if (fc->n_funcname == 0 || string_of(fc->funcname[fc->n_funcname - 1]) == NULL)
-            return 0;
-        *name = string_of(fc->funcname[fc->n_funcname - 1]);
-        return 2;
-    }
-    case PG_QUERY__NODE__NODE_A_EXPR:
-        if (n->a_expr->kind == PG_QUERY__A__EXPR__KIND__AEXPR_NULLIF) {
-            *name = "nullif";
-            return 2;
-        }
-        return 0;
-    case PG_QUERY__NODE__NODE_TYPE_CAST: {
-        const PgQuery__TypeName *tn = n->type_cast->type_name;
-        strength = figure_colname(n->type_cast->arg, name, known);
-        if (strength <= 1 && tn != NULL && tn->n_names > 0 &&
-            string_of(tn->names[tn->n_names - 1]) != NULL) {
-            *name = string_of(tn->names[tn->n_names - 1]);
-            return 1;
-        }
-        return strength;
-    }
-    case PG_QUERY__NODE__NODE_COLLATE_CLAUSE:
-        return figure_colname(n->collate_clause->arg, name, known);
-    case PG_QUERY__NODE__NODE_GROUPING_FUNC:
-        *name = "grouping";
-        return 2;
-    case PG_QUERY__NODE__NODE_SUB_LINK:
-        switch (n->sub_link->sub_link_type) {
-        case PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK:
-            *name = "exists";
-            return 2;
-        case PG_QUERY__SUB_LINK_TYPE__ARRAY_SUBLINK:
-            *name = "array";
-            return 2;
-        case PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK: {
-            /* The name of the subquery's only column, whatever its strength there. */
-            const PgQuery__Node *sub = n->sub_link->subselect;
-            if (sub == NULL || sub->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
-                return 0;
-            return first_column(sub->select_stmt, name, known) ? 2 : 0;
-        }
-        default:
-            return 0;
-        }
-    case PG_QUERY__NODE__NODE_CASE_EXPR:
-        strength = figure_colname(n->case_expr->defresult, name, known);
-        if (strength <= 1) {
-            *name = "case";
-            return 1;
-        }
-        return strength;
-    case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
-        *name = "array";
-        return 2;
-    case PG_QUERY__NODE__NODE_ROW_EXPR:
-        *name = "row";
-        return 2;
-    case PG_QUERY__NODE__NODE_COALESCE_EXPR:
-        *name = "coalesce";
-        return 2;
-    case PG_QUERY__NODE__NODE_MIN_MAX_EXPR:
-        if (n->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST) {
-            *name = "greatest";
-            return 2;
-        }
-        if (n->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_LEAST) {
-            *name = "least";
-            return 2;
-        }
-        return 0;
-    case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
-        switch (n->sqlvalue_function->op) {
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE:
-            *name = "current_date";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIME:
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIME_N:
-            *name = "current_time";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP:
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP_N:
-            *name = "current_timestamp";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIME:
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIME_N:
-            *name = "localtime";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP:
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP_N:
-            *name = "localtimestamp";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE:
-            *name = "current_role";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER:
-            *name = "current_user";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER:
-            *name = "user";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER:
-            *name = "session_user";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG:
-            *name = "current_catalog";
-            return 2;
-        case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_SCHEMA:
-            *name = "current_schema";
-            return 2;
-        default:
-            return 0;
-        }
-    case PG_QUERY__NODE__NODE_XML_EXPR: {
-        static const char *const xml_names[] = {
-            [PG_QUERY__XML_EXPR_OP__IS_XMLCONCAT] = "xmlconcat",
-            [PG_QUERY__XML_EXPR_OP__IS_XMLELEMENT] = "xmlelement",
-            [PG_QUERY__XML_EXPR_OP__IS_XMLFOREST] = "xmlforest",
-            [PG_QUERY__XML_EXPR_OP__IS_XMLPARSE] = "xmlparse",
-            [PG_QUERY__XML_EXPR_OP__IS_XMLPI] = "xmlpi",
-            [PG_QUERY__XML_EXPR_OP__IS_XMLROOT] = "xmlroot",
-            [PG_QUERY__XML_EXPR_OP__IS_XMLSERIALIZE] = "xmlserialize",
-        };
-        unsigned op = (unsigned)n->xml_expr->op;
-        if (op < ARRAY_LEN(xml_names) && xml_names[op] != NULL) {
-            *name = xml_names[op];
-            return 2;
-        }
-        return 0;
-    }
-    case PG_QUERY__NODE__NODE_XML_SERIALIZE:
-        *name = "xmlserialize";
-        return 2;
-    default:
-        return 0;
-    }
-}
-
-/* The output name of one target; false (and *known false) when it is a star. */
-static bool target_name(const PgQuery__Node *target, const char **name, bool *known)
-{
-    if (target->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+    int s = json_node_of(j, n, "String");
+    if (s < 0)
         return false;
-    const PgQuery__ResTarget *rt = target->res_target;
-    if (str_set(rt->name)) {
-        *name = rt->name;
-        return true;
-    }
-    if (is_star_target(rt->val)) {
-        *known = false;
-        return false;
-    }
-    *name = NULL;
-    (void)figure_colname(rt->val, name, known);
-    if (*name == NULL)
-        *name = "?column?";
+    int v = json_get(j, s, "sval");
+    *name = v >= 0 ? (ColName){NULL, v} : (ColName){"", -1};
     return true;
 }
 
-/* The branch of a set operation whose columns name the result: the leftmost. */
-static const PgQuery__SelectStmt *leftmost(const PgQuery__SelectStmt *sel)
+/* The last String node of a list (ColumnRef fields, indirection); false when there is none. */
+static bool last_string(const Json *j, int list, ColName *name)
 {
-    while (sel->op != PG_QUERY__SET_OPERATION__SETOP_NONE && sel->larg != NULL)
-        sel = sel->larg;
+    bool found = false;
+    for (int e = list + 1, c = 0; c < json_len(j, list); c++, e = j->next[e])
+        found |= string_of(j, e, name);
+    return found;
+}
+
+/* Whether a target is "*" or "x.*", which expands to columns only the database knows. */
+static bool is_star_target(const Json *j, int val)
+{
+    int items = -1, fields;
+    if ((fields = json_node_of(j, val, "ColumnRef")) >= 0)
+        items = json_get(j, fields, "fields");
+    else if ((fields = json_node_of(j, val, "A_Indirection")) >= 0)
+        items = json_get(j, fields, "indirection");
+    return json_node_of(j, json_last(j, items), "A_Star") >= 0;
+}
+
+/*
+ * FigureColnameInternal for node n: sets *name (a token of the tree or a literal) and returns the
+ * confidence, 0 (none), 1 (second best) or 2 (good). *known turns false when the name depends
+ * on a "*" inside a scalar subquery.
+ */
+static int figure_colname(const Json *j, int n, ColName *name, bool *known)
+{
+    int type, strength;
+    int f = json_node(j, n, &type);
+    const char *literal;
+
+    if (f < 0)
+        return 0;
+    if (json_is(j, type, "ColumnRef"))
+        return last_string(j, json_get(j, f, "fields"), name) ? 2 : 0;
+    if (json_is(j, type, "A_Indirection")) {
+        if (last_string(j, json_get(j, f, "indirection"), name))
+            return 2;
+        return figure_colname(j, json_get(j, f, "arg"), name, known);
+    }
+    if (json_is(j, type, "FuncCall"))
+        return string_of(j, json_last(j, json_get(j, f, "funcname")), name) ? 2 : 0;
+    if (json_is(j, type, "A_Expr")) {
+        if (!json_is(j, json_get(j, f, "kind"), "AEXPR_NULLIF"))
+            return 0;
+        *name = (ColName){"nullif", -1};
+        return 2;
+    }
+    if (json_is(j, type, "TypeCast")) {
+        strength = figure_colname(j, json_get(j, f, "arg"), name, known);
+        int names = json_get(j, json_get(j, f, "typeName"), "names");
+        if (strength <= 1 && string_of(j, json_last(j, names), name))
+            return 1;
+        return strength;
+    }
+    if (json_is(j, type, "CollateClause"))
+        return figure_colname(j, json_get(j, f, "arg"), name, known);
+    if (json_is(j, type, "SubLink")) {
+        int kind = json_get(j, f, "subLinkType");
+        if (json_is(j, kind, "EXPR_SUBLINK")) {
+            /* The name of the subquery's only column, whatever its strength there. */
+            int sub = json_node_of(j, json_get(j, f, "subselect"), "SelectStmt");
+            return (sub >= 0 && first_column(j, sub, name, known)) ? 2 : 0;
+        }
+        literal = name_for(j, kind, sublink_names, ARRAY_LEN(sublink_names));
+    } else if (json_is(j, type, "CaseExpr")) {
+        strength = figure_colname(j, json_get(j, f, "defresult"), name, known);
+        if (strength <= 1) {
+            *name = (ColName){"case", -1};
+            return 1;
+        }
+        return strength;
+    } else if (json_is(j, type, "MinMaxExpr")) {
+        literal = name_for(j, json_get(j, f, "op"), min_max_names, ARRAY_LEN(min_max_names));
+    } else if (json_is(j, type, "SQLValueFunction")) {
+        literal = name_for(j, json_get(j, f, "op"), sql_value_names, ARRAY_LEN(sql_value_names));
+    } else if (json_is(j, type, "XmlExpr")) {
+        literal = name_for(j, json_get(j, f, "op"), xml_names, ARRAY_LEN(xml_names));
+    } else {
+        literal = name_for(j, type, node_names, ARRAY_LEN(node_names));
+    }
+    if (literal == NULL)
+        return 0;
+    *name = (ColName){literal, -1};
+    return 2;
+}
+
+/* The output name of one target; false (and *known false) when it is a star. */
+static bool target_name(const Json *j, int target, ColName *name, bool *known)
+{
+    int rt = json_node_of(j, target, "ResTarget");
+    if (rt < 0)
+        return false;
+    int own = json_get(j, rt, "name");
+    if (json_str_set(j, own)) {
+        *name = (ColName){NULL, own};
+        return true;
+    }
+    int val = json_get(j, rt, "val");
+    if (is_star_target(j, val)) {
+        *known = false;
+        return false;
+    }
+    *name = (ColName){NULL, -1};
+    (void)figure_colname(j, val, name, known);
+    if (name->literal == NULL && name->tok < 0)
+        *name = (ColName){"?column?", -1};
+    return true;
+}
+
+/* Appends a column name, decoded from the tree or copied. */
+static void push_name(StrVec *cols, const Json *j, ColName name)
+{
+    if (name.tok >= 0)
+        strvec_push_owned(cols, json_string(j, name.tok));
+    else
+        strvec_push(cols, name.literal);
+}
+
+/* The branch of a set operation (a SelectStmt's fields) whose columns name the result. */
+static int leftmost(const Json *j, int sel)
+{
+    int larg;
+    while (!json_is(j, json_get(j, sel, "op"), "SETOP_NONE") &&
+           (larg = json_get(j, sel, "larg")) >= 0)
+        sel = larg;
     return sel;
 }
 
 /* The name of a SELECT's first output column; false when unknown or there is none. */
-static bool first_column(const PgQuery__SelectStmt *sel, const char **name, bool *known)
+static bool first_column(const Json *j, int sel, ColName *name, bool *known)
 {
-    sel = leftmost(sel);
-    if (sel->n_values_lists > 0) {
-        *name = "column1";
+    sel = leftmost(j, sel);
+    if (json_len(j, json_get(j, sel, "valuesLists")) > 0) {
+        *name = (ColName){"column1", -1};
         return true;
     }
-    return sel->n_target_list > 0 && target_name(sel->target_list[0], name, known);
+    int targets = json_get(j, sel, "targetList");
+    return json_len(j, targets) > 0 && target_name(j, targets + 1, name, known);
 }
 
-/* The output column names of a SELECT. */
-static void select_columns(const PgQuery__SelectStmt *sel, StrVec *cols, bool *known)
+/* The output column names of a SELECT (its fields object). */
+static void select_columns(const Json *j, int sel, StrVec *cols, bool *known)
 {
-    sel = leftmost(sel);
-    if (sel->n_values_lists > 0) {
-        const PgQuery__Node *first = sel->values_lists[0];
-        size_t n = first->node_case == PG_QUERY__NODE__NODE_LIST ? first->list->n_items : 0;
-        for (size_t i = 0; i < n; i++)
-            strvec_push_owned(cols, xasprintf("column%zu", i + 1));
+    sel = leftmost(j, sel);
+    int values = json_get(j, sel, "valuesLists");
+    if (json_len(j, values) > 0) {
+        int first = json_node_of(j, values + 1, "List");
+        int n = json_len(j, json_get(j, first, "items"));
+        for (int i = 0; i < n; i++)
+            strvec_push_owned(cols, xasprintf("column%d", i + 1));
         return;
     }
-    for (size_t i = 0; i < sel->n_target_list; i++) {
-        const char *name;
-        if (target_name(sel->target_list[i], &name, known))
-            strvec_push(cols, name);
+    int targets = json_get(j, sel, "targetList");
+    for (int e = targets + 1, c = 0; c < json_len(j, targets); c++, e = j->next[e]) {
+        ColName name;
+        if (target_name(j, e, &name, known))
+            push_name(cols, j, name);
     }
 }
 
 /* The columns of CREATE TABLE; unknown when some come from elsewhere (LIKE, INHERITS, OF). */
-static void create_columns(const PgQuery__CreateStmt *cs, StrVec *cols, bool *known)
+static void create_columns(const Json *j, int cs, StrVec *cols, bool *known)
 {
-    if (cs->n_inh_relations > 0 || cs->of_typename != NULL || cs->partbound != NULL)
+    if (json_len(j, json_get(j, cs, "inhRelations")) > 0 || json_get(j, cs, "ofTypename") >= 0 ||
+        json_get(j, cs, "partbound") >= 0)
         *known = false;
-    for (size_t i = 0; i < cs->n_table_elts; i++) {
-        const PgQuery__Node *e = cs->table_elts[i];
-        if (e->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
-            strvec_push(cols, e->column_def->colname);
-        else if (e->node_case == PG_QUERY__NODE__NODE_TABLE_LIKE_CLAUSE)
+    int elts = json_get(j, cs, "tableElts");
+    for (int e = elts + 1, c = 0; c < json_len(j, elts); c++, e = j->next[e]) {
+        int def = json_node_of(j, e, "ColumnDef");
+        if (def >= 0)
+            strvec_push_owned(cols, json_string(j, json_get(j, def, "colname")));
+        else if (json_node_of(j, e, "TableLikeClause") >= 0)
             *known = false;
     }
 }
 
 /* ---- Parsed mode ---- */
 
-/* Where a statement's own text starts (its stmt_location may include blanks and comments). */
-static int statement_offset(const char *sql, const PgQuery__RawStmt *raw)
+/* Where a statement (a RawStmt) starts in the text (its stmt_location may include blanks and
+ * comments). */
+static int statement_offset(const char *sql, const Json *j, int raw)
 {
-    return skip_blank(sql, raw->stmt_location);
+    return skip_blank(sql, json_int(j, raw, "stmt_location"));
 }
 
 /* Analyses the statements the parser read. */
-static int analyze_tree(Analysis *a, const PgQuery__ParseResult *tree, SqlKind kind)
+static int analyze_tree(Analysis *a, const Json *j, SqlKind kind)
 {
     SqlInfo *out = a->out;
-    size_t n = tree->n_stmts;
+    int stmts = json_get(j, 0, "stmts");
+    size_t n = (size_t)json_len(j, stmts);
+    int first = stmts + 1, second = n > 1 ? j->next[first] : -1;
 
     out->mode = SQL_PARSED;
     out->n_statements = (int)n;
@@ -580,39 +835,41 @@ static int analyze_tree(Analysis *a, const PgQuery__ParseResult *tree, SqlKind k
         if (n == 0)
             return fail(a, -1, "expected a CREATE TABLE statement, found nothing");
         if (n > 1)
-            return fail(a, statement_offset(a->sql, tree->stmts[1]),
+            return fail(a, statement_offset(a->sql, j, second),
                         "expected a single CREATE TABLE statement, found %zu statements", n);
-        const PgQuery__Node *node = tree->stmts[0]->stmt;
-        if (node->node_case != PG_QUERY__NODE__NODE_CREATE_STMT) {
-            char *what = statement_name(node);
-            fail(a, statement_offset(a->sql, tree->stmts[0]),
+        int node = json_get(j, first, "stmt");
+        int cs = json_node_of(j, node, "CreateStmt");
+        if (cs < 0) {
+            char *what = statement_name(j, node);
+            fail(a, statement_offset(a->sql, j, first),
                  "expected a CREATE TABLE statement, found %s", what);
             free(what);
             return -1;
         }
-        create_columns(node->create_stmt, &out->columns, &out->columns_known);
+        create_columns(j, cs, &out->columns, &out->columns_known);
         return 0;
     }
 
     if (n == 0)
         return fail(a, -1, "expected a SELECT statement, found nothing");
     if (kind == SQL_KIND_QUERY && n > 1)
-        return fail(a, statement_offset(a->sql, tree->stmts[1]),
+        return fail(a, statement_offset(a->sql, j, second),
                     "expected a single SELECT statement, found %zu statements", n);
-    for (size_t i = 0; i < n; i++) {
-        const PgQuery__Node *node = tree->stmts[i]->stmt;
-        if (node->node_case != PG_QUERY__NODE__NODE_SELECT_STMT ||
-            node->select_stmt->into_clause != NULL) {
-            char *what = statement_name(node);
-            fail(a, statement_offset(a->sql, tree->stmts[i]),
-                 "expected a SELECT statement, found %s", what);
+    for (int raw = first, i = 0; i < (int)n; i++, raw = j->next[raw]) {
+        int node = json_get(j, raw, "stmt");
+        int sel = json_node_of(j, node, "SelectStmt");
+        if (sel < 0 || json_get(j, sel, "intoClause") >= 0) {
+            char *what = statement_name(j, node);
+            fail(a, statement_offset(a->sql, j, raw), "expected a SELECT statement, found %s",
+                 what);
             free(what);
             return -1;
         }
-        if (walk_message(a, &node->base, NULL, NULL) < 0)
+        if (walk_select(a, j, sel, NULL) < 0)
             return -1;
     }
-    select_columns(tree->stmts[0]->stmt->select_stmt, &out->columns, &out->columns_known);
+    select_columns(j, json_node_of(j, json_get(j, first, "stmt"), "SelectStmt"), &out->columns,
+                   &out->columns_known);
     return 0;
 }
 
@@ -1021,79 +1278,6 @@ done:
 
 /* ---- Entry points ---- */
 
-/*
- * Whether an encoded message of type desc nests messages more than max_depth deep (or is
- * malformed). Iterative, so that a pathological tree (thousands of chained operators) falls back
- * to the tokenizer instead of overflowing the stack in the recursive unpack and walks.
- */
-static bool protobuf_too_deep(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-                              int max_depth)
-{
-    struct Frame {
-        const ProtobufCMessageDescriptor *desc;
-        const uint8_t *end;
-    } *stack = xmalloc(sizeof(struct Frame) * (size_t)(max_depth + 1));
-    int depth = 0;
-    bool bad = false;
-
-    stack[0] = (struct Frame){desc, p + len};
-    while (!bad) {
-        if (p == stack[depth].end) {
-            if (depth == 0)
-                break;
-            depth--;
-            continue;
-        }
-        uint64_t key = 0, v = 0;
-        const uint8_t *end = stack[depth].end;
-        for (int shift = 0; p < end && shift < 64; shift += 7) { /* varint key */
-            key |= (uint64_t)(*p & 0x7F) << shift;
-            if ((*p++ & 0x80) == 0)
-                break;
-        }
-        switch (key & 7) {
-        case 0: /* varint */
-            while (p < end && (*p & 0x80))
-                p++;
-            bad = p == end;
-            p++;
-            break;
-        case 1: /* fixed64 */
-        case 5: /* fixed32 */
-            bad = (size_t)(end - p) < ((key & 7) == 1 ? 8u : 4u);
-            p += bad ? 0 : ((key & 7) == 1 ? 8 : 4);
-            break;
-        case 2: { /* length-delimited: a message, or a string or packed scalars */
-            for (int shift = 0; p < end && shift < 64; shift += 7) {
-                v |= (uint64_t)(*p & 0x7F) << shift;
-                if ((*p++ & 0x80) == 0)
-                    break;
-            }
-            if (v > (uint64_t)(end - p)) {
-                bad = true;
-                break;
-            }
-            const ProtobufCFieldDescriptor *f =
-                protobuf_c_message_descriptor_get_field(stack[depth].desc, (unsigned)(key >> 3));
-            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
-                if (depth + 1 > max_depth) {
-                    bad = true;
-                    break;
-                }
-                stack[++depth] = (struct Frame){f->descriptor, p + v};
-            } else {
-                p += v;
-            }
-            break;
-        }
-        default:
-            bad = true;
-        }
-    }
-    free(stack);
-    return bad;
-}
-
 /* Analyses sql from libpg_query's tokens (the parser rejected it). */
 static int analyze_scanned(Analysis *a, const char *sql, SqlKind kind)
 {
@@ -1124,22 +1308,21 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     *error = NULL;
     *error_offset = -1;
 
-    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
-    const uint8_t *data = (const uint8_t *)parsed.parse_tree.data;
-    if (parsed.error != NULL || protobuf_too_deep(&pg_query__parse_result__descriptor, data,
-                                                  parsed.parse_tree.len, SQLINFO_MAX_DEPTH)) {
+    PgQueryParseResult parsed = pg_query_parse(sql);
+    if (parsed.error != NULL) {
         rc = analyze_scanned(&a, sql, kind);
     } else {
-        PgQuery__ParseResult *tree =
-            pg_query__parse_result__unpack(NULL, parsed.parse_tree.len, data);
-        if (tree == NULL) {
+        Json tree;
+        int loaded = json_load(&tree, parsed.parse_tree, SQLINFO_MAX_DEPTH);
+        if (loaded > 0)
+            rc = analyze_scanned(&a, sql, kind);
+        else if (loaded < 0)
             rc = fail(&a, -1, "could not read the parse tree");
-        } else {
-            rc = analyze_tree(&a, tree, kind);
-            pg_query__parse_result__free_unpacked(tree, NULL);
-        }
+        else
+            rc = analyze_tree(&a, &tree, kind);
+        json_free(&tree);
     }
-    pg_query_free_protobuf_parse_result(parsed);
+    pg_query_free_parse_result(parsed);
 
     if (rc < 0) {
         sqlinfo_free(out);

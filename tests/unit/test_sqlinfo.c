@@ -424,6 +424,57 @@ static void test_rejects(void **state)
     run_errors(error_cases, ARRAY_LEN(error_cases));
 }
 
+/* ---- Names the JSON parse tree escapes, and rejections deep in the tree ---- */
+
+static const Case escape_cases[] = {
+    {"double quote and non-ASCII in a relation", Q, "select * from \"é\"\"x\".\"a\"\"b\"", P,
+     "é\"x.a\"b", NULL},
+    {"backslashes in relations and columns", Q,
+     "select \"x\\y\", 1 as \"q\"\"r\", t.\"we\"\"ird\" from \"a\\b\" t", P, "a\\b",
+     "x\\y,q\"r,we\"ird"},
+    {"control characters", Q, "select \"a\tb\" from \"c\001d\"", P, "c\001d", "a\tb"},
+    {"characters beyond the BMP", Q, "select \"日本\" from \"s😀\".\"表\"", P, "s😀.表", "日本"},
+    {"Unicode escapes in SQL", Q, "select 1 from U&\"d\\0061t\\+000061\"", P, "data", "?column?"},
+    {"CTE names with a quote", Q,
+     "with \"q\"\"x\" as (select 1) select * from \"q\"\"x\", \"q\"\"y\"", P, "q\"y", NULL},
+    {"CTE names with a backslash", Q,
+     "with \"a\\b\" as (select 1) select * from \"a\\b\", \"a\\c\"", P, "a\\c", NULL},
+    {"DDL column names", SQL_KIND_DDL, "create table t (\"a\"\"b\" int, \"c\\d\" text, \"é\" int)",
+     P, "", "a\"b,c\\d,é"},
+    {"FOR UPDATE OF in a subquery", Q,
+     "with x as (select 1) select * from (select * from s.u for update of x) q, x for share of q",
+     P, "s.u", NULL},
+};
+
+static void test_escaped_names(void **state)
+{
+    (void)state;
+    run_cases(escape_cases, ARRAY_LEN(escape_cases));
+}
+
+static const ErrorCase nested_error_cases[] = {
+    {"SELECT INTO in the right branch", Q, "select b from y union select a into t from x",
+     "expected a SELECT statement, found SELECT INTO", 36, 1},
+    {"SELECT INTO in a derived table", Q, "select * from (select a into t from x) s",
+     "expected a SELECT statement, found SELECT INTO", 29, 1},
+    {"SELECT INTO in a CTE", Q, "with c as (select a into t from x) select * from c",
+     "expected a SELECT statement, found SELECT INTO", 25, 1},
+    {"SELECT INTO in a scalar subquery", Q, "select (select a from y union select a into t from x)",
+     "expected a SELECT statement, found SELECT INTO", 44, 1},
+    {"DELETE in a nested WITH", Q,
+     "select * from (with x as (delete from t returning *) select * from x) s",
+     "a view may not modify data (DELETE in WITH)", 20, 1},
+    {"UPDATE in a WITH under EXISTS", Q,
+     "select 1 from a where exists (with y as (update t set a = 1 returning *) select 1 from y)",
+     "a view may not modify data (UPDATE in WITH)", 35, 1},
+};
+
+static void test_nested_rejects(void **state)
+{
+    (void)state;
+    run_errors(nested_error_cases, ARRAY_LEN(nested_error_cases));
+}
+
 /* ---- Locations, statement counts, line numbers ---- */
 
 static void test_locations(void **state)
@@ -559,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_tokenized),        cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_locations),        cmocka_unit_test(test_line_of),
         cmocka_unit_test(test_deep_nesting),     cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_escaped_names),    cmocka_unit_test(test_nested_rejects),
     };
     return cmocka_run_group_tests_name("sqlinfo", tests, NULL, NULL);
 }
