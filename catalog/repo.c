@@ -33,6 +33,7 @@ typedef struct ViewFiles {
     int64_t interval;
     const RepoFile *view, *tests, *select, *py, *req;
     const RepoFile *conf[2]; /* top level schema.table.conf, then schema/table.conf */
+    const ConfigFile *parsed[2];
     UT_hash_handle hh;
     char name[]; /* "schema.table" */
 } ViewFiles;
@@ -41,20 +42,28 @@ typedef struct ViewFiles {
 typedef struct SchemaFiles {
     char schema[128];
     const RepoFile *conf[2]; /* top level schema.conf, then schema/schema.conf */
+    const ConfigFile *parsed[2];
     UT_hash_handle hh;
 } SchemaFiles;
 
-/* One piece of SQL to analyse; many are run by a few threads. */
+/*
+ * One piece of SQL to analyse; many are run by a few threads. A worker reduces
+ * the analysis to what the view keeps (dependencies, output columns) and frees
+ * the rest at once, so that memory does not grow with every relation seen.
+ */
 typedef struct SqlJob {
     const char *text;
     SqlKind kind;
-    SqlInfo info;
+    size_t view;  /* index into Repo.views */
+    bool deps;    /* this job's relations are the view's dependencies */
+    bool columns; /* this job's output columns are the view's */
     int rc;
     char *error;
     int error_offset;
 } SqlJob;
 
 typedef struct JobQueue {
+    Repo *repo; /* views and index; each view is written by its own jobs only */
     SqlJob *jobs;
     size_t n;
     atomic_size_t next;
@@ -164,6 +173,8 @@ static void gather(const RepoFile *files, size_t n, int max_ident, ViewFiles **v
 
 /* --- analysing SQL in parallel ---------------------------------------------------------- */
 
+static void resolve_deps(Repo *r, size_t vi, const SqlInfo *info);
+
 static void *job_worker(void *arg)
 {
     JobQueue *q = arg;
@@ -172,7 +183,21 @@ static void *job_worker(void *arg)
         if (i >= q->n)
             break;
         SqlJob *j = &q->jobs[i];
-        j->rc = sqlinfo_analyze(j->text, j->kind, &j->info, &j->error, &j->error_offset);
+        SqlInfo info;
+        j->rc = sqlinfo_analyze(j->text, j->kind, &info, &j->error, &j->error_offset);
+        if (j->rc != 0)
+            continue;
+        View *v = &q->repo->views[j->view];
+        if (j->deps) {
+            resolve_deps(q->repo, j->view, &info);
+            v->tokenized = info.mode == SQL_TOKENIZED;
+        }
+        if (j->columns && info.columns_known) {
+            v->columns_known = true;
+            v->columns = info.columns; /* moved */
+            info.columns = (StrVec){0};
+        }
+        sqlinfo_free(&info);
     }
     return NULL;
 }
@@ -181,9 +206,9 @@ static void *job_worker(void *arg)
  * Runs every job on up to `threads` threads. The threads get large stacks: the
  * PostgreSQL parser recurses once per nesting level of an expression.
  */
-static void run_jobs(SqlJob *jobs, size_t n, int threads)
+static void run_jobs(Repo *repo, SqlJob *jobs, size_t n, int threads)
 {
-    JobQueue q = {jobs, n, 0};
+    JobQueue q = {repo, jobs, n, 0};
     if (threads <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cpus > 0 ? (int)cpus : 1;
@@ -258,25 +283,15 @@ static void check_orphans(const ViewFiles *vf, DiagList *diags)
                  vf->name, table);
 }
 
-/* Parses every config file once; returns them in the order of `files`. */
-static ConfigFile *parse_configs(const RepoFile *const *files, size_t n, DiagList *diags)
-{
-    ConfigFile *out = xcalloc(n ? n : 1, sizeof(ConfigFile));
-    for (size_t i = 0; i < n; i++)
-        config_file_parse(files[i]->path, files[i]->text, &out[i], diags);
-    return out;
-}
-
-/* The parsed config of file f (NULL when f is NULL). */
-static const ConfigFile *config_of(const RepoFile *f, const RepoFile *const *files,
-                                   const ConfigFile *parsed, size_t n)
+/* Parses config file f into *slot; returns slot, or NULL when there is no file. */
+static const ConfigFile *parse_config(const RepoFile *f, ConfigFile *slot, size_t *n,
+                                      DiagList *diags)
 {
     if (!f)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (files[i] == f)
-            return &parsed[i];
-    return NULL;
+    config_file_parse(f->path, f->text, slot, diags);
+    (*n)++;
+    return slot;
 }
 
 /* Hex SHA-256 of everything that defines what a view builds. */
@@ -463,7 +478,17 @@ static void derive_schedule(Repo *r, const size_t *order)
 }
 
 /* Fills the View for vf from its files and the config chain. */
-static void init_view(View *v, const ViewFiles *vf, const ConfigFile *const chain[5])
+/* The text of f for a view: moved out of f when the build owns the files, else copied. */
+static char *take_text(const RepoFile *f, bool move)
+{
+    if (!move)
+        return xstrdup(f->text);
+    char *text = f->text;
+    ((RepoFile *)f)->text = NULL;
+    return text;
+}
+
+static void init_view(View *v, const ViewFiles *vf, const ConfigFile *const chain[5], bool move)
 {
     const char *dot = strchr(vf->name, '.');
     v->name = xstrdup(vf->name);
@@ -473,22 +498,22 @@ static void init_view(View *v, const ViewFiles *vf, const ConfigFile *const chai
     v->interval = vf->interval;
     if (vf->py) {
         v->kind = VIEW_KIND_PROCESSOR;
-        v->ddl = xstrdup(vf->view->text);
+        v->ddl = take_text(vf->view, move);
         v->processor = xstrdup(vf->py->path);
-        v->processor_text = xstrdup(vf->py->text);
-        v->query = xstrdup(vf->select ? vf->select->text : "");
+        v->processor_text = take_text(vf->py, move);
+        v->query = vf->select ? take_text(vf->select, move) : xstrdup("");
         v->query_source = xstrdup(vf->select ? vf->select->path : vf->py->path);
         if (vf->req) {
             v->requirements = xstrdup(vf->req->path);
-            v->requirements_text = xstrdup(vf->req->text);
+            v->requirements_text = take_text(vf->req, move);
         }
     } else {
         v->kind = VIEW_KIND_SQL;
-        v->query = xstrdup(vf->view->text);
+        v->query = take_text(vf->view, move);
         v->query_source = xstrdup(vf->view->path);
     }
     if (vf->tests) {
-        v->tests = xstrdup(vf->tests->text);
+        v->tests = take_text(vf->tests, move);
         v->tests_source = xstrdup(vf->tests->path);
     }
     config_init(&v->config);
@@ -498,7 +523,9 @@ static void init_view(View *v, const ViewFiles *vf, const ConfigFile *const chai
     v->config_text = config_describe(&v->config);
 }
 
-void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, Repo *out)
+/* repo_build, moving the texts of views out of files when `move` (the caller then owns no text). */
+static void build(const RepoFile *files, size_t n_files, const RepoOptions *opt, bool move,
+                  Repo *out)
 {
     memset(out, 0, sizeof(*out));
     int max_ident = opt && opt->max_ident_len > 0 ? opt->max_ident_len : REPO_MAX_IDENT_POSTGRES;
@@ -507,20 +534,16 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
     const RepoFile *global = NULL;
     gather(files, n_files, max_ident, &vfs, &sfs, &global, &out->diags);
 
-    /* Config files, each parsed once. */
-    const RepoFile **conf_files = xmalloc((n_files + 1) * sizeof(*conf_files));
+    /* Config files, each parsed once and kept beside the view or schema it configures. */
+    ConfigFile *configs = xcalloc(n_files + 1, sizeof(ConfigFile));
     size_t n_conf = 0;
-    if (global)
-        conf_files[n_conf++] = global;
+    const ConfigFile *global_conf = parse_config(global, &configs[n_conf], &n_conf, &out->diags);
     for (SchemaFiles *sf = sfs; sf; sf = sf->hh.next)
         for (int i = 0; i < 2; i++)
-            if (sf->conf[i])
-                conf_files[n_conf++] = sf->conf[i];
+            sf->parsed[i] = parse_config(sf->conf[i], &configs[n_conf], &n_conf, &out->diags);
     for (ViewFiles *vf = vfs; vf; vf = vf->hh.next)
         for (int i = 0; i < 2; i++)
-            if (vf->conf[i])
-                conf_files[n_conf++] = vf->conf[i];
-    ConfigFile *configs = parse_configs(conf_files, n_conf, &out->diags);
+            vf->parsed[i] = parse_config(vf->conf[i], &configs[n_conf], &n_conf, &out->diags);
 
     /* Views, sorted by name. */
     size_t n_vf = HASH_COUNT(vfs), n = 0;
@@ -540,13 +563,10 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
         snprintf(schema, sizeof(schema), "%.*s", (int)(strchr(vf->name, '.') - vf->name), vf->name);
         HASH_FIND_STR(sfs, schema, sf);
         const ConfigFile *chain[5] = {
-            config_of(global, conf_files, configs, n_conf),
-            sf ? config_of(sf->conf[0], conf_files, configs, n_conf) : NULL,
-            sf ? config_of(sf->conf[1], conf_files, configs, n_conf) : NULL,
-            config_of(vf->conf[0], conf_files, configs, n_conf),
-            config_of(vf->conf[1], conf_files, configs, n_conf),
+            global_conf,   sf ? sf->parsed[0] : NULL, sf ? sf->parsed[1] : NULL, vf->parsed[0],
+            vf->parsed[1],
         };
-        init_view(&out->views[i], vf, chain);
+        init_view(&out->views[i], vf, chain, move);
         RepoIndexEntry *e = xcalloc(1, sizeof(*e));
         e->name = out->views[i].name;
         e->index = i;
@@ -554,7 +574,10 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
     }
 
     /* SQL: the query, the tests and (processors) the DDL of every view; slot[3i+k] = job or -1. */
-    SqlJob *jobs = xcalloc(3 * (n ? n : 1), sizeof(SqlJob));
+    size_t max_jobs = 0;
+    for (size_t i = 0; i < n; i++)
+        max_jobs += 1 + (out->views[i].tests != NULL) + (out->views[i].ddl != NULL);
+    SqlJob *jobs = xcalloc(max_jobs ? max_jobs : 1, sizeof(SqlJob));
     long *slot = xmalloc(3 * (n ? n : 1) * sizeof(long));
     size_t n_jobs = 0;
     for (size_t i = 0; i < n; i++) {
@@ -573,10 +596,17 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
             }
             slot[3 * i + k] = texts[k] ? (long)n_jobs : -1;
             if (texts[k])
-                jobs[n_jobs++] = (SqlJob){.text = texts[k], .kind = kinds[k]};
+                jobs[n_jobs++] = (SqlJob){
+                    .text = texts[k],
+                    .kind = kinds[k],
+                    .view = i,
+                    .deps = kinds[k] == SQL_KIND_QUERY,
+                    .columns = kinds[k] ==
+                               (v->kind == VIEW_KIND_PROCESSOR ? SQL_KIND_DDL : SQL_KIND_QUERY),
+                };
         }
     }
-    run_jobs(jobs, n_jobs, opt ? opt->threads : 0);
+    run_jobs(out, jobs, n_jobs, opt ? opt->threads : 0);
 
     for (size_t i = 0; i < n; i++) {
         View *v = &out->views[i];
@@ -589,15 +619,6 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
             report_job(t, v->tests_source, &out->diags);
         if (d)
             report_job(d, v->source, &out->diags);
-        if (q && q->rc == 0) {
-            resolve_deps(out, i, &q->info);
-            v->tokenized = q->info.mode == SQL_TOKENIZED;
-        }
-        const SqlJob *shape = v->kind == VIEW_KIND_PROCESSOR ? d : q;
-        if (shape && shape->rc == 0 && shape->info.columns_known) {
-            v->columns_known = true;
-            strvec_copy(&v->columns, &shape->info.columns);
-        }
         check_keys(v, &out->diags);
         /* Origins point into the parsed config files, which end with this build. */
         v->config.distkey_origin = (ConfigOrigin){0};
@@ -605,10 +626,8 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
         hash_definition(v);
     }
     free(slot);
-    for (size_t j = 0; j < n_jobs; j++) {
-        sqlinfo_free(&jobs[j].info);
+    for (size_t j = 0; j < n_jobs; j++)
         free(jobs[j].error);
-    }
     free(jobs);
 
     link_dependents(out);
@@ -621,7 +640,6 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
     for (size_t i = 0; i < n_conf; i++)
         config_file_free(&configs[i]);
     free(configs);
-    free(conf_files);
     free(sorted);
     ViewFiles *vf, *vtmp;
     HASH_ITER(hh, vfs, vf, vtmp)
@@ -635,6 +653,11 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
         HASH_DEL(sfs, sf);
         free(sf);
     }
+}
+
+void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, Repo *out)
+{
+    build(files, n_files, opt, false, out);
 }
 
 View *repo_find(const Repo *r, const char *name)
@@ -762,7 +785,7 @@ int repo_load(const char *dir, const RepoOptions *opt, Repo *out)
     FileList files = {0};
     DiagList io_diags = {0};
     walk(dir, "", 0, max_ident, &files, &io_diags);
-    repo_build(files.items, files.n, opt, out);
+    build(files.items, files.n, opt, true, out);
     for (size_t i = 0; i < io_diags.n; i++)
         diag_add(&out->diags, io_diags.items[i].path, io_diags.items[i].line, "%s",
                  io_diags.items[i].message);
