@@ -5,7 +5,9 @@
 
 For each size: generates a repository with gen.py into a temp dir, runs `PATH check DIR` (stdout
 to /dev/null) --runs times, and records the best wall time and the peak RSS of each run (os.wait4
-gives the child's own rusage). Prints a table, the growth ratios between sizes, and the aims:
+gives the child's own rusage). The baseline, timed in the same run, is reading every file of the
+repository with `find DIR -type f -exec cat {} +`: the I/O floor any checker pays. Prints a
+table with the ratio to that baseline, the growth ratios between sizes, and the aims:
 10k views in under 1 s, peak RSS under 200 MB, t(100k)/t(10k) at most 12x.
 
 Exit status: 1 when a check failed (its stderr head is printed), or with --strict when an aim was
@@ -16,6 +18,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +51,18 @@ def run_once(duro, repo, timeout, stderr_path):
         timer.cancel()
     wall = time.perf_counter() - start
     return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss / 1024.0  # KiB on Linux
+
+
+def read_baseline(repo, runs):
+    """Best wall time of reading every file of repo with cat (output discarded)."""
+    best = None
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(["find", repo, "-type", "f", "-exec", "cat", "{}", "+"],
+                       stdout=subprocess.DEVNULL, check=True)
+        wall = time.perf_counter() - start
+        best = wall if best is None else min(best, wall)
+    return best
 
 
 def stderr_head(path, lines=20):
@@ -109,7 +124,8 @@ def main(argv=None):
                 times.append(wall)
                 peaks.append(peak)
             else:
-                results[n] = {"files": summary["files"], "best": min(times), "peak": max(peaks)}
+                results[n] = {"files": summary["files"], "best": min(times), "peak": max(peaks),
+                              "read": read_baseline(repo, args.runs)}
         finally:
             if args.keep:
                 print(f"        kept {repo}")
@@ -117,12 +133,13 @@ def main(argv=None):
                 shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"{'views':>8} {'files':>8} {'seconds':>9} {'views/s':>10} {'peak MB':>8}")
+    print(f"{'views':>8} {'files':>8} {'seconds':>9} {'views/s':>10} {'peak MB':>8} "
+          f"{'read s':>8} {'vs read':>8}")
     for n in sizes:
         r = results.get(n)
         if r:
             print(f"{n:>8} {r['files']:>8} {r['best']:>9.3f} {n / r['best']:>10.0f} "
-                  f"{r['peak']:>8.1f}")
+                  f"{r['peak']:>8.1f} {r['read']:>8.3f} {r['best'] / r['read']:>7.1f}x")
         else:
             print(f"{n:>8} {'':>8} {'FAILED':>9}")
 
