@@ -525,43 +525,5 @@ void settings_free(Settings *s)
 
 int settings_parse_duration(const char *s, int64_t *seconds)
 {
-    if (*s < '0' || *s > '9')
-        return -1;
-    int64_t n = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        n = n * 10 + (*p - '0');
-        if (n > SETTINGS_DURATION_MAX)
-            return -1;
-    }
-    int64_t unit;
-    switch (*p) {
-    case '\0':
-    case 's':
-    case 'S':
-        unit = 1;
-        break;
-    case 'm':
-    case 'M':
-        unit = 60;
-        break;
-    case 'h':
-    case 'H':
-        unit = 3600;
-        break;
-    case 'd':
-    case 'D':
-        unit = 24 * 3600;
-        break;
-    case 'w':
-    case 'W':
-        unit = 7 * 24 * 3600;
-        break;
-    default:
-        return -1;
-    }
-    if ((*p && p[1] != '\0') || n <= 0 || n > SETTINGS_DURATION_MAX / unit)
-        return -1;
-    *seconds = n * unit;
-    return 0;
+    return parse_duration(s, "smhdw", SETTINGS_DURATION_MAX, seconds);
 }

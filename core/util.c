@@ -206,6 +206,36 @@ char *read_file(const char *path, size_t *len_out)
     return buf;
 }
 
+int parse_duration(const char *s, const char *units, int64_t max_seconds, int64_t *seconds)
+{
+    static const struct {
+        char letter;
+        int64_t seconds;
+    } unit_table[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+    if (*s < '0' || *s > '9')
+        return -1;
+    int64_t n = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+        if (n > max_seconds)
+            return -1;
+    }
+    char letter = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+    if (letter == '\0')
+        letter = 's'; /* a bare number: seconds, where allowed */
+    else if (p[1] != '\0')
+        return -1;
+    int64_t unit = 0;
+    for (size_t i = 0; i < ARRAY_LEN(unit_table); i++)
+        if (unit_table[i].letter == letter && strchr(units, letter))
+            unit = unit_table[i].seconds;
+    if (unit == 0 || n <= 0 || n > max_seconds / unit)
+        return -1;
+    *seconds = n * unit;
+    return 0;
+}
+
 static char ascii_lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define DURO_VERSION "0.1.0"
 
@@ -44,6 +45,15 @@ void strvec_clear(StrVec *v);
 void strvec_free(StrVec *v);
 void strvec_copy(StrVec *dst, const StrVec *src); /* dst is cleared first */
 char *strvec_join(const StrVec *v, const char *sep);
+
+/*
+ * Parses s whole as a positive integer followed by one unit letter from units
+ * (any of "smhdw": seconds, minutes, hours, days, weeks; either case). When
+ * units contains 's', a bare number counts seconds. Returns 0 and sets
+ * *seconds, or -1 when s is not such a duration or exceeds max_seconds.
+ */
+int parse_duration(const char *s, const char *units, int64_t max_seconds,
+                   int64_t *seconds) MUST_CHECK;
 
 /* Reads a whole file into a NUL-terminated buffer. Returns NULL (errno set) on failure. */
 char *read_file(const char *path, size_t *len_out) MUST_CHECK;
