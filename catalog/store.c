@@ -7,6 +7,8 @@
  */
 #include "catalog/store.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -75,6 +77,7 @@ static const Migration migrations[] = {
         "    error TEXT                             -- NULL when the step succeeded\n"
         ");\n"
         "CREATE INDEX run_steps_by_run ON run_steps (run_id, started_us);\n"},
+    {2, "ALTER TABLE runs ADD COLUMN pid INTEGER;    -- process that runs it; NULL = unknown\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -692,31 +695,114 @@ void store_views_free(StoreView *v, size_t n)
 
 /* ---- runs ---- */
 
+/* Whether process pid is alive on this machine (the catalog is a local file). */
+static bool process_alive(int64_t pid)
+{
+    if (pid <= 0 || pid > INT32_MAX)
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Closes the running runs of view (of every view when view is NULL) whose
+ * process is gone. Sets *live_pid to the process of one still running, or 0.
+ * Call inside a write transaction.
+ */
+static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *live_pid,
+                           int *closed)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    *live_pid = 0;
+    if (prepare(
+            s,
+            "SELECT id, pid FROM runs WHERE outcome = 'running' AND (?1 IS NULL OR \"view\" = ?1)",
+            &sel) ||
+        bind_values(s, sel, "t", view) ||
+        prepare(s,
+                "UPDATE runs SET outcome = 'cancelled', finished_us = ?2, error = ?3 WHERE id = ?1",
+                &upd))
+        goto fail;
+    int rc;
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(sel, 0), pid = sqlite3_column_int64(sel, 1);
+        if (process_alive(pid)) {
+            *live_pid = pid;
+            continue;
+        }
+        char *why =
+            pid > 0 ? xasprintf("interrupted: process %lld ended during the run", (long long)pid)
+                    : xstrdup("interrupted: the process ended during the run");
+        int bad =
+            bind_values(s, upd, "iit", id, now_us, why) || step_done(s, upd, "cannot close run");
+        free(why);
+        if (bad)
+            goto fail;
+        if (closed)
+            (*closed)++;
+    }
+    if (rc != SQLITE_DONE) {
+        set_db_error(s, "cannot list running runs");
+        goto fail;
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return 0;
+fail:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return -1;
+}
+
+int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
+{
+    int64_t live;
+    *closed = 0;
+    if (begin_write(s))
+        return -1;
+    if (close_dead_runs(s, NULL, now_us, &live, closed)) {
+        rollback(s);
+        return -1;
+    }
+    return commit(s);
+}
+
 int store_run_begin(Store *s, const char *view, const char *trigger, int64_t started_us,
                     int64_t *run_id)
 {
     sqlite3_stmt *st = NULL;
+    int64_t live = 0;
     *run_id = 0;
     if (!view || !*view) {
         set_error(s, "cannot record run: no view name");
-        goto fail;
+        return -1;
     }
     if (!is_one_of(trigger, run_triggers, ARRAY_LEN(run_triggers))) {
         set_error(s, "cannot record run: unknown trigger \"%s\"", trigger ? trigger : "(null)");
+        return -1;
+    }
+    if (begin_write(s))
+        return -1;
+    if (close_dead_runs(s, view, started_us, &live, NULL))
         goto fail;
+    if (live) {
+        set_error(s, "%s is already being built by process %lld", view, (long long)live);
+        rollback(s);
+        return 1;
     }
     if (prepare(s,
-                "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome)"
-                " VALUES (?1, ?2, ?3, 'running')",
+                "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid)"
+                " VALUES (?1, ?2, ?3, 'running', ?4)",
                 &st) ||
         bind_values(s, st, "tti", view, trigger, started_us) ||
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid()) != SQLITE_OK ||
         step_done(s, st, "cannot record run"))
         goto fail;
     *run_id = (int64_t)sqlite3_last_insert_rowid(s->db);
     sqlite3_finalize(st);
-    return 0;
+    return commit(s);
 fail:
     sqlite3_finalize(st);
+    rollback(s);
     return -1;
 }
 

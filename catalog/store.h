@@ -17,7 +17,7 @@
 #include "catalog/repo.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct Store Store;
 
@@ -76,9 +76,18 @@ int store_list_views(Store *s, StoreView **out, size_t *n) MUST_CHECK;
 void store_view_free(StoreView *v);
 void store_views_free(StoreView *v, size_t n);
 
-/* Starts a run (outcome "running"); trigger is schedule, call, read, web or dependency. */
+/*
+ * Claims view for a build by this process and starts its run (outcome
+ * "running"); trigger is schedule, call, read, web or dependency. Runs of the
+ * view left running by a process that is gone are closed as cancelled first.
+ * Returns 0, 1 when a live process (this one included) is building the view
+ * already (nothing recorded; store_error says which), or -1 on error.
+ */
 int store_run_begin(Store *s, const char *view, const char *trigger, int64_t started_us,
                     int64_t *run_id) MUST_CHECK;
+
+/* Closes as cancelled every run left running by a process that is gone; *closed counts them. */
+int store_runs_close_dead(Store *s, int64_t now_us, int *closed) MUST_CHECK;
 /* Records one pipeline step of a run; error is NULL when the step succeeded. */
 int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
                    int64_t finished_us, const char *error) MUST_CHECK;

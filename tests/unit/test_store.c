@@ -260,7 +260,7 @@ static void test_create_and_reopen(void **state)
 {
     Fixture *f = *state;
     Store *s = open_store(f->db);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
     assert_stats(sync_specs(s, specs, 1, T1), 1, 0, 0, 0);
     store_close(s);
@@ -273,13 +273,31 @@ static void test_create_and_reopen(void **state)
                      3);
 
     s = open_store(f->db);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     StoreView v;
     get_view(s, "a.x", &v);
     assert_string_equal(v.hash, "h1");
     store_view_free(&v);
     store_close(s);
-    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
+static void test_migrates_a_version_1_catalog(void **state)
+{
+    Fixture *f = *state;
+    store_close(open_store(f->db));
+    /* Turn it back into what the first release wrote, with one run in it. */
+    sql_exec(f->db, "ALTER TABLE runs DROP COLUMN pid");
+    sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, finished_us, outcome)"
+                    " VALUES ('a.x', 'schedule', 1, 2, 'ok')");
+    sql_exec(f->db, "PRAGMA user_version = 1");
+    Store *s = open_store(f->db);
+    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NULL"), 1);
+    int64_t id;
+    assert_int_equal(store_run_begin(s, "a.x", "call", T1, &id), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NOT NULL"), 1);
+    store_close(s);
 }
 
 static void test_empty_file_is_initialised(void **state)
@@ -287,7 +305,7 @@ static void test_empty_file_is_initialised(void **state)
     Fixture *f = *state;
     write_bytes(f->db, "", 0);
     Store *s = open_store(f->db);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     store_close(s);
 }
 
@@ -312,8 +330,8 @@ static void test_refuses_newer_schema(void **state)
     store_close(open_store(f->db));
     sql_exec(f->db, "PRAGMA user_version = 99");
     char *want = xasprintf("catalog %s was written by a newer Duro (schema version 99, this Duro "
-                           "knows up to 1)",
-                           f->db);
+                           "knows up to %d)",
+                           f->db, STORE_SCHEMA_VERSION);
     assert_open_refused(f->db, want);
     assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 99);
     free(want);
@@ -631,8 +649,6 @@ static void test_list_runs_and_steps(void **state)
     int64_t a1, b1, a2, a3;
     assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a1), 0);
     assert_int_equal(store_run_begin(s, "b.y", "dependency", T1 + 100, &b1), 0);
-    assert_int_equal(store_run_begin(s, "a.x", "call", T2, &a2), 0);
-    assert_int_equal(store_run_begin(s, "a.x", "web", T2, &a3), 0); /* same start: id breaks */
 
     /* Steps recorded out of order come back in the order they ran. */
     assert_int_equal(store_run_step(s, a1, "tests", T1 + 20, T1 + 30, "correct is false"), 0);
@@ -641,6 +657,9 @@ static void test_list_runs_and_steps(void **state)
     assert_int_equal(store_run_step(s, a1, "cleanup2", T1 + 30, T1 + 32, NULL), 0);
     assert_int_equal(store_run_finish(s, a1, "tests_failed", T1 + 40, -1, "correct", "h1"), 0);
     assert_int_equal(store_run_finish(s, b1, "ok", T1 + 200, 0, NULL, "hb"), 0);
+    assert_int_equal(store_run_begin(s, "a.x", "call", T2, &a2), 0);
+    assert_int_equal(store_run_finish(s, a2, "cancelled", T2, -1, NULL, NULL), 0);
+    assert_int_equal(store_run_begin(s, "a.x", "web", T2, &a3), 0); /* same start: id breaks */
 
     StoreRun *runs = NULL;
     size_t n = 0;
@@ -682,6 +701,51 @@ static void test_list_runs_and_steps(void **state)
     assert_int_equal(store_list_runs(s, "nope.nope", 0, &runs, &n), 0);
     assert_int_equal(n, 0);
     assert_null(runs);
+    store_close(s);
+}
+
+static void test_one_build_of_a_view_at_a_time(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    int64_t a, again, b;
+    assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a), 0);
+    /* A second claim, from this process or another live one, is refused and records nothing. */
+    assert_int_equal(store_run_begin(s, "a.x", "call", T1 + 1, &again), 1);
+    assert_non_null(strstr(store_error(s), "a.x is already being built by process"));
+    assert_int_equal(store_run_begin(s, "b.y", "call", T1 + 1, &b), 0); /* others are free */
+    assert_int_equal(store_run_finish(s, a, "ok", T1 + 2, 1, NULL, "h"), 0);
+    assert_int_equal(store_run_begin(s, "a.x", "call", T1 + 3, &again), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs"), 3);
+    store_close(s);
+}
+
+static void test_runs_of_dead_processes_are_closed(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    int64_t a, b, c;
+    assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "b.y", "schedule", T1, &b), 0);
+    /* a.x's builder was killed: a pid that cannot exist; b.y's run stays ours. */
+    sql_exec(f->db, "UPDATE runs SET pid = 2147483647 WHERE \"view\" = 'a.x'");
+    int closed = 0;
+    assert_int_equal(store_runs_close_dead(s, T2, &closed), 0);
+    assert_int_equal(closed, 1);
+    StoreView v;
+    assert_int_equal(store_get_view(s, "a.x", &v), 1); /* not synced: no view row */
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, "a.x", 0, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(runs[0].outcome, "cancelled");
+    assert_int_equal(runs[0].finished_us, T2);
+    assert_non_null(strstr(runs[0].error, "process 2147483647 ended"));
+    store_runs_free(runs, n);
+    /* A dead builder does not block the next claim, which also closes its run. */
+    sql_exec(f->db, "UPDATE runs SET pid = 2147483647, outcome = 'running' WHERE id = 1");
+    assert_int_equal(store_run_begin(s, "a.x", "call", T3, &c), 0);
+    assert_int_equal(store_run_begin(s, "b.y", "call", T3, &c), 1);
     store_close(s);
 }
 
@@ -938,6 +1002,9 @@ int main(void)
         TEST(test_changed_view_stays_stale),
         TEST(test_last_outcome_and_running),
         TEST(test_list_runs_and_steps),
+        TEST(test_migrates_a_version_1_catalog),
+        TEST(test_one_build_of_a_view_at_a_time),
+        TEST(test_runs_of_dead_processes_are_closed),
         TEST(test_runs_kept_when_view_leaves),
         TEST(test_run_errors),
         TEST(test_concurrent_readers),
