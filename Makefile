@@ -7,8 +7,8 @@ WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-proto
             -Wshadow -Wpointer-arith -Wvla -Wno-missing-field-initializers
 SAN      ?=
 ALL_CFLAGS   = -std=c11 $(WARNINGS) $(CFLAGS) $(SAN)
-ALL_CPPFLAGS = -D_GNU_SOURCE -I. -MMD -MP $(CPPFLAGS)
-LIBS     := -lpg_query -lsqlite3 -lcrypto -linih -lpthread
+ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I/usr/include/postgresql -MMD -MP $(CPPFLAGS)
+LIBS     := -lpg_query -lsqlite3 -lpq -levent -levent_pthreads -lcrypto -linih -lpthread
 PYTHON   := /usr/bin/python3
 
 LIB_SRCS  := $(wildcard core/*.c catalog/*.c planner/*.c proxy/*.c web/*.c)
