@@ -10,6 +10,8 @@
 
 int cli_check(int argc, char **argv);
 int cli_graph(int argc, char **argv);
+int cli_refresh(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 /*
  * Shared by check and graph: parses [-c FILE] [DIR] and loads the repository

@@ -1,6 +1,6 @@
 /*
- * Entry point: dispatches to the sub-commands (check.c, graph.c) and prints the
- * top-level help and version. Nothing else lives here.
+ * Entry point: dispatches to the sub-commands (check.c, graph.c, refresh.c,
+ * serve.c) and prints the top-level help and version. Nothing else lives here.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +18,9 @@ static const char usage[] =
     "                          effective interval and dependencies, and every problem\n"
     "                          as path:line: message (exit 1 when there is one)\n"
     "  graph [-c FILE] [DIR]   print the dependency graph in Graphviz DOT\n"
+    "  refresh [-c FILE] [--tree] VIEW...\n"
+    "                          refresh views now, after their stale dependencies\n"
+    "  serve [-c FILE]         run the daemon: refresh stale views on schedule\n"
     "\n"
     "DIR defaults to the [views] path of FILE, else ./views.\n"
     "Run 'duro COMMAND -h' for a command's options.\n"
@@ -32,6 +35,8 @@ static const struct {
 } commands[] = {
     {"check", cli_check},
     {"graph", cli_graph},
+    {"refresh", cli_refresh},
+    {"serve", cli_serve},
 };
 
 int main(int argc, char **argv)

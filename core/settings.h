@@ -39,6 +39,7 @@ typedef struct Settings {
         int64_t poll; /* seconds */
         int concurrency;
         StrVec admins; /* empty = everyone */
+        int64_t grace; /* seconds running builds get to finish after SIGTERM */
     } worker;
     struct {
         char *listen; /* "" = no web UI */

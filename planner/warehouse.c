@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
+
 struct Warehouse {
     PGconn *conn;
     PGcancel *cancel;
@@ -57,6 +59,13 @@ static void set_result_error(Warehouse *w, const PGresult *r)
     free(msg);
 }
 
+/* Server notices (e.g. "table ... does not exist, skipping") go to the debug log. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("warehouse: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 int wh_connect(const Settings *s, Warehouse **out, char **error)
 {
     char port[16];
@@ -90,6 +99,7 @@ int wh_connect(const Settings *s, Warehouse **out, char **error)
         PQfinish(conn);
         return -1;
     }
+    PQsetNoticeProcessor(conn, on_notice, NULL);
     Warehouse *w = xcalloc(1, sizeof(*w));
     w->conn = conn;
     w->cancel = PQgetCancel(conn);

@@ -1,0 +1,118 @@
+/*
+ * duro serve: the daemon. Loads the configuration, starts the scheduler and
+ * handles signals: SIGHUP re-scans the views repository, SIGTERM or SIGINT
+ * stop scheduling and let running builds finish for [worker] grace before
+ * cancelling them (a second signal cancels at once).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/settings.h"
+#include "planner/dialect.h"
+#include "planner/scheduler.h"
+
+static const char usage[] =
+    "usage: duro serve [-c FILE]\n"
+    "\n"
+    "Runs the daemon: refreshes stale views of the views repository, dependencies first,\n"
+    "every [worker] poll. Logs one line per event to stderr.\n"
+    "Signals: SIGHUP re-scans the repository; SIGTERM drains and exits.\n"
+    "\n"
+    "  -c, --config FILE   configuration (default: duro.conf)\n"
+    "  -h, --help          show this help\n";
+
+int cli_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *conf = "duro.conf";
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1;) {
+        if (c == 'c') {
+            conf = optarg;
+        } else if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    Settings s;
+    Dialect d;
+    char *error = NULL;
+    if (settings_load(conf, &s, &error) != 0) {
+        log_error("%s", error);
+        free(error);
+        return 2;
+    }
+    if (dialect_parse(s.warehouse.dialect, &d) != 0) {
+        log_error("unknown dialect %s", s.warehouse.dialect);
+        settings_free(&s);
+        return 2;
+    }
+
+    /* Only this thread takes the signals; every thread started from here inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("duro %s starting: views %s, catalog %s, warehouse %s:%d/%s (%s)", DURO_VERSION,
+             s.views.path, s.catalog.path, s.warehouse.host, s.warehouse.port, s.warehouse.dbname,
+             s.warehouse.dialect);
+    Scheduler *sc = scheduler_start(&s, d, &error);
+    if (!sc) {
+        log_error("%s", error);
+        free(error);
+        settings_free(&s);
+        return 1;
+    }
+
+    int signals = 0;
+    time_t cancel_at = 0;
+    for (;;) {
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: re-scanning the views repository");
+            scheduler_rescan(sc);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            if (signals++ == 0) {
+                log_info("%s: stopping; running builds have %llds to finish",
+                         sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)s.worker.grace);
+                scheduler_stop(sc);
+                cancel_at = time(NULL) + (time_t)s.worker.grace;
+            } else {
+                log_info("second signal: cancelling running builds");
+                scheduler_cancel(sc);
+            }
+        }
+        if (signals && cancel_at && time(NULL) >= cancel_at) {
+            log_info("grace period over: cancelling running builds");
+            scheduler_cancel(sc);
+            cancel_at = 0;
+        }
+        if (signals && scheduler_wait(sc, 0))
+            break;
+    }
+    scheduler_free(sc);
+    settings_free(&s);
+    log_info("stopped");
+    return 0;
+}

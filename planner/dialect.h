@@ -1,0 +1,100 @@
+/*
+ * The SQL Duro sends to build a view, for each warehouse dialect: the temp
+ * table (Redshift: DISTSTYLE/DISTKEY/COMPOUND SORTKEY from the config), the
+ * renames of the swap, grants, snapshots, the dependent views to rebuild, and
+ * the view's tests rewritten to read the temp table. Pure text generation: every
+ * identifier quoted, no value ever spliced (values are bound by the caller as
+ * $1, $2). Not for: running anything (planner/pipeline does).
+ */
+#ifndef DURO_PLANNER_DIALECT_H
+#define DURO_PLANNER_DIALECT_H
+
+#include <stdbool.h>
+
+#include "catalog/repo.h"
+#include "core/util.h"
+
+typedef enum Dialect {
+    DIALECT_POSTGRES,
+    DIALECT_REDSHIFT,
+} Dialect;
+
+#define DIALECT_TEMP_SUFFIX    "_duro_temp"
+#define DIALECT_OLD_SUFFIX     "_duro_old"
+#define DIALECT_HISTORY_SUFFIX "_history"
+
+/* "postgres" or "redshift" to *out; returns 0, or -1 for any other name. */
+int dialect_parse(const char *name, Dialect *out) MUST_CHECK;
+
+/* An identifier, always double-quoted, inner quotes doubled: cities -> "cities". */
+char *sql_ident(const char *name);
+/* "schema"."table<suffix>"; suffix may be NULL or "". */
+char *sql_table(const char *schema, const char *table, const char *suffix);
+
+/*
+ * The text of the one statement in sql, without a trailing semicolon or the
+ * comments and blanks after it, so that it can follow "AS". NULL when sql does
+ * not hold exactly one statement.
+ */
+char *dialect_statement(const char *sql);
+
+/* CREATE SCHEMA IF NOT EXISTS "s" */
+char *dialect_create_schema(const char *schema);
+
+/*
+ * CREATE TABLE "s"."t_duro_temp" <attributes> AS\n<query>\n
+ * Redshift attributes, in this order, each only when configured:
+ *   DISTSTYLE EVEN|ALL|AUTO|KEY, DISTKEY ("c"), COMPOUND SORTKEY ("a", "b").
+ * A distkey implies DISTSTYLE KEY, whatever diststyle says (Redshift accepts no
+ * other style with a DISTKEY). PostgreSQL: no attributes. NULL when the query
+ * is not one statement.
+ */
+char *dialect_create_temp(Dialect d, const View *v);
+
+/* DROP TABLE IF EXISTS "s"."t<suffix>" */
+char *dialect_drop_table(const char *schema, const char *table, const char *suffix);
+
+/* ALTER TABLE "s"."<from>" RENAME TO "<to>" (to is unqualified: a rename stays in its schema). */
+char *dialect_rename(const char *schema, const char *from, const char *to);
+
+/*
+ * GRANT SELECT ON "s"."t" TO "jane", GROUP "analysts", ROLE "r" — one
+ * statement for all grantees of the view's config; NULL when there are none
+ * (an empty grant set grants nothing). "public" is granted as PUBLIC.
+ */
+char *dialect_grant(const View *v);
+
+/*
+ * The views that read table $1.$2 (schema, name bound by the caller), directly
+ * or through other views, one row each: schema, name, definition
+ * (pg_get_viewdef), in an order where a view comes after every view it reads.
+ */
+const char *dialect_dependent_views_sql(Dialect d);
+
+/* CREATE OR REPLACE VIEW "s"."v" AS\n<definition> */
+char *dialect_replace_view(const char *schema, const char *name, const char *definition);
+
+/*
+ * The view's tests, one statement each, with every reference to the view
+ * itself rewritten to "s"."t_duro_temp" (references found by the parser or
+ * tokenizer, so names in comments, strings and CTEs are left alone). Returns 0
+ * and appends to *out, or -1 with *error set.
+ */
+int dialect_tests(const View *v, StrVec *out, char **error) MUST_CHECK;
+
+/* Snapshots (SPEC §4 step 4) of "s"."t" into "s"."t_history", stamped with the warehouse's now. */
+char *dialect_snapshot_create(Dialect d, const View *v); /* CREATE TABLE ..._history AS SELECT *, now */
+char *dialect_snapshot_due(Dialect d, const View *v);    /* one row, one boolean: newest older than
+                                                            snapshots_interval (true when empty) */
+char *dialect_snapshot_insert(Dialect d, const View *v); /* INSERT INTO ..._history SELECT *, now */
+char *dialect_snapshot_prune(Dialect d, const View *v);  /* DELETE ... older than snapshots_stored_for;
+                                                            NULL when kept forever */
+
+/*
+ * Leftovers of interrupted builds: rows schema, table for every table whose
+ * name ends in _duro_temp or _duro_old. The caller keeps those whose name,
+ * less the suffix, is a managed view.
+ */
+const char *dialect_leftovers_sql(Dialect d);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * The rebuild of one view, step by step (see pipeline.h). Each step runs under
+ * the view's deadline; the catalog gets the run, each step's timing and the
+ * outcome. Test-only fault injection: DURO_FAULT_KILL=<point> (optionally with
+ * DURO_FAULT_VIEW=schema.table) makes the process SIGKILL itself on reaching
+ * that point: create_temp, tests, swap, swap_commit, drop_old or snapshot.
+ */
+#include "planner/pipeline.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/interval.h"
+#include "core/log.h"
+
+typedef struct Run {
+    Warehouse *w;
+    Store *s;
+    Dialect d;
+    const View *v;
+    PipelineResult *out;
+    int64_t deadline_us;
+    const char *step;
+    int64_t step_started_us;
+    char *step_error; /* error of the current step, recorded when it ends */
+} Run;
+
+const char *pipeline_outcome_name(PipelineOutcome o)
+{
+    static const char *const names[] = {"ok", "failed", "tests_failed", "cancelled", "busy"};
+    return names[o];
+}
+
+/* Kills the process here when the test-only fault injection names this point and view. */
+static void fault_point(const char *point, const View *v)
+{
+    const char *want = getenv("DURO_FAULT_KILL");
+    if (!want || strcmp(want, point) != 0)
+        return;
+    const char *view = getenv("DURO_FAULT_VIEW");
+    if (view && *view && strcmp(view, v->name) != 0)
+        return;
+    log_warn("fault injection: killing the process at %s of %s", point, v->name);
+    raise(SIGKILL);
+}
+
+static void step_begin(Run *r, const char *step)
+{
+    fault_point(step, r->v);
+    r->step = step;
+    r->step_started_us = wh_now_us();
+    free(r->step_error);
+    r->step_error = NULL;
+}
+
+/* Records the current step with its error, if any. */
+static void step_end(Run *r)
+{
+    if (r->out->run_id && store_run_step(r->s, r->out->run_id, r->step, r->step_started_us,
+                                         wh_now_us(), r->step_error) != 0)
+        log_error("%s: cannot record step %s: %s", r->v->name, r->step, store_error(r->s));
+}
+
+static void fail(Run *r, PipelineOutcome o, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* Ends the run as o: the error names the step; the step is recorded with it. */
+static void fail(Run *r, PipelineOutcome o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    r->out->outcome = o;
+    free(r->out->error);
+    r->out->error = xasprintf("%s: %s", r->step, msg);
+    free(r->step_error);
+    r->step_error = msg;
+    step_end(r);
+}
+
+/*
+ * Runs sql in the current step. On failure ends the run (a timeout or error as
+ * `on_error`, a cancel as cancelled) and returns false.
+ */
+static bool exec(Run *r, const char *sql, int n, const char *const *params, PGresult **res,
+                 PipelineOutcome on_error)
+{
+    WhStatus st = wh_exec(r->w, sql, n, params, r->deadline_us, res);
+    if (st == WH_OK)
+        return true;
+    char timeout[32];
+    interval_format(r->v->config.timeout, timeout, sizeof(timeout));
+    if (st == WH_TIMEOUT)
+        fail(r, PIPELINE_FAILED, "timed out: the refresh ran longer than its timeout of %s",
+             timeout);
+    else if (st == WH_CANCELLED)
+        fail(r, PIPELINE_CANCELLED, "cancelled: Duro is stopping");
+    else
+        fail(r, on_error, "%s", wh_error(r->w));
+    return false;
+}
+
+/* Runs a statement that must succeed for cleanup; failures are only logged (leftovers are
+ * removed on the next build or start anyway). */
+static void exec_quietly(Run *r, const char *sql)
+{
+    if (wh_exec(r->w, sql, 0, NULL, 0, NULL) != WH_OK)
+        log_warn("%s: cleanup statement failed: %s", r->v->name, wh_error(r->w));
+}
+
+static void drop_temp(Run *r)
+{
+    char *sql = dialect_drop_table(r->v->schema, r->v->table, DIALECT_TEMP_SUFFIX);
+    exec_quietly(r, sql);
+    free(sql);
+}
+
+/* Step 1: the new version of the table, as <table>_duro_temp. */
+static bool create_temp(Run *r)
+{
+    step_begin(r, "create_temp");
+    if (r->v->kind == VIEW_KIND_PROCESSOR) {
+        fail(r, PIPELINE_FAILED, "Python processor views are not built by this version of Duro");
+        return false;
+    }
+    char *schema = dialect_create_schema(r->v->schema);
+    char *drop = dialect_drop_table(r->v->schema, r->v->table, DIALECT_TEMP_SUFFIX);
+    char *ctas = dialect_create_temp(r->d, r->v);
+    PGresult *res = NULL;
+    bool ok = false;
+    if (!ctas)
+        fail(r, PIPELINE_FAILED, "the view's file does not hold exactly one statement");
+    else if (exec(r, schema, 0, NULL, NULL, PIPELINE_FAILED) &&
+             exec(r, drop, 0, NULL, NULL, PIPELINE_FAILED) &&
+             exec(r, ctas, 0, NULL, &res, PIPELINE_FAILED))
+        ok = true;
+    if (ok) {
+        const char *tuples = PQcmdTuples(res);
+        r->out->rows = *tuples ? strtoll(tuples, NULL, 10) : -1;
+        step_end(r);
+    }
+    PQclear(res);
+    free(schema);
+    free(drop);
+    free(ctas);
+    return ok;
+}
+
+/* The first column of res that is not all true, or -1; *row is where it failed. */
+static int failing_column(const PGresult *res, int *row)
+{
+    for (int i = 0; i < PQntuples(res); i++)
+        for (int c = 0; c < PQnfields(res); c++)
+            if (PQgetisnull(res, i, c) || strcmp(PQgetvalue(res, i, c), "t") != 0) {
+                *row = i + 1;
+                return c;
+            }
+    return -1;
+}
+
+/* Step 2: every test statement must return rows whose every column is true. */
+static bool run_tests(Run *r)
+{
+    if (!r->v->tests)
+        return true;
+    step_begin(r, "tests");
+    StrVec stmts = {0};
+    char *error = NULL;
+    bool ok = true;
+    if (dialect_tests(r->v, &stmts, &error) != 0) {
+        fail(r, PIPELINE_TESTS_FAILED, "%s", error);
+        ok = false;
+    }
+    for (size_t i = 0; ok && i < stmts.n; i++) {
+        PGresult *res = NULL;
+        if (!exec(r, stmts.items[i], 0, NULL, &res, PIPELINE_TESTS_FAILED)) {
+            ok = false;
+            break;
+        }
+        int row = 0, col = failing_column(res, &row);
+        if (PQntuples(res) == 0) {
+            fail(r, PIPELINE_TESTS_FAILED, "test statement %zu returned no rows", i + 1);
+            ok = false;
+        } else if (col >= 0) {
+            fail(r, PIPELINE_TESTS_FAILED, "test %s is %s in row %d of statement %zu",
+                 PQfname(res, col), PQgetisnull(res, row - 1, col) ? "NULL" : "not true", row,
+                 i + 1);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    if (ok)
+        step_end(r);
+    else
+        drop_temp(r);
+    strvec_free(&stmts);
+    free(error);
+    return ok;
+}
+
+/* Whether schema.table exists, inside the current transaction. */
+static bool table_exists(Run *r, const char *schema, const char *table, bool *exists)
+{
+    const char *params[] = {schema, table};
+    PGresult *res = NULL;
+    if (!exec(r, "SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2", 2, params,
+              &res, PIPELINE_FAILED))
+        return false;
+    *exists = PQntuples(res) > 0;
+    PQclear(res);
+    return true;
+}
+
+/* The swap's statements after BEGIN; false when one failed (the run has ended). */
+static bool swap_statements(Run *r, bool *had_live)
+{
+    const View *v = r->v;
+    char *old_name = xasprintf("%s%s", v->table, DIALECT_OLD_SUFFIX);
+    char *temp_name = xasprintf("%s%s", v->table, DIALECT_TEMP_SUFFIX);
+    char *drop_old = dialect_drop_table(v->schema, v->table, DIALECT_OLD_SUFFIX);
+    char *retire = dialect_rename(v->schema, v->table, old_name);
+    char *promote = dialect_rename(v->schema, temp_name, v->table);
+    char *grant = dialect_grant(v);
+    const char *params[] = {v->schema, v->table};
+    PGresult *deps = NULL;
+    bool ok = table_exists(r, v->schema, v->table, had_live) &&
+              (!*had_live ||
+               (exec(r, dialect_dependent_views_sql(r->d), 2, params, &deps, PIPELINE_FAILED) &&
+                exec(r, drop_old, 0, NULL, NULL, PIPELINE_FAILED) &&
+                exec(r, retire, 0, NULL, NULL, PIPELINE_FAILED))) &&
+              exec(r, promote, 0, NULL, NULL, PIPELINE_FAILED);
+    /* Views on the table follow it to <table>_duro_old; redefining them binds them to the new. */
+    for (int i = 0; ok && deps && i < PQntuples(deps); i++) {
+        char *sql = dialect_replace_view(PQgetvalue(deps, i, 0), PQgetvalue(deps, i, 1),
+                                         PQgetvalue(deps, i, 2));
+        ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+        free(sql);
+    }
+    if (ok && grant)
+        ok = exec(r, grant, 0, NULL, NULL, PIPELINE_FAILED);
+    PQclear(deps);
+    free(old_name);
+    free(temp_name);
+    free(drop_old);
+    free(retire);
+    free(promote);
+    free(grant);
+    return ok;
+}
+
+/* Step 3: in one transaction, the new table takes the live name, views and grants follow. */
+static bool swap(Run *r, bool *had_live)
+{
+    step_begin(r, "swap");
+    if (!exec(r, "BEGIN", 0, NULL, NULL, PIPELINE_FAILED)) {
+        drop_temp(r);
+        return false;
+    }
+    if (!swap_statements(r, had_live)) {
+        exec_quietly(r, "ROLLBACK");
+        drop_temp(r);
+        return false;
+    }
+    fault_point("swap_commit", r->v);
+    if (!exec(r, "COMMIT", 0, NULL, NULL, PIPELINE_FAILED)) {
+        exec_quietly(r, "ROLLBACK");
+        drop_temp(r);
+        return false;
+    }
+    step_end(r);
+    return true;
+}
+
+/* Step 4: the previous version goes, now that nobody can see it under the live name. */
+static bool drop_old(Run *r)
+{
+    step_begin(r, "drop_old");
+    char *sql = dialect_drop_table(r->v->schema, r->v->table, DIALECT_OLD_SUFFIX);
+    bool ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+    free(sql);
+    if (ok)
+        step_end(r);
+    return ok;
+}
+
+/* Step 5: history, when configured: append when the newest snapshot is old enough, prune. */
+static bool snapshot(Run *r)
+{
+    const View *v = r->v;
+    if (v->config.snapshots_interval <= 0)
+        return true;
+    step_begin(r, "snapshot");
+    char *history = xasprintf("%s%s", v->table, DIALECT_HISTORY_SUFFIX);
+    bool exists = false, ok = table_exists(r, v->schema, history, &exists);
+    free(history);
+    if (ok && !exists) {
+        char *sql = dialect_snapshot_create(r->d, v);
+        ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+        free(sql);
+    } else if (ok) {
+        char *due_sql = dialect_snapshot_due(r->d, v);
+        PGresult *res = NULL;
+        ok = exec(r, due_sql, 0, NULL, &res, PIPELINE_FAILED);
+        if (ok && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+            char *sql = dialect_snapshot_insert(r->d, v);
+            ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+            free(sql);
+        }
+        PQclear(res);
+        free(due_sql);
+    }
+    char *prune = ok ? dialect_snapshot_prune(r->d, v) : NULL;
+    if (prune)
+        ok = exec(r, prune, 0, NULL, NULL, PIPELINE_FAILED);
+    free(prune);
+    if (ok)
+        step_end(r);
+    return ok;
+}
+
+/* Records the end of the run in the catalog. */
+static void finish(Run *r)
+{
+    PipelineResult *out = r->out;
+    out->finished_us = wh_now_us();
+    if (!out->run_id)
+        return;
+    bool ok = out->outcome == PIPELINE_OK;
+    if (store_run_finish(r->s, out->run_id, pipeline_outcome_name(out->outcome), out->finished_us,
+                         ok ? out->rows : -1, out->error, ok ? r->v->hash : NULL) != 0)
+        log_error("%s: cannot record the end of run %lld: %s", r->v->name, (long long)out->run_id,
+                  store_error(r->s));
+}
+
+void pipeline_refresh(Warehouse *w, Store *s, Dialect d, const View *v, const char *trigger,
+                      PipelineResult *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->rows = -1;
+    out->started_us = wh_now_us();
+    Run r = {w, s, d, v, out, out->started_us + v->config.timeout * 1000000, NULL, 0, NULL};
+
+    int claim = store_run_begin(s, v->name, trigger, out->started_us, &out->run_id);
+    if (claim != 0) {
+        out->outcome = claim == 1 ? PIPELINE_BUSY : PIPELINE_FAILED;
+        out->error = xstrdup(store_error(s));
+        out->finished_us = wh_now_us();
+        return;
+    }
+    bool had_live = false;
+    if (create_temp(&r) && run_tests(&r) && swap(&r, &had_live)) {
+        /* The new version is live: later steps can fail the run but not undo it. */
+        if ((!had_live || drop_old(&r)) && snapshot(&r))
+            out->outcome = PIPELINE_OK;
+    }
+    finish(&r);
+    free(r.step_error);
+}
+
+void pipeline_skip_for_dependency(Store *s, const View *v, const char *trigger, const char *dep,
+                                  PipelineResult *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->rows = -1;
+    out->outcome = PIPELINE_FAILED;
+    out->started_us = out->finished_us = wh_now_us();
+    out->error = xasprintf("dependency %s failed", dep);
+    if (store_run_begin(s, v->name, trigger, out->started_us, &out->run_id) == 0 &&
+        store_run_finish(s, out->run_id, "failed", out->finished_us, -1, out->error, NULL) == 0)
+        return;
+    log_error("%s: cannot record skipped run: %s", v->name, store_error(s));
+}
+
+void pipeline_result_free(PipelineResult *r)
+{
+    free(r->error);
+    r->error = NULL;
+}
+
+int pipeline_cleanup_leftovers(Warehouse *w, Dialect d, const Repo *r, char **error)
+{
+    PGresult *res = NULL;
+    if (wh_exec(w, dialect_leftovers_sql(d), 0, NULL, 0, &res) != WH_OK) {
+        *error = xasprintf("cannot list leftover tables: %s", wh_error(w));
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        const char *schema = PQgetvalue(res, i, 0), *table = PQgetvalue(res, i, 1);
+        bool temp = str_ends_with(table, DIALECT_TEMP_SUFFIX);
+        size_t base_len = strlen(table) - strlen(temp ? DIALECT_TEMP_SUFFIX : DIALECT_OLD_SUFFIX);
+        char *base = xstrndup(table, base_len);
+        char *name = xasprintf("%s.%s", schema, base);
+        if (repo_find(r, name)) {
+            const char *params[] = {schema, base};
+            PGresult *live = NULL;
+            char *sql = NULL;
+            if (temp) {
+                sql = dialect_drop_table(schema, base, DIALECT_TEMP_SUFFIX);
+            } else if (wh_exec(w,
+                               "SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2",
+                               2, params, 0, &live) == WH_OK) {
+                sql = PQntuples(live) ? dialect_drop_table(schema, base, DIALECT_OLD_SUFFIX)
+                                      : dialect_rename(schema, table, base);
+            }
+            PQclear(live);
+            if (!sql || wh_exec(w, sql, 0, NULL, 0, NULL) != WH_OK) {
+                *error = xasprintf("cannot clean up %s.%s: %s", schema, table, wh_error(w));
+                rc = -1;
+            } else {
+                log_info("%s: removed leftover %s.%s of an interrupted build (%s)", name, schema,
+                         table, strncmp(sql, "DROP", 4) == 0 ? "dropped" : "renamed back");
+            }
+            free(sql);
+        }
+        free(base);
+        free(name);
+    }
+    PQclear(res);
+    return rc;
+}

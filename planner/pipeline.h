@@ -1,0 +1,59 @@
+/*
+ * One view's rebuild (SPEC §4): temp table, tests against it, the swap in one
+ * transaction (renames, dependent views, grants), drop of the old table,
+ * snapshots; every step timed and recorded in the catalog. A failure at any
+ * step leaves the live table as it was. Not for: choosing what to build
+ * (planner/tree) or running builds in parallel (planner/worker).
+ */
+#ifndef DURO_PLANNER_PIPELINE_H
+#define DURO_PLANNER_PIPELINE_H
+
+#include <stdint.h>
+
+#include "catalog/repo.h"
+#include "catalog/store.h"
+#include "planner/dialect.h"
+#include "planner/warehouse.h"
+
+typedef enum PipelineOutcome {
+    PIPELINE_OK,
+    PIPELINE_FAILED,
+    PIPELINE_TESTS_FAILED,
+    PIPELINE_CANCELLED,
+    PIPELINE_BUSY, /* another live process was building the view: nothing done or recorded */
+} PipelineOutcome;
+
+typedef struct PipelineResult {
+    PipelineOutcome outcome;
+    char *error;  /* what went wrong, naming the step; NULL when ok */
+    int64_t rows; /* rows of the new table; -1 when unknown */
+    int64_t started_us;
+    int64_t finished_us;
+    int64_t run_id; /* 0 when nothing was recorded */
+} PipelineResult;
+
+/* "ok", "failed", "tests_failed", "cancelled", "busy": the catalog's word for an outcome. */
+const char *pipeline_outcome_name(PipelineOutcome o);
+
+/*
+ * Rebuilds v on w, recording the run with trigger in s. The view's own
+ * timeout (config) bounds the whole run: past it the running statement is
+ * cancelled and the run fails. Fills *out (free with pipeline_result_free).
+ */
+void pipeline_refresh(Warehouse *w, Store *s, Dialect d, const View *v, const char *trigger,
+                      PipelineResult *out);
+
+/* Records, without building, that v was not rebuilt because its dependency dep failed. */
+void pipeline_skip_for_dependency(Store *s, const View *v, const char *trigger, const char *dep,
+                                  PipelineResult *out);
+
+void pipeline_result_free(PipelineResult *r);
+
+/*
+ * Removes what interrupted builds left behind for the views of r: every
+ * <table>_duro_temp, and <table>_duro_old (renamed back to <table> when the
+ * live table is missing). Logs each action. Returns 0, or -1 with *error.
+ */
+int pipeline_cleanup_leftovers(Warehouse *w, Dialect d, const Repo *r, char **error) MUST_CHECK;
+
+#endif

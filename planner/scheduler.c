@@ -1,0 +1,343 @@
+/*
+ * The scheduler thread (see scheduler.h). One loop: re-scan when due, find the
+ * stale views, run them as one plan on the worker, remember failures for
+ * backoff, sleep until the next poll or a wake-up. The repository it holds is
+ * only touched by this thread, so a re-scan can replace it between plans.
+ */
+#include "planner/scheduler.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uthash.h>
+
+#include "catalog/interval.h"
+#include "core/log.h"
+#include "planner/staleness.h"
+#include "planner/tree.h"
+#include "planner/worker.h"
+
+/* The longest a failing view waits between attempts. */
+#define BACKOFF_MAX_US (3600LL * 1000000)
+
+typedef struct Backoff {
+    char *name;
+    int failures;
+    int64_t next_try_us;
+    UT_hash_handle hh;
+} Backoff;
+
+struct Scheduler {
+    const Settings *settings;
+    Dialect dialect;
+    Store *store;
+    Worker *worker;
+    Repo repo;
+    bool have_repo;
+    char *last_problems; /* the problems last logged, so a broken repository is logged once */
+    Backoff *backoff;
+    bool cleaned; /* leftovers of interrupted builds removed */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool rescan_requested, stopping, ended;
+};
+
+int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, char **error)
+{
+    StoreView *views = NULL;
+    size_t n = 0;
+    if (store_list_views(s, &views, &n) != 0) {
+        *error = xasprintf("cannot read the catalog: %s", store_error(s));
+        return -1;
+    }
+    /* Both lists are sorted by name: walk them together. */
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_views; i++) {
+        const View *v = &r->views[i];
+        stale[i] = false;
+        while (k < n && strcmp(views[k].name, v->name) < 0)
+            k++;
+        if (k == n || strcmp(views[k].name, v->name) != 0 || !v->enabled)
+            continue;
+        const StoreView *sv = &views[k];
+        StalenessInput in = {
+            .enabled = v->enabled,
+            .refreshing = sv->running,
+            .last_run_failed = sv->last_outcome && strcmp(sv->last_outcome, "ok") != 0,
+            .hash = v->hash,
+            .built_hash = sv->built_hash,
+            .last_success_us = sv->last_success_us,
+            .effective_interval = v->effective_interval,
+            .now_us = now_us,
+        };
+        stale[i] = staleness_needs_refresh(&in);
+    }
+    store_views_free(views, n);
+    return 0;
+}
+
+/* Loads the repository; keeps the last good one when this one has problems. */
+static void rescan(Scheduler *sc)
+{
+    RepoOptions opt = {.max_ident_len = sc->dialect == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
+                                                                        : REPO_MAX_IDENT_POSTGRES};
+    Repo r;
+    int rc = repo_load(sc->settings->views.path, &opt, &r);
+    if (rc != 0 || r.diags.n) {
+        StrVec lines = {0};
+        for (size_t i = 0; i < r.diags.n; i++)
+            strvec_push_owned(&lines, xasprintf("%s/%s:%d: %s", sc->settings->views.path,
+                                                r.diags.items[i].path, r.diags.items[i].line,
+                                                r.diags.items[i].message));
+        char *text = strvec_join(&lines, "\n");
+        if (!sc->last_problems || strcmp(text, sc->last_problems) != 0) {
+            log_error("views repository %s has %zu problem%s; %s", sc->settings->views.path,
+                      r.diags.n, r.diags.n == 1 ? "" : "s",
+                      sc->have_repo ? "keeping the last good one" : "no views are refreshed");
+            for (size_t i = 0; i < lines.n; i++)
+                log_error("%s", lines.items[i]);
+            free(sc->last_problems);
+            sc->last_problems = text;
+        } else {
+            free(text);
+        }
+        strvec_free(&lines);
+        repo_free(&r);
+        return;
+    }
+    free(sc->last_problems);
+    sc->last_problems = NULL;
+    StoreSyncStats st;
+    char *error = NULL;
+    if (store_sync(sc->store, &r, wh_now_us(), &st, &error) != 0) {
+        log_error("cannot sync the catalog: %s", error);
+        free(error);
+        repo_free(&r);
+        return;
+    }
+    if (st.added || st.changed || st.removed || !sc->have_repo)
+        log_info("views repository: %zu views (%d new, %d changed, %d removed)", r.n_views,
+                 st.added, st.changed, st.removed);
+    if (sc->have_repo)
+        repo_free(&sc->repo);
+    sc->repo = r;
+    sc->have_repo = true;
+}
+
+/* Whether a failing view must still wait before its next attempt. */
+static bool backing_off(Scheduler *sc, const char *name, int64_t now_us)
+{
+    Backoff *b;
+    HASH_FIND_STR(sc->backoff, name, b);
+    return b && now_us < b->next_try_us;
+}
+
+/* Records the outcome of a build for backoff: poll * 2^(failures-1), at most an hour. */
+static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
+{
+    Backoff *b;
+    HASH_FIND_STR(sc->backoff, v->name, b);
+    if (res->outcome == PIPELINE_OK || res->outcome == PIPELINE_BUSY) {
+        if (b) {
+            HASH_DEL(sc->backoff, b);
+            free(b->name);
+            free(b);
+        }
+        return;
+    }
+    if (!b) {
+        b = xcalloc(1, sizeof(*b));
+        b->name = xstrdup(v->name);
+        HASH_ADD_KEYPTR(hh, sc->backoff, b->name, strlen(b->name), b);
+    }
+    b->failures++;
+    int64_t wait = sc->settings->worker.poll * 1000000;
+    for (int i = 1; i < b->failures && wait < BACKOFF_MAX_US; i++)
+        wait *= 2;
+    if (wait > BACKOFF_MAX_US)
+        wait = BACKOFF_MAX_US;
+    b->next_try_us = wh_now_us() + wait;
+}
+
+static void log_result(const View *v, const char *trigger, const PipelineResult *res)
+{
+    double secs = (double)(res->finished_us - res->started_us) / 1e6;
+    if (res->outcome == PIPELINE_OK)
+        log_info("refresh %s ok, %lld rows in %.2fs (%s)", v->name, (long long)res->rows, secs,
+                 trigger);
+    else
+        log_warn("refresh %s %s after %.2fs (%s): %s", v->name, pipeline_outcome_name(res->outcome),
+                 secs, trigger, res->error ? res->error : "");
+}
+
+/* One poll: builds every stale view that is not backing off. */
+static void poll_once(Scheduler *sc)
+{
+    const Repo *r = &sc->repo;
+    if (!sc->have_repo || r->n_views == 0)
+        return;
+    if (!sc->cleaned) {
+        char *error = NULL;
+        if (worker_cleanup(sc->worker, r, &error) != 0) {
+            log_error("cannot clean up after interrupted builds: %s", error);
+            free(error);
+        } else {
+            sc->cleaned = true;
+        }
+    }
+    int64_t now = wh_now_us();
+    bool *stale = xcalloc(r->n_views, sizeof(bool));
+    char *error = NULL;
+    if (scheduler_stale_views(sc->store, r, now, stale, &error) != 0) {
+        log_error("%s", error);
+        free(error);
+        free(stale);
+        return;
+    }
+    size_t *targets = xmalloc(r->n_views * sizeof(size_t)), n = 0;
+    for (size_t i = 0; i < r->n_views; i++) {
+        if (stale[i] && backing_off(sc, r->views[i].name, now))
+            stale[i] = false;
+        if (stale[i])
+            targets[n++] = i;
+    }
+    if (n) {
+        TreePlan plan;
+        tree_plan(r, stale, targets, n, false, &plan);
+        PipelineResult *results = xcalloc(plan.n, sizeof(PipelineResult));
+        worker_run(sc->worker, r, &plan, "schedule", results);
+        for (size_t k = 0; k < plan.n; k++) {
+            const View *v = &r->views[plan.views[k]];
+            log_result(v, plan.is_target[k] ? "schedule" : "dependency", &results[k]);
+            remember(sc, v, &results[k]);
+            pipeline_result_free(&results[k]);
+        }
+        free(results);
+        tree_plan_free(&plan);
+    }
+    free(targets);
+    free(stale);
+}
+
+static void *thread_main(void *arg)
+{
+    Scheduler *sc = arg;
+    int64_t next_rescan = 0, next_poll = 0;
+    pthread_mutex_lock(&sc->lock);
+    while (!sc->stopping) {
+        int64_t now = wh_now_us();
+        bool do_rescan = sc->rescan_requested || now >= next_rescan;
+        bool do_poll = do_rescan || now >= next_poll;
+        sc->rescan_requested = false;
+        pthread_mutex_unlock(&sc->lock);
+        if (do_rescan) {
+            rescan(sc);
+            next_rescan = wh_now_us() + sc->settings->views.rescan * 1000000;
+        }
+        if (do_poll) {
+            poll_once(sc);
+            next_poll = wh_now_us() + sc->settings->worker.poll * 1000000;
+        }
+        pthread_mutex_lock(&sc->lock);
+        if (sc->stopping || sc->rescan_requested)
+            continue;
+        int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
+                              .tv_nsec = (long)(until % 1000000) * 1000};
+        pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
+    }
+    sc->ended = true;
+    pthread_cond_broadcast(&sc->wake);
+    pthread_mutex_unlock(&sc->lock);
+    return NULL;
+}
+
+Scheduler *scheduler_start(const Settings *s, Dialect d, char **error)
+{
+    Scheduler *sc = xcalloc(1, sizeof(*sc));
+    sc->settings = s;
+    sc->dialect = d;
+    pthread_mutex_init(&sc->lock, NULL);
+    pthread_cond_init(&sc->wake, NULL);
+    if (store_open(s->catalog.path, &sc->store, error) != 0)
+        goto fail;
+    int closed = 0;
+    if (store_runs_close_dead(sc->store, wh_now_us(), &closed) != 0) {
+        *error = xasprintf("cannot update the catalog: %s", store_error(sc->store));
+        goto fail;
+    }
+    if (closed)
+        log_info("catalog: %d run%s interrupted by a stop were closed as cancelled", closed,
+                 closed == 1 ? "" : "s");
+    sc->worker = worker_new(s, d);
+    if (pthread_create(&sc->thread, NULL, thread_main, sc) != 0) {
+        *error = xstrdup("cannot start the scheduler thread");
+        goto fail;
+    }
+    return sc;
+fail:
+    worker_free(sc->worker);
+    store_close(sc->store);
+    pthread_mutex_destroy(&sc->lock);
+    pthread_cond_destroy(&sc->wake);
+    free(sc);
+    return NULL;
+}
+
+void scheduler_rescan(Scheduler *sc)
+{
+    pthread_mutex_lock(&sc->lock);
+    sc->rescan_requested = true;
+    pthread_cond_broadcast(&sc->wake);
+    pthread_mutex_unlock(&sc->lock);
+}
+
+void scheduler_stop(Scheduler *sc)
+{
+    pthread_mutex_lock(&sc->lock);
+    sc->stopping = true;
+    pthread_cond_broadcast(&sc->wake);
+    pthread_mutex_unlock(&sc->lock);
+}
+
+void scheduler_cancel(Scheduler *sc)
+{
+    worker_cancel(sc->worker);
+}
+
+bool scheduler_wait(Scheduler *sc, int timeout_ms)
+{
+    int64_t until = wh_now_us() + (int64_t)timeout_ms * 1000;
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
+                          .tv_nsec = (long)(until % 1000000) * 1000};
+    pthread_mutex_lock(&sc->lock);
+    while (!sc->ended && pthread_cond_timedwait(&sc->wake, &sc->lock, &ts) == 0)
+        ;
+    bool ended = sc->ended;
+    pthread_mutex_unlock(&sc->lock);
+    return ended;
+}
+
+void scheduler_free(Scheduler *sc)
+{
+    if (!sc)
+        return;
+    pthread_join(sc->thread, NULL);
+    worker_free(sc->worker);
+    store_close(sc->store);
+    if (sc->have_repo)
+        repo_free(&sc->repo);
+    free(sc->last_problems);
+    Backoff *b, *tmp;
+    HASH_ITER(hh, sc->backoff, b, tmp)
+    {
+        HASH_DEL(sc->backoff, b);
+        free(b->name);
+        free(b);
+    }
+    pthread_mutex_destroy(&sc->lock);
+    pthread_cond_destroy(&sc->wake);
+    free(sc);
+}
