@@ -83,12 +83,14 @@ char *dialect_replace_view(const char *schema, const char *name, const char *def
 int dialect_tests(const View *v, StrVec *out, char **error) MUST_CHECK;
 
 /* Snapshots (SPEC §4 step 4) of "s"."t" into "s"."t_history", stamped with the warehouse's now. */
-char *dialect_snapshot_create(Dialect d, const View *v); /* CREATE TABLE ..._history AS SELECT *, now */
+char *dialect_snapshot_create(Dialect d,
+                              const View *v); /* CREATE TABLE ..._history AS SELECT *, now */
 char *dialect_snapshot_due(Dialect d, const View *v);    /* one row, one boolean: newest older than
                                                             snapshots_interval (true when empty) */
 char *dialect_snapshot_insert(Dialect d, const View *v); /* INSERT INTO ..._history SELECT *, now */
-char *dialect_snapshot_prune(Dialect d, const View *v);  /* DELETE ... older than snapshots_stored_for;
-                                                            NULL when kept forever */
+char *dialect_snapshot_prune(Dialect d,
+                             const View *v); /* DELETE ... older than snapshots_stored_for;
+                                                NULL when kept forever */
 
 /*
  * Leftovers of interrupted builds: rows schema, table for every table whose
