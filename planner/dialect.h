@@ -60,9 +60,10 @@ char *dialect_rename(const char *schema, const char *from, const char *to);
 /*
  * GRANT SELECT ON "s"."t" TO "jane", GROUP "analysts", ROLE "r" — one
  * statement for all grantees of the view's config; NULL when there are none
- * (an empty grant set grants nothing). "public" is granted as PUBLIC.
+ * (an empty grant set grants nothing). "public" is granted as PUBLIC. On
+ * PostgreSQL a role is named without the ROLE keyword, which only Redshift has.
  */
-char *dialect_grant(const View *v);
+char *dialect_grant(Dialect d, const View *v);
 
 /*
  * The views that read table $1.$2 (schema, name bound by the caller), directly

@@ -223,7 +223,7 @@ static bool swap_statements(Run *r, bool *had_live)
     char *drop_old = dialect_drop_table(v->schema, v->table, DIALECT_OLD_SUFFIX);
     char *retire = dialect_rename(v->schema, v->table, old_name);
     char *promote = dialect_rename(v->schema, temp_name, v->table);
-    char *grant = dialect_grant(v);
+    char *grant = dialect_grant(r->d, v);
     const char *params[] = {v->schema, v->table};
     PGresult *deps = NULL;
     bool ok = table_exists(r, v->schema, v->table, had_live) &&

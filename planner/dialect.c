@@ -1,0 +1,631 @@
+/*
+ * SQL text for building a view in PostgreSQL or Redshift (see dialect.h): the temp table with its
+ * Redshift attributes, swap renames, grants, dependent views, snapshots and the view's tests with
+ * self-references pointed at the temp table (found with libpg_query's splitter, tokenizer and
+ * catalog/sqlinfo). Pure text generation; not for: running SQL or deciding when to.
+ */
+#include "planner/dialect.h"
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/sqlinfo.h"
+
+/* Most parts of a relation name: catalog.schema.name. */
+#define DIALECT_MAX_NAME_PARTS 3
+
+/* A byte range [start, end) of a text. */
+typedef struct Span {
+    int start;
+    int end;
+} Span;
+
+/* A text's tokens from libpg_query's scanner (byte offsets), comments included. */
+typedef struct Scan {
+    PgQuery__ScanResult *result;
+    PgQuery__ScanToken **t;
+    int n;
+} Scan;
+
+/* A growable string, for assembling statements. */
+typedef struct Buf {
+    char *s;
+    size_t len;
+    size_t cap;
+} Buf;
+
+/* Appends n bytes of s. */
+static void buf_add_n(Buf *b, const char *s, size_t n)
+{
+    grow_array((void **)&b->s, &b->cap, b->len + n + 1, 1);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+/* Appends s. */
+static void buf_add(Buf *b, const char *s)
+{
+    buf_add_n(b, s, strlen(s));
+}
+
+/* Appends s and frees it. */
+static void buf_add_owned(Buf *b, char *s)
+{
+    buf_add(b, s);
+    free(s);
+}
+
+/* The built string (never NULL); the Buf no longer owns it. */
+static char *buf_take(Buf *b)
+{
+    if (b->s == NULL)
+        return xstrdup("");
+    char *s = b->s;
+    *b = (Buf){0};
+    return s;
+}
+
+int dialect_parse(const char *name, Dialect *out)
+{
+    if (name != NULL && str_ieq(name, "postgres")) {
+        *out = DIALECT_POSTGRES;
+        return 0;
+    }
+    if (name != NULL && str_ieq(name, "redshift")) {
+        *out = DIALECT_REDSHIFT;
+        return 0;
+    }
+    return -1;
+}
+
+char *sql_ident(const char *name)
+{
+    size_t quotes = 0;
+    for (const char *p = name; *p; p++)
+        quotes += *p == '"';
+    char *out = xmalloc(strlen(name) + quotes + 3), *o = out;
+    *o++ = '"';
+    for (const char *p = name; *p; p++) {
+        if (*p == '"')
+            *o++ = '"';
+        *o++ = *p;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+char *sql_table(const char *schema, const char *table, const char *suffix)
+{
+    char *full = xasprintf("%s%s", table, suffix != NULL ? suffix : "");
+    char *s = sql_ident(schema), *t = sql_ident(full);
+    char *out = xasprintf("%s.%s", s, t);
+    free(full);
+    free(s);
+    free(t);
+    return out;
+}
+
+/* ---- Statements and tokens ---- */
+
+/* Whether a token is a comment. */
+static bool is_comment(const PgQuery__ScanToken *t)
+{
+    return t->token == PG_QUERY__TOKEN__SQL_COMMENT || t->token == PG_QUERY__TOKEN__C_COMMENT;
+}
+
+/* Scans sql into *s (free with scan_free). Returns 0, or -1 with *error set (caller frees). */
+static int scan_sql(const char *sql, Scan *s, char **error)
+{
+    int rc = 0;
+    *s = (Scan){0};
+    PgQueryScanResult raw = pg_query_scan(sql);
+    if (raw.error != NULL) {
+        *error = xstrdup(raw.error->message);
+        rc = -1;
+    } else {
+        s->result =
+            pg_query__scan_result__unpack(NULL, raw.pbuf.len, (const uint8_t *)raw.pbuf.data);
+        if (s->result == NULL) {
+            *error = xstrdup("could not read the SQL tokens");
+            rc = -1;
+        } else {
+            s->t = s->result->tokens;
+            s->n = (int)s->result->n_tokens;
+        }
+    }
+    pg_query_free_scan_result(raw);
+    return rc;
+}
+
+/* Frees what scan_sql allocated. */
+static void scan_free(Scan *s)
+{
+    if (s->result != NULL)
+        pg_query__scan_result__free_unpacked(s->result, NULL);
+    *s = (Scan){0};
+}
+
+/*
+ * The statements of sql, each from its first token to its last (comments, blanks and the ";"
+ * around it left out), into *spans (caller frees) and *n. Returns 0, or -1 with *error set when
+ * even the tokenizer rejects the text (an unterminated quote or comment).
+ */
+static int statement_spans(const char *sql, Span **spans, size_t *n, char **error)
+{
+    Scan s;
+    *spans = NULL;
+    *n = 0;
+    if (scan_sql(sql, &s, error) < 0)
+        return -1;
+    PgQuerySplitResult split = pg_query_split_with_scanner(sql);
+    int rc = 0;
+    if (split.error != NULL) {
+        *error = xstrdup(split.error->message);
+        rc = -1;
+        goto done;
+    }
+    *spans = xcalloc((size_t)split.n_stmts + 1, sizeof(Span));
+    for (int i = 0; i < split.n_stmts; i++) {
+        int from = split.stmts[i]->stmt_location, to = from + split.stmts[i]->stmt_len;
+        Span span = {-1, -1};
+        for (int k = 0; k < s.n; k++) {
+            const PgQuery__ScanToken *t = s.t[k];
+            if (t->start < from || t->end > to || is_comment(t))
+                continue;
+            if (span.start < 0)
+                span.start = t->start;
+            span.end = t->end;
+        }
+        if (span.start >= 0)
+            (*spans)[(*n)++] = span;
+    }
+done:
+    pg_query_free_split_result(split);
+    scan_free(&s);
+    return rc;
+}
+
+char *dialect_statement(const char *sql)
+{
+    Span *spans;
+    size_t n;
+    char *error = NULL, *out = NULL;
+    if (sql == NULL)
+        return NULL;
+    if (statement_spans(sql, &spans, &n, &error) < 0) {
+        free(error);
+        return NULL;
+    }
+    if (n == 1)
+        out = xstrndup(sql + spans[0].start, (size_t)(spans[0].end - spans[0].start));
+    free(spans);
+    return out;
+}
+
+/* ---- DDL ---- */
+
+char *dialect_create_schema(const char *schema)
+{
+    char *s = sql_ident(schema);
+    char *out = xasprintf("CREATE SCHEMA IF NOT EXISTS %s", s);
+    free(s);
+    return out;
+}
+
+/* The Redshift table attributes of a config, each preceded by a space ("" when none). */
+static char *redshift_attributes(const ViewConfig *c)
+{
+    Buf b = {0};
+    const char *style = c->distkey != NULL ? "key" : c->diststyle;
+    if (style != NULL) {
+        char *upper = xstrdup(style);
+        for (char *p = upper; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
+        buf_add(&b, " DISTSTYLE ");
+        buf_add_owned(&b, upper);
+    }
+    if (c->distkey != NULL) {
+        buf_add(&b, " DISTKEY (");
+        buf_add_owned(&b, sql_ident(c->distkey));
+        buf_add(&b, ")");
+    }
+    if (c->sortkey.n > 0) {
+        buf_add(&b, " COMPOUND SORTKEY (");
+        for (size_t i = 0; i < c->sortkey.n; i++) {
+            if (i > 0)
+                buf_add(&b, ", ");
+            buf_add_owned(&b, sql_ident(c->sortkey.items[i]));
+        }
+        buf_add(&b, ")");
+    }
+    return buf_take(&b);
+}
+
+char *dialect_create_temp(Dialect d, const View *v)
+{
+    if (v->kind == VIEW_KIND_PROCESSOR)
+        return NULL; /* built from the processor's DDL and CSV, not by CREATE TABLE AS */
+    char *query = dialect_statement(v->query);
+    if (query == NULL)
+        return NULL;
+    char *table = sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
+    char *attributes = d == DIALECT_REDSHIFT ? redshift_attributes(&v->config) : xstrdup("");
+    char *out = xasprintf("CREATE TABLE %s%s AS\n%s\n", table, attributes, query);
+    free(attributes);
+    free(table);
+    free(query);
+    return out;
+}
+
+char *dialect_drop_table(const char *schema, const char *table, const char *suffix)
+{
+    char *t = sql_table(schema, table, suffix);
+    char *out = xasprintf("DROP TABLE IF EXISTS %s", t);
+    free(t);
+    return out;
+}
+
+char *dialect_rename(const char *schema, const char *from, const char *to)
+{
+    char *t = sql_table(schema, from, NULL), *n = sql_ident(to);
+    char *out = xasprintf("ALTER TABLE %s RENAME TO %s", t, n);
+    free(t);
+    free(n);
+    return out;
+}
+
+/*
+ * A grantee of the config ("jane", "group g", "role r", "public") as GRANT
+ * writes it. PostgreSQL has no ROLE keyword there: a role is named plainly.
+ */
+static char *grantee_sql(Dialect d, const char *g)
+{
+    if (strncmp(g, "group ", 6) == 0) {
+        char *name = sql_ident(g + 6);
+        char *out = xasprintf("GROUP %s", name);
+        free(name);
+        return out;
+    }
+    if (strncmp(g, "role ", 5) == 0) {
+        if (d == DIALECT_POSTGRES)
+            return sql_ident(g + 5);
+        char *name = sql_ident(g + 5);
+        char *out = xasprintf("ROLE %s", name);
+        free(name);
+        return out;
+    }
+    if (strcmp(g, "public") == 0)
+        return xstrdup("PUBLIC");
+    return sql_ident(g);
+}
+
+char *dialect_grant(Dialect d, const View *v)
+{
+    const StrVec *grants = &v->config.grant_select;
+    if (grants->n == 0)
+        return NULL;
+    Buf b = {0};
+    buf_add(&b, "GRANT SELECT ON ");
+    buf_add_owned(&b, sql_table(v->schema, v->table, NULL));
+    buf_add(&b, " TO ");
+    for (size_t i = 0; i < grants->n; i++) {
+        if (i > 0)
+            buf_add(&b, ", ");
+        buf_add_owned(&b, grantee_sql(d, grants->items[i]));
+    }
+    return buf_take(&b);
+}
+
+/*
+ * Every view reading the table: edges are the view -> relation dependencies of views' _RETURN
+ * rules (pg_depend rows of a pg_rewrite object on a pg_class object, the rule's own view excluded);
+ * paths are followed from the table through views only (a materialized view is not rebuilt and
+ * stops the walk), at most 100 deep (against rule cycles), and each view is ordered by its longest
+ * path, which puts it after every view it reads. Catalog OIDs are looked up by name rather than
+ * with regclass casts, which Redshift lacks for some catalogs.
+ */
+static const char dependent_views_sql[] =
+    "WITH RECURSIVE edges (view_oid, read_oid) AS (\n"
+    "    SELECT DISTINCT r.ev_class, d.refobjid\n"
+    "    FROM pg_catalog.pg_depend d\n"
+    "    JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid\n"
+    "    JOIN pg_catalog.pg_class v ON v.oid = r.ev_class\n"
+    "    WHERE d.classid = (SELECT c.oid FROM pg_catalog.pg_class c\n"
+    "                       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "                       WHERE n.nspname = 'pg_catalog' AND c.relname = 'pg_rewrite')\n"
+    "      AND d.refclassid = (SELECT c.oid FROM pg_catalog.pg_class c\n"
+    "                          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "                          WHERE n.nspname = 'pg_catalog' AND c.relname = 'pg_class')\n"
+    "      AND v.relkind = 'v'\n"
+    "      AND r.ev_class <> d.refobjid\n"
+    "),\n"
+    "paths (view_oid, depth) AS (\n"
+    "    SELECT e.view_oid, 1\n"
+    "    FROM edges e\n"
+    "    JOIN pg_catalog.pg_class t ON t.oid = e.read_oid\n"
+    "    JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace\n"
+    "    WHERE n.nspname = $1 AND t.relname = $2\n"
+    "    UNION ALL\n"
+    "    SELECT e.view_oid, p.depth + 1\n"
+    "    FROM paths p\n"
+    "    JOIN edges e ON e.read_oid = p.view_oid\n"
+    "    WHERE p.depth < 100\n"
+    ")\n"
+    "SELECT n.nspname::text AS \"schema\", c.relname::text AS \"name\",\n"
+    "       pg_catalog.pg_get_viewdef(c.oid)::text AS \"definition\"\n"
+    "FROM (SELECT view_oid, max(depth) AS depth FROM paths GROUP BY view_oid) x\n"
+    "JOIN pg_catalog.pg_class c ON c.oid = x.view_oid\n"
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "ORDER BY x.depth, n.nspname, c.relname";
+
+const char *dialect_dependent_views_sql(Dialect d)
+{
+    (void)d; /* Redshift has the same catalogs; late-binding views have no pg_depend rows */
+    return dependent_views_sql;
+}
+
+/* Whether c is ASCII whitespace. */
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+char *dialect_replace_view(const char *schema, const char *name, const char *definition)
+{
+    const char *start = definition;
+    while (is_space(*start))
+        start++;
+    size_t len = strlen(start);
+    while (len > 0 && (is_space(start[len - 1]) || start[len - 1] == ';'))
+        len--;
+    char *t = sql_table(schema, name, NULL);
+    char *out = xasprintf("CREATE OR REPLACE VIEW %s AS\n%.*s", t, (int)len, start);
+    free(t);
+    return out;
+}
+
+/* ---- Tests ---- */
+
+/* Whether token i exists and is of the given kind. */
+static bool tok_is(const Scan *s, int i, int token)
+{
+    return i >= 0 && i < s->n && (int)s->t[i]->token == token;
+}
+
+/* The index of the first token after i that is not a comment (s->n when none). */
+static int next_token(const Scan *s, int i)
+{
+    for (i++; i < s->n && is_comment(s->t[i]); i++)
+        ;
+    return i;
+}
+
+/* The index of the last token before i that is not a comment (-1 when none). */
+static int prev_token(const Scan *s, int i)
+{
+    for (i--; i >= 0 && is_comment(s->t[i]); i--)
+        ;
+    return i;
+}
+
+/* Whether token i can be part of a qualified name after a dot: an identifier or any keyword. */
+static bool tok_label(const Scan *s, int i)
+{
+    if (i < 0 || i >= s->n)
+        return false;
+    const PgQuery__ScanToken *t = s->t[i];
+    return t->token == PG_QUERY__TOKEN__IDENT ||
+           t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD;
+}
+
+/* Whether token i starts a table alias written without AS (a ColId: identifier or such keyword). */
+static bool tok_alias(const Scan *s, int i)
+{
+    if (i < 0 || i >= s->n)
+        return false;
+    const PgQuery__ScanToken *t = s->t[i];
+    return t->token == PG_QUERY__TOKEN__AS || t->token == PG_QUERY__TOKEN__IDENT ||
+           t->keyword_kind == PG_QUERY__KEYWORD_KIND__UNRESERVED_KEYWORD ||
+           t->keyword_kind == PG_QUERY__KEYWORD_KIND__COL_NAME_KEYWORD;
+}
+
+/*
+ * The replacement of the view reference whose first part starts at byte at: its whole extent
+ * (every part of a dotted name, with the blanks, comments and quotes in between) to *span and
+ * whether to give the temp table the view's name as an alias (a FROM item without one, so that
+ * "cities.city" still resolves). Returns false when no token starts at at.
+ */
+static bool reference_span(const Scan *s, int at, bool parsed, Span *span, bool *alias)
+{
+    int first = -1;
+    for (int i = 0; i < s->n && first < 0; i++)
+        if (s->t[i]->start == at && !is_comment(s->t[i]))
+            first = i;
+    if (first < 0)
+        return false;
+    int last = first, parts = 1;
+    /* The tokenizer reports catalog.schema.name at the schema: take the catalog in too. */
+    while (parts < DIALECT_MAX_NAME_PARTS &&
+           tok_is(s, prev_token(s, first), PG_QUERY__TOKEN__ASCII_46) &&
+           tok_label(s, prev_token(s, prev_token(s, first)))) {
+        first = prev_token(s, prev_token(s, first));
+        parts++;
+    }
+    while (parts < DIALECT_MAX_NAME_PARTS &&
+           tok_is(s, next_token(s, last), PG_QUERY__TOKEN__ASCII_46) &&
+           tok_label(s, next_token(s, next_token(s, last)))) {
+        last = next_token(s, next_token(s, last));
+        parts++;
+    }
+    *span = (Span){s->t[first]->start, s->t[last]->end};
+
+    int before = prev_token(s, first);
+    bool from_item =
+        tok_is(s, before, PG_QUERY__TOKEN__FROM) || tok_is(s, before, PG_QUERY__TOKEN__JOIN) ||
+        tok_is(s, before, PG_QUERY__TOKEN__ONLY) || tok_is(s, before, PG_QUERY__TOKEN__ASCII_44) ||
+        (parsed && tok_is(s, before, PG_QUERY__TOKEN__ASCII_40));
+    *alias = from_item && !tok_alias(s, next_token(s, last));
+    return true;
+}
+
+/* Whether a relation reference names the view (unqualified names resolve to schema public). */
+static bool is_view_reference(const SqlRelation *r, const View *v)
+{
+    const char *schema = r->schema != NULL ? r->schema : "public";
+    return strcmp(schema, v->schema) == 0 && strcmp(r->name, v->table) == 0;
+}
+
+/*
+ * One test statement with every reference to the view replaced by the temp table. Returns the
+ * new text (caller frees), or NULL with *error set.
+ */
+static char *rewrite_test(const char *stmt, const View *v, char **error)
+{
+    SqlInfo info;
+    Scan s;
+    int offset;
+
+    if (sqlinfo_analyze(stmt, SQL_KIND_TESTS, &info, error, &offset) < 0)
+        return NULL;
+    if (scan_sql(stmt, &s, error) < 0) {
+        sqlinfo_free(&info);
+        return NULL;
+    }
+
+    char *temp = sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
+    char *alias = sql_ident(v->table);
+    Buf b = {0};
+    int copied = 0;
+    bool ok = true;
+    for (size_t i = 0; i < info.n_relations && ok; i++) {
+        const SqlRelation *r = &info.relations[i];
+        Span span;
+        bool add_alias;
+        if (!is_view_reference(r, v) || r->location < copied)
+            continue;
+        if (!reference_span(&s, r->location, info.mode == SQL_PARSED, &span, &add_alias)) {
+            *error =
+                xasprintf("could not find the reference to %s at byte %d", v->name, r->location);
+            ok = false;
+            break;
+        }
+        buf_add_n(&b, stmt + copied, (size_t)(span.start - copied));
+        buf_add(&b, temp);
+        if (add_alias) {
+            buf_add(&b, " AS ");
+            buf_add(&b, alias);
+        }
+        copied = span.end;
+    }
+    char *out = NULL;
+    if (ok) {
+        buf_add(&b, stmt + copied);
+        out = buf_take(&b);
+    }
+    free(b.s);
+    free(alias);
+    free(temp);
+    scan_free(&s);
+    sqlinfo_free(&info);
+    return out;
+}
+
+int dialect_tests(const View *v, StrVec *out, char **error)
+{
+    Span *spans;
+    size_t n;
+    *error = NULL;
+    if (v->tests == NULL)
+        return 0;
+    if (statement_spans(v->tests, &spans, &n, error) < 0)
+        return -1;
+    StrVec rewritten = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *stmt = xstrndup(v->tests + spans[i].start, (size_t)(spans[i].end - spans[i].start));
+        char *sql = rewrite_test(stmt, v, error);
+        free(stmt);
+        if (sql == NULL) {
+            rc = -1;
+            break;
+        }
+        strvec_push_owned(&rewritten, sql);
+    }
+    if (rc == 0)
+        for (size_t i = 0; i < rewritten.n; i++)
+            strvec_push(out, rewritten.items[i]);
+    strvec_free(&rewritten);
+    free(spans);
+    return rc;
+}
+
+/* ---- Snapshots ---- */
+
+/* The warehouse's current time: timestamptz on PostgreSQL, timestamp on Redshift. */
+static const char *now_sql(Dialect d)
+{
+    return d == DIALECT_REDSHIFT ? "GETDATE()" : "now()";
+}
+
+char *dialect_snapshot_create(Dialect d, const View *v)
+{
+    char *history = sql_table(v->schema, v->table, DIALECT_HISTORY_SUFFIX);
+    char *live = sql_table(v->schema, v->table, NULL);
+    char *out = xasprintf("CREATE TABLE %s AS SELECT *, %s AS snapshot_timestamp FROM %s", history,
+                          now_sql(d), live);
+    free(history);
+    free(live);
+    return out;
+}
+
+char *dialect_snapshot_due(Dialect d, const View *v)
+{
+    char *history = sql_table(v->schema, v->table, DIALECT_HISTORY_SUFFIX);
+    char *out =
+        xasprintf("SELECT coalesce(max(snapshot_timestamp) <= %s - interval '%lld seconds', "
+                  "true) FROM %s",
+                  now_sql(d), (long long)v->config.snapshots_interval, history);
+    free(history);
+    return out;
+}
+
+char *dialect_snapshot_insert(Dialect d, const View *v)
+{
+    char *history = sql_table(v->schema, v->table, DIALECT_HISTORY_SUFFIX);
+    char *live = sql_table(v->schema, v->table, NULL);
+    char *out = xasprintf("INSERT INTO %s SELECT *, %s FROM %s", history, now_sql(d), live);
+    free(history);
+    free(live);
+    return out;
+}
+
+char *dialect_snapshot_prune(Dialect d, const View *v)
+{
+    if (v->config.snapshots_stored_for <= 0)
+        return NULL;
+    char *history = sql_table(v->schema, v->table, DIALECT_HISTORY_SUFFIX);
+    char *out = xasprintf("DELETE FROM %s WHERE snapshot_timestamp < %s - interval '%lld seconds'",
+                          history, now_sql(d), (long long)v->config.snapshots_stored_for);
+    free(history);
+    return out;
+}
+
+/* "_" is a LIKE wildcard: escaped with "!", named explicitly so no string setting matters. */
+static const char leftovers_sql[] =
+    "SELECT schemaname::text AS \"schema\", tablename::text AS \"table\" FROM "
+    "pg_catalog.pg_tables\n"
+    "WHERE tablename LIKE '%!_duro!_temp' ESCAPE '!' OR tablename LIKE '%!_duro!_old' ESCAPE '!'\n"
+    "ORDER BY schemaname, tablename";
+
+const char *dialect_leftovers_sql(Dialect d)
+{
+    (void)d;
+    return leftovers_sql;
+}

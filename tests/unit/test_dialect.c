@@ -1,0 +1,604 @@
+/*
+ * Unit tests for planner/dialect.c: the exact SQL of every build step for PostgreSQL and Redshift
+ * (temp table attributes from inherited configs, grants, renames, snapshots), statement
+ * extraction, and the rewrite of a view's tests to read its temp table. Texts only: the statements
+ * were also run against PostgreSQL 15 when written; the e2e suite runs them through the pipeline.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner/dialect.h"
+
+#define PG DIALECT_POSTGRES
+#define RS DIALECT_REDSHIFT
+
+/* Parses text (which must be valid) and applies it to c. */
+static void apply_conf(ViewConfig *c, const char *path, const char *text)
+{
+    ConfigFile f;
+    DiagList d = {0};
+    config_file_parse(path, text, &f, &d);
+    for (size_t i = 0; i < d.n; i++)
+        print_error("unexpected: %s:%d: %s\n", d.items[i].path, d.items[i].line,
+                    d.items[i].message);
+    assert_int_equal(d.n, 0);
+    config_apply(c, &f);
+    config_file_free(&f);
+    diag_free(&d);
+}
+
+/* Fills v as the view schema.table with query, tests and configs (any may be NULL). */
+static void view_init(View *v, const char *schema, const char *table, const char *query,
+                      const char *tests, const char *schema_conf, const char *table_conf)
+{
+    memset(v, 0, sizeof(*v));
+    v->name = xasprintf("%s.%s", schema, table);
+    v->schema = xstrdup(schema);
+    v->table = xstrdup(table);
+    v->kind = VIEW_KIND_SQL;
+    v->query = query != NULL ? xstrdup(query) : NULL;
+    v->tests = tests != NULL ? xstrdup(tests) : NULL;
+    config_init(&v->config);
+    if (schema_conf != NULL)
+        apply_conf(&v->config, "first/first.conf", schema_conf);
+    if (table_conf != NULL)
+        apply_conf(&v->config, "first/cities.conf", table_conf);
+}
+
+/* Frees what view_init allocated. */
+static void view_free(View *v)
+{
+    free(v->name);
+    free(v->schema);
+    free(v->table);
+    free(v->query);
+    free(v->tests);
+    config_free(&v->config);
+}
+
+/* Asserts that got (which it frees) is want; NULL stands for "no statement". */
+static void expect_sql(char *got, const char *want)
+{
+    if (want == NULL) {
+        if (got != NULL)
+            print_error("want NULL, got:\n%s\n", got);
+        assert_null(got);
+        return;
+    }
+    if (got == NULL || strcmp(got, want) != 0)
+        print_error("want:\n%s\ngot:\n%s\n", want, got ? got : "(NULL)");
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    Dialect d = PG;
+    assert_int_equal(dialect_parse("redshift", &d), 0);
+    assert_int_equal(d, RS);
+    assert_int_equal(dialect_parse("postgres", &d), 0);
+    assert_int_equal(d, PG);
+    assert_int_equal(dialect_parse("Redshift", &d), 0);
+    assert_int_equal(d, RS);
+    assert_int_equal(dialect_parse("mysql", &d), -1);
+    assert_int_equal(dialect_parse("", &d), -1);
+    assert_int_equal(dialect_parse("postgresql", &d), -1);
+    assert_int_equal(d, RS);
+}
+
+static void test_identifiers(void **state)
+{
+    (void)state;
+    expect_sql(sql_ident("cities"), "\"cities\"");
+    expect_sql(sql_ident("Cities"), "\"Cities\"");
+    expect_sql(sql_ident("we\"ird"), "\"we\"\"ird\"");
+    expect_sql(sql_ident("\""), "\"\"\"\"");
+    expect_sql(sql_ident("a b;drop"), "\"a b;drop\"");
+    expect_sql(sql_table("first", "cities", DIALECT_TEMP_SUFFIX), "\"first\".\"cities_duro_temp\"");
+    expect_sql(sql_table("first", "cities", NULL), "\"first\".\"cities\"");
+    expect_sql(sql_table("first", "cities", ""), "\"first\".\"cities\"");
+    expect_sql(sql_table("a\"b", "c\"d", "_x"), "\"a\"\"b\".\"c\"\"d_x\"");
+}
+
+/* dialect_statement input -> output (NULL: not exactly one statement). */
+static const struct {
+    const char *what, *sql, *want;
+} statement_cases[] = {
+    {"plain", "select 1", "select 1"},
+    {"trailing semicolon", "select 1;", "select 1"},
+    {"semicolon and blanks", "select 1 ;  \n\n", "select 1"},
+    {"trailing line comment", "select 1 -- trailing", "select 1"},
+    {"comment after the semicolon", "select 1; -- done\n/* end */\n", "select 1"},
+    {"comment before the semicolon", "select 1 /* c */ ;", "select 1"},
+    {"leading blanks and comment", "\n  -- the cities\nselect 1", "select 1"},
+    {"inner comments kept", "select a -- first\n, b /* second */ from t;",
+     "select a -- first\n, b /* second */ from t"},
+    {"semicolon in a string", "select ';' from x;", "select ';' from x"},
+    {"semicolon in dollar quotes", "select $$a;b$$", "select $$a;b$$"},
+    {"Redshift-only syntax", "select top 10 * from x;", "select top 10 * from x"},
+    {"repeated semicolons", "select 1;;", "select 1"},
+    {"two statements", "select 1; select 2", NULL},
+    {"two statements, one line", "select 1;select 2;", NULL},
+    {"empty", "", NULL},
+    {"blank", " \n\t", NULL},
+    {"only a comment", "-- nothing", NULL},
+    {"only semicolons", ";;", NULL},
+    {"unterminated string", "select 'x", NULL},
+    {"unterminated comment", "select 1 /* x", NULL},
+};
+
+static void test_statement(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(statement_cases); i++) {
+        char *got = dialect_statement(statement_cases[i].sql);
+        const char *want = statement_cases[i].want;
+        bool ok = (got == NULL && want == NULL) ||
+                  (got != NULL && want != NULL && strcmp(got, want) == 0);
+        if (!ok) {
+            print_error("case \"%s\": want %s%s%s, got %s%s%s\n", statement_cases[i].what,
+                        want ? "[" : "", want ? want : "NULL", want ? "]" : "", got ? "[" : "",
+                        got ? got : "NULL", got ? "]" : "");
+            failed++;
+        }
+        free(got);
+    }
+    assert_null(dialect_statement(NULL));
+    assert_int_equal(failed, 0);
+}
+
+/* A Redshift temp table for a config: schema and table .conf texts -> the exact CREATE TABLE. */
+static const struct {
+    const char *what, *schema_conf, *table_conf, *want;
+} redshift_cases[] = {
+    {"no config", NULL, NULL,
+     "CREATE TABLE \"first\".\"cities_duro_temp\" AS\nselect city, country from first.raw\n"},
+    {"diststyle even", NULL, "diststyle=even",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE EVEN AS\n"
+     "select city, country from first.raw\n"},
+    {"diststyle all", NULL, "diststyle=all",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE ALL AS\n"
+     "select city, country from first.raw\n"},
+    {"diststyle auto", NULL, "diststyle=AUTO",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE AUTO AS\n"
+     "select city, country from first.raw\n"},
+    {"diststyle key", NULL, "diststyle=key",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY AS\n"
+     "select city, country from first.raw\n"},
+    {"distkey only", NULL, "distkey=city",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"distkey overrides diststyle even", NULL, "diststyle=even\ndistkey=city",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"distkey overrides diststyle all", NULL, "distkey=city\ndiststyle=all",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"sortkey, one column", NULL, "sortkey=city",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" COMPOUND SORTKEY (\"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"sortkey, several columns", NULL, "sortkey=country, city",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" COMPOUND SORTKEY (\"country\", \"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"all three", NULL, "diststyle=even\ndistkey=city\nsortkey=city, country",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"city\") COMPOUND "
+     "SORTKEY (\"city\", \"country\") AS\nselect city, country from first.raw\n"},
+    {"diststyle and sortkey", NULL, "sortkey=city\ndiststyle=all",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE ALL COMPOUND SORTKEY (\"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"inherited from the schema", "distkey=city\nsortkey=country", NULL,
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"city\") COMPOUND "
+     "SORTKEY (\"country\") AS\nselect city, country from first.raw\n"},
+    {"distkey reset by the table", "distkey=city\nsortkey=country", "distkey=null",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" COMPOUND SORTKEY (\"country\") AS\n"
+     "select city, country from first.raw\n"},
+    {"everything reset by the table", "diststyle=all\ndistkey=city\nsortkey=country",
+     "diststyle=null\ndistkey=null\nsortkey=null",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" AS\nselect city, country from first.raw\n"},
+    {"distkey reset, inherited diststyle stays", "diststyle=even\ndistkey=city", "distkey=null",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE EVEN AS\n"
+     "select city, country from first.raw\n"},
+    {"table overrides the schema's sortkey", "sortkey=country", "sortkey=city",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" COMPOUND SORTKEY (\"city\") AS\n"
+     "select city, country from first.raw\n"},
+    {"quoted column names", NULL, "distkey=\"Ci\"\"ty\"\nsortkey=\"Country\", city",
+     "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"Ci\"\"ty\") COMPOUND "
+     "SORTKEY (\"Country\", \"city\") AS\nselect city, country from first.raw\n"},
+};
+
+static void test_create_temp_redshift(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(redshift_cases); i++) {
+        View v;
+        view_init(&v, "first", "cities", "select city, country from first.raw", NULL,
+                  redshift_cases[i].schema_conf, redshift_cases[i].table_conf);
+        char *got = dialect_create_temp(RS, &v);
+        if (got == NULL || strcmp(got, redshift_cases[i].want) != 0) {
+            print_error("case \"%s\"\n  want: %s\n  got:  %s\n", redshift_cases[i].what,
+                        redshift_cases[i].want, got ? got : "(NULL)");
+            failed++;
+        }
+        free(got);
+        view_free(&v);
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_create_temp_query_text(void **state)
+{
+    (void)state;
+    View v;
+
+    /* The trailing ";" and comment go, inner lines stay. */
+    view_init(&v, "first", "cities",
+              "-- cities of the world\nselect city,\n       country\nfrom first.raw; -- the end\n",
+              NULL, NULL, "distkey=city");
+    expect_sql(dialect_create_temp(RS, &v),
+               "CREATE TABLE \"first\".\"cities_duro_temp\" DISTSTYLE KEY DISTKEY (\"city\") AS\n"
+               "select city,\n       country\nfrom first.raw\n");
+    /* PostgreSQL: the same query, no attributes whatever the config says. */
+    expect_sql(dialect_create_temp(PG, &v), "CREATE TABLE \"first\".\"cities_duro_temp\" AS\n"
+                                            "select city,\n       country\nfrom first.raw\n");
+    view_free(&v);
+
+    /* Redshift-only syntax the parser rejects is kept verbatim. */
+    view_init(&v, "first", "cities", "select top 10 city from first.raw order by 1 -- x", NULL,
+              NULL, "sortkey=city");
+    expect_sql(dialect_create_temp(RS, &v),
+               "CREATE TABLE \"first\".\"cities_duro_temp\" COMPOUND SORTKEY (\"city\") AS\n"
+               "select top 10 city from first.raw order by 1\n");
+    view_free(&v);
+
+    /* PostgreSQL without any config. */
+    view_init(&v, "public", "shops", "select 1 as one;", NULL, NULL, NULL);
+    expect_sql(dialect_create_temp(PG, &v),
+               "CREATE TABLE \"public\".\"shops_duro_temp\" AS\nselect 1 as one\n");
+    view_free(&v);
+
+    /* Not exactly one statement: nothing to build. */
+    view_init(&v, "first", "cities", "select 1; select 2", NULL, NULL, NULL);
+    expect_sql(dialect_create_temp(RS, &v), NULL);
+    expect_sql(dialect_create_temp(PG, &v), NULL);
+    view_free(&v);
+    view_init(&v, "first", "cities", "-- nothing", NULL, NULL, NULL);
+    expect_sql(dialect_create_temp(PG, &v), NULL);
+    view_free(&v);
+
+    /* Processors are built from their DDL elsewhere. */
+    view_init(&v, "first", "countries", "select 1", NULL, NULL, NULL);
+    v.kind = VIEW_KIND_PROCESSOR;
+    expect_sql(dialect_create_temp(RS, &v), NULL);
+    view_free(&v);
+}
+
+static void test_grant(void **state)
+{
+    (void)state;
+    View v;
+
+    view_init(&v, "first", "cities", "select 1", NULL, "grant_select=metabase",
+              "grant_select=jane, john");
+    expect_sql(dialect_grant(DIALECT_REDSHIFT, &v),
+               "GRANT SELECT ON \"first\".\"cities\" TO \"jane\", \"john\"");
+    view_free(&v);
+
+    view_init(&v, "first", "cities", "select 1", NULL, "grant_select=metabase",
+              "grant_select+=group analysts, role Readers, \"Jane Doe\"");
+    expect_sql(dialect_grant(DIALECT_REDSHIFT, &v),
+               "GRANT SELECT ON \"first\".\"cities\" TO \"Jane Doe\", GROUP \"analysts\", "
+               "\"metabase\", ROLE \"readers\"");
+    /* PostgreSQL names roles without the keyword (GRANT ... TO ROLE x is a syntax error there). */
+    expect_sql(dialect_grant(DIALECT_POSTGRES, &v),
+               "GRANT SELECT ON \"first\".\"cities\" TO \"Jane Doe\", GROUP \"analysts\", "
+               "\"metabase\", \"readers\"");
+    view_free(&v);
+
+    view_init(&v, "first", "cities", "select 1", NULL, NULL,
+              "grant_select=public, metabase-ro, group \"Data\"\"Team\"");
+    expect_sql(dialect_grant(DIALECT_REDSHIFT, &v), "GRANT SELECT ON \"first\".\"cities\" TO GROUP "
+                                                    "\"Data\"\"Team\", \"metabase-ro\", PUBLIC");
+    view_free(&v);
+
+    /* Nothing to grant: no statement. */
+    view_init(&v, "first", "cities", "select 1", NULL, NULL, NULL);
+    expect_sql(dialect_grant(DIALECT_REDSHIFT, &v), NULL);
+    view_free(&v);
+    view_init(&v, "first", "cities", "select 1", NULL, "grant_select=metabase",
+              "grant_select-=metabase");
+    expect_sql(dialect_grant(DIALECT_REDSHIFT, &v), NULL);
+    view_free(&v);
+    view_init(&v, "first", "cities", "select 1", NULL, "grant_select=metabase",
+              "grant_select=null");
+    expect_sql(dialect_grant(DIALECT_REDSHIFT, &v), NULL);
+    view_free(&v);
+}
+
+static void test_ddl(void **state)
+{
+    (void)state;
+    expect_sql(dialect_create_schema("first"), "CREATE SCHEMA IF NOT EXISTS \"first\"");
+    expect_sql(dialect_create_schema("we\"ird"), "CREATE SCHEMA IF NOT EXISTS \"we\"\"ird\"");
+    expect_sql(dialect_drop_table("first", "cities", DIALECT_TEMP_SUFFIX),
+               "DROP TABLE IF EXISTS \"first\".\"cities_duro_temp\"");
+    expect_sql(dialect_drop_table("first", "cities", DIALECT_OLD_SUFFIX),
+               "DROP TABLE IF EXISTS \"first\".\"cities_duro_old\"");
+    expect_sql(dialect_drop_table("first", "cities", NULL),
+               "DROP TABLE IF EXISTS \"first\".\"cities\"");
+    expect_sql(dialect_rename("first", "cities", "cities_duro_old"),
+               "ALTER TABLE \"first\".\"cities\" RENAME TO \"cities_duro_old\"");
+    expect_sql(dialect_rename("first", "cities_duro_temp", "cities"),
+               "ALTER TABLE \"first\".\"cities_duro_temp\" RENAME TO \"cities\"");
+    expect_sql(dialect_rename("a\"b", "c", "d\"e"),
+               "ALTER TABLE \"a\"\"b\".\"c\" RENAME TO \"d\"\"e\"");
+
+    /* pg_get_viewdef's text: leading blank, trailing ";". */
+    expect_sql(dialect_replace_view("first", "v_a", " SELECT cities.city\n   FROM first.cities;"),
+               "CREATE OR REPLACE VIEW \"first\".\"v_a\" AS\nSELECT cities.city\n"
+               "   FROM first.cities");
+    expect_sql(dialect_replace_view("other", "V\"b", "select 1 ; \n"),
+               "CREATE OR REPLACE VIEW \"other\".\"V\"\"b\" AS\nselect 1");
+    expect_sql(dialect_replace_view("other", "v", "select ';'"),
+               "CREATE OR REPLACE VIEW \"other\".\"v\" AS\nselect ';'");
+}
+
+/* The view first.cities's tests -> each rewritten statement, joined with "\n;\n". */
+static const struct {
+    const char *what, *tests, *want;
+} rewrite_cases[] = {
+    {"qualified, gets its own name as an alias",
+     "select (city = 'Paris') as correct_capital_of_france from first.cities where country = "
+     "'France';",
+     "select (city = 'Paris') as correct_capital_of_france from \"first\".\"cities_duro_temp\" AS "
+     "\"cities\" where country = 'France'"},
+    {"column qualified by the table name", "select bool_and(cities.city <> '') from first.cities",
+     "select bool_and(cities.city <> '') from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"upper case and spaces around the dot", "select count(*) > 0 from FIRST . Cities",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"comment inside the name", "select count(*) > 0 from first /* s */ . cities",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"quoted", "select count(*) > 0 from \"first\".\"cities\"",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"case-sensitive quoted names are other tables",
+     "select count(*) > 0 from \"First\".\"Cities\"",
+     "select count(*) > 0 from \"First\".\"Cities\""},
+    {"strings and comments are left alone",
+     "select 'first.cities' <> '' /* first.cities */ from first.raw -- first.cities\n",
+     "select 'first.cities' <> '' /* first.cities */ from first.raw"},
+    {"other tables are left alone",
+     "select count(*) > 0 from first.cities_raw, second.cities, cities, first.citiesx",
+     "select count(*) > 0 from first.cities_raw, second.cities, cities, first.citiesx"},
+    {"a CTE named like the view", "with cities as (select 1 as x) select count(*) = 1 from cities",
+     "with cities as (select 1 as x) select count(*) = 1 from cities"},
+    {"an alias is kept", "select count(*) > 0 from first.cities c where c.city <> ''",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" c where c.city <> ''"},
+    {"AS alias is kept", "select count(*) > 0 from first.cities as c(a, b)",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" as c(a, b)"},
+    {"joins",
+     "select count(*) = 0 from first.cities join first.countries k using (country) "
+     "left join first.cities x on true",
+     "select count(*) = 0 from \"first\".\"cities_duro_temp\" AS \"cities\" join "
+     "first.countries k using (country) left join \"first\".\"cities_duro_temp\" x on true"},
+    {"self join, comma list",
+     "select count(*) = 2 from first.cities, first.cities b where b.city = cities.city",
+     "select count(*) = 2 from \"first\".\"cities_duro_temp\" AS \"cities\", "
+     "\"first\".\"cities_duro_temp\" b where b.city = cities.city"},
+    {"subqueries", "select (select count(*) from first.cities) = (select count(*) from first.raw)",
+     "select (select count(*) from \"first\".\"cities_duro_temp\" AS \"cities\") = (select "
+     "count(*) from first.raw)"},
+    {"EXISTS", "select not exists (select 1 from first.cities where city is null)",
+     "select not exists (select 1 from \"first\".\"cities_duro_temp\" AS \"cities\" where city is "
+     "null)"},
+    {"ONLY", "select count(*) > 0 from only first.cities",
+     "select count(*) > 0 from only \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"TABLE takes no alias", "select count(*) > 0 from (table first.cities) t",
+     "select count(*) > 0 from (table \"first\".\"cities_duro_temp\") t"},
+    {"catalog-qualified", "select count(*) > 0 from db.first.cities",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"multi-byte text before the reference", "select 'é€😀' <> '' from first.cities",
+     "select 'é€😀' <> '' from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"Redshift-only syntax, tokenized", "select top 1 city = 'Paris' from first.cities",
+     "select top 1 city = 'Paris' from \"first\".\"cities_duro_temp\" AS \"cities\""},
+    {"tokenized with an alias", "select top 1 c.city = 'Paris' from FIRST.\"cities\" c",
+     "select top 1 c.city = 'Paris' from \"first\".\"cities_duro_temp\" c"},
+    {"several statements",
+     "-- the tests\nselect count(*) > 0 from first.cities;\n\n"
+     "select bool_and(city <> '') from first.cities c; -- names\n/* end */\n",
+     "select count(*) > 0 from \"first\".\"cities_duro_temp\" AS \"cities\"\n;\n"
+     "select bool_and(city <> '') from \"first\".\"cities_duro_temp\" c"},
+    {"only comments", "-- nothing yet\n", ""},
+};
+
+/* The rewritten tests of view (schema.table) joined with "\n;\n"; NULL on error. Caller frees. */
+static char *rewrite(const char *schema, const char *table, const char *tests)
+{
+    View v;
+    StrVec out = {0};
+    char *error = NULL, *joined = NULL;
+    view_init(&v, schema, table, "select 1", tests, NULL, NULL);
+    if (dialect_tests(&v, &out, &error) == 0)
+        joined = strvec_join(&out, "\n;\n");
+    else
+        print_error("error: %s\n", error);
+    free(error);
+    strvec_free(&out);
+    view_free(&v);
+    return joined;
+}
+
+static void test_tests_rewrite(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(rewrite_cases); i++) {
+        char *got = rewrite("first", "cities", rewrite_cases[i].tests);
+        if (got == NULL || strcmp(got, rewrite_cases[i].want) != 0) {
+            print_error("case \"%s\"\n  want: %s\n  got:  %s\n", rewrite_cases[i].what,
+                        rewrite_cases[i].want, got ? got : "(NULL)");
+            failed++;
+        }
+        free(got);
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_tests_public_schema(void **state)
+{
+    (void)state;
+    /* An unqualified name means schema public. */
+    expect_sql(rewrite("public", "cities",
+                       "select count(*) > 0 from cities join public.cities c "
+                       "on true join first.cities f on true"),
+               "select count(*) > 0 from \"public\".\"cities_duro_temp\" AS \"cities\" join "
+               "\"public\".\"cities_duro_temp\" c on true join first.cities f on true");
+    /* A CTE hides the view; its body still reads the view. */
+    expect_sql(rewrite("public", "cities",
+                       "with cities as (select * from cities) select count(*) > 0 from cities"),
+               "with cities as (select * from \"public\".\"cities_duro_temp\" AS \"cities\") "
+               "select count(*) > 0 from cities");
+    /* Quoted, a name needing quotes. */
+    expect_sql(rewrite("public", "cities", "select count(*) > 0 from \"cities\""),
+               "select count(*) > 0 from \"public\".\"cities_duro_temp\" AS \"cities\"");
+}
+
+static void test_tests_edges(void **state)
+{
+    (void)state;
+    View v;
+    StrVec out = {0};
+    char *error = (char *)"untouched";
+
+    /* No tests file: nothing to run. */
+    view_init(&v, "first", "cities", "select 1", NULL, NULL, NULL);
+    strvec_push(&out, "kept");
+    assert_int_equal(dialect_tests(&v, &out, &error), 0);
+    assert_null(error);
+    assert_int_equal(out.n, 1);
+    view_free(&v);
+
+    /* Appends to what out holds. */
+    view_init(&v, "first", "cities", "select 1", "select 1; select 2 from first.cities", NULL,
+              NULL);
+    assert_int_equal(dialect_tests(&v, &out, &error), 0);
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.items[0], "kept");
+    assert_string_equal(out.items[1], "select 1");
+    assert_string_equal(out.items[2], "select 2 from \"first\".\"cities_duro_temp\" AS \"cities\"");
+    view_free(&v);
+
+    /* Not a SELECT: an error, nothing appended. */
+    view_init(&v, "first", "cities", "select 1", "select 1; delete from first.cities", NULL, NULL);
+    assert_int_equal(dialect_tests(&v, &out, &error), -1);
+    assert_non_null(error);
+    assert_non_null(strstr(error, "SELECT"));
+    free(error);
+    assert_int_equal(out.n, 3);
+    view_free(&v);
+
+    /* Even the tokenizer rejects it. */
+    view_init(&v, "first", "cities", "select 1", "select 'unterminated from first.cities", NULL,
+              NULL);
+    assert_int_equal(dialect_tests(&v, &out, &error), -1);
+    assert_non_null(error);
+    free(error);
+    assert_int_equal(out.n, 3);
+    view_free(&v);
+    strvec_free(&out);
+}
+
+static void test_snapshots(void **state)
+{
+    (void)state;
+    View v;
+    view_init(&v, "first", "cities", "select 1", NULL, NULL,
+              "snapshots_interval=1d\nsnapshots_stored_for=4w");
+
+    expect_sql(dialect_snapshot_create(PG, &v),
+               "CREATE TABLE \"first\".\"cities_history\" AS SELECT *, now() AS "
+               "snapshot_timestamp FROM \"first\".\"cities\"");
+    expect_sql(dialect_snapshot_create(RS, &v),
+               "CREATE TABLE \"first\".\"cities_history\" AS SELECT *, GETDATE() AS "
+               "snapshot_timestamp FROM \"first\".\"cities\"");
+    expect_sql(dialect_snapshot_due(PG, &v),
+               "SELECT coalesce(max(snapshot_timestamp) <= now() - interval '86400 seconds', "
+               "true) FROM \"first\".\"cities_history\"");
+    expect_sql(dialect_snapshot_due(RS, &v),
+               "SELECT coalesce(max(snapshot_timestamp) <= GETDATE() - interval '86400 seconds', "
+               "true) FROM \"first\".\"cities_history\"");
+    expect_sql(
+        dialect_snapshot_insert(PG, &v),
+        "INSERT INTO \"first\".\"cities_history\" SELECT *, now() FROM \"first\".\"cities\"");
+    expect_sql(dialect_snapshot_insert(RS, &v), "INSERT INTO \"first\".\"cities_history\" SELECT "
+                                                "*, GETDATE() FROM \"first\".\"cities\"");
+    expect_sql(dialect_snapshot_prune(PG, &v),
+               "DELETE FROM \"first\".\"cities_history\" WHERE snapshot_timestamp < now() - "
+               "interval '2419200 seconds'");
+    expect_sql(dialect_snapshot_prune(RS, &v),
+               "DELETE FROM \"first\".\"cities_history\" WHERE snapshot_timestamp < GETDATE() - "
+               "interval '2419200 seconds'");
+    view_free(&v);
+
+    /* Kept forever: nothing to prune. */
+    view_init(&v, "first", "cities", "select 1", NULL, "snapshots_stored_for=4w",
+              "snapshots_interval=1h\nsnapshots_stored_for=null");
+    expect_sql(dialect_snapshot_prune(PG, &v), NULL);
+    expect_sql(dialect_snapshot_prune(RS, &v), NULL);
+    expect_sql(dialect_snapshot_due(PG, &v),
+               "SELECT coalesce(max(snapshot_timestamp) <= now() - interval '3600 seconds', "
+               "true) FROM \"first\".\"cities_history\"");
+    view_free(&v);
+}
+
+static void test_catalog_queries(void **state)
+{
+    (void)state;
+    const char *deps = dialect_dependent_views_sql(PG);
+    assert_string_equal(deps, dialect_dependent_views_sql(RS));
+    /* Bound parameters, views only, ordered by depth: checked against PostgreSQL 15. */
+    assert_non_null(strstr(deps, "WITH RECURSIVE"));
+    assert_non_null(strstr(deps, "n.nspname = $1 AND t.relname = $2"));
+    assert_non_null(strstr(deps, "v.relkind = 'v'"));
+    assert_non_null(strstr(deps, "UNION ALL"));
+    assert_non_null(strstr(deps, "ORDER BY x.depth, n.nspname, c.relname"));
+    assert_null(strstr(deps, "regclass"));
+    assert_null(strstr(deps, "$3"));
+
+    assert_string_equal(dialect_leftovers_sql(PG), dialect_leftovers_sql(RS));
+    assert_string_equal(
+        dialect_leftovers_sql(PG),
+        "SELECT schemaname::text AS \"schema\", tablename::text AS \"table\" FROM "
+        "pg_catalog.pg_tables\n"
+        "WHERE tablename LIKE '%!_duro!_temp' ESCAPE '!' OR tablename LIKE '%!_duro!_old' ESCAPE "
+        "'!'\nORDER BY schemaname, tablename");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_identifiers),
+        cmocka_unit_test(test_statement),
+        cmocka_unit_test(test_create_temp_redshift),
+        cmocka_unit_test(test_create_temp_query_text),
+        cmocka_unit_test(test_grant),
+        cmocka_unit_test(test_ddl),
+        cmocka_unit_test(test_tests_rewrite),
+        cmocka_unit_test(test_tests_public_schema),
+        cmocka_unit_test(test_tests_edges),
+        cmocka_unit_test(test_snapshots),
+        cmocka_unit_test(test_catalog_queries),
+    };
+    return cmocka_run_group_tests_name("dialect", tests, NULL, NULL);
+}
