@@ -326,6 +326,10 @@ static void hash_definition(View *v)
 /* Checks that distkey and sortkey name output columns of the view's query. */
 static void check_keys(const View *v, DiagList *diags)
 {
+    if (v->config.diststyle && strcmp(v->config.diststyle, "key") == 0 && !v->config.distkey)
+        diag_add(diags, v->source, 1,
+                 "%s has diststyle=key but no distkey (Redshift needs the column to distribute on)",
+                 v->name);
     if (!v->columns_known)
         return;
     char *columns = strvec_join(&v->columns, ", ");

@@ -274,6 +274,19 @@ static void test_keys_checked_against_output_columns(void **state)
     repo_free(&r);
 }
 
+static void test_diststyle_key_needs_a_distkey(void **state)
+{
+    (void)state;
+    Repo r = build("first.conf", "diststyle=key\n",            //
+                   "first/keyless - 1h.sql", "select 1 as id", //
+                   "first/keyed - 1h.sql", "select 1 as id",   //
+                   "first/keyed.conf", "distkey=id\n",         //
+                   NULL);
+    assert_int_equal(r.diags.n, 1);
+    assert_problem(&r, "first/keyless - 1h.sql", 1, "diststyle=key but no distkey");
+    repo_free(&r);
+}
+
 static void test_inherited_distkey_blames_the_schema_file(void **state)
 {
     (void)state;
@@ -430,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_root_without_interval),
         cmocka_unit_test(test_keys_checked_against_output_columns),
         cmocka_unit_test(test_inherited_distkey_blames_the_schema_file),
+        cmocka_unit_test(test_diststyle_key_needs_a_distkey),
         cmocka_unit_test(test_every_problem_is_reported),
         cmocka_unit_test(test_duplicates_and_processor_parts),
         cmocka_unit_test(test_hash_tracks_the_definition),
