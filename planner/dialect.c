@@ -629,3 +629,12 @@ const char *dialect_leftovers_sql(Dialect d)
     (void)d;
     return leftovers_sql;
 }
+
+char *dialect_lock(Dialect d, const StrVec *relations)
+{
+    char *list = strvec_join(relations, ", ");
+    char *sql = d == DIALECT_REDSHIFT ? xasprintf("LOCK %s", list)
+                                      : xasprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", list);
+    free(list);
+    return sql;
+}

@@ -72,6 +72,14 @@ char *dialect_grant(Dialect d, const View *v);
  */
 const char *dialect_dependent_views_sql(Dialect d);
 
+/*
+ * Locks relations (already quoted, qualified names) in the given order, for the
+ * rest of the transaction: PostgreSQL LOCK TABLE ... IN ACCESS EXCLUSIVE MODE
+ * (a view's lock extends to what it reads); Redshift LOCK (tables only there,
+ * so the caller passes tables only).
+ */
+char *dialect_lock(Dialect d, const StrVec *relations);
+
 /* CREATE OR REPLACE VIEW "s"."v" AS\n<definition> */
 char *dialect_replace_view(const char *schema, const char *name, const char *definition);
 

@@ -584,10 +584,24 @@ static void test_catalog_queries(void **state)
         "'!'\nORDER BY schemaname, tablename");
 }
 
+static void test_lock(void **state)
+{
+    (void)state;
+    StrVec rels = {0};
+    strvec_push(&rels, "\"first\".\"cities_vv\"");
+    strvec_push(&rels, "\"first\".\"cities\"");
+    expect_sql(dialect_lock(DIALECT_POSTGRES, &rels),
+               "LOCK TABLE \"first\".\"cities_vv\", \"first\".\"cities\" IN ACCESS EXCLUSIVE MODE");
+    expect_sql(dialect_lock(DIALECT_REDSHIFT, &rels),
+               "LOCK \"first\".\"cities_vv\", \"first\".\"cities\"");
+    strvec_free(&rels);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_lock),
         cmocka_unit_test(test_identifiers),
         cmocka_unit_test(test_statement),
         cmocka_unit_test(test_create_temp_redshift),
