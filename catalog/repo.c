@@ -720,7 +720,27 @@ typedef struct FileList {
     RepoFile *items;
     size_t n;
     size_t cap;
+    bool read;            /* read the files; else only fingerprint them */
+    uint64_t fingerprint; /* FNV-1a over every file's path, size, inode and mtime */
 } FileList;
+
+/* Folds n bytes into an FNV-1a hash. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Adds what identifies one version of a file to the fingerprint. */
+static void fingerprint_file(FileList *out, const char *relpath, const struct stat *st)
+{
+    int64_t stamp[4] = {(int64_t)st->st_size, (int64_t)st->st_ino, (int64_t)st->st_mtim.tv_sec,
+                        (int64_t)st->st_mtim.tv_nsec};
+    out->fingerprint = fnv1a(out->fingerprint, relpath, strlen(relpath) + 1);
+    out->fingerprint = fnv1a(out->fingerprint, stamp, sizeof(stamp));
+}
 
 /*
  * Reads the files under root/rel that Duro has a use for, depth first. Below
@@ -756,7 +776,9 @@ static void walk(const char *root, const char *rel, int depth, int max_ident, Fi
         } else if (S_ISREG(st.st_mode)) {
             LayoutName ln;
             layout_classify(relpath, max_ident, &ln);
-            if (ln.role != LAYOUT_IGNORED) {
+            if (ln.role != LAYOUT_IGNORED)
+                fingerprint_file(out, relpath, &st);
+            if (ln.role != LAYOUT_IGNORED && out->read) {
                 char *text = depth < 2 ? read_file(full, NULL) : xstrdup("");
                 if (!text) {
                     diag_add(diags, relpath, 1, "cannot read: %s", strerror(errno));
@@ -786,15 +808,30 @@ int repo_load(const char *dir, const RepoOptions *opt, Repo *out)
                  stat(dir, &st) != 0 ? strerror(errno) : "not a directory");
         return -1;
     }
-    FileList files = {0};
+    FileList files = {.read = true, .fingerprint = 14695981039346656037ULL};
     DiagList io_diags = {0};
     walk(dir, "", 0, max_ident, &files, &io_diags);
     build(files.items, files.n, opt, true, out);
+    out->fingerprint = fnv1a(files.fingerprint, &io_diags.n, sizeof(io_diags.n));
     for (size_t i = 0; i < io_diags.n; i++)
         diag_add(&out->diags, io_diags.items[i].path, io_diags.items[i].line, "%s",
                  io_diags.items[i].message);
     diag_sort(&out->diags);
     diag_free(&io_diags);
     repo_files_free(files.items, files.n);
+    return 0;
+}
+
+int repo_fingerprint(const char *dir, const RepoOptions *opt, uint64_t *fingerprint)
+{
+    int max_ident = opt && opt->max_ident_len > 0 ? opt->max_ident_len : REPO_MAX_IDENT_POSTGRES;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return -1;
+    FileList files = {.read = false, .fingerprint = 14695981039346656037ULL};
+    DiagList diags = {0};
+    walk(dir, "", 0, max_ident, &files, &diags);
+    *fingerprint = fnv1a(files.fingerprint, &diags.n, sizeof(diags.n));
+    diag_free(&diags);
     return 0;
 }

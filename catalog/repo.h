@@ -73,6 +73,7 @@ typedef struct Repo {
     size_t n_views;
     DiagList diags; /* every problem found; a repository is valid when empty */
     RepoIndexEntry *index;
+    uint64_t fingerprint; /* repo_load: what repo_fingerprint said of the files read */
 } Repo;
 
 typedef struct RepoOptions {
@@ -92,6 +93,15 @@ void repo_build(const RepoFile *files, size_t n_files, const RepoOptions *opt, R
  * Returns 0, or -1 when dir itself cannot be read (out->diags says why).
  */
 int repo_load(const char *dir, const RepoOptions *opt, Repo *out) MUST_CHECK;
+
+/*
+ * A fingerprint of the files repo_load would read under dir (their paths,
+ * sizes, inodes and modification times), without reading them: equal to the
+ * fingerprint of a Repo loaded from the same, unchanged files. Cheap enough to
+ * decide whether a re-scan must load the repository again. 0, or -1 when dir
+ * cannot be read.
+ */
+int repo_fingerprint(const char *dir, const RepoOptions *opt, uint64_t *fingerprint) MUST_CHECK;
 
 void repo_free(Repo *r);
 

@@ -37,7 +37,9 @@ struct Scheduler {
     bool have_repo;
     char *last_problems; /* the problems last logged, so a broken repository is logged once */
     Backoff *backoff;
-    bool cleaned; /* leftovers of interrupted builds removed */
+    bool cleaned;              /* leftovers of interrupted builds removed */
+    bool scanned;              /* the repository was loaded at least once */
+    uint64_t last_fingerprint; /* of the files last loaded, good or not */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -78,13 +80,22 @@ int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, 
     return 0;
 }
 
-/* Loads the repository; keeps the last good one when this one has problems. */
-static void rescan(Scheduler *sc)
+/*
+ * Loads the repository; keeps the last good one when this one has problems.
+ * Unless forced, an unchanged repository (same fingerprint) is not loaded again.
+ */
+static void rescan(Scheduler *sc, bool forced)
 {
     RepoOptions opt = {.max_ident_len = sc->dialect == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
                                                                         : REPO_MAX_IDENT_POSTGRES};
+    uint64_t fp;
+    if (!forced && sc->scanned && repo_fingerprint(sc->settings->views.path, &opt, &fp) == 0 &&
+        fp == sc->last_fingerprint)
+        return;
     Repo r;
     int rc = repo_load(sc->settings->views.path, &opt, &r);
+    sc->scanned = true;
+    sc->last_fingerprint = r.fingerprint;
     if (rc != 0 || r.diags.n) {
         StrVec lines = {0};
         for (size_t i = 0; i < r.diags.n; i++)
@@ -228,12 +239,13 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&sc->lock);
     while (!sc->stopping) {
         int64_t now = wh_now_us();
-        bool do_rescan = sc->rescan_requested || now >= next_rescan;
+        bool forced = sc->rescan_requested;
+        bool do_rescan = forced || now >= next_rescan;
         bool do_poll = do_rescan || now >= next_poll;
         sc->rescan_requested = false;
         pthread_mutex_unlock(&sc->lock);
         if (do_rescan) {
-            rescan(sc);
+            rescan(sc, forced);
             next_rescan = wh_now_us() + sc->settings->views.rescan * 1000000;
         }
         if (do_poll) {

@@ -193,6 +193,43 @@ static void test_interval_expiry_and_rename(void **state)
     free(to);
 }
 
+/* The fingerprint of the repository's files, as repo_fingerprint sees them. */
+static uint64_t fingerprint(Fixture *f)
+{
+    uint64_t fp = 0;
+    assert_int_equal(repo_fingerprint(f->views, NULL, &fp), 0);
+    return fp;
+}
+
+static void test_fingerprint_sees_every_change(void **state)
+{
+    Fixture *f = *state;
+    Repo r;
+    assert_int_equal(repo_load(f->views, NULL, &r), 0);
+    uint64_t loaded = r.fingerprint;
+    repo_free(&r);
+    assert_true(fingerprint(f) == loaded); /* what was loaded is what is there */
+    assert_true(fingerprint(f) == loaded); /* and it is stable */
+
+    char *schema = xasprintf("%s/first", f->views);
+    write_text(schema, "notes.md", "files Duro does not read do not count");
+    assert_true(fingerprint(f) == loaded);
+
+    write_text(schema, "cities - 1h.sql", "select city, country from first.cities_raw -- edited");
+    uint64_t edited = fingerprint(f);
+    assert_true(edited != loaded);
+    write_text(schema, "cities_test.sql", "select true");
+    uint64_t added = fingerprint(f);
+    assert_true(added != edited);
+    char *path = xasprintf("%s/cities_test.sql", schema);
+    assert_int_equal(unlink(path), 0);
+    assert_true(fingerprint(f) != added);
+    free(path);
+    free(schema);
+    uint64_t fp;
+    assert_int_equal(repo_fingerprint("/nonexistent/views", NULL, &fp), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +237,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_changed_tests_and_config_make_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interval_expiry_and_rename, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fingerprint_sees_every_change, setup, teardown),
     };
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }
