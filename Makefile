@@ -20,7 +20,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] web/*.[ch] \
                          cli/*.[ch] tests/unit/*.[ch])
 
-.PHONY: all deps unit e2e test asan format lint bench-scan clean
+.PHONY: all deps unit e2e test asan format lint bench-scan bench-refresh clean
 .SECONDARY:
 
 all: duro
@@ -74,6 +74,9 @@ lint:
 
 bench-scan: $(BUILD)/duro
 	$(PYTHON) bench/scan/run.py --duro $(abspath $(BUILD)/duro)
+
+bench-refresh: $(BUILD)/duro
+	$(PYTHON) bench/refresh/run.py --duro $(abspath $(BUILD)/duro)
 
 clean:
 	rm -rf build build-asan duro

@@ -15,6 +15,7 @@
 #include "core/settings.h"
 #include "planner/dialect.h"
 #include "planner/scheduler.h"
+#include "planner/warehouse.h"
 
 static const char usage[] =
     "usage: duro serve [-c FILE]\n"
@@ -85,7 +86,7 @@ int cli_serve(int argc, char **argv)
     }
 
     int signals = 0;
-    time_t cancel_at = 0;
+    int64_t cancel_at = 0; /* when running builds are cancelled, after a stop */
     for (;;) {
         struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000};
         int sig = sigtimedwait(&set, NULL, &tick);
@@ -97,13 +98,13 @@ int cli_serve(int argc, char **argv)
                 log_info("%s: stopping; running builds have %llds to finish",
                          sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)s.worker.grace);
                 scheduler_stop(sc);
-                cancel_at = time(NULL) + (time_t)s.worker.grace;
+                cancel_at = wh_now_us() + s.worker.grace * 1000000;
             } else {
                 log_info("second signal: cancelling running builds");
                 scheduler_cancel(sc);
             }
         }
-        if (signals && cancel_at && time(NULL) >= cancel_at) {
+        if (signals && cancel_at && wh_now_us() >= cancel_at) {
             log_info("grace period over: cancelling running builds");
             scheduler_cancel(sc);
             cancel_at = 0;

@@ -82,16 +82,9 @@ static void fail(Run *r, PipelineOutcome o, const char *fmt, ...)
     step_end(r);
 }
 
-/*
- * Runs sql in the current step. On failure ends the run (a timeout or error as
- * `on_error`, a cancel as cancelled) and returns false.
- */
-static bool exec(Run *r, const char *sql, int n, const char *const *params, PGresult **res,
-                 PipelineOutcome on_error)
+/* Ends the run for a statement that ended with st: a timeout, a cancel, or an error as on_error. */
+static void fail_status(Run *r, WhStatus st, PipelineOutcome on_error)
 {
-    WhStatus st = wh_exec(r->w, sql, n, params, r->deadline_us, res);
-    if (st == WH_OK)
-        return true;
     char timeout[32];
     interval_format(r->v->config.timeout, timeout, sizeof(timeout));
     if (st == WH_TIMEOUT)
@@ -101,7 +94,19 @@ static bool exec(Run *r, const char *sql, int n, const char *const *params, PGre
         fail(r, PIPELINE_CANCELLED, "cancelled: Duro is stopping");
     else
         fail(r, on_error, "%s", wh_error(r->w));
-    return false;
+}
+
+/*
+ * Runs sql in the current step. On failure ends the run (a timeout or error as
+ * `on_error`, a cancel as cancelled) and returns false.
+ */
+static bool exec(Run *r, const char *sql, int n, const char *const *params, PGresult **res,
+                 PipelineOutcome on_error)
+{
+    WhStatus st = wh_exec(r->w, sql, n, params, r->deadline_us, res);
+    if (st != WH_OK)
+        fail_status(r, st, on_error);
+    return st == WH_OK;
 }
 
 /* Runs a statement that must succeed for cleanup; failures are only logged (leftovers are
@@ -119,6 +124,21 @@ static void drop_temp(Run *r)
     free(sql);
 }
 
+/*
+ * CREATE SCHEMA IF NOT EXISTS is not safe against itself: two builds creating
+ * the same new schema at once can fail on the catalog's unique index. The
+ * schema then exists, which is all that was asked.
+ */
+static bool create_schema(Run *r, const char *sql)
+{
+    WhStatus st = wh_exec(r->w, sql, 0, NULL, r->deadline_us, NULL);
+    if (st == WH_OK || (st == WH_ERROR && (strcmp(wh_sqlstate(r->w), "23505") == 0 ||
+                                           strcmp(wh_sqlstate(r->w), "42P06") == 0)))
+        return true;
+    fail_status(r, st, PIPELINE_FAILED);
+    return false;
+}
+
 /* Step 1: the new version of the table, as <table>_duro_temp. */
 static bool create_temp(Run *r)
 {
@@ -134,8 +154,7 @@ static bool create_temp(Run *r)
     bool ok = false;
     if (!ctas)
         fail(r, PIPELINE_FAILED, "the view's file does not hold exactly one statement");
-    else if (exec(r, schema, 0, NULL, NULL, PIPELINE_FAILED) &&
-             exec(r, drop, 0, NULL, NULL, PIPELINE_FAILED) &&
+    else if (create_schema(r, schema) && exec(r, drop, 0, NULL, NULL, PIPELINE_FAILED) &&
              exec(r, ctas, 0, NULL, &res, PIPELINE_FAILED))
         ok = true;
     if (ok) {

@@ -1,6 +1,8 @@
 """End-to-end fixtures: a throwaway PostgreSQL 15 cluster for the whole session (`pg`), a fresh
 database per test (`db`, `db_factory`), and a helper that writes a duro.conf pointing at them and
-runs or starts the duro binary (`duro`).
+runs or starts the duro binary (`duro`). For the refresh engine: `wh` (the test's database loaded
+with sampledata.py, with helpers), `example_repo` (examples/views without the Python processor),
+`duro.catalog` (the SQLite catalog), `duro.refresh(...)` and `wait_until`.
 
 The binary is $DURO_BIN (set by `make e2e`), else <repo>/duro. Run with Debian's
 /usr/bin/python3 -m pytest; PostgreSQL comes from /usr/lib/postgresql/15/bin.
@@ -12,6 +14,7 @@ import pwd
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -406,6 +409,19 @@ class Duro:
         self.processes.append(p)
         return p
 
+    @property
+    def catalog(self):
+        """The catalog write_conf configures (tmp_path/duro.db)."""
+        return Catalog(self.tmp_path / "duro.db")
+
+    def refresh(self, *views, tree=False, check=None, env=None, timeout=120, conf=None):
+        """Runs `duro refresh -c CONF [--tree] VIEW...` (CONF: the written duro.conf unless
+        given); check as in run()."""
+        args = ["refresh", "-c", conf or self.conf_path]
+        if tree:
+            args.append("--tree")
+        return self.run(*args, *views, check=check, env=env, timeout=timeout)
+
     def close(self):
         for p in self.processes:
             was_running = p.running()
@@ -424,3 +440,155 @@ def duro(request, tmp_path):
         yield helper
     finally:
         helper.close()
+
+
+# -- the refresh engine: the warehouse's sample data, the catalog, waiting --------------------
+
+EXAMPLES = REPO / "examples" / "views"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes a minute or more (deselect with -m 'not slow')")
+
+
+def wait_until(predicate, timeout, what, proc=None, interval=0.05):
+    """Calls predicate() until it returns something truthy, and returns that. Fails after
+    timeout seconds with `what` (and proc's log when given), or at once when proc exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and not proc.running():
+            raise AssertionError(f"duro exited with {proc.returncode} while waiting for {what}:"
+                                 f"\n{proc.logs()}")
+        if time.monotonic() > deadline:
+            logs = f"\n--- duro log:\n{proc.logs()}" if proc is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{logs}")
+        time.sleep(interval)
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture():
+    """The wait_until function, for tests."""
+    return wait_until
+
+
+class Catalog:
+    """Duro's SQLite catalog seen from a test: rows as dicts, read with a fresh connection each
+    time (duro writes it concurrently; WAL lets us read). A missing file or a schema not yet
+    created reads as empty."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def query(self, text, params=()):
+        if not self.path.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=10,
+                               isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(text, params).fetchall()]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []
+            raise
+        finally:
+            conn.close()
+
+    def execute(self, text, params=()):
+        """Runs one writing statement; returns the number of rows it changed."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=10,
+                               isolation_level=None)
+        try:
+            return conn.execute(text, params).rowcount
+        finally:
+            conn.close()
+
+    def runs(self, view=None):
+        """Runs oldest first (by id), optionally of one view."""
+        if view is None:
+            return self.query("select * from runs order by id")
+        return self.query('select * from runs where "view" = ? order by id', (view,))
+
+    def steps(self, run_id):
+        """The steps of a run in the order they were recorded."""
+        return self.query("select * from run_steps where run_id = ? order by started_us, rowid",
+                          (run_id,))
+
+    def view(self, name):
+        rows = self.query("select * from views where name = ?", (name,))
+        return rows[0] if rows else None
+
+    def views(self):
+        return {r["name"]: r for r in self.query("select * from views order by name")}
+
+    def age(self, *names, seconds=2 * 3600):
+        """Moves the last successful build of each view `seconds` into the past: how tests make
+        a view stale by its interval without waiting for it."""
+        for name in names:
+            n = self.execute("update views set last_success_us = last_success_us - ? "
+                             "where name = ? and last_success_us is not null",
+                             (int(seconds * 1_000_000), name))
+            assert n == 1, f"{name} has no successful build in the catalog to age"
+
+
+class Warehouse:
+    """One test database seen from the test, as the cluster's superuser."""
+
+    def __init__(self, pg, dbname):
+        self.pg = pg
+        self.dbname = dbname
+
+    def connect(self, **kw):
+        return self.pg.connect(dbname=self.dbname, **kw)
+
+    def sql(self, text, params=None):
+        return self.pg.sql(text, params, dbname=self.dbname)
+
+    def exists(self, table):
+        return self.sql("select to_regclass(%s) is not null", (table,))[0][0]
+
+    def rows(self, table_or_query):
+        """Every row of a table (or of a query, when it starts with select), sorted."""
+        q = table_or_query
+        if not q.lstrip().lower().startswith(("select", "with")):
+            q = f"select * from {q}"
+        return sorted(self.sql(q), key=lambda r: tuple((v is None, str(v)) for v in r))
+
+    def count(self, table):
+        return self.sql(f"select count(*) from {table}")[0][0]
+
+    def leftovers(self):
+        """Duro's working tables left in the database: schema.table of every *_duro_temp and
+        *_duro_old relation."""
+        rows = self.sql(
+            "select n.nspname || '.' || c.relname from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace "
+            "where c.relname like '%%\\_duro\\_temp' or c.relname like '%%\\_duro\\_old' "
+            "order by 1")
+        return [r[0] for r in rows]
+
+    def can_select(self, role, table):
+        return self.sql("select has_table_privilege(%s, %s, 'SELECT')", (role, table))[0][0]
+
+
+@pytest.fixture
+def wh(pg, db):
+    """The test's database loaded with tests/e2e/sampledata.py (roles, schemas, raw tables)."""
+    import sampledata
+
+    with pg.connect(dbname=db) as conn:
+        sampledata.load(conn)
+    return Warehouse(pg, db)
+
+
+@pytest.fixture
+def example_repo(tmp_path):
+    """tmp_path/views: a copy of examples/views without the Python processor first.countries
+    (not built by this version of the refresh engine)."""
+    dst = tmp_path / "views"
+    shutil.copytree(EXAMPLES, dst, ignore=shutil.ignore_patterns("countries*"))
+    return dst

@@ -1,0 +1,435 @@
+#!/usr/bin/python3
+"""Times the refresh engine against hand-written SQL, and the scheduler's own cost.
+
+    run.py --duro PATH [--rows 1000000] [--runs 5] [--views 10000] [--seconds 20]
+           [--only refresh|scheduler] [--keep] [--strict]
+
+Starts a throwaway PostgreSQL 15 cluster of its own (as the postgres OS user when run as root,
+in a temp dir, on a free port; stopped and removed at the end), then:
+
+1. Refresh of one big view. A source table of --rows rows (five columns) is rebuilt into a view
+   table. The baseline does by hand what Duro's pipeline does, with one psql process per run:
+       CREATE TABLE t_new AS <query>; BEGIN; ALTER TABLE t RENAME TO t_old;
+       ALTER TABLE t_new RENAME TO t; COMMIT; DROP TABLE t_old;
+   against `duro refresh` of a view with the same query (no tests, no grants). Runs alternate
+   between the two; the best of --runs of each counts. Aim: Duro's overhead <= 10 %.
+2. The scheduler's cost when there is nothing to do. A repository of --views trivial views
+   (`select 1 as x`, every one fresh): `duro serve` syncs it into a catalog (it is then killed and
+   every view is marked built in the catalog directly, so nothing needs building), and is started
+   again with poll = 1s. Once its start-up work is done, its CPU time (utime + stime from
+   /proc/PID/stat) is measured over --seconds, with the repository re-scanned hourly (the
+   scheduler alone) and every 10 s (the default rescan), and reported per poll.
+
+Exit status: 1 when a duro or psql run failed, or with --strict when an aim was missed; 2 when
+the duro binary cannot run this benchmark (no `refresh` / `serve` command yet). Standard library
+and psycopg 3 only.
+"""
+
+import argparse
+import atexit
+import os
+import pwd
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_OS_USER = "postgres"
+SUPERUSER = "postgres"
+DBNAME = "bench"
+AIM_OVERHEAD = 0.10
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+QUERY = "select id, name, category, amount, created_at from src.events"
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def clean_env(extra=None):
+    """Our environment without DURO_* and PG* (nothing of the caller's may leak in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DURO_", "PG"))}
+    env.update(extra or {})
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- a throwaway PostgreSQL ---------------------------------------------------------------------
+
+
+class Cluster:
+    """initdb + pg_ctl in a temp dir: trust auth, TCP on 127.0.0.1, no fsync."""
+
+    def __init__(self, workdir):
+        self.dir = Path(workdir) / "pg"
+        self.data = self.dir / "data"
+        self.sock = self.dir / "sock"
+        self.log = self.dir / "postgres.log"
+        self.port = free_port()
+        self.started = False
+        self.sock.mkdir(parents=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(PG_OS_USER)
+            for p in (Path(workdir), self.dir, self.sock):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+
+    def _run(self, *argv, check=True):
+        cmd = [str(PG_BIN / argv[0]), *map(str, argv[1:])]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", PG_OS_USER, "--", *cmd]
+        p = subprocess.run(cmd, cwd=self.dir, env=clean_env({"LC_ALL": "C"}),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stdout}{p.stderr}")
+        return p
+
+    def start(self):
+        self._run("initdb", "-D", self.data, "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
+                  "--locale=C", "--no-sync")
+        settings = {
+            "listen_addresses": "'127.0.0.1'", "port": self.port,
+            "unix_socket_directories": f"'{self.sock}'", "max_connections": 50,
+            "shared_buffers": "'256MB'", "fsync": "off", "synchronous_commit": "off",
+            "full_page_writes": "off", "wal_level": "minimal", "max_wal_senders": 0,
+            "checkpoint_timeout": "'1h'", "max_wal_size": "'4GB'", "lc_messages": "'C'",
+            "timezone": "'UTC'",
+        }
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write("\n# bench/refresh\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+        self.started = True
+        self._run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
+
+    def stop(self):
+        if self.started and (self.data / "postmaster.pid").exists():
+            self.started = False
+            self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop",
+                      check=False)
+
+    def connect(self, dbname="postgres"):
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=dbname,
+                               autocommit=True)
+
+
+# -- the duro binary ----------------------------------------------------------------------------
+
+
+def check_duro(duro):
+    """Exits 2 unless duro has the refresh and serve commands."""
+    if not os.access(duro, os.X_OK):
+        sys.exit(f"run.py: {duro} is not an executable (build it with `make`)")
+    for cmd in ("refresh", "serve"):
+        p = subprocess.run([duro, cmd, "-h"], capture_output=True, text=True, timeout=30,
+                           env=clean_env(), stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            print(f"run.py: `{duro} {cmd} -h` exited with {p.returncode}: this duro has no "
+                  f"`{cmd}` command yet, so the refresh benchmark cannot run.\n"
+                  f"{p.stderr.strip()}", file=sys.stderr)
+            sys.exit(2)
+
+
+def write_conf(path, cluster, views, catalog, poll="1s", rescan="1h", concurrency=2):
+    path.write_text(
+        "# written by bench/refresh/run.py\n"
+        f"[gateway]\nlisten = 127.0.0.1:{free_port()}\n"
+        f"[warehouse]\ndialect = postgres\nhost = 127.0.0.1\nport = {cluster.port}\n"
+        f"dbname = {DBNAME}\nuser = {SUPERUSER}\nsslmode = disable\n"
+        f"[views]\npath = {views}\nrescan = {rescan}\n"
+        f"[catalog]\npath = {catalog}\n"
+        f"[worker]\npoll = {poll}\nconcurrency = {concurrency}\n"
+        "[web]\nlisten =\n")
+    return path
+
+
+def timed(argv, what):
+    """Runs argv; returns wall seconds. Raises with its output when it fails."""
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True, env=clean_env(),
+                       stdin=subprocess.DEVNULL, timeout=3600)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{what} exited with {p.returncode}:\n{p.stdout}{p.stderr}")
+    return wall
+
+
+# -- 1. one big refresh -------------------------------------------------------------------------
+
+
+def bench_refresh(args, cluster, work):
+    log(f"creating src.events: {args.rows:,} rows ...")
+    t0 = time.perf_counter()
+    with cluster.connect(DBNAME) as conn:
+        conn.execute("create schema src")
+        conn.execute("create schema bench")
+        conn.execute(
+            "create table src.events as select g as id, md5(g::text) as name, "
+            "(g %% 1000)::int as category, round(g * 0.37, 2)::numeric(14, 2) as amount, "
+            "timestamptz '2024-01-01' + g * interval '1 second' as created_at "
+            "from generate_series(1, %s) g", (args.rows,))
+        conn.execute("vacuum analyze src.events")
+        size = conn.execute("select pg_size_pretty(pg_total_relation_size('src.events'))"
+                            ).fetchone()[0]
+    log(f"  {size} in {time.perf_counter() - t0:.1f}s")
+
+    script = work / "baseline.sql"
+    script.write_text(
+        "\\set ON_ERROR_STOP 1\n"
+        "DROP TABLE IF EXISTS bench.base_new;\n"
+        f"CREATE TABLE bench.base_new AS {QUERY};\n"
+        "BEGIN;\n"
+        "ALTER TABLE bench.base RENAME TO base_old;\n"
+        "ALTER TABLE bench.base_new RENAME TO base;\n"
+        "COMMIT;\n"
+        "DROP TABLE bench.base_old;\n")
+    psql = [str(PG_BIN / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(cluster.port),
+            "-U", SUPERUSER, "-d", DBNAME, "-f", str(script)]
+    with cluster.connect(DBNAME) as conn:  # the table the baseline swaps out
+        conn.execute(f"create table bench.base as {QUERY}")
+
+    views = work / "views-refresh"
+    (views / "bench").mkdir(parents=True)
+    (views / "bench" / "events - 1d.sql").write_text(QUERY + "\n")
+    conf = write_conf(work / "refresh.conf", cluster, views, work / "refresh.db")
+    duro = [args.duro, "refresh", "-c", str(conf), "bench.events"]
+
+    # Warm-up: duro's first build creates its table; both read the source into the cache.
+    timed(duro, "duro refresh (warm-up)")
+    timed(psql, "psql baseline (warm-up)")
+    base, ours = [], []
+    for i in range(args.runs):
+        base.append(timed(psql, "psql baseline"))
+        ours.append(timed(duro, "duro refresh"))
+        log(f"  run {i + 1}: baseline {base[-1]:.3f}s, duro refresh {ours[-1]:.3f}s")
+    with cluster.connect(DBNAME) as conn:
+        n = conn.execute("select count(*) from bench.events").fetchone()[0]
+        if n != args.rows:
+            raise RuntimeError(f"bench.events has {n} rows, expected {args.rows}")
+    return min(base), min(ours)
+
+
+# -- 2. the scheduler at rest -------------------------------------------------------------------
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def catalog_count(path, sql):
+    if not path.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+
+
+def start_serve(args, conf, logpath):
+    f = open(logpath, "ab")
+    p = subprocess.Popen([args.duro, "serve", "-c", str(conf)], stdin=subprocess.DEVNULL,
+                         stdout=f, stderr=subprocess.STDOUT, env=clean_env())
+    f.close()
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, grace=30):
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def log_tail(path, n=20):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def generate_views(root, n):
+    """n views `select 1 as x` in schemas of 100: s000/v000 - 1h.sql, ..."""
+    for i in range(n):
+        d = root / f"s{i // 100:03d}"
+        if i % 100 == 0:
+            d.mkdir(parents=True)
+        (d / f"v{i % 100:03d} - 1h.sql").write_text("select 1 as x\n")
+
+
+def measure_idle(args, p, logpath, seconds):
+    """Waits for p's start-up work to end (CPU under 20 % of a core for one second, at most
+    60 s), then measures its CPU over `seconds`. Returns (startup CPU s, startup wall s,
+    CPU s per second measured, RSS MB)."""
+    t0 = time.monotonic()
+    prev = cpu_seconds(p.pid)
+    while time.monotonic() - t0 < 60:
+        time.sleep(1)
+        if p.poll() is not None:
+            raise RuntimeError(f"duro serve exited with {p.returncode}:\n{log_tail(logpath)}")
+        now = cpu_seconds(p.pid)
+        if now - prev < 0.2:
+            break
+        prev = now
+    startup_cpu, startup_wall = cpu_seconds(p.pid), time.monotonic() - t0
+    c0, w0 = cpu_seconds(p.pid), time.monotonic()
+    time.sleep(seconds)
+    if p.poll() is not None:
+        raise RuntimeError(f"duro serve exited with {p.returncode}:\n{log_tail(logpath)}")
+    c1, w1 = cpu_seconds(p.pid), time.monotonic()
+    return startup_cpu, startup_wall, (c1 - c0) / (w1 - w0), rss_mb(p.pid)
+
+
+def bench_scheduler(args, cluster, work):
+    views = work / "views-sched"
+    t0 = time.perf_counter()
+    generate_views(views, args.views)
+    log(f"generated {args.views:,} views in {time.perf_counter() - t0:.1f}s")
+    catalog = work / "sched.db"
+    logpath = work / "serve.log"
+
+    # One serve to sync the repository into the catalog; killed once every view is in it.
+    conf = write_conf(work / "sched.conf", cluster, views, catalog, concurrency=1)
+    p = start_serve(args, conf, logpath)
+    t0 = time.monotonic()
+    try:
+        while catalog_count(catalog, "select count(*) from views") < args.views:
+            if p.poll() is not None:
+                raise RuntimeError(f"duro serve exited with {p.returncode}:\n{log_tail(logpath)}")
+            if time.monotonic() - t0 > 300:
+                raise RuntimeError(f"duro serve did not sync {args.views} views in 300 s:\n"
+                                   f"{log_tail(logpath)}")
+            time.sleep(0.2)
+    finally:
+        stop(p, signal.SIGKILL)
+    log(f"catalog synced in {time.monotonic() - t0:.1f}s")
+    # Every view built now, from its current definition: nothing is stale.
+    now_us = int(time.time() * 1e6)
+    conn = sqlite3.connect(catalog, timeout=30, isolation_level=None)
+    try:
+        conn.execute("update views set built_hash = hash, last_success_us = ?, "
+                     "last_duration_us = 1000, \"rows\" = 1", (now_us,))
+        conn.execute("update runs set outcome = 'cancelled', finished_us = ? "
+                     "where outcome = 'running'", (now_us,))
+        last_run = conn.execute("select coalesce(max(id), 0) from runs").fetchone()[0]
+    finally:
+        conn.close()
+
+    results = {}
+    for rescan in ("1h", "10s"):
+        write_conf(conf, cluster, views, catalog, poll="1s", rescan=rescan, concurrency=2)
+        p = start_serve(args, conf, logpath)
+        try:
+            su_cpu, su_wall, per_s, rss = measure_idle(args, p, logpath, args.seconds)
+        finally:
+            stop(p)
+        started = catalog_count(catalog, f"select count(*) from runs where id > {last_run}")
+        results[rescan] = (su_cpu, su_wall, per_s, rss, started)
+        log(f"  rescan {rescan}: start-up {su_cpu:.2f}s CPU in {su_wall:.0f}s, then "
+            f"{per_s * 1000:.1f} ms CPU per second, RSS {rss:.0f} MB, runs started: {started}")
+    return results
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duro", required=True, help="the duro binary")
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the big view")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs of each; the best counts")
+    ap.add_argument("--views", type=int, default=10_000, help="views for the scheduler")
+    ap.add_argument("--seconds", type=float, default=20, help="scheduler measurement window")
+    ap.add_argument("--only", choices=("refresh", "scheduler"))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when an aim is missed")
+    args = ap.parse_args(argv)
+    args.duro = os.path.abspath(args.duro)
+    if args.rows < 1 or args.runs < 1 or args.views < 1 or args.seconds <= 0:
+        ap.error("--rows, --runs, --views and --seconds must be positive")
+    check_duro(args.duro)
+    if not (PG_BIN / "initdb").exists():
+        sys.exit(f"run.py: {PG_BIN}/initdb not found: install postgresql-15")
+
+    work = Path(tempfile.mkdtemp(prefix="duro-bench-refresh-"))
+    cluster = Cluster(work)
+    atexit.register(cluster.stop)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    refresh = sched = None
+    failed = False
+    try:
+        cluster.start()
+        with cluster.connect() as conn:
+            conn.execute(f"create database {DBNAME}")
+        log(f"PostgreSQL 15 on 127.0.0.1:{cluster.port}, work dir {work}")
+        if args.only in (None, "refresh"):
+            try:
+                refresh = bench_refresh(args, cluster, work)
+            except RuntimeError as e:
+                failed = True
+                log(f"refresh benchmark failed: {e}")
+        if args.only in (None, "scheduler"):
+            try:
+                sched = bench_scheduler(args, cluster, work)
+            except RuntimeError as e:
+                failed = True
+                log(f"scheduler benchmark failed: {e}")
+    finally:
+        cluster.stop()
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    aim_ok = None
+    log()
+    if refresh:
+        base, ours = refresh
+        overhead = ours / base - 1
+        aim_ok = overhead <= AIM_OVERHEAD
+        log(f"refresh of a {args.rows:,}-row view, best of {args.runs}:")
+        log(f"  {'baseline: psql CTAS + rename swap + drop':<44} {base:>8.3f} s")
+        log(f"  {'duro refresh':<44} {ours:>8.3f} s")
+        log(f"  ratio {ours / base:.3f}x, overhead {overhead * 100:+.1f} % "
+            f"(aim <= {AIM_OVERHEAD * 100:.0f} %): {'OK' if aim_ok else 'MISSED'}")
+    if sched:
+        log(f"duro serve with {args.views:,} fresh views, poll 1s, {args.seconds:g}s measured:")
+        log(f"  {'rescan':<8} {'CPU/poll':>10} {'core %':>8} {'RSS MB':>8} {'start-up CPU':>13} "
+            f"{'runs':>6}")
+        for rescan, (su_cpu, _, per_s, rss, started) in sched.items():
+            log(f"  {rescan:<8} {per_s * 1000:>7.1f} ms {per_s * 100:>7.2f}% {rss:>8.0f} "
+                f"{su_cpu:>11.2f} s {started:>6}")
+        if sched.get("10s") and sched.get("1h"):
+            a, b = sched["1h"][2], sched["10s"][2]
+            if a > 0:
+                log(f"  a re-scan every 10 s costs {b / a:.1f}x the scheduler alone")
+    if failed:
+        return 1
+    if args.strict and aim_ok is False:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
