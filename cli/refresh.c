@@ -37,8 +37,7 @@ static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **s
     }
     if (dialect_parse(s->warehouse.dialect, d) != 0)
         return 2;
-    RepoOptions opt = {.max_ident_len = *d == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
-                                                               : REPO_MAX_IDENT_POSTGRES};
+    RepoOptions opt = dialect_repo_options(*d);
     if (repo_load(s->views.path, &opt, r) != 0 || r->diags.n) {
         fprintf(stderr, "duro: the views repository %s has problems; nothing was refreshed\n",
                 s->views.path);

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "core/settings.h"
+#include "planner/dialect.h"
 
 int cli_load_repo(int argc, char **argv, const char *usage, Repo *repo, char **dir)
 {
@@ -49,8 +50,9 @@ int cli_load_repo(int argc, char **argv, const char *usage, Repo *repo, char **d
             return 2;
         }
         from_conf = xstrdup(s.views.path);
-        if (strcmp(s.warehouse.dialect, "redshift") == 0)
-            opt.max_ident_len = REPO_MAX_IDENT_REDSHIFT;
+        Dialect d;
+        if (dialect_parse(s.warehouse.dialect, &d) == 0)
+            opt = dialect_repo_options(d);
         settings_free(&s);
     }
     if (optind < argc) {

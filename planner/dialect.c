@@ -638,3 +638,9 @@ char *dialect_lock(Dialect d, const StrVec *relations)
     free(list);
     return sql;
 }
+
+RepoOptions dialect_repo_options(Dialect d)
+{
+    return (RepoOptions){.max_ident_len = d == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
+                                                                : REPO_MAX_IDENT_POSTGRES};
+}

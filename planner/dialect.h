@@ -26,6 +26,9 @@ typedef enum Dialect {
 /* "postgres" or "redshift" to *out; returns 0, or -1 for any other name. */
 int dialect_parse(const char *name, Dialect *out) MUST_CHECK;
 
+/* How the views repository is read for this warehouse: its identifier length limit. */
+RepoOptions dialect_repo_options(Dialect d);
+
 /* An identifier, always double-quoted, inner quotes doubled: cities -> "cities". */
 char *sql_ident(const char *name);
 /* "schema"."table<suffix>"; suffix may be NULL or "". */

@@ -86,8 +86,7 @@ int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, 
  */
 static void rescan(Scheduler *sc, bool forced)
 {
-    RepoOptions opt = {.max_ident_len = sc->dialect == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
-                                                                        : REPO_MAX_IDENT_POSTGRES};
+    RepoOptions opt = dialect_repo_options(sc->dialect);
     uint64_t fp;
     if (!forced && sc->scanned && repo_fingerprint(sc->settings->views.path, &opt, &fp) == 0 &&
         fp == sc->last_fingerprint)

@@ -38,7 +38,6 @@ struct Worker {
     PipelineResult *results;
     unsigned char *state; /* per plan entry */
     size_t *pos;          /* per view: its plan entry, or NOT_PLANNED */
-    int next_slot;
 };
 
 typedef struct Thread {
