@@ -7,7 +7,6 @@ import os
 import pwd
 from pathlib import Path
 
-import pytest
 
 # Filled by test_db_is_fresh_per_test_a, checked by ..._b (pytest runs a file's tests in order).
 _seen = {}
