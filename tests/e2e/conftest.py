@@ -592,3 +592,75 @@ def example_repo(tmp_path):
     dst = tmp_path / "views"
     shutil.copytree(EXAMPLES, dst, ignore=shutil.ignore_patterns("countries*"))
     return dst
+
+
+# -- the gateway ---------------------------------------------------------------------------------
+
+PSQL = PG_BIN / "psql"
+
+
+class Gateway:
+    """A running `duro serve` seen as a PostgreSQL server: its gateway port, and helpers that
+    connect through it the way a user would (psycopg, psql)."""
+
+    def __init__(self, duro, proc, dbname):
+        self.duro = duro
+        self.proc = proc
+        self.host = "127.0.0.1"
+        self.port = duro.gateway_port
+        self.dbname = dbname
+
+    def dsn(self, dbname=None, user=None, **params):
+        """A libpq connection string to Duro (default: the test database, the superuser,
+        sslmode=disable); more keyword parameters are added as they are."""
+        p = {"host": self.host, "port": self.port, "dbname": dbname or self.dbname,
+             "user": user or PgCluster.superuser, "sslmode": "disable", "connect_timeout": 10}
+        p.update(params)
+        return " ".join(f"{k}={v}" for k, v in p.items() if v is not None)
+
+    def connect(self, **kw):
+        """A psycopg connection through Duro, autocommit unless autocommit=False is passed."""
+        params = {"host": self.host, "port": self.port, "dbname": self.dbname,
+                  "user": PgCluster.superuser, "sslmode": "disable", "connect_timeout": 10}
+        autocommit = kw.pop("autocommit", True)
+        params.update(kw)
+        return psycopg.connect(autocommit=autocommit, **params)
+
+    def psql(self, *args, dsn=None, input=None, check=True, timeout=120, env=None):
+        """Runs psql (-X, ON_ERROR_STOP) against Duro; returns the CompletedProcess (text).
+        check=True requires exit status 0."""
+        argv = [str(PSQL), "-X", "-v", "ON_ERROR_STOP=1", "-d", dsn or self.dsn(),
+                *map(str, args)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              env=clean_env(env), cwd=self.duro.tmp_path)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"psql exited with {proc.returncode}\n--- stdout\n{proc.stdout}"
+                                 f"--- stderr\n{proc.stderr}--- duro log\n{self.proc.logs()}")
+        return proc
+
+    def logs(self):
+        return self.proc.logs()
+
+
+@pytest.fixture
+def gateway_factory(duro, db, tmp_path):
+    """Starts `duro serve` on the test database with an empty views repository and waits for
+    its gateway: gateway_factory(**sections) -> Gateway, sections as in Duro.write_conf (e.g.
+    gateway={"max_clients": 3}, warehouse={"sslmode": "require"})."""
+
+    def start(dbname=None, env=None, **sections):
+        views = tmp_path / "views"
+        views.mkdir(exist_ok=True)
+        duro.write_conf(dbname=dbname or db, views=views, **sections)
+        proc = duro.start(env=env)
+        proc.wait_listening(duro.gateway_port)
+        return Gateway(duro, proc, dbname or db)
+
+    return start
+
+
+@pytest.fixture
+def gateway(gateway_factory):
+    """`duro serve` with its gateway on a free port, relaying to the test database."""
+    return gateway_factory()
