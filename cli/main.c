@@ -3,9 +3,11 @@
  * serve.c) and prints the top-level help and version. Nothing else lives here.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "core/util.h"
 
 static const char usage[] =
@@ -46,6 +48,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    const char *level = getenv("DURO_LOG_LEVEL");
+    if (level && log_parse_level(level, &log_level) != 0) {
+        fprintf(stderr, "duro: DURO_LOG_LEVEL=%s: expected error, warn, info or debug\n", level);
+        return 2;
+    }
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         return 0;

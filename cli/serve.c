@@ -1,8 +1,9 @@
 /*
- * duro serve: the daemon. Loads the configuration, starts the scheduler and
- * handles signals: SIGHUP re-scans the views repository, SIGTERM or SIGINT
- * stop scheduling and let running builds finish for [worker] grace before
- * cancelling them (a second signal cancels at once).
+ * duro serve: the daemon. Loads the configuration, starts the gateway and the
+ * scheduler and handles signals: SIGHUP re-scans the views repository; SIGTERM
+ * or SIGINT stop accepting clients and scheduling, and let client sessions and
+ * running builds finish for [worker] grace before closing and cancelling them
+ * (a second signal does that at once).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,12 +17,17 @@
 #include "planner/dialect.h"
 #include "planner/scheduler.h"
 #include "planner/warehouse.h"
+#include "proxy/gateway.h"
+
+/* After sessions were told to close, how long to wait for them before exiting anyway. */
+#define SERVE_CLOSE_WAIT_US (5 * 1000000LL)
 
 static const char usage[] =
     "usage: duro serve [-c FILE]\n"
     "\n"
-    "Runs the daemon: refreshes stale views of the views repository, dependencies first,\n"
-    "every [worker] poll. Logs one line per event to stderr.\n"
+    "Runs the daemon: the gateway on [gateway] listen, relaying clients to the warehouse,\n"
+    "and the scheduler, refreshing stale views of the views repository, dependencies\n"
+    "first, every [worker] poll. Logs one line per event to stderr.\n"
     "Signals: SIGHUP re-scans the repository; SIGTERM drains and exits.\n"
     "\n"
     "  -c, --config FILE   configuration (default: duro.conf)\n"
@@ -77,16 +83,25 @@ int cli_serve(int argc, char **argv)
     log_info("duro %s starting: views %s, catalog %s, warehouse %s:%d/%s (%s)", DURO_VERSION,
              s.views.path, s.catalog.path, s.warehouse.host, s.warehouse.port, s.warehouse.dbname,
              s.warehouse.dialect);
-    Scheduler *sc = scheduler_start(&s, d, &error);
-    if (!sc) {
+    Gateway *gw = gateway_start(&s, &error);
+    if (!gw) {
         log_error("%s", error);
         free(error);
         settings_free(&s);
         return 1;
     }
+    Scheduler *sc = scheduler_start(&s, d, &error);
+    if (!sc) {
+        log_error("%s", error);
+        free(error);
+        gateway_free(gw);
+        settings_free(&s);
+        return 1;
+    }
 
     int signals = 0;
-    int64_t cancel_at = 0; /* when running builds are cancelled, after a stop */
+    int64_t cancel_at = 0; /* when builds are cancelled and sessions closed, after a stop */
+    int64_t closed_at = 0; /* when sessions were told to close */
     for (;;) {
         struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000};
         int sig = sigtimedwait(&set, NULL, &tick);
@@ -95,24 +110,34 @@ int cli_serve(int argc, char **argv)
             scheduler_rescan(sc);
         } else if (sig == SIGTERM || sig == SIGINT) {
             if (signals++ == 0) {
-                log_info("%s: stopping; running builds have %llds to finish",
-                         sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)s.worker.grace);
+                log_info("%s: stopping; running builds and %d client sessions have %llds to finish",
+                         sig == SIGTERM ? "SIGTERM" : "SIGINT", gateway_sessions(gw),
+                         (long long)s.worker.grace);
+                gateway_stop_accepting(gw);
                 scheduler_stop(sc);
                 cancel_at = wh_now_us() + s.worker.grace * 1000000;
-            } else {
-                log_info("second signal: cancelling running builds");
+            } else if (!closed_at) {
+                log_info("second signal: cancelling running builds, closing client sessions");
                 scheduler_cancel(sc);
+                gateway_close_sessions(gw);
+                closed_at = wh_now_us();
+                cancel_at = 0;
             }
         }
         if (signals && cancel_at && wh_now_us() >= cancel_at) {
-            log_info("grace period over: cancelling running builds");
+            log_info("grace period over: cancelling running builds, closing client sessions");
             scheduler_cancel(sc);
+            gateway_close_sessions(gw);
+            closed_at = wh_now_us();
             cancel_at = 0;
         }
-        if (signals && scheduler_wait(sc, 0))
+        bool sessions_done = gateway_sessions(gw) == 0 ||
+                             (closed_at && wh_now_us() >= closed_at + SERVE_CLOSE_WAIT_US);
+        if (signals && sessions_done && scheduler_wait(sc, 0))
             break;
     }
     scheduler_free(sc);
+    gateway_free(gw);
     settings_free(&s);
     log_info("stopped");
     return 0;

@@ -8,6 +8,18 @@
 
 LogLevel log_level = LOG_LEVEL_INFO;
 
+int log_parse_level(const char *s, LogLevel *out)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        if (str_ieq(s, names[i])) {
+            *out = (LogLevel)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void log_write(LogLevel level, const char *fmt, ...)

@@ -17,6 +17,9 @@ typedef enum LogLevel {
 
 extern LogLevel log_level;
 
+/* Parses "error", "warn", "info" or "debug". Returns 0, or -1 leaving *out alone. */
+int log_parse_level(const char *s, LogLevel *out) MUST_CHECK;
+
 void log_write(LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 #define LOG_AT(lvl, ...)                                                                           \

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bounds of [gateway] max_message: a startup packet must fit; PostgreSQL's own limit above. */
+#define SETTINGS_SIZE_MIN (16LL << 10)
+#define SETTINGS_SIZE_MAX (1LL << 30)
+
 /* Longest duration accepted: ten years, so that arithmetic on it never overflows. */
 #define SETTINGS_DURATION_MAX (520LL * 7 * 24 * 3600)
 
@@ -26,6 +30,7 @@ typedef enum KeyKind {
     KEY_PORT,       /* 1..65535 */
     KEY_COUNT,      /* a positive int */
     KEY_DURATION,   /* see settings_parse_duration */
+    KEY_SIZE,       /* see settings_parse_size */
     KEY_LIST,       /* comma-separated, trimmed, empty items and repeats dropped */
 } KeyKind;
 
@@ -56,6 +61,8 @@ static const KeyDef keys[] = {
      "allow or require"},
     {"gateway", "max_clients", KEY_COUNT, FIELD(gateway.max_clients), "1000", false, NULL,
      "a positive integer"},
+    {"gateway", "max_message", KEY_SIZE, FIELD(gateway.max_message), "64MB", false, NULL,
+     "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
 
     {"warehouse", "dialect", KEY_CHOICE, FIELD(warehouse.dialect), "postgres", false, dialects,
      "postgres or redshift"},
@@ -240,6 +247,10 @@ static bool store_value(Settings *s, const KeyDef *k, const char *raw)
         break;
     case KEY_DURATION:
         ok = settings_parse_duration(value, (int64_t *)f) == 0;
+        break;
+    case KEY_SIZE:
+        ok = settings_parse_size(value, (int64_t *)f) == 0;
+        ok = ok && *(int64_t *)f >= SETTINGS_SIZE_MIN && *(int64_t *)f <= SETTINGS_SIZE_MAX;
         break;
     case KEY_STRING:
     case KEY_LIST:
@@ -519,10 +530,35 @@ void settings_free(Settings *s)
         case KEY_PORT:
         case KEY_COUNT:
         case KEY_DURATION:
+        case KEY_SIZE:
             break;
         }
     }
     memset(s, 0, sizeof(*s));
+}
+
+int settings_parse_size(const char *s, int64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        int64_t factor;
+    } units[] = {{"kB", 1LL << 10}, {"MB", 1LL << 20}, {"GB", 1LL << 30}, {"", 1}};
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    long long n = strtoll(s, &end, 10);
+    if (errno || n <= 0)
+        return -1;
+    for (size_t i = 0; i < ARRAY_LEN(units); i++) {
+        if (str_ieq(end, units[i].suffix)) {
+            if (n > INT64_MAX / units[i].factor)
+                return -1;
+            *bytes = n * units[i].factor;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 int settings_parse_duration(const char *s, int64_t *seconds)

@@ -18,6 +18,7 @@ typedef struct Settings {
         char *tls_key;
         char *tls; /* "allow" or "require" */
         int max_clients;
+        int64_t max_message; /* bytes: the largest message a client may send */
     } gateway;
     struct {
         char *dialect; /* "postgres" or "redshift" */
@@ -69,6 +70,9 @@ typedef struct Settings {
  */
 int settings_load(const char *path, Settings *out, char **error) MUST_CHECK;
 void settings_free(Settings *s);
+
+/* Parses a size "512kB", "64MB", "1GB" or a bare number of bytes (units 1024-based). 0 or -1. */
+int settings_parse_size(const char *s, int64_t *bytes) MUST_CHECK;
 
 /* Parses a duration "30s", "10m", "2h", "1d" (also a bare number of seconds). Returns 0 or -1. */
 int settings_parse_duration(const char *s, int64_t *seconds) MUST_CHECK;

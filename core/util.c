@@ -24,6 +24,13 @@ void *xmalloc(size_t n)
     return p;
 }
 
+void *xnonnull(void *p)
+{
+    if (!p)
+        out_of_memory(0);
+    return p;
+}
+
 void *xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);

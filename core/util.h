@@ -25,6 +25,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 char *xvasprintf(const char *fmt, va_list ap) PRINTF_LIKE(1, 0);
+/* Returns p; aborts like xmalloc when a library's allocating constructor returned NULL. */
+void *xnonnull(void *p);
 
 /* Grows *items (of *cap elements of size elem) so that it holds at least need elements. */
 void grow_array(void **items, size_t *cap, size_t need, size_t elem);

@@ -1,0 +1,131 @@
+/*
+ * The relay's pump (see relay.h). Whole messages that pass are found by
+ * peeking at their headers in the source buffer and moved in one
+ * evbuffer_remove_buffer call, which hands over full chains without copying;
+ * a message that is still arriving is streamed as its bytes come in.
+ */
+#include "proxy/relay.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+void relay_init(Relay *r, struct bufferevent *src, struct bufferevent *dst, uint32_t max_len,
+                const RelayOps *ops, void *arg)
+{
+    *r = (Relay){.src = src, .dst = dst, .max_len = max_len, .ops = ops, .arg = arg};
+    bufferevent_setwatermark(dst, EV_WRITE, RELAY_LOW_WATER, 0);
+}
+
+bool relay_at_boundary(const Relay *r)
+{
+    return r->remaining == 0;
+}
+
+static void relay_update_reading(Relay *r)
+{
+    if (r->blocked || r->paused)
+        bufferevent_disable(r->src, EV_READ);
+    else
+        bufferevent_enable(r->src, EV_READ);
+}
+
+/* Peeks at the header at offset off of in; in holds at least CODEC_HEADER_LEN bytes from off. */
+static CodecStatus relay_peek_header(Relay *r, struct evbuffer *in, size_t off, CodecHeader *h,
+                                     CodecError *err)
+{
+    uint8_t hdr[CODEC_HEADER_LEN];
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+    evbuffer_copyout_from(in, &pos, hdr, sizeof hdr);
+    return codec_header(hdr, sizeof hdr, r->max_len, h, err);
+}
+
+int relay_pump(Relay *r)
+{
+    struct evbuffer *in = bufferevent_get_input(r->src);
+    struct evbuffer *out = bufferevent_get_output(r->dst);
+    for (;;) {
+        if (r->paused)
+            return 0;
+        if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+            r->blocked = true;
+            relay_update_reading(r);
+            return 0;
+        }
+        size_t avail = evbuffer_get_length(in);
+        if (r->remaining > 0) {
+            size_t n = avail < r->remaining ? avail : r->remaining;
+            if (n == 0)
+                return 0;
+            evbuffer_remove_buffer(in, out, n);
+            r->remaining -= n;
+            continue;
+        }
+        if (r->hold_size > 0) {
+            if (avail < r->hold_size)
+                return 0; /* the rest is on its way */
+            size_t n = r->hold_size;
+            const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)n);
+            r->hold_size = 0;
+            if (r->ops->on_message(r->arg, msg, n) != 0)
+                return -1;
+            evbuffer_drain(in, n);
+            continue;
+        }
+
+        /* Find the run of whole messages to pass at the front, and what ends it. */
+        size_t run = 0;
+        bool stop = false;
+        while (!stop && run < RELAY_HIGH_WATER && avail - run >= CODEC_HEADER_LEN) {
+            CodecHeader h;
+            CodecError err;
+            if (relay_peek_header(r, in, run, &h, &err) != CODEC_OK) {
+                evbuffer_remove_buffer(in, out, run);
+                r->ops->on_error(r->arg, err.msg);
+                return -1;
+            }
+            r->messages++;
+            RelayVerdict v = r->ops->on_header(r->arg, &h);
+            if (v == RELAY_PASS && avail - run >= h.size) {
+                run += h.size;
+            } else if (v == RELAY_PASS) {
+                r->remaining = h.size - (avail - run); /* streamed from here on */
+                run = avail;
+                stop = true;
+            } else if (v == RELAY_HOLD) {
+                r->hold_size = h.size;
+                stop = true;
+            } else {
+                r->messages--; /* asked again on resume */
+                r->paused = true;
+                stop = true;
+            }
+        }
+        if (run > 0)
+            evbuffer_remove_buffer(in, out, run);
+        if (r->paused) {
+            relay_update_reading(r);
+            return 0;
+        }
+        if (run == 0 && r->hold_size == 0)
+            return 0; /* not even a header yet */
+    }
+}
+
+int relay_drained(Relay *r)
+{
+    if (!r->blocked)
+        return 0;
+    r->blocked = false;
+    relay_update_reading(r);
+    return relay_pump(r);
+}
+
+int relay_resume(Relay *r)
+{
+    if (!r->paused)
+        return 0;
+    r->paused = false;
+    relay_update_reading(r);
+    return relay_pump(r);
+}

@@ -1,0 +1,71 @@
+/*
+ * Moving PostgreSQL protocol messages from one bufferevent to another: the
+ * relay knows where each message starts and ends, streams the bytes of the
+ * messages it is told to pass (never holding a whole result set), and stops
+ * reading its source while the destination is full. What to do with each
+ * message is its owner's call, made at the message's header. Not for: looking
+ * inside messages (session.c) or opening connections (backend.c).
+ */
+#ifndef DURO_PROXY_RELAY_H
+#define DURO_PROXY_RELAY_H
+
+#include <event2/bufferevent.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/codec.h"
+
+/* Stop reading the source while the destination holds this much; resume below the low mark. */
+#define RELAY_HIGH_WATER (256 * 1024)
+#define RELAY_LOW_WATER  (64 * 1024)
+
+typedef enum RelayVerdict {
+    RELAY_PASS,  /* move its bytes on as they arrive */
+    RELAY_HOLD,  /* wait until it is whole, then hand it to on_message */
+    RELAY_PAUSE, /* leave it (and everything after) in the source until relay_resume() */
+} RelayVerdict;
+
+typedef struct RelayOps {
+    /* At the start of each message; asked again after a pause. */
+    RelayVerdict (*on_header)(void *arg, const CodecHeader *h);
+    /*
+     * A held message, whole, in msg[0 .. len) (valid during the call; the
+     * relay drains it afterwards). Returns 0 to go on, -1 to stop pumping
+     * because the owner is closing the session.
+     */
+    int (*on_message)(void *arg, const uint8_t *msg, size_t len);
+    /* A header that breaks the protocol; the owner closes the session. */
+    void (*on_error)(void *arg, const char *why);
+} RelayOps;
+
+typedef struct Relay {
+    struct bufferevent *src;
+    struct bufferevent *dst;
+    uint32_t max_len; /* largest length field accepted */
+    const RelayOps *ops;
+    void *arg;
+    size_t remaining; /* bytes of the message being streamed not yet moved */
+    size_t hold_size; /* size of the held message being waited for, or 0 */
+    bool blocked;     /* reading src stopped because dst is full */
+    bool paused;      /* reading src stopped by a RELAY_PAUSE verdict */
+    uint64_t messages; /* messages started, for statistics */
+} Relay;
+
+/* Sets up a relay; sets dst's write low watermark. Reading src is the owner's to enable. */
+void relay_init(Relay *r, struct bufferevent *src, struct bufferevent *dst, uint32_t max_len,
+                const RelayOps *ops, void *arg);
+
+/* Moves what it can: call from src's read callback. Returns 0, or -1 once a callback stopped it. */
+int relay_pump(Relay *r);
+
+/* dst's write callback: resumes a blocked source and pumps. Returns as relay_pump. */
+int relay_drained(Relay *r);
+
+/* Ends a pause: reads the source again and pumps. Returns as relay_pump. */
+int relay_resume(Relay *r);
+
+/* True between messages: the owner may write a whole message of its own to dst. */
+bool relay_at_boundary(const Relay *r);
+
+#endif

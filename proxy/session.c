@@ -1,0 +1,725 @@
+/*
+ * One client session (see session.h). The state changes in one function,
+ * session_set_state. A session is never freed inside its own callbacks:
+ * session_close marks it, a deferred event closes the warehouse side, and once
+ * the client has what was left for it the gateway frees the session.
+ */
+#include "proxy/session.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "proxy/codec.h"
+#include "proxy/relay.h"
+
+#define SESSION_STARTUP_MAX       10000 /* PostgreSQL's limit on a startup packet */
+#define SESSION_STARTUP_TIMEOUT_S 60    /* to finish TLS and send the startup message */
+#define SESSION_FLUSH_TIMEOUT_S   5     /* for a closing session's last bytes to leave */
+#define SESSION_SERVER_MAX_LEN    0x7fffffffu
+
+typedef enum SessionState {
+    SESSION_STARTUP,       /* reading startup packets */
+    SESSION_TLS_ANSWER,    /* our 'S' is on its way to the client */
+    SESSION_TLS_HANDSHAKE, /* TLS handshake with the client */
+    SESSION_CONNECTING,    /* opening the warehouse connection */
+    SESSION_AUTH,          /* relaying authentication, until the first ReadyForQuery */
+    SESSION_READY,         /* relaying queries */
+    SESSION_CLOSING,       /* flushing the client's last bytes */
+    SESSION_DEAD,          /* handed back to the gateway */
+} SessionState;
+
+static const char *const state_names[] = {
+    "startup", "tls-answer", "tls-handshake", "connecting", "auth", "ready", "closing", "dead",
+};
+
+struct Session {
+    Gateway *gw;
+    const GatewayEnv *env;
+    SessionState state;
+    uint32_t id;  /* the "backend PID" the client sees */
+    uint32_t key; /* the cancel key the client sees */
+    Conn client;
+    Conn *server;               /* NULL until connected */
+    BackendConnect *connecting; /* while connecting */
+    Relay up;                   /* client to warehouse */
+    Relay down;                 /* warehouse to client */
+    char peer[INET6_ADDRSTRLEN + 8];
+    char *user;
+    char *database;
+    uint8_t *startup; /* the startup message for the warehouse, until sent */
+    size_t startup_len;
+    char tx_status; /* of the last ReadyForQuery: 'I', 'T' or 'E' */
+    bool admitted;  /* counted against max_clients */
+    bool client_terminated;
+    bool server_fatal;  /* the warehouse sent a FATAL error the client has */
+    bool sasl_started;  /* the warehouse asked for SASL; the client's first answer is next */
+    bool has_backend_key;
+    uint32_t backend_pid;
+    uint32_t backend_key;
+    char *close_reason;
+    struct event *close_ev;
+    Session *next;
+    Session *prev;
+};
+
+static void session_startup(Session *s);
+static void session_close(Session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* ---- small things ---------------------------------------------------------- */
+
+uint32_t session_id(const Session *s)
+{
+    return s->id;
+}
+
+bool session_cancel_key_matches(const Session *s, uint32_t key)
+{
+    return s->has_backend_key && s->key == key;
+}
+
+bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key)
+{
+    if (!s->has_backend_key || s->state >= SESSION_CLOSING)
+        return false;
+    *pid = s->backend_pid;
+    *key = s->backend_key;
+    return true;
+}
+
+bool session_admitted(const Session *s)
+{
+    return s->admitted;
+}
+
+Session **session_next(Session *s)
+{
+    return &s->next;
+}
+
+Session **session_prev(Session *s)
+{
+    return &s->prev;
+}
+
+static const char *session_who(const Session *s)
+{
+    return s->user ? s->user : "?";
+}
+
+/* The one place the state changes; sets the client timeouts each state needs. */
+static void session_set_state(Session *s, SessionState next)
+{
+    log_debug("session %u: %s -> %s", s->id, state_names[s->state], state_names[next]);
+    s->state = next;
+    struct timeval startup = {SESSION_STARTUP_TIMEOUT_S, 0}, flush = {SESSION_FLUSH_TIMEOUT_S, 0};
+    if (!s->client.bev)
+        return;
+    switch (next) {
+    case SESSION_STARTUP:
+    case SESSION_TLS_ANSWER:
+    case SESSION_TLS_HANDSHAKE:
+        bufferevent_set_timeouts(s->client.bev, &startup, &startup);
+        break;
+    case SESSION_CLOSING:
+        bufferevent_set_timeouts(s->client.bev, NULL, &flush);
+        break;
+    case SESSION_CONNECTING:
+    case SESSION_AUTH:
+    case SESSION_READY:
+    case SESSION_DEAD:
+        bufferevent_set_timeouts(s->client.bev, NULL, NULL);
+        break;
+    }
+}
+
+/* Queues an ErrorResponse for the client when it can be sent whole, between messages. */
+static void session_send_error(Session *s, const char *severity, const char *sqlstate,
+                               const char *message, const char *hint)
+{
+    if (!s->client.bev || s->state >= SESSION_CLOSING)
+        return;
+    if (s->server && !relay_at_boundary(&s->down))
+        return; /* mid-message: the client will see the connection close */
+    CodecBuf b;
+    codec_buf_init(&b, 64 * 1024);
+    codec_put_error(&b, severity, sqlstate, message, NULL, hint);
+    if (codec_buf_ok(&b))
+        bufferevent_write(s->client.bev, b.data, b.len);
+    codec_buf_free(&b);
+}
+
+/* Sends a FATAL error to the client and closes the session. */
+static void session_fail(Session *s, const char *sqlstate, const char *message, const char *hint)
+{
+    session_send_error(s, "FATAL", sqlstate, message, hint);
+    session_close(s, "%s", message);
+}
+
+static void session_dead(Session *s)
+{
+    if (s->state == SESSION_DEAD)
+        return;
+    session_set_state(s, SESSION_DEAD);
+    gateway_session_dead(s->gw, s);
+}
+
+/* The deferred half of closing: runs outside every callback of this session. */
+static void session_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Session *s = arg;
+    backend_connect_abort(s->connecting);
+    s->connecting = NULL;
+    if (s->server) {
+        conn_close(s->server);
+        free(s->server);
+        s->server = NULL;
+    }
+    if (!s->client.bev || evbuffer_get_length(bufferevent_get_output(s->client.bev)) == 0) {
+        session_dead(s);
+        return;
+    }
+    bufferevent_setwatermark(s->client.bev, EV_WRITE, 0, 0);
+    bufferevent_enable(s->client.bev, EV_WRITE);
+}
+
+static void session_close(Session *s, const char *fmt, ...)
+{
+    if (s->state >= SESSION_CLOSING)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s->close_reason = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (s->admitted)
+        log_info("session %u (%s@%s from %s) closed: %s", s->id, session_who(s),
+                 s->database ? s->database : "?", s->peer, s->close_reason);
+    else
+        log_debug("session %u from %s closed: %s", s->id, s->peer, s->close_reason);
+    session_set_state(s, SESSION_CLOSING);
+    if (s->client.bev)
+        bufferevent_disable(s->client.bev, EV_READ);
+    if (s->server)
+        bufferevent_disable(s->server->bev, EV_READ | EV_WRITE);
+    event_active(s->close_ev, EV_TIMEOUT, 0);
+}
+
+void session_shutdown(Session *s)
+{
+    session_send_error(s, "FATAL", "57P01", "terminating connection due to administrator command",
+                       "Duro is shutting down.");
+    session_close(s, "Duro is shutting down");
+}
+
+/* ---- warehouse to client ----------------------------------------------------- */
+
+static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
+{
+    (void)arg;
+    switch (h->type) {
+    case 'R': /* Authentication: SASL mechanisms to filter, success to note */
+    case 'K': /* BackendKeyData: replaced by the session's own */
+    case 'Z': /* ReadyForQuery: the transaction status */
+    case 'E': /* ErrorResponse: a FATAL one ends the session */
+        return RELAY_HOLD;
+    default:
+        return RELAY_PASS;
+    }
+}
+
+static void session_write_client(Session *s, const void *data, size_t len)
+{
+    bufferevent_write(s->client.bev, data, len);
+}
+
+static int down_auth(Session *s, const uint8_t *msg, size_t len)
+{
+    CodecAuth auth;
+    CodecError err;
+    if (codec_read_auth(msg, len, &auth, &err) != CODEC_OK) {
+        session_fail(s, "08P01", "the warehouse sent a malformed authentication message", NULL);
+        return -1;
+    }
+    if (auth.code == CODEC_AUTH_SASL) {
+        CodecBuf b;
+        codec_buf_init(&b, len + 16);
+        if (codec_sasl_strip_plus(msg, len, &b, &err) != CODEC_OK) {
+            codec_buf_free(&b);
+            session_fail(s, "28000",
+                         "the warehouse offers only SASL mechanisms with channel binding, which "
+                         "cannot work through a gateway that terminates TLS",
+                         NULL);
+            return -1;
+        }
+        session_write_client(s, b.data, b.len);
+        codec_buf_free(&b);
+        s->sasl_started = true;
+        return 0;
+    }
+    if (auth.code == CODEC_AUTH_OK)
+        log_debug("session %u: %s authenticated", s->id, session_who(s));
+    session_write_client(s, msg, len);
+    return 0;
+}
+
+static int down_backend_key(Session *s, const uint8_t *msg, size_t len)
+{
+    CodecBackendKey k;
+    CodecError err;
+    if (codec_read_backend_key(msg, len, &k, &err) != CODEC_OK || k.key_len != 4) {
+        session_fail(s, "08P01", "the warehouse sent a malformed BackendKeyData message", NULL);
+        return -1;
+    }
+    s->backend_pid = k.pid;
+    s->backend_key = (uint32_t)k.key[0] << 24 | (uint32_t)k.key[1] << 16 |
+                     (uint32_t)k.key[2] << 8 | k.key[3];
+    s->has_backend_key = true;
+    /* The client gets the session's own: its cancel request comes to us, not the warehouse. */
+    uint8_t out[13] = {'K', 0, 0, 0, 12};
+    uint32_t id = htonl(s->id), key = htonl(s->key);
+    memcpy(out + 5, &id, 4);
+    memcpy(out + 9, &key, 4);
+    session_write_client(s, out, sizeof out);
+    return 0;
+}
+
+static int down_on_message(void *arg, const uint8_t *msg, size_t len)
+{
+    Session *s = arg;
+    if (s->state >= SESSION_CLOSING)
+        return -1;
+    CodecError err;
+    switch (msg[0]) {
+    case 'R':
+        return down_auth(s, msg, len);
+    case 'K':
+        return down_backend_key(s, msg, len);
+    case 'Z':
+        if (codec_read_ready(msg, len, &s->tx_status, &err) != CODEC_OK) {
+            session_fail(s, "08P01", "the warehouse sent a malformed ReadyForQuery message", NULL);
+            return -1;
+        }
+        if (s->state == SESSION_AUTH) {
+            session_set_state(s, SESSION_READY);
+            log_info("session %u: %s@%s from %s connected%s", s->id, session_who(s), s->database,
+                     s->peer, s->client.tls ? " (TLS)" : "");
+        }
+        break;
+    case 'E': {
+        CodecNotice n;
+        if (codec_read_notice(msg, len, &n, &err) == CODEC_OK) {
+            const char *sev = n.severity_nl ? n.severity_nl : n.severity;
+            if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+                s->server_fatal = true;
+            if (s->state == SESSION_AUTH)
+                log_info("session %u: the warehouse refused %s: %s", s->id, session_who(s),
+                         n.message ? n.message : "(no message)");
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    session_write_client(s, msg, len);
+    return 0;
+}
+
+static void down_on_error(void *arg, const char *why)
+{
+    Session *s = arg;
+    log_warn("session %u: malformed message from the warehouse: %s", s->id, why);
+    session_close(s, "malformed message from the warehouse: %s", why);
+}
+
+static const RelayOps down_ops = {down_on_header, down_on_message, down_on_error};
+
+/* ---- client to warehouse ----------------------------------------------------- */
+
+static RelayVerdict up_on_header(void *arg, const CodecHeader *h)
+{
+    Session *s = arg;
+    if (h->type == 'X')
+        s->client_terminated = true;
+    if (h->type == 'p' && s->sasl_started)
+        return RELAY_HOLD; /* the SASLInitialResponse: see up_on_message */
+    return RELAY_PASS;
+}
+
+static int up_on_message(void *arg, const uint8_t *msg, size_t len)
+{
+    Session *s = arg;
+    if (s->state >= SESSION_CLOSING)
+        return -1;
+    if (msg[0] == 'p' && s->sasl_started) {
+        s->sasl_started = false;
+        /* SASLInitialResponse: mechanism, int32 length, then the GS2 header "y,," or "n,,". */
+        const uint8_t *nul = memchr(msg + 5, 0, len - 5);
+        if (nul && (size_t)(nul - msg) + 5 < len && nul[5] == 'y' && s->server->tls) {
+            /*
+             * The client supports channel binding and saw no -PLUS mechanism; the warehouse,
+             * reached over TLS, would take that as a downgrade attack and refuse.
+             */
+            session_fail(s, "28000",
+                         "SCRAM authentication through Duro with TLS on both sides needs "
+                         "channel binding turned off in the client",
+                         "Connect with channel_binding=disable: Duro terminates TLS, so the "
+                         "client's channel cannot be bound to the warehouse's.");
+            return -1;
+        }
+    }
+    bufferevent_write(s->server->bev, msg, len);
+    return 0;
+}
+
+static void up_on_error(void *arg, const char *why)
+{
+    Session *s = arg;
+    bool too_large = strstr(why, "too large") != NULL;
+    session_fail(s, "08P01", why,
+                 too_large ? "Duro refuses client messages larger than [gateway] max_message."
+                           : NULL);
+}
+
+static const RelayOps up_ops = {up_on_header, up_on_message, up_on_error};
+
+/* ---- the warehouse connection ------------------------------------------------ */
+
+static void server_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    Session *s = arg;
+    if (s->state < SESSION_CLOSING)
+        relay_pump(&s->down);
+}
+
+static void server_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    Session *s = arg;
+    if (s->state < SESSION_CLOSING)
+        relay_drained(&s->up);
+}
+
+static void server_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    Session *s = arg;
+    if (s->state >= SESSION_CLOSING)
+        return;
+    if (s->client_terminated) {
+        session_close(s, "the client terminated the session");
+        return;
+    }
+    const char *why = (what & BEV_EVENT_EOF) ? "the warehouse closed the connection"
+                                             : "lost the connection to the warehouse";
+    if (!s->server_fatal)
+        session_send_error(s, "FATAL", "08006", why, NULL);
+    session_close(s, "%s", why);
+}
+
+static void session_backend_ready(Conn *conn, const char *error, void *arg)
+{
+    Session *s = arg;
+    s->connecting = NULL;
+    if (!conn) {
+        log_warn("session %u (%s): %s", s->id, session_who(s), error);
+        session_fail(s, "08001", error, NULL);
+        return;
+    }
+    s->server = conn;
+    relay_init(&s->up, s->client.bev, conn->bev, s->env->max_message, &up_ops, s);
+    relay_init(&s->down, conn->bev, s->client.bev, SESSION_SERVER_MAX_LEN, &down_ops, s);
+    bufferevent_setcb(conn->bev, server_read_cb, server_write_cb, server_event_cb, s);
+    bufferevent_write(conn->bev, s->startup, s->startup_len);
+    free(s->startup);
+    s->startup = NULL;
+    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+    session_set_state(s, SESSION_AUTH);
+    bufferevent_enable(s->client.bev, EV_READ);
+    relay_pump(&s->up); /* anything the client sent early */
+}
+
+/* ---- the client connection ----------------------------------------------------- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    Session *s = arg;
+    if (s->state == SESSION_STARTUP)
+        session_startup(s);
+    else if (s->state == SESSION_AUTH || s->state == SESSION_READY)
+        relay_pump(&s->up);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+
+/* Our 'S' reached the client: the same socket continues as TLS. */
+static void session_start_tls(Session *s)
+{
+    SSL *ssl = SSL_new(s->env->server_ctx);
+    if (!ssl) {
+        session_close(s, "cannot set up TLS");
+        return;
+    }
+    evutil_socket_t fd = bufferevent_getfd(s->client.bev);
+    bufferevent_free(s->client.bev); /* plain: the socket stays open */
+    s->client.bev = bufferevent_openssl_socket_new(s->env->base, fd, ssl,
+                                                   BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE);
+    if (!s->client.bev) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        session_close(s, "cannot set up TLS");
+        return;
+    }
+    s->client.tls = true;
+    bufferevent_setcb(s->client.bev, client_read_cb, client_write_cb, client_event_cb, s);
+    session_set_state(s, SESSION_TLS_HANDSHAKE);
+    bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+    Session *s = arg;
+    switch (s->state) {
+    case SESSION_TLS_ANSWER:
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            session_start_tls(s);
+        break;
+    case SESSION_AUTH:
+    case SESSION_READY:
+        relay_drained(&s->down);
+        break;
+    case SESSION_CLOSING:
+        if (!s->server && !s->connecting &&
+            evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            session_dead(s);
+        break;
+    default:
+        break;
+    }
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    Session *s = arg;
+    if (s->state == SESSION_CLOSING) {
+        if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+            session_dead(s);
+        return;
+    }
+    if (s->state == SESSION_DEAD)
+        return;
+    if ((what & BEV_EVENT_CONNECTED) && s->state == SESSION_TLS_HANDSHAKE) {
+        session_set_state(s, SESSION_STARTUP);
+        session_startup(s);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        session_fail(s, "08P01", "timeout waiting for the startup packet", NULL);
+        return;
+    }
+    if (s->state == SESSION_TLS_HANDSHAKE) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        const char *reason = e ? ERR_reason_error_string(e) : NULL;
+        session_close(s, "TLS handshake with the client failed: %s",
+                      reason ? reason : "connection closed");
+        return;
+    }
+    if (what & BEV_EVENT_EOF)
+        session_close(s, s->client_terminated ? "the client terminated the session"
+                                              : "the client closed the connection");
+    else
+        session_close(s, "client connection error: %s",
+                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+/* ---- startup ----------------------------------------------------------------- */
+
+/* The startup message for the warehouse: protocol 3.0, the client's parameters but _pq_.* ones. */
+static void session_build_startup(Session *s, const CodecStartup *su)
+{
+    size_t n = CODEC_STARTUP_HEADER_LEN + 1;
+    for (size_t i = 0; i < su->nparams; i++)
+        if (strncmp(su->params[i].name, "_pq_.", 5) != 0)
+            n += strlen(su->params[i].name) + strlen(su->params[i].value) + 2;
+    uint8_t *p = xmalloc(n);
+    uint32_t len = htonl((uint32_t)n), version = htonl(CODEC_PROTOCOL_3_0);
+    memcpy(p, &len, 4);
+    memcpy(p + 4, &version, 4);
+    size_t off = CODEC_STARTUP_HEADER_LEN;
+    for (size_t i = 0; i < su->nparams; i++) {
+        if (strncmp(su->params[i].name, "_pq_.", 5) == 0)
+            continue;
+        size_t a = strlen(su->params[i].name) + 1, b = strlen(su->params[i].value) + 1;
+        memcpy(p + off, su->params[i].name, a);
+        memcpy(p + off + a, su->params[i].value, b);
+        off += a + b;
+    }
+    p[off] = 0;
+    s->startup = p;
+    s->startup_len = n;
+}
+
+/* A StartupMessage: checks, then connects to the warehouse. Returns false when closing. */
+static bool session_startup_message(Session *s, const CodecStartup *su)
+{
+    if (s->env->tls_required && !s->client.tls) {
+        session_fail(s, "28000", "this gateway accepts only TLS connections ([gateway] tls = require)",
+                     "Connect with sslmode=require.");
+        return false;
+    }
+    s->user = xstrdup(su->user);
+    s->database = xstrdup(su->database ? su->database : su->user);
+    if (!gateway_admit(s->gw, s)) {
+        char *msg = xasprintf("sorry, too many clients already ([gateway] max_clients = %d)",
+                              s->env->max_clients);
+        session_fail(s, "53300", msg, NULL);
+        free(msg);
+        return false;
+    }
+    s->admitted = true;
+    session_build_startup(s, su);
+
+    /* Protocol 3.2 and _pq_ options are declined here, before the warehouse sees them. */
+    const char *unsupported[CODEC_MAX_STARTUP_PARAMS];
+    size_t nunsupported = 0;
+    for (size_t i = 0; i < su->nparams; i++)
+        if (strncmp(su->params[i].name, "_pq_.", 5) == 0)
+            unsupported[nunsupported++] = su->params[i].name;
+    if (su->minor > 0 || nunsupported > 0) {
+        CodecBuf b;
+        codec_buf_init(&b, SESSION_STARTUP_MAX * 2);
+        codec_put_negotiate_version(&b, 0, unsupported, nunsupported);
+        if (codec_buf_ok(&b))
+            session_write_client(s, b.data, b.len);
+        codec_buf_free(&b);
+    }
+
+    session_set_state(s, SESSION_CONNECTING);
+    bufferevent_disable(s->client.bev, EV_READ);
+    s->connecting = backend_connect(s->env->base, &s->env->warehouse, session_backend_ready, s);
+    return true;
+}
+
+/* Reads startup packets for as long as the session stays in SESSION_STARTUP. */
+static void session_startup(Session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->client.bev);
+    while (s->state == SESSION_STARTUP) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return;
+        size_t look = len < SESSION_STARTUP_MAX ? len : SESSION_STARTUP_MAX;
+        const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)look);
+        CodecStartup su;
+        CodecError err;
+        CodecStatus st = codec_startup_header(data, look, SESSION_STARTUP_MAX, &su, &err);
+        if (st == CODEC_NEED_MORE)
+            return;
+        if (st == CODEC_ERROR) {
+            session_fail(s, "08P01", err.msg, NULL);
+            return;
+        }
+        switch (su.kind) {
+        case CODEC_STARTUP_SSL:
+            if (s->client.tls) {
+                session_fail(s, "08P01", "SSLRequest on a connection that already uses TLS", NULL);
+                return;
+            }
+            if (!s->env->server_ctx) {
+                evbuffer_drain(in, su.size);
+                session_write_client(s, "N", 1);
+                break;
+            }
+            if (len != su.size) { /* CVE-2021-23214: nothing may come before the handshake */
+                session_fail(s, "08P01", "received unencrypted data after SSL request", NULL);
+                return;
+            }
+            evbuffer_drain(in, su.size);
+            session_set_state(s, SESSION_TLS_ANSWER);
+            bufferevent_disable(s->client.bev, EV_READ);
+            session_write_client(s, "S", 1);
+            return;
+        case CODEC_STARTUP_GSSENC:
+            evbuffer_drain(in, su.size);
+            session_write_client(s, "N", 1);
+            break;
+        case CODEC_STARTUP_CANCEL:
+            evbuffer_drain(in, su.size);
+            gateway_cancel_request(s->gw, su.cancel_pid, su.cancel_key);
+            session_close(s, "cancel request");
+            return;
+        case CODEC_STARTUP_MESSAGE: {
+            bool ok = session_startup_message(s, &su);
+            evbuffer_drain(in, su.size);
+            if (!ok)
+                return;
+            break;
+        }
+        }
+    }
+}
+
+Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
+                     const struct sockaddr *peer, int peer_len)
+{
+    Session *s = xcalloc(1, sizeof *s);
+    s->gw = gw;
+    s->env = env;
+    s->id = gateway_new_session_id(gw);
+    evutil_secure_rng_get_bytes(&s->key, sizeof s->key);
+    s->tx_status = 'I';
+    s->close_ev = xnonnull(event_new(env->base, -1, 0, session_close_cb, s));
+
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (peer->sa_family == AF_INET && peer_len >= (int)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)peer;
+        evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (peer->sa_family == AF_INET6 && peer_len >= (int)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)peer;
+        evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(s->peer, sizeof s->peer, "%s:%d", host, port);
+
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    s->client.bev = xnonnull(bufferevent_socket_new(env->base, fd, 0));
+    bufferevent_setcb(s->client.bev, client_read_cb, client_write_cb, client_event_cb, s);
+    session_set_state(s, SESSION_STARTUP);
+    bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
+    return s;
+}
+
+void session_free(Session *s)
+{
+    if (!s)
+        return;
+    backend_connect_abort(s->connecting);
+    if (s->server) {
+        conn_close(s->server);
+        free(s->server);
+    }
+    conn_close(&s->client);
+    event_free(s->close_ev);
+    free(s->user);
+    free(s->database);
+    free(s->startup);
+    free(s->close_reason);
+    free(s);
+}

@@ -1,0 +1,65 @@
+/*
+ * One client session of the gateway, from accept to close: the startup
+ * packets (TLS, GSSAPI refusal, cancel requests, protocol version), the
+ * warehouse connection, authentication relayed both ways, then the relay with
+ * the few messages the gateway looks at. Internal to proxy/; gateway.c owns
+ * the list of sessions and frees them.
+ */
+#ifndef DURO_PROXY_SESSION_H
+#define DURO_PROXY_SESSION_H
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/backend.h"
+
+typedef struct Gateway Gateway;
+typedef struct Session Session;
+
+/* What sessions need of their gateway; owned by the gateway, read-only for sessions. */
+typedef struct GatewayEnv {
+    struct event_base *base;
+    SSL_CTX *server_ctx;     /* NULL: no TLS for clients */
+    bool tls_required;       /* [gateway] tls = require */
+    uint32_t max_message;    /* largest message a client may send, its length field */
+    int max_clients;
+    BackendTarget warehouse; /* where sessions connect */
+} GatewayEnv;
+
+/* Starts a session on an accepted, non-blocking socket (the session owns it). */
+Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
+                     const struct sockaddr *peer, int peer_len);
+
+/* Ends a session that is still running: the error (57P01) to its client, then close. */
+void session_shutdown(Session *s);
+
+/* Frees a dead session (see gateway_session_dead) and everything it holds. */
+void session_free(Session *s);
+
+/* The id the client knows the session by (its "backend PID"), and its cancel key. */
+uint32_t session_id(const Session *s);
+bool session_cancel_key_matches(const Session *s, uint32_t key);
+/* The warehouse's own PID and cancel key of the session's backend; false before it sent them. */
+bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key);
+
+/* True once the session was counted against max_clients (gateway_admit said yes). */
+bool session_admitted(const Session *s);
+
+/* Links for the gateway's list. */
+Session **session_next(Session *s);
+Session **session_prev(Session *s);
+
+/* ---- implemented by gateway.c, for sessions ---- */
+
+/* A session finished its startup: true when it may go on, false over max_clients. */
+bool gateway_admit(Gateway *gw, Session *s);
+/* The session is dead: its sockets may be closed and its memory freed, after this callback. */
+void gateway_session_dead(Gateway *gw, Session *s);
+/* A CancelRequest arrived on some connection: find the session and forward it. */
+void gateway_cancel_request(Gateway *gw, uint32_t id, uint32_t key);
+/* A fresh session id (never 0 and never in use) and a random cancel key. */
+uint32_t gateway_new_session_id(Gateway *gw);
+
+#endif
