@@ -586,6 +586,8 @@ static bool session_startup_message(Session *s, const CodecStartup *su)
     if (!gateway_admit(s->gw, s)) {
         char *msg = xasprintf("sorry, too many clients already ([gateway] max_clients = %d)",
                               s->env->max_clients);
+        log_warn("session %u: %s@%s from %s refused: %s", s->id, s->user, s->database, s->peer,
+                 msg);
         session_fail(s, "53300", msg, NULL);
         free(msg);
         return false;
