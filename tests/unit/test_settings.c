@@ -173,6 +173,7 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->gateway.tls_key, "");
     assert_string_equal(s->gateway.tls, "allow");
     assert_int_equal(s->gateway.max_clients, 1000);
+    assert_int_equal(s->gateway.max_message, 64 << 20);
     assert_string_equal(s->warehouse.dialect, "postgres");
     assert_string_equal(s->warehouse.host, "127.0.0.1");
     assert_int_equal(s->warehouse.port, 5432);
@@ -267,6 +268,7 @@ static void test_file_values(void **state)
             "tls_key = /etc/duro/key.pem   # inline hash comment\n"
             "tls = REQUIRE\n"
             "max_clients = 50\n"
+            "max_message = 512kB\n"
             "  [ warehouse ]  \n"
             "  dialect = redshift\n"
             "host = example.redshift.amazonaws.com\n"
@@ -305,6 +307,7 @@ static void test_file_values(void **state)
     assert_string_equal(s.gateway.tls_key, "/etc/duro/key.pem");
     assert_string_equal(s.gateway.tls, "require");
     assert_int_equal(s.gateway.max_clients, 50);
+    assert_int_equal(s.gateway.max_message, 512 << 10);
     assert_string_equal(s.warehouse.dialect, "redshift");
     assert_string_equal(s.warehouse.host, "example.redshift.amazonaws.com");
     assert_int_equal(s.warehouse.port, 5439);
@@ -527,6 +530,12 @@ static const struct {
     {"[gateway]\ntls_cert = cert.pem\n", ":2: [gateway] tls_cert is set but tls_key is not"},
     {"[gateway]\n\ntls_key = key.pem\n", ":3: [gateway] tls_key is set but tls_cert is not"},
     {"[gateway]\ntls = require\n", ":2: [gateway] tls = require needs tls_cert and tls_key"},
+    {"[gateway]\nmax_message = 1kB\n",
+     ":2: invalid value '1kB' for [gateway] max_message: expected a size from 16kB to 1GB, such as "
+     "512kB, 64MB or 1GB"},
+    {"[gateway]\nmax_message = 2GB\n",
+     ":2: invalid value '2GB' for [gateway] max_message: expected a size from 16kB to 1GB, such as "
+     "512kB, 64MB or 1GB"},
     /* The first problem wins. */
     {"[worker]\nconcurrency = 0\n[nosuch]\n",
      ":2: invalid value '0' for [worker] concurrency: expected a positive integer"},
@@ -621,6 +630,30 @@ static void test_parse_duration(void **state)
     }
 }
 
+static void test_parse_size(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t bytes; /* -1 = invalid */
+    } cases[] = {
+        {"512kB", 512 << 10}, {"64MB", 64 << 20}, {"1GB", 1 << 30}, {"1gb", 1 << 30},
+        {"20000", 20000},     {"0", -1},          {"", -1},         {"MB", -1},
+        {"1.5MB", -1},        {"-1MB", -1},       {"1 MB", -1},     {"1TB", -1},
+        {"99999999999999GB", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = -1;
+        int rc = settings_parse_size(cases[i].text, &got);
+        if (cases[i].bytes < 0) {
+            if (rc != -1)
+                fail_msg("'%s' should be invalid", cases[i].text);
+        } else if (rc != 0 || got != cases[i].bytes) {
+            fail_msg("'%s': rc %d, got %lld", cases[i].text, rc, (long long)got);
+        }
+    }
+}
+
 static void test_free_is_idempotent(void **state)
 {
     (void)state;
@@ -636,6 +669,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults_without_file, test_setup),
+        cmocka_unit_test(test_parse_size),
         cmocka_unit_test_setup(test_empty_file_gives_defaults, test_setup),
         cmocka_unit_test_setup(test_spec_example_with_inline_comments, test_setup),
         cmocka_unit_test_setup(test_shipped_conf_holds_defaults, test_setup),
