@@ -26,8 +26,9 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] 
 all: duro
 
 ifeq ($(BUILD),build)
+# Replaced by rename, so that a running daemon does not make the copy fail.
 duro: $(BUILD)/duro
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 endif
 
 $(BUILD)/duro: $(CLI_OBJS) $(BUILD)/libduro.a

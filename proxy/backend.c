@@ -12,14 +12,20 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "proxy/codec.h"
+
+/* The bufferevent while connecting: a plain one does not own its socket, a TLS one does. */
+typedef struct Conn {
+    struct bufferevent *bev;
+    bool tls;
+} Conn;
 
 typedef enum BackendState {
     BACKEND_CONNECTING,
@@ -40,14 +46,11 @@ struct BackendConnect {
     char *error;           /* NULL on success */
 };
 
-void conn_close(Conn *c)
+static void conn_close(Conn *c)
 {
-    if (!c || !c->bev)
+    if (!c->bev)
         return;
     if (c->tls) {
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-        if (ssl && SSL_is_init_finished(ssl))
-            SSL_shutdown(ssl); /* best effort close_notify; never waits */
         bufferevent_free(c->bev);
     } else {
         evutil_socket_t fd = bufferevent_getfd(c->bev);
@@ -67,13 +70,16 @@ static void backend_done_cb(evutil_socket_t fd, short what, void *arg)
         conn_close(&bc->conn);
         bc->cb(NULL, bc->error, bc->arg);
     } else {
-        Conn *c = xmalloc(sizeof *c);
-        *c = bc->conn;
-        bc->conn.bev = NULL; /* the callee's now */
-        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-        bufferevent_disable(c->bev, EV_READ);
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
-        bc->cb(c, NULL, bc->arg);
+        Stream *st;
+        if (bc->conn.tls) {
+            st = stream_tls(bc->base, bc->conn.bev);
+        } else {
+            evutil_socket_t sock = bufferevent_getfd(bc->conn.bev);
+            bufferevent_free(bc->conn.bev); /* plain: leaves the socket open */
+            st = stream_socket(bc->base, sock);
+        }
+        bc->conn.bev = NULL; /* the stream's now */
+        bc->cb(st, NULL, bc->arg);
     }
     backend_connect_abort(bc);
 }
@@ -146,7 +152,8 @@ static void backend_read_cb(struct bufferevent *bev, void *arg)
     } else if (answer == 'N' && bc->t.sslmode == TLS_SSLMODE_PREFER) {
         backend_finish(bc, NULL);
     } else if (answer == 'N') {
-        backend_fail(bc, "could not connect to", "the server does not support TLS, and [warehouse] "
+        backend_fail(bc, "could not connect to",
+                     "the server does not support TLS, and [warehouse] "
                      "sslmode requires it");
     } else {
         backend_fail(bc, "could not connect to", "unexpected answer to SSLRequest");

@@ -13,16 +13,8 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 
+#include "proxy/stream.h"
 #include "proxy/tls.h"
-
-/* A bufferevent with how to close it: a plain one does not own its socket, a TLS one does. */
-typedef struct Conn {
-    struct bufferevent *bev;
-    bool tls;
-} Conn;
-
-/* Frees the bufferevent and closes the socket; the TLS side says goodbye first. NULL-safe. */
-void conn_close(Conn *c);
 
 typedef struct BackendTarget {
     const char *host;
@@ -34,11 +26,11 @@ typedef struct BackendTarget {
 } BackendTarget;
 
 /*
- * Called once: with a connected Conn (ownership passes to the callee; its
- * callbacks are unset and reading is disabled), or with conn NULL and an error
- * message (valid during the call) that names the warehouse.
+ * Called once: with a connected Stream (ownership passes to the callee; no
+ * callbacks, reading disabled), or with st NULL and an error message (valid
+ * during the call) that names the warehouse.
  */
-typedef void (*BackendReadyFn)(Conn *conn, const char *error, void *arg);
+typedef void (*BackendReadyFn)(Stream *st, const char *error, void *arg);
 
 typedef struct BackendConnect BackendConnect;
 

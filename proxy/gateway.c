@@ -34,7 +34,7 @@ typedef struct CancelJob {
     Gateway *gw;
     uint32_t session;
     BackendConnect *connecting;
-    Conn *conn;
+    Stream *conn;
     uint8_t packet[CODEC_CANCEL_REQUEST_LEN];
     bool done;
     struct CancelJob *next;
@@ -57,7 +57,7 @@ struct Gateway {
     Session *sessions; /* live, doubly linked through session_next/prev */
     Session *dead;     /* waiting for reap_cb, singly linked */
     CancelJob *cancels;
-    int admitted;      /* sessions past their startup message, against max_clients */
+    int admitted; /* sessions past their startup message, against max_clients */
     uint32_t next_id;
     bool ids_wrapped;
     atomic_int connections; /* client connections open */
@@ -133,8 +133,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
         }
         *p = job->next;
         backend_connect_abort(job->connecting);
-        conn_close(job->conn);
-        free(job->conn);
+        stream_free(job->conn);
         free(job);
     }
 }
@@ -147,19 +146,20 @@ static void cancel_finish(CancelJob *job)
     event_active(job->gw->reap_ev, EV_TIMEOUT, 0);
 }
 
-static void cancel_write_cb(struct bufferevent *bev, void *arg)
+static void cancel_drained_cb(Stream *st, void *arg)
 {
     CancelJob *job = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && !job->done) {
+    if (stream_pending(st) == 0 && !job->done) {
         log_debug("session %u: cancel request forwarded to the warehouse", job->session);
         cancel_finish(job);
     }
 }
 
-static void cancel_event_cb(struct bufferevent *bev, short what, void *arg)
+static void cancel_event_cb(Stream *st, short what, int err, void *arg)
 {
-    (void)bev;
+    (void)st;
     (void)what;
+    (void)err;
     CancelJob *job = arg;
     if (!job->done) {
         log_warn("session %u: the warehouse closed the connection before taking the cancel "
@@ -169,7 +169,7 @@ static void cancel_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void cancel_ready(Conn *conn, const char *error, void *arg)
+static void cancel_ready(Stream *conn, const char *error, void *arg)
 {
     CancelJob *job = arg;
     job->connecting = NULL;
@@ -179,9 +179,12 @@ static void cancel_ready(Conn *conn, const char *error, void *arg)
         return;
     }
     job->conn = conn;
-    bufferevent_setcb(conn->bev, NULL, cancel_write_cb, cancel_event_cb, job);
-    bufferevent_write(conn->bev, job->packet, sizeof job->packet);
-    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+    stream_setcb(conn, NULL, cancel_drained_cb, cancel_event_cb, job);
+    stream_write(conn, job->packet, sizeof job->packet);
+    if (stream_pending(conn) == 0) {
+        log_debug("session %u: cancel request forwarded to the warehouse", job->session);
+        cancel_finish(job);
+    }
 }
 
 void gateway_cancel_request(Gateway *gw, uint32_t id, uint32_t key)
@@ -197,8 +200,8 @@ void gateway_cancel_request(Gateway *gw, uint32_t id, uint32_t key)
     CancelJob *job = xcalloc(1, sizeof *job);
     job->gw = gw;
     job->session = id;
-    uint32_t fields[4] = {htonl(CODEC_CANCEL_REQUEST_LEN), htonl(CODEC_CANCEL_REQUEST),
-                          htonl(pid), htonl(backend_key)};
+    uint32_t fields[4] = {htonl(CODEC_CANCEL_REQUEST_LEN), htonl(CODEC_CANCEL_REQUEST), htonl(pid),
+                          htonl(backend_key)};
     memcpy(job->packet, fields, sizeof job->packet);
     job->next = gw->cancels;
     gw->cancels = job;
@@ -287,7 +290,8 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *
         memmove(host, host + 1, strlen(host));
         host[strlen(host) - 1] = '\0';
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, colon + 1, &hints, &res);
@@ -347,9 +351,8 @@ Gateway *gateway_start(const Settings *s, char **error)
     if (resolve_listen(s->gateway.listen, &ss, &sslen, error) != 0)
         goto fail;
     gw->listener = evconnlistener_new_bind(
-        gw->base, accept_cb, gw,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, GATEWAY_BACKLOG,
-        (struct sockaddr *)&ss, sslen);
+        gw->base, accept_cb, gw, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        GATEWAY_BACKLOG, (struct sockaddr *)&ss, sslen);
     if (!gw->listener) {
         *error = xasprintf("[gateway] listen %s: %s", s->gateway.listen,
                            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -415,8 +418,7 @@ void gateway_free(Gateway *gw)
         CancelJob *job = gw->cancels;
         gw->cancels = job->next;
         backend_connect_abort(job->connecting);
-        conn_close(job->conn);
-        free(job->conn);
+        stream_free(job->conn);
         free(job);
     }
     if (gw->listener)

@@ -7,13 +7,12 @@
 #include "proxy/relay.h"
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 
-void relay_init(Relay *r, struct bufferevent *src, struct bufferevent *dst, uint32_t max_len,
-                const RelayOps *ops, void *arg)
+void relay_init(Relay *r, Stream *src, Stream *dst, uint32_t max_len, const RelayOps *ops,
+                void *arg)
 {
     *r = (Relay){.src = src, .dst = dst, .max_len = max_len, .ops = ops, .arg = arg};
-    bufferevent_setwatermark(dst, EV_WRITE, RELAY_LOW_WATER, 0);
+    stream_set_low_water(dst, RELAY_LOW_WATER);
 }
 
 bool relay_at_boundary(const Relay *r)
@@ -23,10 +22,7 @@ bool relay_at_boundary(const Relay *r)
 
 static void relay_update_reading(Relay *r)
 {
-    if (r->blocked || r->paused)
-        bufferevent_disable(r->src, EV_READ);
-    else
-        bufferevent_enable(r->src, EV_READ);
+    stream_enable_read(r->src, !r->blocked && !r->paused);
 }
 
 /* Peeks at the header at offset off of in; in holds at least CODEC_HEADER_LEN bytes from off. */
@@ -40,10 +36,10 @@ static CodecStatus relay_peek_header(Relay *r, struct evbuffer *in, size_t off, 
     return codec_header(hdr, sizeof hdr, r->max_len, h, err);
 }
 
-int relay_pump(Relay *r)
+static int relay_move(Relay *r)
 {
-    struct evbuffer *in = bufferevent_get_input(r->src);
-    struct evbuffer *out = bufferevent_get_output(r->dst);
+    struct evbuffer *in = stream_input(r->src);
+    struct evbuffer *out = stream_output(r->dst);
     for (;;) {
         if (r->paused)
             return 0;
@@ -110,6 +106,14 @@ int relay_pump(Relay *r)
         if (run == 0 && r->hold_size == 0)
             return 0; /* not even a header yet */
     }
+}
+
+int relay_pump(Relay *r)
+{
+    int rc = relay_move(r);
+    if (rc == 0)
+        stream_flush(r->dst); /* one send for everything moved */
+    return rc;
 }
 
 int relay_drained(Relay *r)

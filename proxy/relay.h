@@ -1,5 +1,5 @@
 /*
- * Moving PostgreSQL protocol messages from one bufferevent to another: the
+ * Moving PostgreSQL protocol messages from one stream to another: the
  * relay knows where each message starts and ends, streams the bytes of the
  * messages it is told to pass (never holding a whole result set), and stops
  * reading its source while the destination is full. What to do with each
@@ -9,12 +9,12 @@
 #ifndef DURO_PROXY_RELAY_H
 #define DURO_PROXY_RELAY_H
 
-#include <event2/bufferevent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "proxy/codec.h"
+#include "proxy/stream.h"
 
 /* Stop reading the source while the destination holds this much; resume below the low mark. */
 #define RELAY_HIGH_WATER (256 * 1024)
@@ -40,26 +40,29 @@ typedef struct RelayOps {
 } RelayOps;
 
 typedef struct Relay {
-    struct bufferevent *src;
-    struct bufferevent *dst;
+    Stream *src;
+    Stream *dst;
     uint32_t max_len; /* largest length field accepted */
     const RelayOps *ops;
     void *arg;
-    size_t remaining; /* bytes of the message being streamed not yet moved */
-    size_t hold_size; /* size of the held message being waited for, or 0 */
-    bool blocked;     /* reading src stopped because dst is full */
-    bool paused;      /* reading src stopped by a RELAY_PAUSE verdict */
+    size_t remaining;  /* bytes of the message being streamed not yet moved */
+    size_t hold_size;  /* size of the held message being waited for, or 0 */
+    bool blocked;      /* reading src stopped because dst is full */
+    bool paused;       /* reading src stopped by a RELAY_PAUSE verdict */
     uint64_t messages; /* messages started, for statistics */
 } Relay;
 
-/* Sets up a relay; sets dst's write low watermark. Reading src is the owner's to enable. */
-void relay_init(Relay *r, struct bufferevent *src, struct bufferevent *dst, uint32_t max_len,
-                const RelayOps *ops, void *arg);
+/* Sets up a relay; sets dst's low-water mark. Reading src is the owner's to enable. */
+void relay_init(Relay *r, Stream *src, Stream *dst, uint32_t max_len, const RelayOps *ops,
+                void *arg);
 
-/* Moves what it can: call from src's read callback. Returns 0, or -1 once a callback stopped it. */
+/*
+ * Moves what it can and flushes dst: call from src's read callback. Returns 0,
+ * or -1 once a callback stopped it.
+ */
 int relay_pump(Relay *r);
 
-/* dst's write callback: resumes a blocked source and pumps. Returns as relay_pump. */
+/* dst's drained callback: resumes a blocked source and pumps. Returns as relay_pump. */
 int relay_drained(Relay *r);
 
 /* Ends a pause: reads the source again and pumps. Returns as relay_pump. */

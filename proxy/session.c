@@ -10,9 +10,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
-#include <openssl/err.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,13 +46,14 @@ struct Session {
     Gateway *gw;
     const GatewayEnv *env;
     SessionState state;
-    uint32_t id;  /* the "backend PID" the client sees */
-    uint32_t key; /* the cancel key the client sees */
-    Conn client;
-    Conn *server;               /* NULL until connected */
-    BackendConnect *connecting; /* while connecting */
-    Relay up;                   /* client to warehouse */
-    Relay down;                 /* warehouse to client */
+    uint32_t id;                   /* the "backend PID" the client sees */
+    uint32_t key;                  /* the cancel key the client sees */
+    Stream *client;                /* NULL during the TLS handshake */
+    struct bufferevent *handshake; /* the client's TLS bufferevent until the handshake is done */
+    Stream *server;                /* NULL until connected */
+    BackendConnect *connecting;    /* while connecting */
+    Relay up;                      /* client to warehouse */
+    Relay down;                    /* warehouse to client */
     char peer[INET6_ADDRSTRLEN + 8];
     char *user;
     char *database;
@@ -61,8 +62,8 @@ struct Session {
     char tx_status; /* of the last ReadyForQuery: 'I', 'T' or 'E' */
     bool admitted;  /* counted against max_clients */
     bool client_terminated;
-    bool server_fatal;  /* the warehouse sent a FATAL error the client has */
-    bool sasl_started;  /* the warehouse asked for SASL; the client's first answer is next */
+    bool server_fatal; /* the warehouse sent a FATAL error the client has */
+    bool sasl_started; /* the warehouse asked for SASL; the client's first answer is next */
     bool has_backend_key;
     uint32_t backend_pid;
     uint32_t backend_key;
@@ -73,6 +74,7 @@ struct Session {
 };
 
 static void session_startup(Session *s);
+static void session_start_tls(Session *s);
 static void session_close(Session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* ---- small things ---------------------------------------------------------- */
@@ -116,37 +118,43 @@ static const char *session_who(const Session *s)
     return s->user ? s->user : "?";
 }
 
-/* The one place the state changes; sets the client timeouts each state needs. */
+/* The one place the state changes; sets the client deadlines some states have. */
 static void session_set_state(Session *s, SessionState next)
 {
     log_debug("session %u: %s -> %s", s->id, state_names[s->state], state_names[next]);
+    SessionState prev = s->state;
     s->state = next;
-    struct timeval startup = {SESSION_STARTUP_TIMEOUT_S, 0}, flush = {SESSION_FLUSH_TIMEOUT_S, 0};
-    if (!s->client.bev)
-        return;
-    switch (next) {
-    case SESSION_STARTUP:
-    case SESSION_TLS_ANSWER:
-    case SESSION_TLS_HANDSHAKE:
-        bufferevent_set_timeouts(s->client.bev, &startup, &startup);
-        break;
-    case SESSION_CLOSING:
-        bufferevent_set_timeouts(s->client.bev, NULL, &flush);
-        break;
-    case SESSION_CONNECTING:
-    case SESSION_AUTH:
-    case SESSION_READY:
-    case SESSION_DEAD:
-        bufferevent_set_timeouts(s->client.bev, NULL, NULL);
-        break;
+    if (next == SESSION_TLS_HANDSHAKE) {
+        struct timeval tv = {SESSION_STARTUP_TIMEOUT_S, 0};
+        bufferevent_set_timeouts(s->handshake, &tv, &tv);
     }
+    if (!s->client)
+        return;
+    if (next == SESSION_STARTUP && prev != SESSION_STARTUP)
+        stream_set_deadline(s->client, SESSION_STARTUP_TIMEOUT_S);
+    else if (next == SESSION_CONNECTING)
+        stream_set_deadline(s->client, 0);
+    else if (next == SESSION_CLOSING)
+        stream_set_deadline(s->client, SESSION_FLUSH_TIMEOUT_S);
+}
+
+/* Queues bytes for the client; the relay, or session_send, flushes them. */
+static void session_queue(Session *s, const void *data, size_t len)
+{
+    evbuffer_add(stream_output(s->client), data, len);
+}
+
+/* Sends bytes to the client now (outside the relay's callbacks). */
+static void session_send(Session *s, const void *data, size_t len)
+{
+    stream_write(s->client, data, len);
 }
 
 /* Queues an ErrorResponse for the client when it can be sent whole, between messages. */
 static void session_send_error(Session *s, const char *severity, const char *sqlstate,
                                const char *message, const char *hint)
 {
-    if (!s->client.bev || s->state >= SESSION_CLOSING)
+    if (!s->client || s->state >= SESSION_CLOSING)
         return;
     if (s->server && !relay_at_boundary(&s->down))
         return; /* mid-message: the client will see the connection close */
@@ -154,7 +162,7 @@ static void session_send_error(Session *s, const char *severity, const char *sql
     codec_buf_init(&b, 64 * 1024);
     codec_put_error(&b, severity, sqlstate, message, NULL, hint);
     if (codec_buf_ok(&b))
-        bufferevent_write(s->client.bev, b.data, b.len);
+        session_queue(s, b.data, b.len);
     codec_buf_free(&b);
 }
 
@@ -181,17 +189,16 @@ static void session_close_cb(evutil_socket_t fd, short what, void *arg)
     Session *s = arg;
     backend_connect_abort(s->connecting);
     s->connecting = NULL;
-    if (s->server) {
-        conn_close(s->server);
-        free(s->server);
-        s->server = NULL;
-    }
-    if (!s->client.bev || evbuffer_get_length(bufferevent_get_output(s->client.bev)) == 0) {
+    stream_free(s->server);
+    s->server = NULL;
+    if (!s->client) {
         session_dead(s);
         return;
     }
-    bufferevent_setwatermark(s->client.bev, EV_WRITE, 0, 0);
-    bufferevent_enable(s->client.bev, EV_WRITE);
+    stream_set_low_water(s->client, 0);
+    stream_flush(s->client);
+    if (stream_pending(s->client) == 0)
+        session_dead(s);
 }
 
 static void session_close(Session *s, const char *fmt, ...)
@@ -208,10 +215,12 @@ static void session_close(Session *s, const char *fmt, ...)
     else
         log_debug("session %u from %s closed: %s", s->id, s->peer, s->close_reason);
     session_set_state(s, SESSION_CLOSING);
-    if (s->client.bev)
-        bufferevent_disable(s->client.bev, EV_READ);
+    if (s->client)
+        stream_enable_read(s->client, false);
+    if (s->handshake)
+        bufferevent_disable(s->handshake, EV_READ | EV_WRITE);
     if (s->server)
-        bufferevent_disable(s->server->bev, EV_READ | EV_WRITE);
+        stream_enable_read(s->server, false);
     event_active(s->close_ev, EV_TIMEOUT, 0);
 }
 
@@ -238,11 +247,6 @@ static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
     }
 }
 
-static void session_write_client(Session *s, const void *data, size_t len)
-{
-    bufferevent_write(s->client.bev, data, len);
-}
-
 static int down_auth(Session *s, const uint8_t *msg, size_t len)
 {
     CodecAuth auth;
@@ -262,14 +266,14 @@ static int down_auth(Session *s, const uint8_t *msg, size_t len)
                          NULL);
             return -1;
         }
-        session_write_client(s, b.data, b.len);
+        session_queue(s, b.data, b.len);
         codec_buf_free(&b);
         s->sasl_started = true;
         return 0;
     }
     if (auth.code == CODEC_AUTH_OK)
         log_debug("session %u: %s authenticated", s->id, session_who(s));
-    session_write_client(s, msg, len);
+    session_queue(s, msg, len);
     return 0;
 }
 
@@ -282,15 +286,15 @@ static int down_backend_key(Session *s, const uint8_t *msg, size_t len)
         return -1;
     }
     s->backend_pid = k.pid;
-    s->backend_key = (uint32_t)k.key[0] << 24 | (uint32_t)k.key[1] << 16 |
-                     (uint32_t)k.key[2] << 8 | k.key[3];
+    s->backend_key =
+        (uint32_t)k.key[0] << 24 | (uint32_t)k.key[1] << 16 | (uint32_t)k.key[2] << 8 | k.key[3];
     s->has_backend_key = true;
     /* The client gets the session's own: its cancel request comes to us, not the warehouse. */
     uint8_t out[13] = {'K', 0, 0, 0, 12};
     uint32_t id = htonl(s->id), key = htonl(s->key);
     memcpy(out + 5, &id, 4);
     memcpy(out + 9, &key, 4);
-    session_write_client(s, out, sizeof out);
+    session_queue(s, out, sizeof out);
     return 0;
 }
 
@@ -313,7 +317,7 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
         if (s->state == SESSION_AUTH) {
             session_set_state(s, SESSION_READY);
             log_info("session %u: %s@%s from %s connected%s", s->id, session_who(s), s->database,
-                     s->peer, s->client.tls ? " (TLS)" : "");
+                     s->peer, stream_is_tls(s->client) ? " (TLS)" : "");
         }
         break;
     case 'E': {
@@ -331,7 +335,7 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
     default:
         break;
     }
-    session_write_client(s, msg, len);
+    session_queue(s, msg, len);
     return 0;
 }
 
@@ -365,7 +369,7 @@ static int up_on_message(void *arg, const uint8_t *msg, size_t len)
         s->sasl_started = false;
         /* SASLInitialResponse: mechanism, int32 length, then the GS2 header "y,," or "n,,". */
         const uint8_t *nul = memchr(msg + 5, 0, len - 5);
-        if (nul && (size_t)(nul - msg) + 5 < len && nul[5] == 'y' && s->server->tls) {
+        if (nul && (size_t)(nul - msg) + 5 < len && nul[5] == 'y' && stream_is_tls(s->server)) {
             /*
              * The client supports channel binding and saw no -PLUS mechanism; the warehouse,
              * reached over TLS, would take that as a downgrade attack and refuse.
@@ -378,7 +382,7 @@ static int up_on_message(void *arg, const uint8_t *msg, size_t len)
             return -1;
         }
     }
-    bufferevent_write(s->server->bev, msg, len);
+    evbuffer_add(stream_output(s->server), msg, len);
     return 0;
 }
 
@@ -395,25 +399,25 @@ static const RelayOps up_ops = {up_on_header, up_on_message, up_on_error};
 
 /* ---- the warehouse connection ------------------------------------------------ */
 
-static void server_read_cb(struct bufferevent *bev, void *arg)
+static void server_read_cb(Stream *st, void *arg)
 {
-    (void)bev;
+    (void)st;
     Session *s = arg;
     if (s->state < SESSION_CLOSING)
         relay_pump(&s->down);
 }
 
-static void server_write_cb(struct bufferevent *bev, void *arg)
+static void server_drained_cb(Stream *st, void *arg)
 {
-    (void)bev;
+    (void)st;
     Session *s = arg;
     if (s->state < SESSION_CLOSING)
         relay_drained(&s->up);
 }
 
-static void server_event_cb(struct bufferevent *bev, short what, void *arg)
+static void server_event_cb(Stream *st, short what, int err, void *arg)
 {
-    (void)bev;
+    (void)st;
     Session *s = arg;
     if (s->state >= SESSION_CLOSING)
         return;
@@ -421,40 +425,48 @@ static void server_event_cb(struct bufferevent *bev, short what, void *arg)
         session_close(s, "the client terminated the session");
         return;
     }
-    const char *why = (what & BEV_EVENT_EOF) ? "the warehouse closed the connection"
-                                             : "lost the connection to the warehouse";
+    char why[256];
+    if (what & BEV_EVENT_EOF)
+        snprintf(why, sizeof why, "the warehouse closed the connection");
+    else
+        snprintf(why, sizeof why, "lost the connection to the warehouse: %s",
+                 evutil_socket_error_to_string(err));
     if (!s->server_fatal)
         session_send_error(s, "FATAL", "08006", why, NULL);
     session_close(s, "%s", why);
 }
 
-static void session_backend_ready(Conn *conn, const char *error, void *arg)
+static void client_read_cb(Stream *st, void *arg);
+static void client_drained_cb(Stream *st, void *arg);
+static void client_event_cb(Stream *st, short what, int err, void *arg);
+
+static void session_backend_ready(Stream *server, const char *error, void *arg)
 {
     Session *s = arg;
     s->connecting = NULL;
-    if (!conn) {
+    if (!server) {
         log_warn("session %u (%s): %s", s->id, session_who(s), error);
         session_fail(s, "08001", error, NULL);
         return;
     }
-    s->server = conn;
-    relay_init(&s->up, s->client.bev, conn->bev, s->env->max_message, &up_ops, s);
-    relay_init(&s->down, conn->bev, s->client.bev, SESSION_SERVER_MAX_LEN, &down_ops, s);
-    bufferevent_setcb(conn->bev, server_read_cb, server_write_cb, server_event_cb, s);
-    bufferevent_write(conn->bev, s->startup, s->startup_len);
+    s->server = server;
+    relay_init(&s->up, s->client, server, s->env->max_message, &up_ops, s);
+    relay_init(&s->down, server, s->client, SESSION_SERVER_MAX_LEN, &down_ops, s);
+    stream_setcb(server, server_read_cb, server_drained_cb, server_event_cb, s);
+    stream_write(server, s->startup, s->startup_len);
     free(s->startup);
     s->startup = NULL;
-    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
     session_set_state(s, SESSION_AUTH);
-    bufferevent_enable(s->client.bev, EV_READ);
+    stream_enable_read(server, true);
+    stream_enable_read(s->client, true);
     relay_pump(&s->up); /* anything the client sent early */
 }
 
 /* ---- the client connection ----------------------------------------------------- */
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+static void client_read_cb(Stream *st, void *arg)
 {
-    (void)bev;
+    (void)st;
     Session *s = arg;
     if (s->state == SESSION_STARTUP)
         session_startup(s);
@@ -462,8 +474,69 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         relay_pump(&s->up);
 }
 
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_drained_cb(Stream *st, void *arg)
+{
+    Session *s = arg;
+    switch (s->state) {
+    case SESSION_TLS_ANSWER:
+        if (stream_pending(st) == 0)
+            session_start_tls(s);
+        break;
+    case SESSION_AUTH:
+    case SESSION_READY:
+        relay_drained(&s->down);
+        break;
+    case SESSION_CLOSING:
+        if (!s->server && !s->connecting && stream_pending(st) == 0)
+            session_dead(s);
+        break;
+    default:
+        break;
+    }
+}
+
+static void client_event_cb(Stream *st, short what, int err, void *arg)
+{
+    (void)st;
+    Session *s = arg;
+    if (s->state == SESSION_CLOSING) {
+        session_dead(s); /* gone, or too slow to take its last bytes */
+        return;
+    }
+    if (s->state == SESSION_DEAD)
+        return;
+    if (what & BEV_EVENT_TIMEOUT) {
+        session_fail(s, "08P01", "timeout waiting for the startup packet", NULL);
+        return;
+    }
+    if (what & BEV_EVENT_EOF)
+        session_close(s, s->client_terminated ? "the client terminated the session"
+                                              : "the client closed the connection");
+    else
+        session_close(s, "client connection error: %s", evutil_socket_error_to_string(err));
+}
+
+static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    Session *s = arg;
+    if (s->state != SESSION_TLS_HANDSHAKE)
+        return;
+    if (what & BEV_EVENT_CONNECTED) {
+        s->handshake = NULL;
+        s->client = stream_tls(s->env->base, bev);
+        stream_setcb(s->client, client_read_cb, client_drained_cb, client_event_cb, s);
+        session_set_state(s, SESSION_STARTUP);
+        stream_enable_read(s->client, true);
+        session_startup(s);
+        return;
+    }
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (what & BEV_EVENT_TIMEOUT)
+        reason = "timed out";
+    session_close(s, "TLS handshake with the client failed: %s",
+                  reason ? reason : "connection closed");
+}
 
 /* Our 'S' reached the client: the same socket continues as TLS. */
 static void session_start_tls(Session *s)
@@ -473,77 +546,19 @@ static void session_start_tls(Session *s)
         session_close(s, "cannot set up TLS");
         return;
     }
-    evutil_socket_t fd = bufferevent_getfd(s->client.bev);
-    bufferevent_free(s->client.bev); /* plain: the socket stays open */
-    s->client.bev = bufferevent_openssl_socket_new(s->env->base, fd, ssl,
-                                                   BUFFEREVENT_SSL_ACCEPTING,
-                                                   BEV_OPT_CLOSE_ON_FREE);
-    if (!s->client.bev) {
+    evutil_socket_t fd = stream_release(s->client);
+    s->client = NULL;
+    s->handshake = bufferevent_openssl_socket_new(s->env->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                  BEV_OPT_CLOSE_ON_FREE);
+    if (!s->handshake) {
         SSL_free(ssl);
         evutil_closesocket(fd);
         session_close(s, "cannot set up TLS");
         return;
     }
-    s->client.tls = true;
-    bufferevent_setcb(s->client.bev, client_read_cb, client_write_cb, client_event_cb, s);
+    bufferevent_setcb(s->handshake, NULL, NULL, handshake_event_cb, s);
     session_set_state(s, SESSION_TLS_HANDSHAKE);
-    bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
-}
-
-static void client_write_cb(struct bufferevent *bev, void *arg)
-{
-    Session *s = arg;
-    switch (s->state) {
-    case SESSION_TLS_ANSWER:
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-            session_start_tls(s);
-        break;
-    case SESSION_AUTH:
-    case SESSION_READY:
-        relay_drained(&s->down);
-        break;
-    case SESSION_CLOSING:
-        if (!s->server && !s->connecting &&
-            evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-            session_dead(s);
-        break;
-    default:
-        break;
-    }
-}
-
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    Session *s = arg;
-    if (s->state == SESSION_CLOSING) {
-        if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-            session_dead(s);
-        return;
-    }
-    if (s->state == SESSION_DEAD)
-        return;
-    if ((what & BEV_EVENT_CONNECTED) && s->state == SESSION_TLS_HANDSHAKE) {
-        session_set_state(s, SESSION_STARTUP);
-        session_startup(s);
-        return;
-    }
-    if (what & BEV_EVENT_TIMEOUT) {
-        session_fail(s, "08P01", "timeout waiting for the startup packet", NULL);
-        return;
-    }
-    if (s->state == SESSION_TLS_HANDSHAKE) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
-        const char *reason = e ? ERR_reason_error_string(e) : NULL;
-        session_close(s, "TLS handshake with the client failed: %s",
-                      reason ? reason : "connection closed");
-        return;
-    }
-    if (what & BEV_EVENT_EOF)
-        session_close(s, s->client_terminated ? "the client terminated the session"
-                                              : "the client closed the connection");
-    else
-        session_close(s, "client connection error: %s",
-                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    bufferevent_enable(s->handshake, EV_READ | EV_WRITE);
 }
 
 /* ---- startup ----------------------------------------------------------------- */
@@ -576,8 +591,9 @@ static void session_build_startup(Session *s, const CodecStartup *su)
 /* A StartupMessage: checks, then connects to the warehouse. Returns false when closing. */
 static bool session_startup_message(Session *s, const CodecStartup *su)
 {
-    if (s->env->tls_required && !s->client.tls) {
-        session_fail(s, "28000", "this gateway accepts only TLS connections ([gateway] tls = require)",
+    if (s->env->tls_required && !stream_is_tls(s->client)) {
+        session_fail(s, "28000",
+                     "this gateway accepts only TLS connections ([gateway] tls = require)",
                      "Connect with sslmode=require.");
         return false;
     }
@@ -606,12 +622,12 @@ static bool session_startup_message(Session *s, const CodecStartup *su)
         codec_buf_init(&b, SESSION_STARTUP_MAX * 2);
         codec_put_negotiate_version(&b, 0, unsupported, nunsupported);
         if (codec_buf_ok(&b))
-            session_write_client(s, b.data, b.len);
+            session_send(s, b.data, b.len);
         codec_buf_free(&b);
     }
 
     session_set_state(s, SESSION_CONNECTING);
-    bufferevent_disable(s->client.bev, EV_READ);
+    stream_enable_read(s->client, false);
     s->connecting = backend_connect(s->env->base, &s->env->warehouse, session_backend_ready, s);
     return true;
 }
@@ -619,7 +635,7 @@ static bool session_startup_message(Session *s, const CodecStartup *su)
 /* Reads startup packets for as long as the session stays in SESSION_STARTUP. */
 static void session_startup(Session *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->client.bev);
+    struct evbuffer *in = stream_input(s->client);
     while (s->state == SESSION_STARTUP) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -637,13 +653,13 @@ static void session_startup(Session *s)
         }
         switch (su.kind) {
         case CODEC_STARTUP_SSL:
-            if (s->client.tls) {
+            if (stream_is_tls(s->client)) {
                 session_fail(s, "08P01", "SSLRequest on a connection that already uses TLS", NULL);
                 return;
             }
             if (!s->env->server_ctx) {
                 evbuffer_drain(in, su.size);
-                session_write_client(s, "N", 1);
+                session_send(s, "N", 1);
                 break;
             }
             if (len != su.size) { /* CVE-2021-23214: nothing may come before the handshake */
@@ -652,12 +668,14 @@ static void session_startup(Session *s)
             }
             evbuffer_drain(in, su.size);
             session_set_state(s, SESSION_TLS_ANSWER);
-            bufferevent_disable(s->client.bev, EV_READ);
-            session_write_client(s, "S", 1);
+            stream_enable_read(s->client, false);
+            session_send(s, "S", 1);
+            if (stream_pending(s->client) == 0 && s->state == SESSION_TLS_ANSWER)
+                session_start_tls(s);
             return;
         case CODEC_STARTUP_GSSENC:
             evbuffer_drain(in, su.size);
-            session_write_client(s, "N", 1);
+            session_send(s, "N", 1);
             break;
         case CODEC_STARTUP_CANCEL:
             evbuffer_drain(in, su.size);
@@ -701,10 +719,10 @@ Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
 
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    s->client.bev = xnonnull(bufferevent_socket_new(env->base, fd, 0));
-    bufferevent_setcb(s->client.bev, client_read_cb, client_write_cb, client_event_cb, s);
-    session_set_state(s, SESSION_STARTUP);
-    bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
+    s->client = stream_socket(env->base, fd);
+    stream_setcb(s->client, client_read_cb, client_drained_cb, client_event_cb, s);
+    stream_set_deadline(s->client, SESSION_STARTUP_TIMEOUT_S);
+    stream_enable_read(s->client, true);
     return s;
 }
 
@@ -713,11 +731,10 @@ void session_free(Session *s)
     if (!s)
         return;
     backend_connect_abort(s->connecting);
-    if (s->server) {
-        conn_close(s->server);
-        free(s->server);
-    }
-    conn_close(&s->client);
+    stream_free(s->server);
+    stream_free(s->client);
+    if (s->handshake)
+        bufferevent_free(s->handshake);
     event_free(s->close_ev);
     free(s->user);
     free(s->database);

@@ -21,9 +21,9 @@ typedef struct Session Session;
 /* What sessions need of their gateway; owned by the gateway, read-only for sessions. */
 typedef struct GatewayEnv {
     struct event_base *base;
-    SSL_CTX *server_ctx;     /* NULL: no TLS for clients */
-    bool tls_required;       /* [gateway] tls = require */
-    uint32_t max_message;    /* largest message a client may send, its length field */
+    SSL_CTX *server_ctx;  /* NULL: no TLS for clients */
+    bool tls_required;    /* [gateway] tls = require */
+    uint32_t max_message; /* largest message a client may send, its length field */
     int max_clients;
     BackendTarget warehouse; /* where sessions connect */
 } GatewayEnv;

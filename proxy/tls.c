@@ -15,9 +15,9 @@ int tls_parse_sslmode(const char *s, TlsSslMode *out)
         const char *name;
         TlsSslMode mode;
     } modes[] = {
-        {"disable", TLS_SSLMODE_DISABLE},       {"allow", TLS_SSLMODE_DISABLE},
-        {"prefer", TLS_SSLMODE_PREFER},         {"require", TLS_SSLMODE_REQUIRE},
-        {"verify-ca", TLS_SSLMODE_VERIFY_CA},   {"verify-full", TLS_SSLMODE_VERIFY_FULL},
+        {"disable", TLS_SSLMODE_DISABLE},     {"allow", TLS_SSLMODE_DISABLE},
+        {"prefer", TLS_SSLMODE_PREFER},       {"require", TLS_SSLMODE_REQUIRE},
+        {"verify-ca", TLS_SSLMODE_VERIFY_CA}, {"verify-full", TLS_SSLMODE_VERIFY_FULL},
     };
     for (size_t i = 0; i < ARRAY_LEN(modes); i++) {
         if (str_ieq(s, modes[i].name)) {

@@ -13,9 +13,9 @@
 #include "core/util.h"
 
 typedef enum TlsSslMode {
-    TLS_SSLMODE_DISABLE, /* "disable", and "allow" (which libpq tries plain first) */
-    TLS_SSLMODE_PREFER,  /* TLS when the warehouse offers it */
-    TLS_SSLMODE_REQUIRE, /* TLS or nothing; the certificate is not checked */
+    TLS_SSLMODE_DISABLE,     /* "disable", and "allow" (which libpq tries plain first) */
+    TLS_SSLMODE_PREFER,      /* TLS when the warehouse offers it */
+    TLS_SSLMODE_REQUIRE,     /* TLS or nothing; the certificate is not checked */
     TLS_SSLMODE_VERIFY_CA,   /* ... and signed by a trusted CA */
     TLS_SSLMODE_VERIFY_FULL, /* ... and issued for the host name */
 } TlsSslMode;
