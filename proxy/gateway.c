@@ -187,19 +187,19 @@ static void cancel_ready(Stream *conn, const char *error, void *arg)
     }
 }
 
-void gateway_cancel_request(Gateway *gw, uint32_t id, uint32_t key)
+void gateway_cancel_request(Gateway *gw, uint32_t pid, uint32_t key)
 {
     Session *s = gw->sessions;
-    while (s && session_id(s) != id)
+    while (s && !session_cancel_matches(s, pid, key))
         s = *session_next(s);
-    uint32_t pid, backend_key;
-    if (!s || !session_cancel_key_matches(s, key) || !session_backend_key(s, &pid, &backend_key)) {
-        log_info("cancel request for session %u ignored: no such session or a wrong key", id);
+    uint32_t backend_key;
+    if (!s || !session_backend_key(s, &pid, &backend_key)) {
+        log_info("cancel request for backend %u ignored: no such session, or a wrong key", pid);
         return;
     }
     CancelJob *job = xcalloc(1, sizeof *job);
     job->gw = gw;
-    job->session = id;
+    job->session = session_id(s);
     uint32_t fields[4] = {htonl(CODEC_CANCEL_REQUEST_LEN), htonl(CODEC_CANCEL_REQUEST), htonl(pid),
                           htonl(backend_key)};
     memcpy(job->packet, fields, sizeof job->packet);

@@ -46,8 +46,8 @@ struct Session {
     Gateway *gw;
     const GatewayEnv *env;
     SessionState state;
-    uint32_t id;                   /* the "backend PID" the client sees */
-    uint32_t key;                  /* the cancel key the client sees */
+    uint32_t id;  /* for logs */
+    uint32_t key; /* the cancel key the client sees, with the warehouse's PID */
     Stream *client;                /* NULL during the TLS handshake */
     struct bufferevent *handshake; /* the client's TLS bufferevent until the handshake is done */
     Stream *server;                /* NULL until connected */
@@ -84,9 +84,9 @@ uint32_t session_id(const Session *s)
     return s->id;
 }
 
-bool session_cancel_key_matches(const Session *s, uint32_t key)
+bool session_cancel_matches(const Session *s, uint32_t pid, uint32_t key)
 {
-    return s->has_backend_key && s->key == key;
+    return s->has_backend_key && s->backend_pid == pid && s->key == key;
 }
 
 bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key)
@@ -289,10 +289,13 @@ static int down_backend_key(Session *s, const uint8_t *msg, size_t len)
     s->backend_key =
         (uint32_t)k.key[0] << 24 | (uint32_t)k.key[1] << 16 | (uint32_t)k.key[2] << 8 | k.key[3];
     s->has_backend_key = true;
-    /* The client gets the session's own: its cancel request comes to us, not the warehouse. */
+    /*
+     * The client sees the warehouse's PID (pg_backend_pid() and NOTIFY senders agree with it)
+     * but a key of the session's own: a cancel request must come through us.
+     */
     uint8_t out[13] = {'K', 0, 0, 0, 12};
-    uint32_t id = htonl(s->id), key = htonl(s->key);
-    memcpy(out + 5, &id, 4);
+    uint32_t pid = htonl(s->backend_pid), key = htonl(s->key);
+    memcpy(out + 5, &pid, 4);
     memcpy(out + 9, &key, 4);
     session_queue(s, out, sizeof out);
     return 0;

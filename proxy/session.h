@@ -38,9 +38,10 @@ void session_shutdown(Session *s);
 /* Frees a dead session (see gateway_session_dead) and everything it holds. */
 void session_free(Session *s);
 
-/* The id the client knows the session by (its "backend PID"), and its cancel key. */
+/* The session's number in logs. */
 uint32_t session_id(const Session *s);
-bool session_cancel_key_matches(const Session *s, uint32_t key);
+/* True when a CancelRequest's PID and key are the ones this session gave its client. */
+bool session_cancel_matches(const Session *s, uint32_t pid, uint32_t key);
 /* The warehouse's own PID and cancel key of the session's backend; false before it sent them. */
 bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key);
 
@@ -57,8 +58,8 @@ Session **session_prev(Session *s);
 bool gateway_admit(Gateway *gw, Session *s);
 /* The session is dead: its sockets may be closed and its memory freed, after this callback. */
 void gateway_session_dead(Gateway *gw, Session *s);
-/* A CancelRequest arrived on some connection: find the session and forward it. */
-void gateway_cancel_request(Gateway *gw, uint32_t id, uint32_t key);
+/* A CancelRequest arrived on some connection: find the session by PID and key, forward it. */
+void gateway_cancel_request(Gateway *gw, uint32_t pid, uint32_t key);
 /* A fresh session id (never 0 and never in use) and a random cancel key. */
 uint32_t gateway_new_session_id(Gateway *gw);
 
