@@ -20,7 +20,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] web/*.[ch] \
                          cli/*.[ch] tests/unit/*.[ch])
 
-.PHONY: all deps unit e2e test asan format lint bench-scan bench-refresh clean
+.PHONY: all deps unit e2e test asan format lint bench-scan bench-refresh bench-gateway clean
 .SECONDARY:
 
 all: duro
@@ -47,7 +47,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libduro.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libduro.a $(LIBS) -lcmocka
 
 deps:
-	@tools/install-deps all
+	@tools/install-deps test
 
 unit: $(TEST_BINS)
 	@cd tests/unit && ../../tools/run-unit $(abspath $(TEST_BINS))
@@ -78,6 +78,10 @@ bench-scan: $(BUILD)/duro
 
 bench-refresh: $(BUILD)/duro
 	$(PYTHON) bench/refresh/run.py --duro $(abspath $(BUILD)/duro)
+
+bench-gateway: $(BUILD)/duro
+	@tools/install-deps bench
+	$(PYTHON) bench/gateway/run.py --duro $(abspath $(BUILD)/duro)
 
 clean:
 	rm -rf build build-asan duro
