@@ -46,8 +46,8 @@ struct Session {
     Gateway *gw;
     const GatewayEnv *env;
     SessionState state;
-    uint32_t id;  /* for logs */
-    uint32_t key; /* the cancel key the client sees, with the warehouse's PID */
+    uint32_t id;                   /* for logs */
+    uint32_t key;                  /* the cancel key the client sees, with the warehouse's PID */
     Stream *client;                /* NULL during the TLS handshake */
     struct bufferevent *handshake; /* the client's TLS bufferevent until the handshake is done */
     Stream *server;                /* NULL until connected */

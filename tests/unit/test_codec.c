@@ -568,7 +568,13 @@ static void test_read_server_messages(void **state)
     assert_int_equal(codec_read_auth(m, len, &a, &err), CODEC_ERROR);
     assert_string_equal(err.msg, "Authentication: MD5 salt of 3 bytes, expected 4");
     free(m);
-    m = frame('R', BYTES("\0\0\0\x0e\1\2\3\4"), 0, &len); /* Redshift's digest: opaque */
+    /* Redshift's SHA-256 digest request (13) and its IdP request (14): opaque, relayed as sent. */
+    m = frame('R', BYTES("\0\0\0\x0d\0\0\0\1\0\0\0\4salt\0\0\0\5nonce"), 0, &len);
+    assert_int_equal(codec_read_auth(m, len, &a, &err), CODEC_OK);
+    assert_int_equal(a.code, 13);
+    assert_int_equal(a.payload_len, 21);
+    free(m);
+    m = frame('R', BYTES("\0\0\0\x0e\1\2\3\4"), 0, &len);
     assert_int_equal(codec_read_auth(m, len, &a, &err), CODEC_OK);
     assert_int_equal(a.code, 14);
     assert_int_equal(a.payload_len, 4);
