@@ -195,6 +195,8 @@ Stream *stream_tls(struct event_base *base, struct bufferevent *bev)
     st->bev = bev;
     st->in = bufferevent_get_input(bev);
     st->out = bufferevent_get_output(bev);
+    /* A peer that closes without close_notify has ended the stream, not failed it. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     bufferevent_setcb(bev, bev_read_cb, bev_write_cb, bev_event_cb, st);
     bufferevent_set_timeouts(bev, NULL, NULL);
     bufferevent_disable(bev, EV_READ);
