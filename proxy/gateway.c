@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
@@ -306,6 +307,22 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *
     return 0;
 }
 
+/* Each session holds two descriptors: raises the soft limit so that max_clients fit. */
+static void raise_fd_limit(int max_clients)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_clients * 2 + 64;
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log_warn("gateway: the open files limit (%llu) is too low for [gateway] max_clients = %d "
+                 "(%llu needed)",
+                 (unsigned long long)rl.rlim_cur, max_clients, (unsigned long long)want);
+}
+
 Gateway *gateway_start(const Settings *s, char **error)
 {
     static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
@@ -318,6 +335,7 @@ Gateway *gateway_start(const Settings *s, char **error)
     gw->env.tls_required = strcmp(s->gateway.tls, "require") == 0;
     gw->env.max_message = (uint32_t)s->gateway.max_message;
     gw->env.max_clients = s->gateway.max_clients;
+    raise_fd_limit(s->gateway.max_clients);
 
     TlsSslMode mode;
     if (tls_parse_sslmode(s->warehouse.sslmode, &mode) != 0) {
