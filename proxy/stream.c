@@ -10,12 +10,12 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/util.h"
 
-#define STREAM_READ_SIZE 32768 /* bytes asked of one read */
+#define STREAM_READ_SIZE 16384 /* bytes asked of one read */
+#define STREAM_IOV_MAX   16    /* buffer pieces handed to one send */
 
 struct Stream {
     struct event_base *base;
@@ -75,18 +75,27 @@ static void stream_deadline_cb(evutil_socket_t fd, short what, void *arg)
         st->event_cb(st, BEV_EVENT_TIMEOUT, 0, st->arg);
 }
 
-/* Writes as much output as the socket takes. Returns 0, or an errno value. */
+/*
+ * Writes as much output as the socket takes. Returns 0, or an errno value.
+ * sendmsg/recvmsg rather than writev/readv: socket calls skip the file layer.
+ */
 static int stream_send(Stream *st)
 {
     while (evbuffer_get_length(st->out) > 0) {
-        int n = evbuffer_write(st->out, st->fd);
-        if (n < 0) {
+        struct evbuffer_iovec v[STREAM_IOV_MAX];
+        int n = evbuffer_peek(st->out, -1, NULL, v, STREAM_IOV_MAX);
+        if (n > STREAM_IOV_MAX)
+            n = STREAM_IOV_MAX;
+        struct msghdr msg = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
+        ssize_t sent = sendmsg(st->fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0) {
             int e = errno;
             if (e == EINTR)
                 continue;
             return (e == EAGAIN || e == EWOULDBLOCK) ? 0 : e;
         }
-        if (n == 0)
+        evbuffer_drain(st->out, (size_t)sent);
+        if (sent == 0)
             return 0;
     }
     return 0;
@@ -102,7 +111,8 @@ static void stream_read_cb(evutil_socket_t fd, short what, void *arg)
         stream_fail(st, BEV_EVENT_ERROR, ENOMEM, true);
         return;
     }
-    ssize_t got = readv(fd, (struct iovec *)iov, n);
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    ssize_t got = recvmsg(fd, &msg, 0);
     if (got < 0) {
         int e = errno;
         evbuffer_commit_space(st->in, NULL, 0);
