@@ -54,8 +54,9 @@ def test_cluster_runs_as_postgres_when_root(pg):
     postgres_uid = pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
     assert pg.datadir.stat().st_uid == postgres_uid
     assert Path(pg.sql("show data_directory")[0][0]) == pg.datadir
-    pid = pg.sql("select pg_backend_pid()")[0][0]
-    status = Path(f"/proc/{pid}/status").read_text()
+    with pg.connect() as conn:  # the backend lives as long as its connection
+        pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+        status = Path(f"/proc/{pid}/status").read_text()
     uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
     assert int(uid_line.split()[1]) == postgres_uid
 
