@@ -400,6 +400,17 @@ int store_schema_version(Store *s)
     return read_version(s, &version, NULL) ? -1 : version;
 }
 
+int64_t store_data_version(Store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 const char *store_error(Store *s)
 {
     return s->error ? s->error : sqlite3_errmsg(s->db);

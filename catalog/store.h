@@ -29,6 +29,8 @@ typedef struct Store Store;
 int store_open(const char *path, Store **out, char **error) MUST_CHECK;
 void store_close(Store *s);
 int store_schema_version(Store *s);
+/* A number that changes when another connection (or process) changed the catalog; -1 on error. */
+int64_t store_data_version(Store *s);
 
 typedef struct StoreSyncStats {
     int added;

@@ -83,18 +83,21 @@ int cli_serve(int argc, char **argv)
     log_info("duro %s starting: views %s, catalog %s, warehouse %s:%d/%s (%s)", DURO_VERSION,
              s.views.path, s.catalog.path, s.warehouse.host, s.warehouse.port, s.warehouse.dbname,
              s.warehouse.dialect);
-    Gateway *gw = gateway_start(&s, &error);
-    if (!gw) {
+    Scheduler *sc = scheduler_start(&s, d, &error);
+    if (!sc) {
         log_error("%s", error);
         free(error);
         settings_free(&s);
         return 1;
     }
-    Scheduler *sc = scheduler_start(&s, d, &error);
-    if (!sc) {
+    Gateway *gw = gateway_start(&s, sc, &error);
+    if (!gw) {
         log_error("%s", error);
         free(error);
-        gateway_free(gw);
+        scheduler_stop(sc);
+        scheduler_cancel(sc);
+        scheduler_wait(sc, 30000);
+        scheduler_free(sc);
         settings_free(&s);
         return 1;
     }
@@ -136,6 +139,7 @@ int cli_serve(int argc, char **argv)
         if (signals && sessions_done && scheduler_wait(sc, 0))
             break;
     }
+    gateway_halt(gw); /* no more refreshes asked for; then the scheduler ends the queued ones */
     scheduler_free(sc);
     gateway_free(gw);
     settings_free(&s);

@@ -47,6 +47,7 @@ typedef struct KeyDef {
 
 static const char *const dialects[] = {"postgres", "redshift", NULL};
 static const char *const tls_modes[] = {"allow", "require", NULL};
+static const char *const on_off[] = {"on", "off", NULL};
 static const char *const sslmodes[] = {"disable",   "allow",       "prefer", "require",
                                        "verify-ca", "verify-full", NULL};
 
@@ -61,6 +62,7 @@ static const KeyDef keys[] = {
      "allow or require"},
     {"gateway", "max_clients", KEY_COUNT, FIELD(gateway.max_clients), "1000", false, NULL,
      "a positive integer"},
+    {"gateway", "inspect", KEY_CHOICE, FIELD(gateway.inspect), "on", false, on_off, "on or off"},
     {"gateway", "max_message", KEY_SIZE, FIELD(gateway.max_message), "64MB", false, NULL,
      "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
 

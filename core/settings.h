@@ -19,6 +19,7 @@ typedef struct Settings {
         char *tls; /* "allow" or "require" */
         int max_clients;
         int64_t max_message; /* bytes: the largest message a client may send */
+        char *inspect;       /* "on": Duro answers its own SQL and holds reads of stale views */
     } gateway;
     struct {
         char *dialect; /* "postgres" or "redshift" */

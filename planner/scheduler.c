@@ -44,6 +44,8 @@ struct Scheduler {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool rescan_requested, stopping, ended;
+    SchedulerRequest *requests; /* queued by scheduler_submit, oldest first */
+    SchedulerRequest **requests_tail;
 };
 
 int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, char **error)
@@ -231,6 +233,143 @@ static void poll_once(Scheduler *sc)
     free(stale);
 }
 
+void scheduler_request_clear(SchedulerRequest *req)
+{
+    free(req->refreshed);
+    free(req->failed_view);
+    free(req->error);
+    req->refreshed = req->failed_view = req->error = NULL;
+}
+
+/* Whether two requests can share one build. */
+static bool same_request(const SchedulerRequest *a, const SchedulerRequest *b)
+{
+    return strcmp(a->view, b->view) == 0 && a->force == b->force &&
+           a->only_if_stale == b->only_if_stale && strcmp(a->trigger, b->trigger) == 0;
+}
+
+/* Runs one request: builds its view (and stale or, forced, all dependencies) as one plan. */
+static void run_request(Scheduler *sc, SchedulerRequest *req)
+{
+    const Repo *r = &sc->repo;
+    req->started_us = wh_now_us();
+    View *v = sc->have_repo ? repo_find(r, req->view) : NULL;
+    if (!v) {
+        req->status = SCHEDULER_UNKNOWN;
+        req->refreshed = xstrdup("");
+        return;
+    }
+    size_t target = (size_t)(v - r->views);
+    bool *stale = xcalloc(r->n_views, sizeof(bool));
+    char *error = NULL;
+    if (scheduler_stale_views(sc->store, r, req->started_us, stale, &error) != 0) {
+        req->status = SCHEDULER_FAILED;
+        req->failed_view = xstrdup(req->view);
+        req->error = error;
+        free(stale);
+        return;
+    }
+    req->status = SCHEDULER_DONE;
+    if (req->only_if_stale && !stale[target]) {
+        req->refreshed = xstrdup("");
+        free(stale);
+        return;
+    }
+    TreePlan plan;
+    tree_plan(r, stale, &target, 1, req->force, &plan);
+    PipelineResult *results = xcalloc(plan.n ? plan.n : 1, sizeof(PipelineResult));
+    worker_run(sc->worker, r, &plan, req->trigger, results);
+    StrVec built = {0};
+    for (size_t k = 0; k < plan.n; k++) {
+        const View *pv = &r->views[plan.views[k]];
+        log_result(pv, plan.is_target[k] ? req->trigger : "dependency", &results[k]);
+        remember(sc, pv, &results[k]);
+        if (results[k].outcome == PIPELINE_OK) {
+            strvec_push(&built, pv->name);
+        } else if (req->status == SCHEDULER_DONE) {
+            req->status = SCHEDULER_FAILED;
+            req->failed_view = xstrdup(pv->name);
+            req->error = xstrdup(results[k].error ? results[k].error
+                                                  : pipeline_outcome_name(results[k].outcome));
+        }
+        pipeline_result_free(&results[k]);
+    }
+    if (plan.n == 0 && req->status == SCHEDULER_DONE) {
+        req->status = SCHEDULER_FAILED; /* a disabled view: tree_plan leaves it out */
+        req->failed_view = xstrdup(req->view);
+        req->error = xstrdup("the view is disabled (enabled = false here or in a view it reads)");
+    }
+    req->refreshed = strvec_join(&built, ",");
+    strvec_free(&built);
+    free(results);
+    tree_plan_free(&plan);
+    free(stale);
+}
+
+/* Copies the results of from into to, a request that shared its build. */
+static void copy_results(SchedulerRequest *to, const SchedulerRequest *from)
+{
+    to->status = from->status;
+    to->refreshed = from->refreshed ? xstrdup(from->refreshed) : NULL;
+    to->failed_view = from->failed_view ? xstrdup(from->failed_view) : NULL;
+    to->error = from->error ? xstrdup(from->error) : NULL;
+    to->started_us = from->started_us;
+    to->finished_us = from->finished_us;
+}
+
+/* Runs every queued request; called with sc->lock held, returns with it held. */
+static void run_requests(Scheduler *sc)
+{
+    while (sc->requests) {
+        SchedulerRequest *queue = sc->requests;
+        sc->requests = NULL;
+        sc->requests_tail = &sc->requests;
+        bool stopping = sc->stopping;
+        pthread_mutex_unlock(&sc->lock);
+        while (queue) {
+            SchedulerRequest *req = queue;
+            queue = req->next;
+            if (stopping) {
+                req->status = SCHEDULER_CANCELLED;
+                req->started_us = req->finished_us = wh_now_us();
+            } else {
+                run_request(sc, req);
+                req->finished_us = wh_now_us();
+            }
+            /* Requests for the same thing, queued meanwhile, share this build. */
+            for (SchedulerRequest **p = &queue; *p;) {
+                SchedulerRequest *twin = *p;
+                if (!same_request(twin, req)) {
+                    p = &twin->next;
+                    continue;
+                }
+                *p = twin->next;
+                copy_results(twin, req);
+                twin->done(twin);
+            }
+            req->done(req);
+        }
+        pthread_mutex_lock(&sc->lock);
+    }
+}
+
+void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
+{
+    req->next = NULL;
+    req->status = SCHEDULER_CANCELLED;
+    req->refreshed = req->failed_view = req->error = NULL;
+    pthread_mutex_lock(&sc->lock);
+    bool ended = sc->ended;
+    if (!ended) {
+        *sc->requests_tail = req;
+        sc->requests_tail = &req->next;
+        pthread_cond_broadcast(&sc->wake);
+    }
+    pthread_mutex_unlock(&sc->lock);
+    if (ended)
+        req->done(req); /* the thread is gone: cancelled */
+}
+
 static void *thread_main(void *arg)
 {
     Scheduler *sc = arg;
@@ -252,6 +391,7 @@ static void *thread_main(void *arg)
             next_poll = wh_now_us() + sc->settings->worker.poll * 1000000;
         }
         pthread_mutex_lock(&sc->lock);
+        run_requests(sc);
         if (sc->stopping || sc->rescan_requested)
             continue;
         int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
@@ -259,6 +399,7 @@ static void *thread_main(void *arg)
                               .tv_nsec = (long)(until % 1000000) * 1000};
         pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
     }
+    run_requests(sc); /* cancelled: stopping */
     sc->ended = true;
     pthread_cond_broadcast(&sc->wake);
     pthread_mutex_unlock(&sc->lock);
@@ -272,6 +413,7 @@ Scheduler *scheduler_start(const Settings *s, Dialect d, char **error)
     sc->dialect = d;
     pthread_mutex_init(&sc->lock, NULL);
     pthread_cond_init(&sc->wake, NULL);
+    sc->requests_tail = &sc->requests;
     if (store_open(s->catalog.path, &sc->store, error) != 0)
         goto fail;
     int closed = 0;

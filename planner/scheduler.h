@@ -25,6 +25,43 @@ typedef struct Scheduler Scheduler;
 int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale,
                           char **error) MUST_CHECK;
 
+/* Outcomes of a SchedulerRequest. */
+typedef enum SchedulerStatus {
+    SCHEDULER_DONE,      /* built, or nothing to do (a read of a view fresh by then) */
+    SCHEDULER_UNKNOWN,   /* no such view in the repository */
+    SCHEDULER_FAILED,    /* a build failed: failed_view, error */
+    SCHEDULER_CANCELLED, /* Duro is stopping */
+} SchedulerStatus;
+
+/*
+ * A refresh asked for by a client: CALL duro_refresh, or a read of a stale
+ * view. Requests run on the scheduler thread, one plan at a time, so a view
+ * is never built twice at once; requests queued for the same view and kind
+ * share one build.
+ */
+typedef struct SchedulerRequest {
+    char *view;          /* schema.table; owned by the caller */
+    bool force;          /* rebuild every dependency too, stale or not */
+    bool only_if_stale;  /* nothing to do when the view is fresh when the request runs */
+    const char *trigger; /* "call" or "read" */
+    /* Set before done() runs; owned by the request (scheduler_request_clear frees them). */
+    SchedulerStatus status;
+    char *refreshed;   /* the views rebuilt, in build order, comma-separated */
+    char *failed_view; /* SCHEDULER_FAILED: the view whose build failed */
+    char *error;       /* SCHEDULER_FAILED: why, naming the step */
+    int64_t started_us;
+    int64_t finished_us;
+    /* Called once on the scheduler thread; the request is its submitter's again. */
+    void (*done)(struct SchedulerRequest *req);
+    void *arg;
+    struct SchedulerRequest *next; /* the queue's */
+} SchedulerRequest;
+
+/* Queues req (filled in: view, force, only_if_stale, trigger, done, arg). Safe from any thread. */
+void scheduler_submit(Scheduler *sc, SchedulerRequest *req);
+/* Frees the results of a finished request. */
+void scheduler_request_clear(SchedulerRequest *req);
+
 /* Opens the catalog, loads the repository and starts the thread. NULL with *error on failure. */
 Scheduler *scheduler_start(const Settings *s, Dialect d, char **error);
 /* Asks for a re-scan of the repository now (SIGHUP). Safe from any thread. */

@@ -16,11 +16,17 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <uthash.h>
 
+#include "catalog/store.h"
+#include "catalog/vtable.h"
 #include "core/log.h"
+#include "planner/staleness.h"
+#include "planner/warehouse.h"
 #include "proxy/backend.h"
 #include "proxy/codec.h"
 #include "proxy/session.h"
@@ -28,7 +34,24 @@
 
 #define GATEWAY_BACKLOG           1024
 #define GATEWAY_CONNECT_TIMEOUT_S 10
-#define GATEWAY_RELISTEN_MS       200 /* pause after accept() failed, e.g. out of descriptors */
+#define GATEWAY_RELISTEN_MS       200  /* pause after accept() failed, e.g. out of descriptors */
+#define GATEWAY_CLASSIFY_CACHE    1024 /* statements remembered; the cache starts over when full */
+
+/* A statement's classification, remembered by its text. */
+typedef struct Classified {
+    char *sql;
+    InterceptInfo info;
+    UT_hash_handle hh;
+} Classified;
+
+struct GatewayRefresh {
+    SchedulerRequest req;
+    Gateway *gw;
+    Session *session; /* NULL when nobody waits */
+    struct event *done_ev;
+    struct GatewayRefresh *next; /* the gateway's list of refreshes not yet freed */
+    struct GatewayRefresh *prev;
+};
 
 /* A cancel request on its way to the warehouse. */
 typedef struct CancelJob {
@@ -62,6 +85,18 @@ struct Gateway {
     uint32_t next_id;
     bool ids_wrapped;
     atomic_int connections; /* client connections open */
+    /* Duro's SQL */
+    Scheduler *scheduler;
+    StrVec admins;
+    Store *store;         /* the gateway's own catalog connection */
+    int64_t data_version; /* of the catalog when views was read */
+    StoreView *views;     /* sorted by name */
+    size_t n_views;
+    const char **tables; /* the views' table names, sorted, for the pre-filter */
+    size_t n_tables;
+    Classified *classified;
+    size_t n_classified;
+    GatewayRefresh *refreshes;
 };
 
 /* ---- sessions ---------------------------------------------------------------- */
@@ -194,6 +229,8 @@ void gateway_cancel_request(Gateway *gw, uint32_t pid, uint32_t key)
     while (s && !session_cancel_matches(s, pid, key))
         s = *session_next(s);
     uint32_t backend_key;
+    if (s && session_cancel_wait(s))
+        return; /* it was waiting for a refresh, not for the warehouse */
     if (!s || !session_backend_key(s, &pid, &backend_key)) {
         log_info("cancel request for backend %u ignored: no such session, or a wrong key", pid);
         return;
@@ -207,6 +244,200 @@ void gateway_cancel_request(Gateway *gw, uint32_t pid, uint32_t key)
     job->next = gw->cancels;
     gw->cancels = job;
     job->connecting = backend_connect(gw->base, &gw->env.warehouse, cancel_ready, job);
+}
+
+/* ---- Duro's SQL ------------------------------------------------------------------------ */
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reads the catalog's views again when another connection changed it. */
+static void gateway_load_views(Gateway *gw)
+{
+    if (!gw->store)
+        return;
+    int64_t version = store_data_version(gw->store);
+    if (gw->views && version == gw->data_version)
+        return;
+    StoreView *views = NULL;
+    size_t n = 0;
+    if (store_list_views(gw->store, &views, &n) != 0) {
+        log_warn("gateway: cannot read the catalog: %s", store_error(gw->store));
+        return;
+    }
+    store_views_free(gw->views, gw->n_views);
+    gw->views = views;
+    gw->n_views = n;
+    gw->data_version = version;
+    free(gw->tables);
+    gw->tables = xcalloc(n ? n : 1, sizeof(char *));
+    gw->n_tables = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(views[i].name, '.');
+        gw->tables[gw->n_tables++] = dot ? dot + 1 : views[i].name;
+    }
+    qsort(gw->tables, gw->n_tables, sizeof(char *), compare_strings);
+}
+
+static const StoreView *find_view(Gateway *gw, const char *name)
+{
+    size_t lo = 0, hi = gw->n_views;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(gw->views[mid].name, name);
+        if (c == 0)
+            return &gw->views[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+GatewayRead gateway_read(Gateway *gw, const char *relation, const char **view)
+{
+    gateway_load_views(gw);
+    const StoreView *v;
+    if (strchr(relation, '.')) {
+        v = find_view(gw, relation);
+    } else {
+        char *qualified = xasprintf("public.%s", relation);
+        v = find_view(gw, qualified);
+        free(qualified);
+    }
+    if (!v || !v->enabled)
+        return GATEWAY_READ_NOW;
+    *view = v->name;
+    StalenessInput in = {
+        .enabled = v->enabled,
+        .refreshing = v->running,
+        .last_run_failed = v->last_outcome && strcmp(v->last_outcome, "ok") != 0,
+        .hash = v->hash,
+        .built_hash = v->built_hash,
+        .last_success_us = v->last_success_us,
+        .effective_interval = v->effective_interval,
+        .now_us = wh_now_us(),
+    };
+    if (!v->built_hash)
+        return GATEWAY_READ_WAIT; /* never built: always built first */
+    if (!staleness_needs_refresh(&in))
+        return GATEWAY_READ_NOW;
+    return strstr(v->config, "stale_read=serve") ? GATEWAY_READ_BACKGROUND : GATEWAY_READ_WAIT;
+}
+
+bool gateway_may_concern(Gateway *gw, const char *sql, size_t len)
+{
+    gateway_load_views(gw);
+    InterceptNameSet set = {gw->tables, gw->n_tables};
+    return intercept_may_concern(sql, len, intercept_name_set_has, &set);
+}
+
+static void classified_clear(Gateway *gw)
+{
+    Classified *c, *tmp;
+    HASH_ITER(hh, gw->classified, c, tmp)
+    {
+        HASH_DEL(gw->classified, c);
+        intercept_info_free(&c->info);
+        free(c->sql);
+        free(c);
+    }
+    gw->n_classified = 0;
+}
+
+const InterceptInfo *gateway_classify(Gateway *gw, const char *sql)
+{
+    Classified *c;
+    HASH_FIND_STR(gw->classified, sql, c);
+    if (c)
+        return &c->info;
+    if (gw->n_classified >= GATEWAY_CLASSIFY_CACHE)
+        classified_clear(gw);
+    c = xcalloc(1, sizeof *c);
+    c->sql = xstrdup(sql);
+    (void)intercept_analyze(c->sql, &c->info);
+    HASH_ADD_KEYPTR(hh, gw->classified, c->sql, strlen(c->sql), c);
+    gw->n_classified++;
+    return &c->info;
+}
+
+static void refresh_unlink_free(GatewayRefresh *r)
+{
+    Gateway *gw = r->gw;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        gw->refreshes = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    event_free(r->done_ev);
+    scheduler_request_clear(&r->req);
+    free(r->req.view);
+    free(r);
+}
+
+/* On the gateway's thread, once the scheduler is done with the request. */
+static void refresh_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    GatewayRefresh *r = arg;
+    if (r->session)
+        session_refresh_done(r->session, r);
+    else
+        refresh_unlink_free(r);
+}
+
+/* On the scheduler's thread. */
+static void refresh_request_done(SchedulerRequest *req)
+{
+    GatewayRefresh *r = req->arg;
+    event_active(r->done_ev, EV_TIMEOUT, 0);
+}
+
+GatewayRefresh *gateway_refresh(Gateway *gw, Session *s, const char *view, bool force,
+                                bool only_if_stale, const char *trigger)
+{
+    GatewayRefresh *r = xcalloc(1, sizeof *r);
+    r->gw = gw;
+    r->session = s;
+    r->done_ev = xnonnull(event_new(gw->base, -1, 0, refresh_done_cb, r));
+    r->req.view = xstrdup(view);
+    r->req.force = force;
+    r->req.only_if_stale = only_if_stale;
+    r->req.trigger = trigger;
+    r->req.done = refresh_request_done;
+    r->req.arg = r;
+    r->next = gw->refreshes;
+    if (gw->refreshes)
+        gw->refreshes->prev = r;
+    gw->refreshes = r;
+    if (gw->scheduler) {
+        scheduler_submit(gw->scheduler, &r->req);
+    } else {
+        r->req.status = SCHEDULER_CANCELLED;
+        event_active(r->done_ev, EV_TIMEOUT, 0);
+    }
+    return r;
+}
+
+void gateway_refresh_detach(GatewayRefresh *r)
+{
+    if (r)
+        r->session = NULL;
+}
+
+const SchedulerRequest *gateway_refresh_result(const GatewayRefresh *r)
+{
+    return &r->req;
+}
+
+void gateway_refresh_free(GatewayRefresh *r)
+{
+    refresh_unlink_free(r);
 }
 
 /* ---- the listener ------------------------------------------------------------------ */
@@ -323,7 +554,7 @@ static void raise_fd_limit(int max_clients)
                  (unsigned long long)rl.rlim_cur, max_clients, (unsigned long long)want);
 }
 
-Gateway *gateway_start(const Settings *s, char **error)
+Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
 {
     static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
     pthread_once(&threads_once, (void (*)(void))evthread_use_pthreads);
@@ -335,7 +566,19 @@ Gateway *gateway_start(const Settings *s, char **error)
     gw->env.tls_required = strcmp(s->gateway.tls, "require") == 0;
     gw->env.max_message = (uint32_t)s->gateway.max_message;
     gw->env.max_clients = s->gateway.max_clients;
+    gw->env.inspect = strcmp(s->gateway.inspect, "on") == 0;
+    gw->scheduler = sc;
+    strvec_copy(&gw->admins, &s->worker.admins);
+    gw->env.admins = &gw->admins;
     raise_fd_limit(s->gateway.max_clients);
+    if (gw->env.inspect) {
+        if (store_open(s->catalog.path, &gw->store, error) != 0)
+            goto fail;
+        gw->env.answer.store = gw->store;
+        gw->env.answer.vt = vtable_open(error);
+        if (!gw->env.answer.vt)
+            goto fail;
+    }
 
     TlsSslMode mode;
     if (tls_parse_sslmode(s->warehouse.sslmode, &mode) != 0) {
@@ -414,14 +657,20 @@ int gateway_sessions(const Gateway *gw)
     return atomic_load(&((Gateway *)gw)->connections);
 }
 
+void gateway_halt(Gateway *gw)
+{
+    if (gw->thread_started) {
+        event_active(gw->exit_ev, EV_TIMEOUT, 0);
+        pthread_join(gw->thread, NULL);
+        gw->thread_started = false;
+    }
+}
+
 void gateway_free(Gateway *gw)
 {
     if (!gw)
         return;
-    if (gw->thread_started) {
-        event_active(gw->exit_ev, EV_TIMEOUT, 0);
-        pthread_join(gw->thread, NULL);
-    }
+    gateway_halt(gw);
     while (gw->sessions) {
         Session *s = gw->sessions;
         list_remove(gw, s);
@@ -446,6 +695,14 @@ void gateway_free(Gateway *gw)
     for (size_t i = 0; i < ARRAY_LEN(evs); i++)
         if (evs[i])
             event_free(evs[i]);
+    while (gw->refreshes)
+        refresh_unlink_free(gw->refreshes);
+    classified_clear(gw);
+    store_views_free(gw->views, gw->n_views);
+    free(gw->tables);
+    vtable_close(gw->env.answer.vt);
+    store_close(gw->store);
+    strvec_free(&gw->admins);
     if (gw->dns)
         evdns_base_free(gw->dns, 0);
     event_base_free(gw->base);

@@ -63,8 +63,15 @@ static int relay_move(Relay *r)
             size_t n = r->hold_size;
             const uint8_t *msg = evbuffer_pullup(in, (ev_ssize_t)n);
             r->hold_size = 0;
-            if (r->ops->on_message(r->arg, msg, n) != 0)
+            int rc = r->ops->on_message(r->arg, msg, n);
+            if (rc < 0)
                 return -1;
+            if (rc > 0) { /* kept for later */
+                r->hold_size = n;
+                r->paused = true;
+                relay_update_reading(r);
+                return 0;
+            }
             evbuffer_drain(in, n);
             continue;
         }

@@ -32,7 +32,8 @@ typedef struct RelayOps {
     /*
      * A held message, whole, in msg[0 .. len) (valid during the call; the
      * relay drains it afterwards). Returns 0 to go on, -1 to stop pumping
-     * because the owner is closing the session.
+     * because the owner is closing the session, or 1 to keep the message and
+     * pause: relay_resume() hands it to on_message again.
      */
     int (*on_message)(void *arg, const uint8_t *msg, size_t len);
     /* A header that breaks the protocol; the owner closes the session. */

@@ -174,6 +174,7 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->gateway.tls, "allow");
     assert_int_equal(s->gateway.max_clients, 1000);
     assert_int_equal(s->gateway.max_message, 64 << 20);
+    assert_string_equal(s->gateway.inspect, "on");
     assert_string_equal(s->warehouse.dialect, "postgres");
     assert_string_equal(s->warehouse.host, "127.0.0.1");
     assert_int_equal(s->warehouse.port, 5432);

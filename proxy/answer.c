@@ -1,0 +1,833 @@
+/*
+ * Duro's answers (see answer.h). Statements and portals of Duro's live in two
+ * short lists per session; a portal holds its rows once executed, so that
+ * Execute with a row limit resumes where it stopped, as PostgreSQL does.
+ */
+#include "proxy/answer.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "catalog/interval.h"
+#include "planner/staleness.h"
+#include "planner/warehouse.h"
+
+#define OID_BOOL          16
+#define OID_INT8          20
+#define OID_INT2          21
+#define OID_INT4          23
+#define OID_TEXT          25
+#define OID_FLOAT4        700
+#define OID_FLOAT8        701
+#define OID_UNKNOWN       705
+#define OID_VARCHAR       1043
+#define OID_TIMESTAMPTZ   1184
+#define OID_DATE          1082
+#define OID_INTERVAL      1186
+#define POSTGRES_EPOCH_US 946684800000000LL /* 2000-01-01 in Unix microseconds */
+
+typedef struct LocalStmt {
+    char *name;
+    InterceptKind kind; /* INTERCEPT_VIRTUAL or INTERCEPT_REFRESH */
+    VtStatement *vt;
+    char *refresh_name; /* literal name, or NULL when a parameter */
+    int refresh_param;
+    bool refresh_force;
+    int refresh_force_param;
+    const char *tag; /* refresh: "CALL" or "SELECT 1" */
+    uint32_t *param_types;
+    size_t nparams;
+    int refs; /* the list's, and each portal's */
+    struct LocalStmt *next;
+} LocalStmt;
+
+typedef struct LocalPortal {
+    char *name;
+    LocalStmt *stmt;
+    char **params; /* as text; NULL = SQL NULL */
+    size_t nparams;
+    int16_t *formats; /* result formats as bound */
+    size_t nformats;
+    bool run;
+    VtValue *rows;
+    size_t nrows;
+    size_t pos;
+    struct LocalPortal *next;
+} LocalPortal;
+
+struct Answer {
+    LocalStmt *stmts;
+    LocalPortal *portals;
+    bool skipping;
+};
+
+static const CodecColumn refresh_columns[] = {
+    {"view", OID_TEXT, -1, 0},
+    {"refreshed", OID_TEXT, -1, 0},
+    {"duration_s", OID_FLOAT8, 8, 0},
+};
+
+/* ---- lists ---------------------------------------------------------------------- */
+
+static void stmt_unref(LocalStmt *st)
+{
+    if (!st || --st->refs > 0)
+        return;
+    vtable_statement_free(st->vt);
+    free(st->name);
+    free(st->refresh_name);
+    free(st->param_types);
+    free(st);
+}
+
+static void portal_free(LocalPortal *p)
+{
+    for (size_t i = 0; i < p->nparams; i++)
+        free(p->params[i]);
+    free(p->params);
+    free(p->formats);
+    if (p->rows)
+        vtable_rows_free(p->rows, p->nrows, vtable_ncolumns(p->stmt->vt));
+    stmt_unref(p->stmt);
+    free(p->name);
+    free(p);
+}
+
+static LocalStmt **find_stmt(Answer *a, const char *name)
+{
+    LocalStmt **p = &a->stmts;
+    while (*p && strcmp((*p)->name, name) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static LocalPortal **find_portal(Answer *a, const char *name)
+{
+    LocalPortal **p = &a->portals;
+    while (*p && strcmp((*p)->name, name) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static void drop_stmt(Answer *a, const char *name)
+{
+    LocalStmt **p = find_stmt(a, name);
+    if (*p) {
+        LocalStmt *st = *p;
+        *p = st->next;
+        stmt_unref(st);
+    }
+}
+
+static void drop_portal(Answer *a, const char *name)
+{
+    LocalPortal **p = find_portal(a, name);
+    if (*p) {
+        LocalPortal *pt = *p;
+        *p = pt->next;
+        portal_free(pt);
+    }
+}
+
+Answer *answer_new(void)
+{
+    return xcalloc(1, sizeof(Answer));
+}
+
+void answer_free(Answer *a)
+{
+    if (!a)
+        return;
+    while (a->portals)
+        drop_portal(a, a->portals->name);
+    while (a->stmts)
+        drop_stmt(a, a->stmts->name);
+    free(a);
+}
+
+bool answer_active(const Answer *a)
+{
+    return a->stmts || a->portals || a->skipping;
+}
+
+bool answer_has_statement(const Answer *a, const char *name)
+{
+    return *find_stmt((Answer *)a, name) != NULL;
+}
+
+bool answer_has_portal(const Answer *a, const char *name)
+{
+    return *find_portal((Answer *)a, name) != NULL;
+}
+
+bool answer_skipping(const Answer *a)
+{
+    return a->skipping;
+}
+
+void answer_skip(Answer *a)
+{
+    a->skipping = true;
+}
+
+void answer_sync(Answer *a)
+{
+    a->skipping = false;
+    /* The unnamed portal ends with its transaction; close it at Sync like PostgreSQL would. */
+    drop_portal(a, "");
+}
+
+void answer_forget_unnamed(Answer *a, bool statement, bool portal)
+{
+    if (statement)
+        drop_stmt(a, "");
+    if (portal)
+        drop_portal(a, "");
+}
+
+void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *message,
+                  bool extended)
+{
+    codec_put_error(out, "ERROR", sqlstate, message, NULL, NULL);
+    if (extended)
+        a->skipping = true;
+}
+
+/* ---- loading the virtual tables ----------------------------------------------------- */
+
+static char *format_interval(int64_t seconds)
+{
+    if (seconds <= 0)
+        return NULL;
+    char buf[32];
+    interval_format(seconds, buf, sizeof buf);
+    return xstrdup(buf);
+}
+
+/* Fills env->vt from the catalog. Returns 0, or -1 with a message in err. */
+static int load_tables(const AnswerEnv *env, VtError *err)
+{
+    StoreView *views = NULL;
+    StoreRun *runs = NULL;
+    size_t nv = 0, nr = 0;
+    if (store_list_views(env->store, &views, &nv) != 0 ||
+        store_list_runs(env->store, NULL, 0, &runs, &nr) != 0) {
+        snprintf(err->sqlstate, sizeof err->sqlstate, "58000");
+        snprintf(err->message, sizeof err->message, "cannot read Duro's catalog: %s",
+                 store_error(env->store));
+        store_views_free(views, nv);
+        return -1;
+    }
+    int64_t now = wh_now_us();
+    VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
+    char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
+    for (size_t i = 0; i < nv; i++) {
+        const StoreView *v = &views[i];
+        StalenessInput in = {
+            .enabled = v->enabled,
+            .refreshing = v->running,
+            .last_run_failed = v->last_outcome && strcmp(v->last_outcome, "ok") != 0,
+            .hash = v->hash,
+            .built_hash = v->built_hash,
+            .last_success_us = v->last_success_us,
+            .effective_interval = v->effective_interval,
+            .now_us = now,
+        };
+        int64_t next = staleness_next_refresh(&in);
+        texts[2 * i] = format_interval(v->interval);
+        texts[2 * i + 1] = format_interval(v->effective_interval);
+        status[i] = (VtStatusRow){
+            .view = v->name,
+            .interval = texts[2 * i],
+            .effective_interval = texts[2 * i + 1],
+            .state = view_state_name(staleness_state(&in)),
+            .last_refresh_us = v->last_success_us ? v->last_success_us : VT_NULL_TIME,
+            .last_duration_s = v->last_success_us ? (double)v->last_duration_us / 1e6 : NAN,
+            .next_refresh_us = next ? next : VT_NULL_TIME,
+            .rows = v->built_hash ? v->rows : -1,
+            .depends_on = v->depends_on,
+            .last_error =
+                v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL,
+            .source = v->source,
+        };
+    }
+    VtRunRow *rrows = xcalloc(nr ? nr : 1, sizeof *rrows);
+    for (size_t i = 0; i < nr; i++) {
+        const StoreRun *r = &runs[i];
+        rrows[i] = (VtRunRow){
+            .id = r->id,
+            .view = r->view,
+            .started_us = r->started_us,
+            .finished_us = r->finished_us ? r->finished_us : VT_NULL_TIME,
+            .outcome = r->outcome,
+            .duration_s = r->finished_us ? (double)(r->finished_us - r->started_us) / 1e6 : NAN,
+            .rows = r->rows,
+            .trigger = r->trigger,
+            .error = r->error,
+        };
+    }
+    char *error = NULL;
+    int rc = vtable_load(env->vt, status, nv, rrows, nr, &error);
+    if (rc != 0) {
+        snprintf(err->sqlstate, sizeof err->sqlstate, "58000");
+        snprintf(err->message, sizeof err->message, "%s", error ? error : "cannot load");
+        free(error);
+    }
+    for (size_t i = 0; i < 2 * nv; i++)
+        free(texts[i]);
+    free(texts);
+    free(status);
+    free(rrows);
+    store_views_free(views, nv);
+    store_runs_free(runs, nr);
+    return rc;
+}
+
+/* ---- encoding results ----------------------------------------------------------- */
+
+static int16_t format_of(const int16_t *formats, size_t n, size_t i)
+{
+    if (n == 0)
+        return 0;
+    return n == 1 ? formats[0] : (i < n ? formats[i] : 0);
+}
+
+/* Types whose binary form Duro writes; columns of other types are sent as text whatever the
+ * client asked (the RowDescription says so). */
+static bool binary_ok(uint32_t oid)
+{
+    switch (oid) {
+    case OID_BOOL:
+    case OID_INT8:
+    case OID_INT4:
+    case OID_TEXT:
+    case OID_VARCHAR:
+    case OID_FLOAT8:
+    case OID_TIMESTAMPTZ:
+    case OID_DATE:
+    case OID_INTERVAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The format a column is sent in. */
+static int16_t column_format(const VtStatement *vt, const int16_t *formats, size_t nformats,
+                             size_t i)
+{
+    return binary_ok(vtable_column(vt, i)->type_oid) ? format_of(formats, nformats, i) : 0;
+}
+
+static void put_row_description(CodecBuf *out, const VtStatement *vt, const int16_t *formats,
+                                size_t nformats)
+{
+    size_t n = vtable_ncolumns(vt);
+    CodecColumn *cols = xcalloc(n ? n : 1, sizeof *cols);
+    for (size_t i = 0; i < n; i++) {
+        const VtColumn *c = vtable_column(vt, i);
+        cols[i] = (CodecColumn){c->name, c->type_oid, c->type_len,
+                                column_format(vt, formats, nformats, i)};
+    }
+    codec_put_row_description(out, cols, n);
+    free(cols);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* One DataRow; binary values for the columns whose format is 1. */
+static void put_data_row(CodecBuf *out, const VtStatement *vt, const VtValue *row,
+                         const int16_t *formats, size_t nformats)
+{
+    size_t n = vtable_ncolumns(vt);
+    codec_buf_start_message(out, 'D');
+    codec_buf_put_int16(out, (int16_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const VtValue *v = &row[i];
+        if (v->null) {
+            codec_buf_put_int32(out, -1);
+            continue;
+        }
+        uint32_t oid = vtable_column(vt, i)->type_oid;
+        if (column_format(vt, formats, nformats, i) == 1 && oid != OID_TEXT && oid != OID_VARCHAR) {
+            uint8_t b[16];
+            size_t blen = 8;
+            if (oid == OID_INT8) {
+                put_be64(b, (uint64_t)v->i);
+            } else if (oid == OID_TIMESTAMPTZ) {
+                put_be64(b, (uint64_t)(v->i - POSTGRES_EPOCH_US));
+            } else if (oid == OID_FLOAT8) {
+                uint64_t bits;
+                memcpy(&bits, &v->f, 8);
+                put_be64(b, bits);
+            } else if (oid == OID_INT4 || oid == OID_DATE) {
+                int64_t x = oid == OID_INT4 ? v->i : v->i / 86400000000LL - 10957;
+                uint8_t t[8];
+                put_be64(t, (uint64_t)x);
+                memcpy(b, t + 4, 4);
+                blen = 4;
+            } else if (oid == OID_INTERVAL) {
+                put_be64(b, (uint64_t)v->i); /* microseconds, then 0 days and 0 months */
+                memset(b + 8, 0, 8);
+                blen = 16;
+            } else { /* OID_BOOL */
+                b[0] = v->i != 0 || v->text[0] == 't';
+                blen = 1;
+            }
+            codec_buf_put_int32(out, (int32_t)blen);
+            codec_buf_put_bytes(out, b, blen);
+            continue;
+        }
+        codec_buf_put_int32(out, (int32_t)strlen(v->text));
+        codec_buf_put_bytes(out, v->text, strlen(v->text));
+    }
+    codec_buf_finish_message(out);
+}
+
+/* Queues rows pos .. (up to max_rows) and CommandComplete or PortalSuspended. */
+static void put_rows(CodecBuf *out, const VtStatement *vt, const VtValue *rows, size_t nrows,
+                     size_t *pos, int32_t max_rows, const int16_t *formats, size_t nformats)
+{
+    size_t ncols = vtable_ncolumns(vt), sent = 0;
+    while (*pos < nrows && (max_rows <= 0 || sent < (size_t)max_rows)) {
+        put_data_row(out, vt, rows + *pos * ncols, formats, nformats);
+        (*pos)++;
+        sent++;
+    }
+    if (*pos < nrows) {
+        codec_put_portal_suspended(out);
+        return;
+    }
+    char tag[32];
+    snprintf(tag, sizeof tag, "SELECT %zu", nrows);
+    codec_put_command_complete(out, tag);
+}
+
+/* ---- refresh statements ------------------------------------------------------------ */
+
+/* "CALL" when the statement starts with the CALL keyword, else "SELECT 1". */
+static const char *refresh_tag(const char *sql)
+{
+    while (*sql && (isspace((unsigned char)*sql) || *sql == '('))
+        sql++;
+    return strncasecmp(sql, "call", 4) == 0 ? "CALL" : "SELECT 1";
+}
+
+static bool parse_bool_text(const char *s, bool *out)
+{
+    static const char *const yes[] = {"t", "true", "on", "1", "yes", "y"};
+    static const char *const no[] = {"f", "false", "off", "0", "no", "n"};
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+void answer_refresh_clear(AnswerRefresh *r)
+{
+    free(r->view);
+    r->view = NULL;
+}
+
+void answer_refresh_result(Answer *a, const char *portal, const AnswerRefresh *refresh,
+                           const SchedulerRequest *req, CodecBuf *out)
+{
+    bool extended = portal != NULL;
+    if (req->status == SCHEDULER_UNKNOWN) {
+        char *msg = xasprintf("duro_refresh: %s is not a view of Duro's repository", refresh->view);
+        answer_error(a, out, "42P01", msg, extended);
+        free(msg);
+        return;
+    }
+    if (req->status == SCHEDULER_CANCELLED) {
+        answer_error(a, out, "57P01", "duro_refresh: Duro is shutting down", extended);
+        return;
+    }
+    if (req->status == SCHEDULER_FAILED) {
+        char *msg = xasprintf("refresh of %s failed: %s: %s", refresh->view,
+                              req->failed_view ? req->failed_view : refresh->view,
+                              req->error ? req->error : "unknown error");
+        answer_error(a, out, "P0001", msg, extended);
+        free(msg);
+        return;
+    }
+    LocalPortal *p = portal ? *find_portal(a, portal) : NULL;
+    const int16_t *formats = p ? p->formats : NULL;
+    size_t nformats = p ? p->nformats : 0;
+    if (!p) {
+        CodecColumn cols[3];
+        memcpy(cols, refresh_columns, sizeof cols);
+        codec_put_row_description(out, cols, 3);
+    }
+    char duration[32];
+    double secs = (double)(req->finished_us - req->started_us) / 1e6;
+    snprintf(duration, sizeof duration, "%.6g", secs);
+    codec_buf_start_message(out, 'D');
+    codec_buf_put_int16(out, 3);
+    const char *texts[2] = {refresh->view, req->refreshed ? req->refreshed : ""};
+    for (int i = 0; i < 2; i++) {
+        codec_buf_put_int32(out, (int32_t)strlen(texts[i]));
+        codec_buf_put_bytes(out, texts[i], strlen(texts[i]));
+    }
+    if (format_of(formats, nformats, 2) == 1) {
+        uint8_t b[8];
+        uint64_t bits;
+        memcpy(&bits, &secs, 8);
+        put_be64(b, bits);
+        codec_buf_put_int32(out, 8);
+        codec_buf_put_bytes(out, b, 8);
+    } else {
+        codec_buf_put_int32(out, (int32_t)strlen(duration));
+        codec_buf_put_bytes(out, duration, strlen(duration));
+    }
+    codec_buf_finish_message(out);
+    codec_put_command_complete(out, refresh->tag);
+    if (p)
+        p->run = true;
+}
+
+/* ---- the simple protocol ---------------------------------------------------------- */
+
+int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
+                 CodecBuf *out, AnswerRefresh *refresh)
+{
+    if (info->kind == INTERCEPT_MIXED) {
+        answer_error(a, out, info->error_sqlstate ? info->error_sqlstate : "0A000",
+                     info->error_message ? info->error_message : "not supported", false);
+        return 0;
+    }
+    if (info->kind == INTERCEPT_REFRESH) {
+        if (info->refresh_param > 0 || info->refresh_force_param > 0) {
+            answer_error(a, out, "42P02", "duro_refresh: there is no parameter $1", false);
+            return 0;
+        }
+        refresh->view = intercept_view_name(info->refresh_name);
+        if (!refresh->view) {
+            char *m = xasprintf("duro_refresh: \"%s\" is not a view name (schema.table)",
+                                info->refresh_name);
+            answer_error(a, out, "42602", m, false);
+            free(m);
+            return 0;
+        }
+        refresh->force = info->refresh_force;
+        refresh->tag = refresh_tag(sql);
+        return 1;
+    }
+    VtError err = {{0}, {0}};
+    VtStatement *vt = vtable_prepare(env->vt, sql, NULL, 0, &err);
+    VtValue *rows = NULL;
+    size_t nrows = 0;
+    if (!vt) {
+        answer_error(a, out, err.sqlstate, err.message, false);
+        return 0;
+    }
+    if (vtable_nparams(vt) > 0) {
+        answer_error(a, out, "42P02", "there is no parameter $1", false);
+        vtable_statement_free(vt);
+        return 0;
+    }
+    if (load_tables(env, &err) != 0 || vtable_execute(vt, NULL, 0, &rows, &nrows, &err) != 0) {
+        answer_error(a, out, err.sqlstate, err.message, false);
+        vtable_statement_free(vt);
+        return 0;
+    }
+    put_row_description(out, vt, NULL, 0);
+    size_t pos = 0;
+    put_rows(out, vt, rows, nrows, &pos, 0, NULL, 0);
+    vtable_rows_free(rows, nrows, vtable_ncolumns(vt));
+    vtable_statement_free(vt);
+    return 0;
+}
+
+/* ---- the extended protocol -------------------------------------------------------- */
+
+void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
+                  CodecBuf *out)
+{
+    if (info->kind == INTERCEPT_MIXED) {
+        answer_error(a, out, info->error_sqlstate ? info->error_sqlstate : "0A000",
+                     info->error_message ? info->error_message : "not supported", true);
+        return;
+    }
+    if (*p->name && answer_has_statement(a, p->name)) {
+        char *msg = xasprintf("prepared statement \"%s\" already exists", p->name);
+        answer_error(a, out, "42P05", msg, true);
+        free(msg);
+        return;
+    }
+    uint32_t *types = xcalloc(p->nparam_types ? p->nparam_types : 1, sizeof(uint32_t));
+    for (size_t i = 0; i < p->nparam_types; i++)
+        types[i] = codec_parse_param_type(p, i);
+    LocalStmt *st = xcalloc(1, sizeof *st);
+    st->name = xstrdup(p->name);
+    st->kind = info->kind;
+    st->refs = 1;
+    if (info->kind == INTERCEPT_VIRTUAL) {
+        VtError err = {{0}, {0}};
+        st->vt = vtable_prepare(env->vt, p->query, types, p->nparam_types, &err);
+        if (!st->vt) {
+            free(types);
+            stmt_unref(st);
+            answer_error(a, out, err.sqlstate, err.message, true);
+            return;
+        }
+        st->nparams = vtable_nparams(st->vt);
+        st->param_types = xcalloc(st->nparams ? st->nparams : 1, sizeof(uint32_t));
+        for (size_t i = 0; i < st->nparams; i++)
+            st->param_types[i] = vtable_param_type(st->vt, i);
+        free(types);
+    } else {
+        st->refresh_name = info->refresh_name ? xstrdup(info->refresh_name) : NULL;
+        st->refresh_param = info->refresh_param;
+        st->refresh_force = info->refresh_force;
+        st->refresh_force_param = info->refresh_force_param;
+        st->tag = refresh_tag(p->query);
+        int n = st->refresh_param > st->refresh_force_param ? st->refresh_param
+                                                            : st->refresh_force_param;
+        if ((size_t)n < p->nparam_types)
+            n = (int)p->nparam_types;
+        st->nparams = (size_t)n;
+        st->param_types = xcalloc(n ? (size_t)n : 1, sizeof(uint32_t));
+        for (int i = 0; i < n; i++) {
+            uint32_t given = (size_t)i < p->nparam_types ? types[i] : 0;
+            st->param_types[i] =
+                given ? given : (i + 1 == st->refresh_force_param ? OID_BOOL : OID_TEXT);
+        }
+        free(types);
+    }
+    drop_stmt(a, p->name); /* the unnamed statement is replaced */
+    st->next = a->stmts;
+    a->stmts = st;
+    codec_put_parse_complete(out);
+}
+
+/* A bound parameter as text: text formats as they are, binary ones for the types Duro takes. */
+static char *param_text(const CodecValue *v, int16_t format, uint32_t oid, bool *ok)
+{
+    *ok = true;
+    if (!v->data)
+        return NULL;
+    if (format == 0 || oid == OID_TEXT || oid == OID_VARCHAR || oid == OID_UNKNOWN || oid == 0)
+        return xstrndup((const char *)v->data, (size_t)v->len);
+    const uint8_t *d = v->data;
+    uint64_t u = 0;
+    for (int32_t i = 0; i < v->len && i < 8; i++)
+        u = u << 8 | d[i];
+    if (oid == OID_BOOL && v->len == 1)
+        return xstrdup(d[0] ? "t" : "f");
+    if (oid == OID_INT2 && v->len == 2)
+        return xasprintf("%d", (int16_t)u);
+    if (oid == OID_INT4 && v->len == 4)
+        return xasprintf("%d", (int32_t)u);
+    if (oid == OID_INT8 && v->len == 8)
+        return xasprintf("%lld", (long long)(int64_t)u);
+    if (oid == OID_FLOAT8 && v->len == 8) {
+        double f;
+        memcpy(&f, &u, 8);
+        return xasprintf("%.17g", f);
+    }
+    if (oid == OID_FLOAT4 && v->len == 4) {
+        uint32_t u32 = (uint32_t)u;
+        float f;
+        memcpy(&f, &u32, 4);
+        return xasprintf("%.9g", (double)f);
+    }
+    if (oid == OID_TIMESTAMPTZ && v->len == 8) {
+        int64_t us = (int64_t)u + POSTGRES_EPOCH_US;
+        time_t secs = (time_t)(us / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char buf[64];
+        strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+        return xasprintf("%s.%06lld+00", buf, (long long)(us % 1000000));
+    }
+    *ok = false;
+    return NULL;
+}
+
+void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
+{
+    CodecBind b;
+    CodecError err;
+    if (codec_read_bind(msg, len, &b, &err) != CODEC_OK) {
+        answer_error(a, out, "08P01", err.msg, true);
+        return;
+    }
+    LocalStmt *st = *find_stmt(a, b.statement);
+    if (!st) {
+        char *m = xasprintf("prepared statement \"%s\" does not exist", b.statement);
+        answer_error(a, out, "26000", m, true);
+        free(m);
+        return;
+    }
+    if (b.nparams != st->nparams) {
+        char *m = xasprintf("bind message supplies %u parameters, but prepared statement \"%s\" "
+                            "requires %zu",
+                            b.nparams, b.statement, st->nparams);
+        answer_error(a, out, "08P01", m, true);
+        free(m);
+        return;
+    }
+    if (*b.portal && answer_has_portal(a, b.portal)) {
+        char *m = xasprintf("portal \"%s\" already exists", b.portal);
+        answer_error(a, out, "42P03", m, true);
+        free(m);
+        return;
+    }
+    LocalPortal *p = xcalloc(1, sizeof *p);
+    p->name = xstrdup(b.portal);
+    p->stmt = st;
+    st->refs++;
+    p->nparams = b.nparams;
+    p->params = xcalloc(b.nparams ? b.nparams : 1, sizeof(char *));
+    CodecValue *values = xcalloc(b.nparams ? b.nparams : 1, sizeof(CodecValue));
+    codec_bind_values(&b, values);
+    for (size_t i = 0; i < b.nparams; i++) {
+        bool ok;
+        p->params[i] =
+            param_text(&values[i], codec_bind_param_format(&b, i), st->param_types[i], &ok);
+        if (!ok) {
+            char *m = xasprintf("binary format of parameter $%zu (type %u) is not supported here",
+                                i + 1, st->param_types[i]);
+            answer_error(a, out, "22P03", m, true);
+            free(m);
+            free(values);
+            portal_free(p);
+            return;
+        }
+    }
+    free(values);
+    p->nformats = b.nresult_formats;
+    p->formats = xcalloc(b.nresult_formats ? b.nresult_formats : 1, sizeof(int16_t));
+    for (size_t i = 0; i < b.nresult_formats; i++)
+        p->formats[i] = codec_bind_result_format(&b, i);
+    if (b.nresult_formats == 1)
+        p->formats[0] = codec_bind_result_format(&b, 0);
+    drop_portal(a, b.portal);
+    p->next = a->portals;
+    a->portals = p;
+    codec_put_bind_complete(out);
+}
+
+static void put_statement_rows(CodecBuf *out, const LocalStmt *st, const int16_t *formats,
+                               size_t nformats)
+{
+    if (st->kind == INTERCEPT_VIRTUAL) {
+        put_row_description(out, st->vt, formats, nformats);
+        return;
+    }
+    CodecColumn cols[3];
+    memcpy(cols, refresh_columns, sizeof cols);
+    for (size_t i = 0; i < 3; i++)
+        cols[i].format = format_of(formats, nformats, i);
+    codec_put_row_description(out, cols, 3);
+}
+
+void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out)
+{
+    if (t->kind == 'S') {
+        LocalStmt *st = *find_stmt(a, t->name);
+        if (!st) {
+            char *m = xasprintf("prepared statement \"%s\" does not exist", t->name);
+            answer_error(a, out, "26000", m, true);
+            free(m);
+            return;
+        }
+        codec_buf_start_message(out, 't');
+        codec_buf_put_int16(out, (int16_t)st->nparams);
+        for (size_t i = 0; i < st->nparams; i++)
+            codec_buf_put_int32(out, (int32_t)st->param_types[i]);
+        codec_buf_finish_message(out);
+        put_statement_rows(out, st, NULL, 0);
+        return;
+    }
+    LocalPortal *p = *find_portal(a, t->name);
+    if (!p) {
+        char *m = xasprintf("portal \"%s\" does not exist", t->name);
+        answer_error(a, out, "34000", m, true);
+        free(m);
+        return;
+    }
+    put_statement_rows(out, p->stmt, p->formats, p->nformats);
+}
+
+void answer_close(Answer *a, const CodecTarget *t, CodecBuf *out)
+{
+    if (t->kind == 'S')
+        drop_stmt(a, t->name);
+    else
+        drop_portal(a, t->name);
+    codec_put_close_complete(out);
+}
+
+int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, CodecBuf *out,
+                   AnswerRefresh *refresh)
+{
+    LocalPortal *p = *find_portal(a, e->portal);
+    if (!p) {
+        char *m = xasprintf("portal \"%s\" does not exist", e->portal);
+        answer_error(a, out, "34000", m, true);
+        free(m);
+        return 0;
+    }
+    LocalStmt *st = p->stmt;
+    if (st->kind == INTERCEPT_REFRESH) {
+        if (p->run) {
+            codec_put_command_complete(out, st->tag); /* PostgreSQL: a run portal returns nothing */
+            return 0;
+        }
+        const char *name = st->refresh_param ? p->params[st->refresh_param - 1] : st->refresh_name;
+        bool force = st->refresh_force;
+        if (st->refresh_force_param) {
+            const char *f = p->params[st->refresh_force_param - 1];
+            if (!f || !parse_bool_text(f, &force)) {
+                answer_error(a, out, "22P02", "duro_refresh: the second argument must be a boolean",
+                             true);
+                return 0;
+            }
+        }
+        if (!name) {
+            answer_error(a, out, "22004", "duro_refresh: the view name is NULL", true);
+            return 0;
+        }
+        char *view = intercept_view_name(name);
+        if (!view) {
+            char *m = xasprintf("duro_refresh: \"%s\" is not a view name (schema.table)", name);
+            answer_error(a, out, "42602", m, true);
+            free(m);
+            return 0;
+        }
+        refresh->view = view;
+        refresh->force = force;
+        refresh->tag = st->tag;
+        return 1;
+    }
+    if (!p->run) {
+        VtError err = {{0}, {0}};
+        if (load_tables(env, &err) != 0 ||
+            vtable_execute(st->vt, (const char *const *)p->params, p->nparams, &p->rows, &p->nrows,
+                           &err) != 0) {
+            answer_error(a, out, err.sqlstate, err.message, true);
+            return 0;
+        }
+        p->run = true;
+    }
+    put_rows(out, st->vt, p->rows, p->nrows, &p->pos, e->max_rows, p->formats, p->nformats);
+    return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * What the gateway answers itself in a session: Duro's statements (queries on
+ * duro.status and duro.runs, duro_refresh calls) in the simple and extended
+ * protocol, the statements and portals a client prepares for them, and their
+ * results in text or binary. Not for: ordering against the warehouse's answers
+ * or waiting for a refresh (session.c), or what a statement is (intercept.c).
+ */
+#ifndef DURO_PROXY_ANSWER_H
+#define DURO_PROXY_ANSWER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog/store.h"
+#include "catalog/vtable.h"
+#include "planner/scheduler.h"
+#include "proxy/codec.h"
+#include "proxy/intercept.h"
+
+typedef struct Answer Answer;
+
+/* Where virtual tables come from: the catalog, loaded into an in-memory database per query. */
+typedef struct AnswerEnv {
+    Store *store;
+    VtDb *vt;
+} AnswerEnv;
+
+/* A refresh a statement asks for; the session runs it and hands the outcome back. */
+typedef struct AnswerRefresh {
+    char *view;      /* schema.table as named (not yet checked against the repository) */
+    bool force;      /* the second argument */
+    const char *tag; /* CommandComplete tag: "CALL" or "SELECT 1" */
+} AnswerRefresh;
+
+Answer *answer_new(void);
+void answer_free(Answer *a);
+
+/* True while any statement or portal of Duro's exists or an error skips to Sync. */
+bool answer_active(const Answer *a);
+/* True when name ("" = unnamed) is a statement / portal of Duro's. */
+bool answer_has_statement(const Answer *a, const char *name);
+bool answer_has_portal(const Answer *a, const char *name);
+/* After an error in the extended protocol, messages are discarded until Sync. */
+bool answer_skipping(const Answer *a);
+/* Starts skipping to Sync: an error the warehouse reported ended the batch. */
+void answer_skip(Answer *a);
+/* Sync: ends the skipping. */
+void answer_sync(Answer *a);
+/* The warehouse took over an unnamed statement or portal: Duro's is gone. */
+void answer_forget_unnamed(Answer *a, bool statement, bool portal);
+
+/* Queues an ErrorResponse (severity ERROR); in the extended protocol, skipping starts. */
+void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *message,
+                  bool extended);
+
+/*
+ * A simple Query that intercept classified as Duro's (info). Virtual: queues
+ * the result (RowDescription, DataRows, CommandComplete) or an error, returns
+ * 0. A refresh: fills *refresh (caller frees with answer_refresh_clear) and
+ * returns 1; the session then calls answer_refresh_result. ReadyForQuery is
+ * the session's.
+ */
+int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
+                 CodecBuf *out, AnswerRefresh *refresh);
+
+/* Parse of Duro's statement: ParseComplete, or an error (and skipping). */
+void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
+                  CodecBuf *out);
+/* Bind to a statement of Duro's (msg is the whole Bind message). */
+void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out);
+/* Describe of a statement or portal of Duro's. */
+void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out);
+/* Close of a statement or portal of Duro's (or of one nobody has: CloseComplete too). */
+void answer_close(Answer *a, const CodecTarget *t, CodecBuf *out);
+/*
+ * Execute of a portal of Duro's: queues rows (up to max_rows, then
+ * PortalSuspended) and returns 0; or, for a refresh portal not run yet, fills
+ * *refresh and returns 1 (then answer_refresh_result with portal set).
+ */
+int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, CodecBuf *out,
+                   AnswerRefresh *refresh);
+
+/*
+ * The outcome of a refresh: the row (view, refreshed, duration_s) and the
+ * command tag, or the error (42P01 unknown view, P0001 failed). portal is the
+ * Execute's portal name, or NULL for a simple Query.
+ */
+void answer_refresh_result(Answer *a, const char *portal, const AnswerRefresh *refresh,
+                           const SchedulerRequest *req, CodecBuf *out);
+void answer_refresh_clear(AnswerRefresh *r);
+
+#endif

@@ -1,0 +1,639 @@
+/*
+ * Classifies a client's SQL for the gateway: a walk over libpg_query's protobuf parse tree (with
+ * WITH scoping) finds duro.* relations, duro_refresh calls and the other relations read; plus a
+ * one-pass lexer that tells cheaply whether the text could concern Duro at all. Not for: running
+ * anything, or deciding whether a relation is a managed view.
+ */
+#include "proxy/intercept.h"
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes. */
+#define INTERCEPT_MAX_IDENT 63
+
+/* What the walk of one statement found. */
+typedef struct Walk {
+    InterceptInfo *out;
+    const char **scope; /* CTE names visible here */
+    size_t n_scope, scope_cap;
+    int refresh_calls;
+    int duro_relations;
+    int other_relations;
+    char *first_duro;   /* "duro.status" as written, for messages */
+    char *unknown_duro; /* first duro.xxx that is not a virtual table */
+    char *unknown_func; /* first duro.xxx() that is not duro_refresh */
+    char *first_other;  /* first other relation, for messages */
+} Walk;
+
+static void walk_message(Walk *w, const ProtobufCMessage *m, const ProtobufCMessage *skip);
+
+/* Whether a CTE called name is visible. */
+static bool in_scope(const Walk *w, const char *name)
+{
+    for (size_t i = w->n_scope; i > 0; i--)
+        if (strcmp(w->scope[i - 1], name) == 0)
+            return true;
+    return false;
+}
+
+static void push_scope(Walk *w, const char *name)
+{
+    grow_array((void **)&w->scope, &w->scope_cap, w->n_scope + 1, sizeof(char *));
+    w->scope[w->n_scope++] = name;
+}
+
+/* The string of a String node, or NULL. */
+static const char *node_str(const PgQuery__Node *n)
+{
+    return n != NULL && n->node_case == PG_QUERY__NODE__NODE_STRING ? n->string->sval : NULL;
+}
+
+/* Whether a function name list is duro_refresh or duro.duro_refresh. */
+static bool is_refresh_name(PgQuery__Node **names, size_t n)
+{
+    const char *last = n > 0 ? node_str(names[n - 1]) : NULL;
+    if (last == NULL || strcmp(last, "duro_refresh") != 0)
+        return false;
+    if (n == 1)
+        return true;
+    const char *schema = node_str(names[n - 2]);
+    return n == 2 && schema != NULL && strcmp(schema, "duro") == 0;
+}
+
+static void on_range_var(Walk *w, const PgQuery__RangeVar *rv)
+{
+    const char *schema = rv->schemaname != NULL && rv->schemaname[0] ? rv->schemaname : NULL;
+    if (schema != NULL && strcmp(schema, "duro") == 0) {
+        w->duro_relations++;
+        if (w->first_duro == NULL)
+            w->first_duro = xasprintf("duro.%s", rv->relname);
+        if (strcmp(rv->relname, "status") != 0 && strcmp(rv->relname, "runs") != 0 &&
+            w->unknown_duro == NULL)
+            w->unknown_duro = xasprintf("duro.%s", rv->relname);
+        return;
+    }
+    if (schema == NULL && in_scope(w, rv->relname))
+        return;
+    char *name = schema ? xasprintf("%s.%s", schema, rv->relname) : xstrdup(rv->relname);
+    w->other_relations++;
+    if (w->first_other == NULL)
+        w->first_other = xstrdup(name);
+    if (strvec_contains(&w->out->relations, name))
+        free(name);
+    else
+        strvec_push_owned(&w->out->relations, name);
+}
+
+static void on_func_call(Walk *w, const PgQuery__FuncCall *fc)
+{
+    if (is_refresh_name(fc->funcname, fc->n_funcname)) {
+        w->refresh_calls++;
+    } else if (fc->n_funcname == 2 && w->unknown_func == NULL) {
+        const char *schema = node_str(fc->funcname[0]);
+        const char *name = node_str(fc->funcname[1]);
+        if (schema != NULL && name != NULL && strcmp(schema, "duro") == 0)
+            w->unknown_func = xasprintf("duro.%s", name);
+    }
+}
+
+/* Walks a statement holding a WITH clause: each CTE body sees the CTEs before it (all of them
+ * when recursive), the rest of the statement sees all. */
+static void walk_with(Walk *w, const ProtobufCMessage *stmt, const PgQuery__WithClause *with)
+{
+    size_t saved = w->n_scope;
+    if (with->recursive) {
+        for (size_t i = 0; i < with->n_ctes; i++)
+            if (with->ctes[i]->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR)
+                push_scope(w, with->ctes[i]->common_table_expr->ctename);
+    }
+    for (size_t i = 0; i < with->n_ctes; i++) {
+        if (with->ctes[i]->node_case != PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR)
+            continue;
+        const PgQuery__CommonTableExpr *cte = with->ctes[i]->common_table_expr;
+        if (cte->ctequery != NULL)
+            walk_message(w, &cte->ctequery->base, NULL);
+        if (!with->recursive)
+            push_scope(w, cte->ctename);
+    }
+    walk_message(w, stmt, &with->base);
+    w->n_scope = saved;
+}
+
+/* The WITH clause of a statement message, or NULL. */
+static const PgQuery__WithClause *with_of(const ProtobufCMessage *m)
+{
+    if (m->descriptor == &pg_query__select_stmt__descriptor)
+        return ((const PgQuery__SelectStmt *)m)->with_clause;
+    if (m->descriptor == &pg_query__insert_stmt__descriptor)
+        return ((const PgQuery__InsertStmt *)m)->with_clause;
+    if (m->descriptor == &pg_query__update_stmt__descriptor)
+        return ((const PgQuery__UpdateStmt *)m)->with_clause;
+    if (m->descriptor == &pg_query__delete_stmt__descriptor)
+        return ((const PgQuery__DeleteStmt *)m)->with_clause;
+    if (m->descriptor == &pg_query__merge_stmt__descriptor)
+        return ((const PgQuery__MergeStmt *)m)->with_clause;
+    return NULL;
+}
+
+/* Visits m and every message below it, except skip (a field of m). Generic over the protobuf
+ * descriptors, so that no node type is forgotten; recursion follows the tree's depth. */
+static void walk_message(Walk *w, const ProtobufCMessage *m, const ProtobufCMessage *skip)
+{
+    if (m == NULL)
+        return;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    if (d == &pg_query__range_var__descriptor) {
+        on_range_var(w, (const PgQuery__RangeVar *)m);
+        return;
+    }
+    if (d == &pg_query__func_call__descriptor)
+        on_func_call(w, (const PgQuery__FuncCall *)m);
+    if (skip == NULL) {
+        const PgQuery__WithClause *with = with_of(m);
+        if (with != NULL) {
+            walk_with(w, m, with);
+            return;
+        }
+    }
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
+                continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < n; k++)
+                walk_message(w, items[k], NULL);
+        } else {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+            if (sub != NULL && sub != skip)
+                walk_message(w, sub, NULL);
+        }
+    }
+}
+
+/* Records an error classification; always leaves kind MIXED. */
+static void set_error(InterceptInfo *out, const char *sqlstate, char *message)
+{
+    out->kind = INTERCEPT_MIXED;
+    free(out->error_sqlstate);
+    free(out->error_message);
+    out->error_sqlstate = xstrdup(sqlstate);
+    out->error_message = message;
+}
+
+/* Strips casts to a string or boolean type around a refresh argument. */
+static const PgQuery__Node *strip_cast(const PgQuery__Node *n)
+{
+    while (n != NULL && n->node_case == PG_QUERY__NODE__NODE_TYPE_CAST &&
+           n->type_cast->type_name != NULL && n->type_cast->type_name->n_names > 0) {
+        const PgQuery__TypeName *t = n->type_cast->type_name;
+        const char *name = node_str(t->names[t->n_names - 1]);
+        if (name == NULL || t->n_array_bounds > 0 ||
+            (strcmp(name, "text") != 0 && strcmp(name, "varchar") != 0 &&
+             strcmp(name, "bool") != 0))
+            break;
+        n = n->type_cast->arg;
+    }
+    return n;
+}
+
+/* Parses PostgreSQL's boolean input (case-insensitive, trimmed is not needed here). */
+static int parse_bool_text(const char *s, bool *v)
+{
+    static const char *const yes[] = {"t", "true", "y", "yes", "on", "1"};
+    static const char *const no[] = {"f", "false", "n", "no", "off", "0"};
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+        if (str_ieq(s, yes[i])) {
+            *v = true;
+            return 0;
+        }
+        if (str_ieq(s, no[i])) {
+            *v = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+#define REFRESH_SIGNATURE "duro_refresh(view text [, force boolean])"
+
+/* Reads the arguments of a standalone duro_refresh call into out (REFRESH or MIXED). */
+static void read_refresh_call(InterceptInfo *out, const PgQuery__FuncCall *fc)
+{
+    if (fc->agg_star || fc->agg_distinct || fc->func_variadic || fc->over != NULL ||
+        fc->agg_filter != NULL || fc->n_agg_order > 0) {
+        set_error(out, "0A000", xstrdup("duro_refresh is a plain function: " REFRESH_SIGNATURE));
+        return;
+    }
+    if (fc->n_args < 1 || fc->n_args > 2) {
+        set_error(out, "42883",
+                  xasprintf("function duro_refresh with %zu arguments does not exist; "
+                            "call " REFRESH_SIGNATURE,
+                            fc->n_args));
+        return;
+    }
+    const PgQuery__Node *name = strip_cast(fc->args[0]);
+    if (name->node_case == PG_QUERY__NODE__NODE_PARAM_REF) {
+        out->refresh_param = name->param_ref->number;
+    } else if (name->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+               name->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
+        out->refresh_name = xstrdup(name->a_const->sval->sval);
+    } else if (name->node_case == PG_QUERY__NODE__NODE_A_CONST) {
+        set_error(out, "42883",
+                  xstrdup("duro_refresh: the view must be a string such as 'schema.view'"));
+        return;
+    } else {
+        set_error(out, "0A000",
+                  xstrdup("duro_refresh: the view must be a string literal or a parameter"));
+        return;
+    }
+    if (fc->n_args == 2) {
+        const PgQuery__Node *force = strip_cast(fc->args[1]);
+        bool v = false;
+        if (force->node_case == PG_QUERY__NODE__NODE_PARAM_REF) {
+            out->refresh_force_param = force->param_ref->number;
+        } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+                   force->a_const->val_case == PG_QUERY__A__CONST__VAL_BOOLVAL) {
+            out->refresh_force = force->a_const->boolval->boolval;
+        } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+                   force->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL &&
+                   parse_bool_text(force->a_const->sval->sval, &v) == 0) {
+            out->refresh_force = v;
+        } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST) {
+            set_error(out, "42883", xstrdup("duro_refresh: force must be true or false"));
+            goto fail;
+        } else {
+            set_error(out, "0A000",
+                      xstrdup("duro_refresh: force must be a boolean literal or a parameter"));
+            goto fail;
+        }
+    }
+    out->kind = INTERCEPT_REFRESH;
+    return;
+fail:
+    free(out->refresh_name);
+    out->refresh_name = NULL;
+    out->refresh_param = 0;
+}
+
+/* The duro_refresh call a whole statement consists of, or NULL: CALL f(..), SELECT f(..) [AS x],
+ * SELECT * FROM f(..) [AS x]. */
+static const PgQuery__FuncCall *standalone_refresh(const PgQuery__Node *stmt)
+{
+    if (stmt->node_case == PG_QUERY__NODE__NODE_CALL_STMT) {
+        const PgQuery__FuncCall *fc = stmt->call_stmt->funccall;
+        return fc != NULL && is_refresh_name(fc->funcname, fc->n_funcname) ? fc : NULL;
+    }
+    if (stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT)
+        return NULL;
+    const PgQuery__SelectStmt *s = stmt->select_stmt;
+    if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE || s->with_clause || s->into_clause ||
+        s->where_clause || s->n_group_clause || s->having_clause || s->n_window_clause ||
+        s->n_values_lists || s->n_sort_clause || s->limit_offset || s->limit_count ||
+        s->n_locking_clause || s->n_distinct_clause || s->n_target_list != 1 ||
+        s->target_list[0]->node_case != PG_QUERY__NODE__NODE_RES_TARGET)
+        return NULL;
+    const PgQuery__Node *val = s->target_list[0]->res_target->val;
+    if (val == NULL)
+        return NULL;
+    if (s->n_from_clause == 0) {
+        if (val->node_case != PG_QUERY__NODE__NODE_FUNC_CALL)
+            return NULL;
+        const PgQuery__FuncCall *fc = val->func_call;
+        return is_refresh_name(fc->funcname, fc->n_funcname) ? fc : NULL;
+    }
+    if (s->n_from_clause != 1 || val->node_case != PG_QUERY__NODE__NODE_COLUMN_REF ||
+        val->column_ref->n_fields != 1 ||
+        val->column_ref->fields[0]->node_case != PG_QUERY__NODE__NODE_A_STAR ||
+        s->from_clause[0]->node_case != PG_QUERY__NODE__NODE_RANGE_FUNCTION)
+        return NULL;
+    const PgQuery__RangeFunction *rf = s->from_clause[0]->range_function;
+    if (rf->lateral || rf->ordinality || rf->is_rowsfrom || rf->n_functions != 1 ||
+        rf->n_coldeflist > 0 || rf->functions[0]->node_case != PG_QUERY__NODE__NODE_LIST)
+        return NULL;
+    const PgQuery__List *pair = rf->functions[0]->list;
+    if (pair->n_items < 1 || pair->items[0]->node_case != PG_QUERY__NODE__NODE_FUNC_CALL)
+        return NULL;
+    const PgQuery__FuncCall *fc = pair->items[0]->func_call;
+    return is_refresh_name(fc->funcname, fc->n_funcname) ? fc : NULL;
+}
+
+/* Classifies one statement into *one (kind and error fields only); relations go to the shared
+ * list in w->out. */
+static void classify(Walk *w, const PgQuery__Node *stmt, InterceptInfo *one)
+{
+    walk_message(w, &stmt->base, NULL);
+    if (w->refresh_calls > 0) {
+        const PgQuery__FuncCall *fc = w->refresh_calls == 1 ? standalone_refresh(stmt) : NULL;
+        if (fc != NULL)
+            read_refresh_call(one, fc);
+        else
+            set_error(one, "0A000", xstrdup("duro_refresh must be called on its own"));
+        return;
+    }
+    if (w->unknown_func != NULL) {
+        set_error(one, "42883", xasprintf("function %s does not exist", w->unknown_func));
+        return;
+    }
+    if (w->duro_relations == 0)
+        return;
+    if (w->unknown_duro != NULL) {
+        set_error(one, "42P01",
+                  xasprintf("relation \"%s\" does not exist (Duro has duro.status and duro.runs)",
+                            w->unknown_duro));
+    } else if (stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT ||
+               stmt->select_stmt->into_clause != NULL || stmt->select_stmt->n_locking_clause > 0) {
+        set_error(
+            one, "0A000",
+            xasprintf("%s is read-only and can only be read by a plain SELECT", w->first_duro));
+    } else if (w->other_relations > 0) {
+        set_error(one, "0A000",
+                  xasprintf("%s cannot be combined with other relations (%s) in one query",
+                            w->first_duro, w->first_other));
+    } else {
+        one->kind = INTERCEPT_VIRTUAL;
+    }
+}
+
+int intercept_analyze(const char *sql, InterceptInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
+    PgQuery__ParseResult *tree = NULL;
+    if (parsed.error != NULL)
+        goto done;
+    tree = pg_query__parse_result__unpack(NULL, parsed.parse_tree.len,
+                                          (const uint8_t *)parsed.parse_tree.data);
+    if (tree == NULL)
+        goto done;
+    out->n_statements = (int)tree->n_stmts;
+    for (size_t i = 0; i < tree->n_stmts; i++) {
+        const PgQuery__RawStmt *raw = tree->stmts[i];
+        if (raw->stmt == NULL)
+            continue;
+        Walk w = {.out = out};
+        InterceptInfo one = {0};
+        classify(&w, raw->stmt, &one);
+        free(w.scope);
+        free(w.first_duro);
+        free(w.unknown_duro);
+        free(w.unknown_func);
+        free(w.first_other);
+        if (one.kind == INTERCEPT_PASS)
+            continue;
+        if (tree->n_stmts > 1) {
+            intercept_info_free(&one);
+            if (out->kind != INTERCEPT_MIXED)
+                set_error(out, "0A000",
+                          xstrdup("send Duro's statements on their own, not with others in one "
+                                  "query"));
+            continue;
+        }
+        out->kind = one.kind;
+        out->refresh_name = one.refresh_name;
+        out->refresh_param = one.refresh_param;
+        out->refresh_force = one.refresh_force;
+        out->refresh_force_param = one.refresh_force_param;
+        out->error_sqlstate = one.error_sqlstate;
+        out->error_message = one.error_message;
+    }
+done:
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    pg_query_free_protobuf_parse_result(parsed);
+    return 0;
+}
+
+void intercept_info_free(InterceptInfo *info)
+{
+    free(info->refresh_name);
+    free(info->error_sqlstate);
+    free(info->error_message);
+    strvec_free(&info->relations);
+    memset(info, 0, sizeof(*info));
+}
+
+/* ---- The pre-filter ---- */
+
+bool intercept_name_set_has(const char *ident, size_t len, void *set)
+{
+    const InterceptNameSet *s = set;
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(s->names[mid], ident, len);
+        if (c == 0)
+            c = s->names[mid][len] != '\0'; /* a longer name sorts after */
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+static bool ident_start(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+
+static bool ident_char(unsigned char c)
+{
+    return ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+}
+
+/* Whether a folded identifier concerns Duro. */
+static bool ident_concerns(const char *id, size_t n, InterceptIsName is_name, void *arg)
+{
+    if ((n == 4 && strncasecmp(id, "duro", 4) == 0) ||
+        (n == 12 && strncasecmp(id, "duro_refresh", 12) == 0))
+        return true;
+    return is_name != NULL && n > 0 && is_name(id, n, arg);
+}
+
+/* The offset just past a string literal's closing quote starting at i (the opening quote), or
+ * len when unterminated. backslash: E'' rules. */
+static size_t skip_string(const char *s, size_t len, size_t i, bool backslash)
+{
+    for (i++; i < len; i++) {
+        if (backslash && s[i] == '\\') {
+            i++;
+        } else if (s[i] == '\'') {
+            if (i + 1 < len && s[i + 1] == '\'')
+                i++;
+            else
+                return i + 1;
+        }
+    }
+    return len;
+}
+
+/* When s[i] starts a dollar quote ($$ or $tag$), the offset past its end (len when unterminated);
+ * otherwise 0. */
+static size_t skip_dollar(const char *s, size_t len, size_t i)
+{
+    size_t t = i + 1;
+    if (t < len && ident_start((unsigned char)s[t]))
+        while (t < len && ident_char((unsigned char)s[t]) && s[t] != '$')
+            t++;
+    if (t >= len || s[t] != '$')
+        return 0;
+    size_t tag_len = t + 1 - i; /* "$tag$" */
+    for (size_t k = t + 1; k + tag_len <= len; k++)
+        if (s[k] == '$' && memcmp(s + k, s + i, tag_len) == 0)
+            return k + tag_len;
+    return len;
+}
+
+bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name, void *arg)
+{
+    char id[INTERCEPT_MAX_IDENT + 1];
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)sql[i];
+        if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
+            while (i < len && sql[i] != '\n')
+                i++;
+        } else if (c == '/' && i + 1 < len && sql[i + 1] == '*') {
+            int depth = 1;
+            for (i += 2; i < len && depth > 0;) {
+                if (sql[i] == '/' && i + 1 < len && sql[i + 1] == '*') {
+                    depth++;
+                    i += 2;
+                } else if (sql[i] == '*' && i + 1 < len && sql[i + 1] == '/') {
+                    depth--;
+                    i += 2;
+                } else {
+                    i++;
+                }
+            }
+        } else if (c == '\'') {
+            i = skip_string(sql, len, i, false);
+        } else if (c == '$') {
+            size_t end = skip_dollar(sql, len, i);
+            i = end > 0 ? end : i + 1;
+        } else if (c == '"') {
+            size_t n = 0;
+            for (i++; i < len; i++) {
+                if (sql[i] == '"') {
+                    if (i + 1 < len && sql[i + 1] == '"')
+                        i++;
+                    else
+                        break;
+                }
+                if (n < INTERCEPT_MAX_IDENT)
+                    id[n++] = sql[i];
+            }
+            i++;
+            id[n] = '\0';
+            if (ident_concerns(id, n, is_name, arg))
+                return true;
+        } else if (c >= '0' && c <= '9') {
+            while (i < len && ((sql[i] >= '0' && sql[i] <= '9') || sql[i] == '.'))
+                i++;
+        } else if (ident_start(c)) {
+            size_t start = i, n = 0;
+            for (; i < len && ident_char((unsigned char)sql[i]); i++)
+                if (n < INTERCEPT_MAX_IDENT) {
+                    char ch = sql[i];
+                    id[n++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+                }
+            id[n] = '\0';
+            if (i < len && sql[i] == '\'') {
+                /* E'..' has backslash escapes; B'..', X'..', N'..' are plain strings. */
+                bool e = i - start == 1 && (sql[start] == 'e' || sql[start] == 'E');
+                i = skip_string(sql, len, i, e);
+                continue;
+            }
+            if (ident_concerns(id, n, is_name, arg))
+                return true;
+        } else {
+            i++;
+        }
+    }
+    return false;
+}
+
+/* ---- View names given as strings ---- */
+
+/* Reads one identifier part at *p into a new string, folded; NULL when malformed. */
+static char *read_name_part(const char **p)
+{
+    const char *s = *p;
+    char *out;
+    if (*s == '"') {
+        size_t cap = strlen(s), n = 0;
+        out = xmalloc(cap + 1);
+        for (s++;; s++) {
+            if (*s == '\0')
+                goto fail;
+            if (*s == '"') {
+                if (s[1] != '"')
+                    break;
+                s++;
+            }
+            out[n++] = *s;
+        }
+        s++;
+        out[n] = '\0';
+        if (n == 0)
+            goto fail;
+    } else {
+        size_t n = 0;
+        while (s[n] != '\0' && s[n] != '.' && s[n] != '"')
+            n++;
+        out = xstrndup(s, n);
+        s += n;
+        char *t = str_trim(out);
+        if (t != out)
+            memmove(out, t, strlen(t) + 1);
+        if (out[0] == '\0' || strpbrk(out, " \t\r\n") != NULL)
+            goto fail;
+        str_lower(out);
+    }
+    *p = s;
+    return out;
+fail:
+    free(out);
+    return NULL;
+}
+
+char *intercept_view_name(const char *arg)
+{
+    const char *p = arg;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    char *schema = read_name_part(&p);
+    char *table = NULL;
+    if (schema == NULL || *p != '.')
+        goto fail;
+    p++;
+    table = read_name_part(&p);
+    if (table == NULL)
+        goto fail;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p != '\0')
+        goto fail;
+    char *name = xasprintf("%s.%s", schema, table);
+    free(schema);
+    free(table);
+    return name;
+fail:
+    free(schema);
+    free(table);
+    return NULL;
+}

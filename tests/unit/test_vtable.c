@@ -1,0 +1,333 @@
+/*
+ * Unit tests for catalog/vtable.c: SELECTs over duro.status and duro.runs, driven by
+ * vtable_cases.txt (queries, parameters, and the columns, types and text values PostgreSQL gives
+ * over the same fixture, or the SQLSTATE expected), plus the API's edges: reloading, parameter
+ * counts, client-given parameter types and the values' binary fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/vtable.h"
+
+/* 2026-11-22 00:00:00 UTC, and the fixture's clock: 07:00 that day. */
+#define DAY0 INT64_C(1795305600000000)
+#define H    INT64_C(3600000000)
+#define MIN  INT64_C(60000000)
+#define SEC  INT64_C(1000000)
+#define NOW  (DAY0 + 7 * H)
+
+static const VtStatusRow fixture_status[] = {
+    {"first.cities", "1h", "1h", "fresh", DAY0 + 6 * H + 30 * MIN + 123456, 1.5,
+     DAY0 + 7 * H + 30 * MIN + 123456, 120, "", NULL, "first/cities.sql"},
+    {"first.orders", NULL, "24h", "stale", DAY0 - 18 * H, 12.25, DAY0 + 6 * H, 5000, "first.cities",
+     NULL, "first/orders.sql"},
+    {"second.daily", "30m", "30m", "failed", DAY0 + 5 * H, 0.5, DAY0 + 5 * H + 30 * MIN, 10,
+     "first.orders,first.cities", "boom: 'quoted'", "second/daily.sql"},
+    {"second.never", NULL, "24h", "never", VT_NULL_TIME, NAN, VT_NULL_TIME, -1, "", NULL,
+     "second/never.sql"},
+    {"third.big", "1w", "1w", "refreshing", DAY0 - 48 * H, 3600, DAY0 + 5 * 24 * H,
+     INT64_C(9000000000), "", NULL, "third/big.sql"},
+    {"Odd.Name", NULL, "24h", "disabled", VT_NULL_TIME, NAN, VT_NULL_TIME, -1, NULL, NULL,
+     "odd/name.sql"},
+};
+
+static const VtRunRow fixture_runs[] = {
+    {1, "first.cities", DAY0 - 19 * H, DAY0 - 19 * H + 1500000, "ok", 1.5, 100, "schedule", NULL},
+    {2, "first.orders", DAY0 - 18 * H, DAY0 - 18 * H + 12250000, "ok", 12.25, 4900, "schedule",
+     NULL},
+    {3, "first.cities", DAY0 + 5 * H + 30 * MIN, DAY0 + 5 * H + 30 * MIN + SEC, "ok", 1.0, 110,
+     "call", NULL},
+    {4, "second.daily", DAY0 + 4 * H, DAY0 + 4 * H + 500000, "ok", 0.5, 10, "schedule", NULL},
+    {5, "second.daily", DAY0 + 5 * H, DAY0 + 5 * H + 2 * SEC, "failed", 2.0, -1, "schedule",
+     "boom"},
+    {6, "first.cities", DAY0 + 6 * H + 30 * MIN + 123456, DAY0 + 6 * H + 30 * MIN + 1623456, "ok",
+     1.5, 120, "read", NULL},
+    {7, "third.big", DAY0 - 48 * H, DAY0 - 47 * H, "ok", 3600, INT64_C(9000000000), "dependency",
+     NULL},
+    {8, "third.big", DAY0 + 6 * H + 45 * MIN, VT_NULL_TIME, "running", NAN, -1, "call", NULL},
+    {9, "first.orders", DAY0 + 6 * H + 50 * MIN, DAY0 + 6 * H + 50 * MIN + 3 * SEC, "tests_failed",
+     3, -1, "web", "test x failed"},
+    {10, "second.daily", DAY0 + 6 * H + 55 * MIN, DAY0 + 6 * H + 55 * MIN + 250000, "cancelled",
+     0.25, -1, "call", NULL},
+};
+
+/* A database holding the fixture, with the clock at NOW. */
+static VtDb *open_fixture(void)
+{
+    char *error = NULL;
+    VtDb *db = vtable_open(&error);
+    assert_non_null(db);
+    assert_int_equal(vtable_load(db, fixture_status, ARRAY_LEN(fixture_status), fixture_runs,
+                                 ARRAY_LEN(fixture_runs), &error),
+                     0);
+    vtable_set_clock(db, NOW);
+    return db;
+}
+
+/* One case of vtable_cases.txt; the strings point into the file's text. */
+typedef struct Case {
+    const char *what, *sql;
+    const char *params[8];
+    size_t nparams;
+    const char *error, *ptypes, *columns;
+    StrVec rows;
+} Case;
+
+/* The value of a "key value" line (NUL-terminated in place), or NULL when the key differs. */
+static char *line_value(char *line, const char *key)
+{
+    size_t n = strlen(key);
+    return strncmp(line, key, n) == 0 && line[n] == ' ' ? line + n + 1 : NULL;
+}
+
+/* Parses the cases file (text is modified in place and must outlive the cases). */
+static Case *parse_cases(char *text, size_t *n_out)
+{
+    Case *cases = NULL;
+    size_t n = 0, cap = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *v;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        if (strncmp(line, "== ", 3) == 0) {
+            grow_array((void **)&cases, &cap, n + 1, sizeof(Case));
+            memset(&cases[n], 0, sizeof(Case));
+            cases[n++].what = line + 3;
+            continue;
+        }
+        assert_true(n > 0);
+        Case *c = &cases[n - 1];
+        if ((v = line_value(line, "sql")) != NULL) {
+            c->sql = v;
+        } else if ((v = line_value(line, "param")) != NULL) {
+            assert_true(c->nparams < ARRAY_LEN(c->params));
+            c->params[c->nparams++] = strcmp(v, "\\N") == 0 ? NULL : v;
+        } else if ((v = line_value(line, "error")) != NULL) {
+            c->error = v;
+        } else if ((v = line_value(line, "ptypes")) != NULL) {
+            c->ptypes = v;
+        } else if ((v = line_value(line, "columns")) != NULL) {
+            c->columns = v;
+        } else if ((v = line_value(line, "row")) != NULL) {
+            strvec_push(&c->rows, v);
+        } else if (strcmp(line, "row") == 0) {
+            strvec_push(&c->rows, ""); /* one empty-text column */
+        } else {
+            fail_msg("bad line in vtable_cases.txt: %s", line);
+        }
+    }
+    *n_out = n;
+    return cases;
+}
+
+/* Runs one case; prints what differs and returns false on a mismatch. */
+static bool check_case(VtDb *db, const Case *c)
+{
+    VtError err;
+    VtValue *rows = NULL;
+    size_t nrows = 0;
+    bool ok = true;
+    VtStatement *st = vtable_prepare(db, c->sql, NULL, 0, &err);
+    if (st != NULL && vtable_execute(st, c->params, c->nparams, &rows, &nrows, &err) != 0)
+        rows = NULL, nrows = 0, ok = false;
+    else if (st != NULL)
+        ok = true;
+    bool failed = st == NULL || !ok;
+    if (c->error != NULL || failed) {
+        bool match = failed && c->error != NULL && strcmp(err.sqlstate, c->error) == 0 &&
+                     err.message[0] != '\0';
+        if (!match)
+            print_error("case \"%s\": expected %s, got %s %s\n", c->what,
+                        c->error ? c->error : "rows", failed ? err.sqlstate : "rows",
+                        failed ? err.message : "");
+        vtable_statement_free(st);
+        return match;
+    }
+    size_t ncols = vtable_ncolumns(st);
+    StrVec parts = {0};
+    for (size_t i = 0; i < vtable_nparams(st); i++)
+        strvec_push_owned(&parts, xasprintf("%u", vtable_param_type(st, i)));
+    char *ptypes = strvec_join(&parts, ",");
+    strvec_clear(&parts);
+    for (size_t i = 0; i < ncols; i++) {
+        const VtColumn *col = vtable_column(st, i);
+        strvec_push_owned(&parts, xasprintf("%s:%u", col->name, col->type_oid));
+    }
+    char *columns = strvec_join(&parts, ",");
+    strvec_clear(&parts);
+    ok = strcmp(ptypes, c->ptypes ? c->ptypes : "") == 0 && strcmp(columns, c->columns) == 0;
+    if (!ok)
+        print_error("case \"%s\": ptypes %s columns %s\n", c->what, ptypes, columns);
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t i = 0; i < ncols; i++) {
+            const VtValue *v = &rows[r * ncols + i];
+            strvec_push(&parts, v->null ? "\\N" : v->text);
+        }
+        char *line = strvec_join(&parts, "|");
+        strvec_clear(&parts);
+        if (r >= c->rows.n || strcmp(line, c->rows.items[r]) != 0) {
+            print_error("case \"%s\": row %zu is \"%s\", expected \"%s\"\n", c->what, r, line,
+                        r < c->rows.n ? c->rows.items[r] : "(none)");
+            ok = false;
+        }
+        free(line);
+    }
+    if (nrows < c->rows.n) {
+        print_error("case \"%s\": %zu rows, expected %zu\n", c->what, nrows, c->rows.n);
+        ok = false;
+    }
+    strvec_free(&parts);
+    free(ptypes);
+    free(columns);
+    vtable_rows_free(rows, nrows, ncols);
+    vtable_statement_free(st);
+    return ok;
+}
+
+static void test_cases(void **state)
+{
+    (void)state;
+    char *text = read_file("vtable_cases.txt", NULL);
+    assert_non_null(text);
+    size_t n = 0;
+    Case *cases = parse_cases(text, &n);
+    assert_true(n > 100);
+    VtDb *db = open_fixture();
+    int failures = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!check_case(db, &cases[i]))
+            failures++;
+    vtable_close(db);
+    for (size_t i = 0; i < n; i++)
+        strvec_free(&cases[i].rows);
+    free(cases);
+    free(text);
+    if (failures > 0)
+        print_error("%d of %zu cases failed\n", failures, n);
+    assert_int_equal(failures, 0);
+}
+
+/* Prepares sql on db, failing the test with the error when it does not translate. */
+static VtStatement *must_prepare(VtDb *db, const char *sql, const uint32_t *types, size_t ntypes)
+{
+    VtError err;
+    VtStatement *st = vtable_prepare(db, sql, types, ntypes, &err);
+    if (st == NULL)
+        fail_msg("%s: %s %s", sql, err.sqlstate, err.message);
+    return st;
+}
+
+static void test_values_and_reload(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    VtStatement *st =
+        must_prepare(db,
+                     "select id, started, duration_s, rows > 100 as big, finished from duro.runs "
+                     "where id = $1",
+                     NULL, 0);
+    const char *params[] = {"6"};
+    VtValue *rows;
+    size_t nrows;
+    VtError err;
+    assert_int_equal(vtable_execute(st, params, 1, &rows, &nrows, &err), 0);
+    assert_int_equal(nrows, 1);
+    assert_int_equal(rows[0].i, 6);
+    assert_int_equal(rows[1].i, DAY0 + 6 * H + 30 * MIN + 123456);
+    assert_true(rows[2].f == 1.5);
+    assert_int_equal(rows[3].i, 1);
+    assert_string_equal(rows[3].text, "t");
+    assert_int_equal(rows[4].i, DAY0 + 6 * H + 30 * MIN + 1623456);
+    assert_int_equal(vtable_column(st, 3)->type_len, 1);
+    assert_int_equal(vtable_column(st, 1)->type_len, 8);
+    vtable_rows_free(rows, nrows, vtable_ncolumns(st));
+
+    /* Reloading replaces the rows; the statement stays usable. */
+    char *error = NULL;
+    VtRunRow one = {6, "x.y", 0, VT_NULL_TIME, "running", NAN, -1, "call", NULL};
+    assert_int_equal(vtable_load(db, NULL, 0, &one, 1, &error), 0);
+    assert_int_equal(vtable_execute(st, params, 1, &rows, &nrows, &err), 0);
+    assert_int_equal(nrows, 1);
+    assert_string_equal(rows[1].text, "1970-01-01 00:00:00+00");
+    assert_true(rows[2].null);
+    assert_true(rows[3].null);
+    assert_true(rows[4].null);
+    vtable_rows_free(rows, nrows, vtable_ncolumns(st));
+
+    /* Wrong parameter count. */
+    assert_int_equal(vtable_execute(st, NULL, 0, &rows, &nrows, &err), -1);
+    assert_string_equal(err.sqlstate, "08P01");
+    vtable_statement_free(st);
+    vtable_close(db);
+}
+
+static void test_client_param_types(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    /* varchar for a text column, int4 for an int8 one, a declared but unused third */
+    const uint32_t types[] = {1043, 23, 0};
+    VtStatement *st = must_prepare(
+        db, "select id from duro.runs where view = $1 and id > $2 order by id", types, 3);
+    assert_int_equal(vtable_nparams(st), 3);
+    assert_int_equal(vtable_param_type(st, 0), 1043);
+    assert_int_equal(vtable_param_type(st, 1), 23);
+    assert_int_equal(vtable_param_type(st, 2), 25);
+    const char *params[] = {"first.cities", "3", "unused"};
+    VtValue *rows;
+    size_t nrows;
+    VtError err;
+    assert_int_equal(vtable_execute(st, params, 3, &rows, &nrows, &err), 0);
+    assert_int_equal(nrows, 1);
+    assert_string_equal(rows[0].text, "6");
+    vtable_rows_free(rows, nrows, 1);
+    const char *bad[] = {"first.cities", "99999999999", NULL};
+    assert_int_equal(vtable_execute(st, bad, 3, &rows, &nrows, &err), -1);
+    assert_string_equal(err.sqlstate, "22003");
+    vtable_statement_free(st);
+
+    /* A parameter declared text compared with a timestamp: no such operator, as in PostgreSQL */
+    const uint32_t text_type[] = {25};
+    assert_null(
+        vtable_prepare(db, "select id from duro.runs where started > $1", text_type, 1, &err));
+    assert_string_equal(err.sqlstate, "42883");
+    vtable_close(db);
+}
+
+static void test_unsupported_messages(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    VtError err;
+    assert_null(vtable_prepare(db, "select view, rank() over () from duro.status", NULL, 0, &err));
+    assert_string_equal(err.sqlstate, "0A000");
+    assert_string_equal(err.message, "duro.status: window functions are not supported");
+    assert_null(
+        vtable_prepare(db, "select * from duro.runs r where r.id in (select 1)", NULL, 0, &err));
+    assert_string_equal(err.message, "duro.runs: subqueries are not supported");
+    assert_null(vtable_prepare(db, "select nope from duro.runs", NULL, 0, &err));
+    assert_string_equal(err.sqlstate, "42703");
+    assert_string_equal(err.message, "column \"nope\" does not exist");
+    vtable_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_values_and_reload),
+        cmocka_unit_test(test_client_param_types),
+        cmocka_unit_test(test_unsupported_messages),
+    };
+    return cmocka_run_group_tests_name("vtable", tests, NULL, NULL);
+}
