@@ -20,6 +20,7 @@
 
 struct Store {
     sqlite3 *db;
+    sqlite3_stmt *data_version; /* prepared once: asked before every statement the gateway reads */
     char *path;
     char *error; /* the last failure on this Store, or NULL */
     int errcode; /* its SQLite extended result code (SQLITE_ERROR for our own checks) */
@@ -388,6 +389,7 @@ void store_close(Store *s)
 {
     if (!s)
         return;
+    sqlite3_finalize(s->data_version);
     sqlite3_close_v2(s->db);
     free(s->path);
     free(s->error);
@@ -402,12 +404,13 @@ int store_schema_version(Store *s)
 
 int64_t store_data_version(Store *s)
 {
-    sqlite3_stmt *st = NULL;
+    if (!s->data_version &&
+        sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &s->data_version, NULL) != SQLITE_OK)
+        return -1;
     int64_t v = -1;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (sqlite3_step(s->data_version) == SQLITE_ROW)
+        v = sqlite3_column_int64(s->data_version, 0);
+    sqlite3_reset(s->data_version);
     return v;
 }
 

@@ -90,6 +90,7 @@ struct Gateway {
     StrVec admins;
     Store *store;         /* the gateway's own catalog connection */
     int64_t data_version; /* of the catalog when views was read */
+    bool views_loaded;
     StoreView *views;     /* sorted by name */
     size_t n_views;
     const char **tables; /* the views' table names, sorted, for the pre-filter */
@@ -259,7 +260,7 @@ static void gateway_load_views(Gateway *gw)
     if (!gw->store)
         return;
     int64_t version = store_data_version(gw->store);
-    if (gw->views && version == gw->data_version)
+    if (gw->views_loaded && version == gw->data_version)
         return;
     StoreView *views = NULL;
     size_t n = 0;
@@ -271,6 +272,7 @@ static void gateway_load_views(Gateway *gw)
     gw->views = views;
     gw->n_views = n;
     gw->data_version = version;
+    gw->views_loaded = true;
     free(gw->tables);
     gw->tables = xcalloc(n ? n : 1, sizeof(char *));
     gw->n_tables = 0;

@@ -24,6 +24,13 @@ pool large enough that every client has its own server connection, trust auth). 
    (/proc/PID/status) before the first and after the last gives KB per session. Same for
    PgBouncer; the connections are closed after each.
 
+3. Inspection. The same Duro, which reads what it relays (Duro's own SQL, reads of stale
+   views), against a second `duro serve` with `[gateway] inspect = off` (a plain relay):
+   `pgbench -S` in each mode with 1 and 16 clients, and a script that reads a managed view
+   (`bench.accounts_hot`, a fresh view of 1,000 accounts that the first Duro builds at start)
+   by a random key with 1 client, where each statement is checked for staleness; in the
+   extended and prepared modes the statement text repeats, so the statement cache answers.
+
 Prints a table of TPS with the ratios Duro/direct and Duro/PgBouncer, and the memory figures;
 --json FILE also writes them as JSON. Everything started is stopped at the end, also on Ctrl-C:
 Duro with SIGTERM, PgBouncer, the cluster with `pg_ctl stop`; the temp dir is removed (--keep
@@ -64,6 +71,10 @@ MODES = ("simple", "extended", "prepared")
 CLIENTS = ((1, 1), (16, 2))  # (pgbench -c, -j)
 TARGETS = ("direct", "duro", "pgbouncer")
 MAX_PROXY_CLIENTS = 2000
+HOT_VIEW = "bench.accounts_hot"
+HOT_VIEW_SQL = "select aid, bid, abalance from pgbench_accounts where aid <= 1000\n"
+HOT_SCRIPT = ("\\set aid random(1, 1000)\n"
+              "select abalance from bench.accounts_hot where aid = :aid;\n")
 TPS_RE = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.M)
 
 
@@ -210,17 +221,21 @@ class Duro:
 
     name = "Duro"
 
-    def __init__(self, binary, workdir, cluster):
+    def __init__(self, binary, workdir, cluster, name="duro", inspect="on", views=None):
         self.binary = binary
-        self.dir = Path(workdir) / "duro"
+        self.dir = Path(workdir) / name
         self.dir.mkdir()
         (self.dir / "views").mkdir()
+        for path, text in (views or {}).items():
+            (self.dir / "views" / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.dir / "views" / path).write_text(text)
         self.port = free_port()
         self.log = self.dir / "duro.log"
         self.conf = self.dir / "duro.conf"
         self.conf.write_text(
             "# written by bench/gateway/run.py\n"
             f"[gateway]\nlisten = 127.0.0.1:{self.port}\nmax_clients = {MAX_PROXY_CLIENTS}\n"
+            f"inspect = {inspect}\n"
             f"[warehouse]\ndialect = postgres\nhost = 127.0.0.1\nport = {cluster.port}\n"
             f"dbname = {DBNAME}\nuser = {SUPERUSER}\nsslmode = disable\n"
             f"[views]\npath = {self.dir / 'views'}\n"
@@ -321,6 +336,51 @@ def pgbench(port, mode, clients, threads, duration):
     return float(m.group(1)), ""
 
 
+def pgbench_script(port, script, mode, clients, threads, duration):
+    """Runs pgbench with a custom script file; returns (tps or None, error text)."""
+    cmd = [str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER,
+           "-n", "-f", str(script), "-M", mode, "-c", str(clients), "-j", str(threads), "-T",
+           str(duration), DBNAME]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(),
+                       stdin=subprocess.DEVNULL, timeout=duration + 120)
+    m = TPS_RE.search(p.stdout)
+    if p.returncode != 0 or not m:
+        return None, f"exit {p.returncode}: " + "\n".join((p.stderr or p.stdout).splitlines()[-5:])
+    return float(m.group(1)), ""
+
+
+def bench_inspection(args, on_port, off_port, script):
+    """pgbench -S and the managed-view script through Duro with inspection on and off, in
+    turn. Returns (cells, failed)."""
+    cells, failed = [], False
+    runs = [("-S", mode, c, j) for c, j in CLIENTS for mode in MODES]
+    runs += [("view", mode, 1, 1) for mode in MODES]
+    for what, mode, clients, threads in runs:
+        cell = {"load": what, "mode": mode, "clients": clients}
+        for key, port in (("on", on_port), ("off", off_port)):
+            if what == "-S":
+                tps, err = pgbench(port, mode, clients, threads, args.duration)
+            else:
+                tps, err = pgbench_script(port, script, mode, clients, threads, args.duration)
+            cell[key] = tps
+            if tps is None:
+                failed = True
+                log(f"  {what} -M {mode} -c {clients} with inspect={key} failed: {err}")
+        cells.append(cell)
+        log(f"  {what:<4} -M {mode:<8} -c {clients:<2}: inspect on {fmt_tps(cell['on'])}, "
+            f"off {fmt_tps(cell['off'])}")
+    return cells, failed
+
+
+def wait_view_built(cluster, view, timeout=120):
+    deadline = time.monotonic() + timeout
+    with cluster.connect(dbname=DBNAME) as conn:
+        while conn.execute("select to_regclass(%s)", (view,)).fetchone()[0] is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{view} was not built within {timeout}s")
+            time.sleep(0.2)
+
+
 def bench_throughput(args, ports):
     """ports: target -> port (a target without one is skipped). Returns a list of cells."""
     cells, failed = [], False
@@ -390,7 +450,7 @@ def fmt_ratio(a, b):
     return "n/a" if a is None or b is None or b == 0 else f"{a / b:.3f}"
 
 
-def print_report(header, duration, cells, memory):
+def print_report(header, duration, cells, memory, inspection=None):
     log()
     for line in header:
         log(line)
@@ -419,6 +479,14 @@ def print_report(header, duration, cells, memory):
         if "Duro" in memory and "PgBouncer" in memory and memory["PgBouncer"]["kb_per_session"]:
             log(f"  Duro/PgBouncer per session: "
                 f"{memory['Duro']['kb_per_session'] / memory['PgBouncer']['kb_per_session']:.2f}")
+    if inspection:
+        log()
+        log(f"Duro with [gateway] inspect = on against off, -T {duration}, TPS "
+            f"(view: a script reading {HOT_VIEW}, a fresh managed view, by random key):")
+        log(f"  {'load':<5} {'mode':<9} {'clients':>7} {'on':>10} {'off':>10} {'on/off':>8}")
+        for c in inspection:
+            log(f"  {c['load']:<5} {c['mode']:<9} {c['clients']:>7} {fmt_tps(c['on']):>10} "
+                f"{fmt_tps(c['off']):>10} {fmt_ratio(c['on'], c['off']):>8}")
 
 
 def machine_header(pg_version, duro_version, bouncer_version):
@@ -473,12 +541,14 @@ def main(argv=None):
     # Backends: every idle session through Duro, then PgBouncer's (it keeps them after its
     # clients close), pgbench's and our own.
     cluster = Cluster(work, max_connections=2 * args.sessions + 200)
-    duro = Duro(args.duro, work, cluster)
+    duro = Duro(args.duro, work, cluster,
+                views={"bench/accounts_hot — 1h.sql": HOT_VIEW_SQL})
+    plain = Duro(args.duro, work, cluster, name="duro-plain", inspect="off")
     bouncer = PgBouncer(work, cluster)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     duro_ok = False
     failed = False
-    cells, memory, header = [], {}, []
+    cells, memory, header, inspection = [], {}, [], []
     try:
         log(f"work dir {work}")
         cluster.start()
@@ -519,6 +589,16 @@ def main(argv=None):
         log(f"pgbench -S -T {args.duration}, targets in turn for each cell:")
         cells, failed = bench_throughput(args, ports)
 
+        if duro_ok:
+            plain.start()
+            wait_view_built(cluster, HOT_VIEW)
+            script = work / "view.sql"
+            script.write_text(HOT_SCRIPT)
+            log(f"inspection on (port {duro.port}) against off (port {plain.port}):")
+            inspection, inspection_failed = bench_inspection(args, duro.port, plain.port, script)
+            failed = failed or inspection_failed
+            plain.stop()
+
         proxies = ([duro] if duro_ok else []) + [bouncer]
         for proxy in proxies:
             wait_backends_below(cluster, 50)
@@ -532,6 +612,7 @@ def main(argv=None):
                 log(f"  failed: {str(e).strip()}")
     finally:
         duro.stop()
+        plain.stop()
         bouncer.stop()
         cluster.stop()
         if args.keep:
@@ -539,11 +620,12 @@ def main(argv=None):
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    print_report(header, args.duration, cells, memory)
+    print_report(header, args.duration, cells, memory, inspection)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "duration_s": args.duration, "scale": args.scale,
-                       "duro_measured": duro_ok, "pgbench": cells, "idle_sessions": memory},
+                       "duro_measured": duro_ok, "pgbench": cells, "idle_sessions": memory,
+                       "inspection": inspection},
                       f, indent=2)
             f.write("\n")
         log(f"\nwrote {args.json}")
