@@ -339,7 +339,10 @@ static void classify(Walk *w, const PgQuery__Node *stmt, InterceptInfo *one)
         if (fc != NULL)
             read_refresh_call(one, fc);
         else
-            set_error(one, "0A000", xstrdup("duro_refresh must be called on its own"));
+            set_error(one, "0A000",
+                      xstrdup("duro_refresh must be called on its own: CALL "
+                              "duro_refresh('schema.table'), SELECT duro_refresh(...) or SELECT "
+                              "* FROM duro_refresh(...)"));
         return;
     }
     if (w->unknown_func != NULL) {
