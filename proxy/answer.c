@@ -502,7 +502,8 @@ void answer_refresh_result(Answer *a, const char *portal, const AnswerRefresh *r
         p->run = true;
 }
 
-/* The view a duro_refresh argument names: schema.table, or table in public as search_path has it. */
+/* The view a duro_refresh argument names: schema.table, or table in public as search_path has it.
+ */
 static char *refresh_view_name(const char *arg)
 {
     char *view = intercept_view_name(arg);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <uthash.h>
 
 #include "catalog/store.h"
@@ -43,6 +44,13 @@ typedef struct Classified {
     InterceptInfo info;
     UT_hash_handle hh;
 } Classified;
+
+/* What stat() says of a file, to notice a change without asking SQLite (which takes locks). */
+typedef struct FileStamp {
+    struct timespec mtime;
+    off_t size;
+    ino_t ino;
+} FileStamp;
 
 struct GatewayRefresh {
     SchedulerRequest req;
@@ -91,7 +99,12 @@ struct Gateway {
     Store *store;         /* the gateway's own catalog connection */
     int64_t data_version; /* of the catalog when views was read */
     bool views_loaded;
-    StoreView *views;     /* sorted by name */
+    char *catalog_path;
+    char *catalog_wal;
+    FileStamp db_stamp; /* of the catalog and its log when views was read */
+    FileStamp wal_stamp;
+    int64_t views_checked_us; /* when SQLite was last asked */
+    StoreView *views;         /* sorted by name */
     size_t n_views;
     const char **tables; /* the views' table names, sorted, for the pre-filter */
     size_t n_tables;
@@ -254,11 +267,39 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Reads the catalog's views again when another connection changed it. */
+static FileStamp file_stamp(const char *path)
+{
+    struct stat st;
+    FileStamp f = {{0, 0}, -1, 0};
+    if (stat(path, &st) == 0)
+        f = (FileStamp){st.st_mtim, st.st_size, st.st_ino};
+    return f;
+}
+
+static bool stamps_equal(const FileStamp *a, const FileStamp *b)
+{
+    return a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->size == b->size && a->ino == b->ino;
+}
+
+/*
+ * Reads the catalog's views again when another connection changed it. Every
+ * commit touches the database or its write-ahead log, so unchanged files mean
+ * an unchanged catalog and the check costs two stat() calls.
+ */
 static void gateway_load_views(Gateway *gw)
 {
     if (!gw->store)
         return;
+    FileStamp db = file_stamp(gw->catalog_path), wal = file_stamp(gw->catalog_wal);
+    int64_t now = wh_now_us();
+    /* File times are coarse (a few ms): SQLite is asked anyway at least once a second. */
+    if (gw->views_loaded && stamps_equal(&db, &gw->db_stamp) &&
+        stamps_equal(&wal, &gw->wal_stamp) && now - gw->views_checked_us < 1000000)
+        return;
+    gw->db_stamp = db;
+    gw->wal_stamp = wal;
+    gw->views_checked_us = now;
     int64_t version = store_data_version(gw->store);
     if (gw->views_loaded && version == gw->data_version)
         return;
@@ -576,6 +617,8 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
     if (gw->env.inspect) {
         if (store_open(s->catalog.path, &gw->store, error) != 0)
             goto fail;
+        gw->catalog_path = xstrdup(s->catalog.path);
+        gw->catalog_wal = xasprintf("%s-wal", s->catalog.path);
         gw->env.answer.store = gw->store;
         gw->env.answer.vt = vtable_open(error);
         if (!gw->env.answer.vt)
@@ -704,6 +747,8 @@ void gateway_free(Gateway *gw)
     free(gw->tables);
     vtable_close(gw->env.answer.vt);
     store_close(gw->store);
+    free(gw->catalog_path);
+    free(gw->catalog_wal);
     strvec_free(&gw->admins);
     if (gw->dns)
         evdns_base_free(gw->dns, 0);
