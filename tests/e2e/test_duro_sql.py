@@ -10,6 +10,8 @@ by ageing their last build in the catalog, never by waiting.
 """
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import threading
 from datetime import datetime, timedelta, timezone
@@ -764,3 +766,73 @@ def test_jdbc_callable_statement_calls_duro_refresh(duro_jdbc, duro, wh, example
     new = [(r["view"], r["trigger"], r["outcome"]) for r in duro.catalog.runs()
            if r["id"] > mark]
     assert new == [("first.cities", "call", "ok")] * 4
+
+
+# -- the extended protocol byte by byte: row limits, Close, Sync ---------------------------------
+
+
+def _msg(kind, body=b""):
+    return kind + struct.pack("!I", len(body) + 4) + body
+
+
+def _read(sock):
+    head = b""
+    while len(head) < 5:
+        chunk = sock.recv(5 - len(head))
+        assert chunk, "the gateway closed the connection"
+        head += chunk
+    (length,) = struct.unpack("!I", head[1:])
+    body = b""
+    while len(body) < length - 4:
+        chunk = sock.recv(length - 4 - len(body))
+        assert chunk, "the gateway closed the connection"
+        body += chunk
+    return head[:1], body
+
+
+def _until_ready(sock):
+    """Every message up to and including ReadyForQuery, as (type, body) pairs."""
+    got = []
+    while True:
+        kind, body = _read(sock)
+        got.append((kind, body))
+        if kind == b"Z":
+            return got
+
+
+def test_execute_with_a_row_limit_suspends_and_resumes(duro, wh, example_repo, gateway_factory,
+                                                       wait_until):
+    """Execute with a row limit on a portal of Duro's: PortalSuspended after each batch, the rest
+    on the next Execute, CommandComplete at the end; Close and Sync as PostgreSQL answers them,
+    inside a transaction block the warehouse keeps open."""
+    gw = serve(gateway_factory, duro, wait_until)
+    with socket.create_connection((gw.host, gw.port), timeout=TIMEOUT) as sock:
+        body = struct.pack("!I", 196608) + f"user\0postgres\0database\0{gw.dbname}\0\0".encode()
+        sock.sendall(struct.pack("!I", len(body) + 4) + body)
+        assert _until_ready(sock)[-1] == (b"Z", b"I")
+        sock.sendall(_msg(b"Q", b"begin\0"))
+        assert _until_ready(sock)[-1] == (b"Z", b"T")
+
+        query = b"select view from duro.status order by view\0"
+        sock.sendall(_msg(b"P", b"st\0" + query + b"\0\0")
+                     + _msg(b"B", b"pt\0st\0\0\0\0\0\0\0")
+                     + _msg(b"D", b"Ppt\0")
+                     + _msg(b"E", b"pt\0" + struct.pack("!i", 4))
+                     + _msg(b"H"))
+        kinds = []
+        while len(kinds) < 8:  # 1, 2, T, four D, s
+            kinds.append(_read(sock))
+        assert [k for k, _ in kinds] == [b"1", b"2", b"T", b"D", b"D", b"D", b"D", b"s"]
+        first = [b[6:].decode() for k, b in kinds if k == b"D"]
+        assert first == sorted(ALL_VIEWS)[:4]
+
+        sock.sendall(_msg(b"E", b"pt\0" + struct.pack("!i", 4)) + _msg(b"C", b"Ppt\0")
+                     + _msg(b"C", b"Sst\0") + _msg(b"S"))
+        rest = _until_ready(sock)
+        assert [k for k, _ in rest] == [b"D"] * (len(ALL_VIEWS) - 4) + [b"C", b"3", b"3", b"Z"]
+        assert [b[6:].decode() for k, b in rest if k == b"D"] == sorted(ALL_VIEWS)[4:]
+        assert rest[-2][0] == b"3" and rest[-1] == (b"Z", b"T")  # still in the transaction
+
+        sock.sendall(_msg(b"Q", b"commit\0"))
+        assert _until_ready(sock)[-1] == (b"Z", b"I")
+        sock.sendall(_msg(b"X"))
