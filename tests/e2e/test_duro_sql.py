@@ -836,3 +836,39 @@ def test_execute_with_a_row_limit_suspends_and_resumes(duro, wh, example_repo, g
         sock.sendall(_msg(b"Q", b"commit\0"))
         assert _until_ready(sock)[-1] == (b"Z", b"I")
         sock.sendall(_msg(b"X"))
+
+
+def test_concurrent_reads_of_a_stale_view_share_one_build(duro, wh, example_repo,
+                                                          gateway_factory, wait_until):
+    """Eight sessions read the same stale view at once: each waits, each sees the new data, and
+    the view is built once."""
+    gw = serve(gateway_factory, duro, wait_until)
+    cat = duro.catalog
+    conns = [gw.connect() for _ in range(8)]
+    try:
+        wh.sql("update first.cities_raw set city = 'Edo' where city = 'Tokyo'")
+        cat.age("first.cities", seconds=2 * DAY)
+        mark = last_run_id(cat)
+        results, errors_seen = [None] * len(conns), []
+        start = threading.Barrier(len(conns))
+
+        def read(i):
+            try:
+                start.wait(TIMEOUT)
+                results[i] = conns[i].execute(
+                    "select city from first.cities where city in ('Edo', 'Tokyo')").fetchall()
+            except Exception as e:  # reported below
+                errors_seen.append(e)
+
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(len(conns))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT)
+        assert not errors_seen, errors_seen
+        assert results == [[("Edo",)]] * len(conns)
+        new_runs = [r for r in cat.runs("first.cities") if r["id"] > mark]
+        assert [(r["trigger"], r["outcome"]) for r in new_runs] == [("read", "ok")]
+    finally:
+        for c in conns:
+            c.close()
