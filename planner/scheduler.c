@@ -66,16 +66,10 @@ int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, 
         if (k == n || strcmp(views[k].name, v->name) != 0 || !v->enabled)
             continue;
         const StoreView *sv = &views[k];
-        StalenessInput in = {
-            .enabled = v->enabled,
-            .refreshing = sv->running,
-            .last_run_failed = sv->last_outcome && strcmp(sv->last_outcome, "ok") != 0,
-            .hash = v->hash,
-            .built_hash = sv->built_hash,
-            .last_success_us = sv->last_success_us,
-            .effective_interval = v->effective_interval,
-            .now_us = now_us,
-        };
+        StalenessInput in = staleness_from_store(sv, now_us);
+        in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
+        in.hash = v->hash;
+        in.effective_interval = v->effective_interval;
         stale[i] = staleness_needs_refresh(&in);
     }
     store_views_free(views, n);

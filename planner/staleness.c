@@ -96,3 +96,17 @@ const char *view_state_name(ViewState s)
     }
     return "unknown";
 }
+
+StalenessInput staleness_from_store(const StoreView *v, int64_t now_us)
+{
+    return (StalenessInput){
+        .enabled = v->enabled,
+        .refreshing = v->running,
+        .last_run_failed = v->last_outcome && strcmp(v->last_outcome, "ok") != 0,
+        .hash = v->hash,
+        .built_hash = v->built_hash,
+        .last_success_us = v->last_success_us,
+        .effective_interval = v->effective_interval,
+        .now_us = now_us,
+    };
+}

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "catalog/store.h"
+
 typedef enum ViewState {
     VIEW_STATE_FRESH,
     VIEW_STATE_STALE,
@@ -38,6 +40,9 @@ ViewState staleness_state(const StalenessInput *in);
 /* When the next refresh is due (microseconds); now_us when already due; 0 when disabled or no
  * interval. */
 int64_t staleness_next_refresh(const StalenessInput *in);
+/* The input for a view as the catalog has it (its definition, interval and runs), at now_us. */
+StalenessInput staleness_from_store(const StoreView *v, int64_t now_us);
+
 /* "fresh", "stale", "refreshing", "failed", "never", "disabled". */
 const char *view_state_name(ViewState s);
 

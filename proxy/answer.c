@@ -228,16 +228,7 @@ static int load_tables(const AnswerEnv *env, VtError *err)
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     for (size_t i = 0; i < nv; i++) {
         const StoreView *v = &views[i];
-        StalenessInput in = {
-            .enabled = v->enabled,
-            .refreshing = v->running,
-            .last_run_failed = v->last_outcome && strcmp(v->last_outcome, "ok") != 0,
-            .hash = v->hash,
-            .built_hash = v->built_hash,
-            .last_success_us = v->last_success_us,
-            .effective_interval = v->effective_interval,
-            .now_us = now,
-        };
+        StalenessInput in = staleness_from_store(v, now);
         int64_t next = staleness_next_refresh(&in);
         texts[2 * i] = format_interval(v->interval);
         texts[2 * i + 1] = format_interval(v->effective_interval);

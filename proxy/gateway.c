@@ -354,16 +354,7 @@ GatewayRead gateway_read(Gateway *gw, const char *relation, const char **view)
     if (!v || !v->enabled)
         return GATEWAY_READ_NOW;
     *view = v->name;
-    StalenessInput in = {
-        .enabled = v->enabled,
-        .refreshing = v->running,
-        .last_run_failed = v->last_outcome && strcmp(v->last_outcome, "ok") != 0,
-        .hash = v->hash,
-        .built_hash = v->built_hash,
-        .last_success_us = v->last_success_us,
-        .effective_interval = v->effective_interval,
-        .now_us = wh_now_us(),
-    };
+    StalenessInput in = staleness_from_store(v, wh_now_us());
     if (!v->built_hash)
         return GATEWAY_READ_WAIT; /* never built: always built first */
     if (!staleness_needs_refresh(&in))
