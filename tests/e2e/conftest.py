@@ -664,3 +664,53 @@ def gateway_factory(duro, db, tmp_path):
 def gateway(gateway_factory):
     """`duro serve` with its gateway on a free port, relaying to the test database."""
     return gateway_factory()
+
+
+# -- pgjdbc ---------------------------------------------------------------------------------------
+
+PGJDBC = Path("/usr/share/java/postgresql.jar")
+JAVA_DIR = Path(__file__).resolve().parent / "java"
+
+
+@pytest.fixture(scope="session")
+def jdbc(tmp_path_factory):
+    """Every program in tests/e2e/java compiled once (javac -Werror, against Debian's pgjdbc):
+    the classpath to run them with."""
+    for tool in ("javac", "java"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} not found: install a JDK 17 (tools/install-deps)")
+    if not PGJDBC.exists():
+        pytest.fail(f"{PGJDBC} not found: install libpostgresql-jdbc-java (tools/install-deps)")
+    out = tmp_path_factory.mktemp("jdbc")
+    sources = sorted(str(p) for p in JAVA_DIR.glob("*.java"))
+    proc = subprocess.run(["javac", "-Xlint:all", "-Werror", "-d", str(out), "-cp", str(PGJDBC),
+                           *sources], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"javac failed:\n{proc.stdout}{proc.stderr}"
+    return f"{out}:{PGJDBC}"
+
+
+def run_jdbc(classpath, program, gateway, scenario, *args, user="postgres", password="",
+             timeout=120, **params):
+    """Runs one scenario of a tests/e2e/java program against the gateway's database; returns its
+    output lines split on tabs (the final "done" line checked and dropped). Keyword arguments are
+    added to the JDBC URL (e.g. prepareThreshold=3)."""
+    query = {"sslmode": "disable", "connectTimeout": 10, "socketTimeout": 90,
+             "ApplicationName": "duro-e2e", **params}
+    url = (f"jdbc:postgresql://{gateway.host}:{gateway.port}/{gateway.dbname}?"
+           + "&".join(f"{k}={v}" for k, v in query.items()))
+    argv = ["java", "-Duser.timezone=UTC", "-cp", classpath, program, url, user, password,
+            scenario, *map(str, args)]
+    proc = subprocess.run(argv, capture_output=True, timeout=timeout)
+    stdout = proc.stdout.decode("utf-8")
+    stderr = proc.stderr.decode("utf-8", errors="replace")
+    assert proc.returncode == 0, (f"{program} {scenario} exited with {proc.returncode}\n"
+                                  f"--- stdout\n{stdout}--- stderr\n{stderr}"
+                                  f"--- duro log\n{gateway.logs()}")
+    lines = [line.split("\t") for line in stdout.splitlines()]
+    assert lines and lines[-1] == ["done", scenario], stdout
+    return lines[:-1]
+
+
+def tagged(lines, tag):
+    """The fields after the tag of every line with that tag."""
+    return [line[1:] for line in lines if line[0] == tag]

@@ -9,10 +9,8 @@ the scheduler builds every view once at start and then leaves them alone: views 
 by ageing their last build in the catalog, never by waiting.
 """
 import re
-import shutil
 import socket
 import struct
-import subprocess
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 from psycopg import errors, pq
 
 import sampledata
+from conftest import run_jdbc, tagged
 
 TIMEOUT = 60
 ALL_VIEWS = ["finances.detailed", "finances.simplified", "first.cities", "first.people",
@@ -680,58 +679,19 @@ def test_cancel_while_waiting_for_a_stale_view(duro, wh, example_repo, gateway_f
 
 # -- pgjdbc ---------------------------------------------------------------------------------------
 
-JAVA_SRC = Path(__file__).resolve().parent / "java" / "DuroSqlJdbc.java"
-PGJDBC = Path("/usr/share/java/postgresql.jar")
+
+def run_java(classpath, gateway, scenario, *args, **kw):
+    """One DuroSqlJdbc scenario (see conftest.run_jdbc)."""
+    return run_jdbc(classpath, "DuroSqlJdbc", gateway, scenario, *args, **kw)
 
 
-@pytest.fixture(scope="session")
-def duro_jdbc(tmp_path_factory):
-    """DuroSqlJdbc compiled into a session tmp dir: the classpath to run it with."""
-    for tool in ("javac", "java"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} not found: install a JDK 17 (tools/install-deps)")
-    if not PGJDBC.exists():
-        pytest.fail(f"{PGJDBC} not found: install libpostgresql-jdbc-java (tools/install-deps)")
-    out = tmp_path_factory.mktemp("duro-jdbc")
-    proc = subprocess.run(["javac", "-Xlint:all", "-Werror", "-d", str(out), "-cp", str(PGJDBC),
-                           str(JAVA_SRC)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"javac failed:\n{proc.stdout}{proc.stderr}"
-    return f"{out}:{PGJDBC}"
-
-
-def run_java(classpath, gateway, scenario, *args, user="postgres", password="", timeout=120,
-             **params):
-    """Runs one DuroSqlJdbc scenario against the gateway's database; returns its output lines
-    split on tabs (the final "done" line checked and dropped). Keyword arguments are added to the
-    JDBC URL."""
-    query = {"sslmode": "disable", "connectTimeout": 10, "socketTimeout": 90,
-             "ApplicationName": "duro-e2e", **params}
-    url = (f"jdbc:postgresql://{gateway.host}:{gateway.port}/{gateway.dbname}?"
-           + "&".join(f"{k}={v}" for k, v in query.items()))
-    argv = ["java", "-Duser.timezone=UTC", "-cp", classpath, "DuroSqlJdbc", url, user, password,
-            scenario, *map(str, args)]
-    proc = subprocess.run(argv, capture_output=True, timeout=timeout)
-    stdout = proc.stdout.decode("utf-8")
-    stderr = proc.stderr.decode("utf-8", errors="replace")
-    assert proc.returncode == 0, (f"DuroSqlJdbc {scenario} exited with {proc.returncode}\n"
-                                  f"--- stdout\n{stdout}--- stderr\n{stderr}"
-                                  f"--- duro log\n{gateway.logs()}")
-    lines = [line.split("\t") for line in stdout.splitlines()]
-    assert lines and lines[-1] == ["done", scenario], stdout
-    return lines[:-1]
-
-
-def tagged(lines, tag):
-    return [line[1:] for line in lines if line[0] == tag]
-
-
-def test_jdbc_prepared_status_query_past_threshold(duro_jdbc, duro, wh, example_repo,
+def test_jdbc_prepared_status_query_past_threshold(jdbc, duro, wh, example_repo,
                                                    gateway_factory, wait_until):
     gw = serve(gateway_factory, duro, wait_until)
     with gw.connect() as conn:
         want = dict(conn.execute("select view, last_refresh from duro.status").fetchall())
 
-    out = run_java(duro_jdbc, gw, "status", 8, "first.cities", "first.people",
+    out = run_java(jdbc, gw, "status", 8, "first.cities", "first.people",
                    prepareThreshold=3, binaryTransfer="true")
 
     assert tagged(out, "columns") == [["3", "view", "state", "last_refresh"]]
@@ -750,14 +710,14 @@ def test_jdbc_prepared_status_query_past_threshold(duro_jdbc, duro, wh, example_
 
 
 @pytest.mark.parametrize("call_mode", ["select", "callIfNoReturn"])
-def test_jdbc_callable_statement_calls_duro_refresh(duro_jdbc, duro, wh, example_repo,
+def test_jdbc_callable_statement_calls_duro_refresh(jdbc, duro, wh, example_repo,
                                                     gateway_factory, wait_until, call_mode):
     gw = serve(gateway_factory, duro, wait_until)
     mark = last_run_id(duro.catalog)
 
     # escapeSyntaxCallMode: "select" sends {call f(?)} as "select * from f($1) as result",
     # "callIfNoReturn" as "call f($1)".
-    out = run_java(duro_jdbc, gw, "call", "first.cities", 4, prepareThreshold=3,
+    out = run_java(jdbc, gw, "call", "first.cities", 4, prepareThreshold=3,
                    binaryTransfer="true", escapeSyntaxCallMode=call_mode)
 
     assert tagged(out, "columns") == [["view,refreshed,duration_s"]]

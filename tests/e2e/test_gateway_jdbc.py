@@ -7,56 +7,17 @@ authentication.
 The scenarios live in java/GatewayJdbc.java, compiled once per session; each prints
 tab-separated lines (a tag first) that the tests here check, and exits non-zero on failure.
 """
-import shutil
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
-JAVA_SRC = Path(__file__).resolve().parent / "java" / "GatewayJdbc.java"
-PGJDBC = Path("/usr/share/java/postgresql.jar")
+from conftest import run_jdbc, tagged
 
 
-@pytest.fixture(scope="session")
-def jdbc(tmp_path_factory):
-    """GatewayJdbc compiled into a session tmp dir: the classpath to run it with."""
-    for tool in ("javac", "java"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} not found: install a JDK 17 (tools/install-deps)")
-    if not PGJDBC.exists():
-        pytest.fail(f"{PGJDBC} not found: install libpostgresql-jdbc-java (tools/install-deps)")
-    out = tmp_path_factory.mktemp("jdbc")
-    proc = subprocess.run(["javac", "-Xlint:all", "-Werror", "-d", str(out), "-cp", str(PGJDBC),
-                           str(JAVA_SRC)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"javac failed:\n{proc.stdout}{proc.stderr}"
-    return f"{out}:{PGJDBC}"
 
-
-def run(jdbc, gateway, scenario, *args, user="postgres", password="", timeout=120, **params):
-    """Runs one GatewayJdbc scenario against the gateway's test database; returns its output
-    lines split on tabs (the final "done" line checked and dropped). Keyword arguments are added
-    to the JDBC URL (e.g. prepareThreshold=3)."""
-    query = {"sslmode": "disable", "connectTimeout": 10, "socketTimeout": 90,
-             "ApplicationName": "duro-e2e", **params}
-    url = (f"jdbc:postgresql://{gateway.host}:{gateway.port}/{gateway.dbname}?"
-           + "&".join(f"{k}={v}" for k, v in query.items()))
-    argv = ["java", "-Duser.timezone=UTC", "-cp", jdbc, "GatewayJdbc", url, user, password,
-            scenario, *map(str, args)]
-    proc = subprocess.run(argv, capture_output=True, timeout=timeout)
-    stdout = proc.stdout.decode("utf-8")
-    stderr = proc.stderr.decode("utf-8", errors="replace")
-    assert proc.returncode == 0, (f"GatewayJdbc {scenario} exited with {proc.returncode}\n"
-                                  f"--- stdout\n{stdout}--- stderr\n{stderr}"
-                                  f"--- duro log\n{gateway.logs()}")
-    lines = [line.split("\t") for line in stdout.splitlines()]
-    assert lines and lines[-1] == ["done", scenario], stdout
-    return lines[:-1]
-
-
-def tagged(lines, tag):
-    """The fields after the tag of every line with that tag."""
-    return [line[1:] for line in lines if line[0] == tag]
+def run(jdbc, gateway, scenario, *args, **kw):
+    """One GatewayJdbc scenario (see conftest.run_jdbc)."""
+    return run_jdbc(jdbc, "GatewayJdbc", gateway, scenario, *args, **kw)
 
 
 # -- DatabaseMetaData ------------------------------------------------------------------------
