@@ -364,7 +364,12 @@ GatewayRead gateway_read(Gateway *gw, const char *relation, const char **view)
 
 bool gateway_may_concern(Gateway *gw, const char *sql, size_t len)
 {
-    gateway_load_views(gw);
+    /*
+     * Every statement passes here: the table names only change with the repository, so the
+     * files are looked at once a second, not per statement (gateway_read checks them always).
+     */
+    if (!gw->views_loaded || wh_now_us() - gw->views_checked_us >= 1000000)
+        gateway_load_views(gw);
     InterceptNameSet set = {gw->tables, gw->n_tables};
     return intercept_may_concern(sql, len, intercept_name_set_has, &set);
 }

@@ -87,7 +87,6 @@ static int relay_move(Relay *r)
                 r->ops->on_error(r->arg, err.msg);
                 return -1;
             }
-            r->messages++;
             RelayVerdict v = r->ops->on_header(r->arg, &h);
             if (v == RELAY_PASS && avail - run >= h.size) {
                 run += h.size;
@@ -99,7 +98,6 @@ static int relay_move(Relay *r)
                 r->hold_size = h.size;
                 stop = true;
             } else {
-                r->messages--; /* asked again on resume */
                 r->paused = true;
                 stop = true;
             }

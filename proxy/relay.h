@@ -46,11 +46,10 @@ typedef struct Relay {
     uint32_t max_len; /* largest length field accepted */
     const RelayOps *ops;
     void *arg;
-    size_t remaining;  /* bytes of the message being streamed not yet moved */
-    size_t hold_size;  /* size of the held message being waited for, or 0 */
-    bool blocked;      /* reading src stopped because dst is full */
-    bool paused;       /* reading src stopped by a RELAY_PAUSE verdict */
-    uint64_t messages; /* messages started, for statistics */
+    size_t remaining; /* bytes of the message being streamed not yet moved */
+    size_t hold_size; /* size of the held message being waited for, or 0 */
+    bool blocked;     /* reading src stopped because dst is full */
+    bool paused;      /* reading src stopped by a RELAY_PAUSE verdict */
 } Relay;
 
 /* Sets up a relay; sets dst's low-water mark. Reading src is the owner's to enable. */
