@@ -18,7 +18,6 @@
 #define STREAM_IOV_MAX   16    /* buffer pieces handed to one send */
 
 struct Stream {
-    struct event_base *base;
     evutil_socket_t fd;      /* socket streams */
     struct bufferevent *bev; /* TLS streams */
     struct evbuffer *in;     /* socket streams: ours; TLS: the bufferevent's */
@@ -181,7 +180,6 @@ static void bev_event_cb(struct bufferevent *bev, short what, void *arg)
 static Stream *stream_new(struct event_base *base)
 {
     Stream *st = xcalloc(1, sizeof *st);
-    st->base = base;
     st->fd = -1;
     st->failed_ev = xnonnull(event_new(base, -1, 0, stream_failed_cb, st));
     st->deadline_ev = xnonnull(event_new(base, -1, 0, stream_deadline_cb, st));
