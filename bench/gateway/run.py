@@ -62,10 +62,11 @@ from pathlib import Path
 
 import psycopg
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pgcluster  # noqa: E402
+from pgcluster import PG_BIN, PG_OS_USER, SUPERUSER, clean_env, free_port  # noqa: E402
+
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
-PG_OS_USER = "postgres"
-SUPERUSER = "postgres"
 DBNAME = "bench"
 MODES = ("simple", "extended", "prepared")
 CLIENTS = ((1, 1), (16, 2))  # (pgbench -c, -j)
@@ -80,19 +81,6 @@ TPS_RE = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.
 
 def log(msg=""):
     print(msg, flush=True)
-
-
-def clean_env(extra=None):
-    """Our environment without DURO_* and PG* (nothing of the caller's may leak in)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DURO_", "PG"))}
-    env.update(extra or {})
-    return env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port, proc, what, timeout=30.0):
@@ -148,69 +136,12 @@ def raise_nofile(n):
 # -- a throwaway PostgreSQL ---------------------------------------------------------------------
 
 
-class Cluster:
-    """initdb + pg_ctl in a temp dir: trust auth, TCP on 127.0.0.1, no fsync."""
-
-    def __init__(self, workdir, max_connections):
-        self.dir = Path(workdir) / "pg"
-        self.data = self.dir / "data"
-        self.sock = self.dir / "sock"
-        self.log = self.dir / "postgres.log"
-        self.port = free_port()
-        self.max_connections = max_connections
-        self.started = False
-        self.sock.mkdir(parents=True)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam(PG_OS_USER)
-            for p in (Path(workdir), self.dir, self.sock):
-                os.chown(p, pw.pw_uid, pw.pw_gid)
-
-    def _run(self, *argv, check=True):
-        cmd = [str(PG_BIN / argv[0]), *map(str, argv[1:])]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", PG_OS_USER, "--", *cmd]
-        p = subprocess.run(cmd, cwd=self.dir, env=clean_env({"LC_ALL": "C"}),
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-        if check and p.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stdout}{p.stderr}")
-        return p
-
-    def start(self):
-        self._run("initdb", "-D", self.data, "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
-                  "--locale=C", "--no-sync")
-        settings = {
-            "listen_addresses": "'127.0.0.1'", "port": self.port,
-            "unix_socket_directories": f"'{self.sock}'",
-            "max_connections": self.max_connections,
-            "shared_buffers": "'256MB'", "fsync": "off", "synchronous_commit": "off",
-            "full_page_writes": "off", "wal_level": "minimal", "max_wal_senders": 0,
-            "checkpoint_timeout": "'1h'", "max_wal_size": "'4GB'", "lc_messages": "'C'",
-            "timezone": "'UTC'",
-        }
-        with open(self.data / "postgresql.conf", "a") as f:
-            f.write("\n# bench/gateway\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
-        self.started = True
-        self._run("pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
-
-    def stop(self):
-        if self.started and (self.data / "postmaster.pid").exists():
-            self.started = False
-            self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop",
-                      check=False)
-
-    def connect(self, dbname="postgres"):
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=dbname,
-                               autocommit=True)
-
+class Cluster(pgcluster.Cluster):
     def backends(self):
         """Client backends connected to DBNAME, not counting the one asking."""
         with self.connect() as conn:
             return conn.execute("select count(*) from pg_stat_activity where datname = %s "
                                 "and backend_type = 'client backend'", (DBNAME,)).fetchone()[0]
-
-    def version(self):
-        with self.connect() as conn:
-            return conn.execute("show server_version").fetchone()[0]
 
 
 # -- the proxies --------------------------------------------------------------------------------
@@ -540,7 +471,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="duro-bench-gateway-"))
     # Backends: every idle session through Duro, then PgBouncer's (it keeps them after its
     # clients close), pgbench's and our own.
-    cluster = Cluster(work, max_connections=2 * args.sessions + 200)
+    cluster = Cluster(work, max_connections=2 * args.sessions + 200, label="bench/gateway")
     duro = Duro(args.duro, work, cluster,
                 views={"bench/accounts_hot — 1h.sql": HOT_VIEW_SQL})
     plain = Duro(args.duro, work, cluster, name="duro-plain", inspect="off")
