@@ -1,6 +1,7 @@
 # Duro: one binary, ./duro. See README.md for the targets a user needs.
 
 BUILD    ?= build
+PREFIX   ?= /usr/local
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -20,7 +21,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] web/*.[ch] \
                          cli/*.[ch] tests/unit/*.[ch])
 
-.PHONY: all deps unit e2e test asan format lint bench-scan bench-refresh bench-gateway clean
+.PHONY: all deps demo install unit e2e test asan format lint bench-scan bench-refresh bench-gateway clean
 .SECONDARY:
 
 all: duro
@@ -48,6 +49,25 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libduro.a
 
 deps:
 	@tools/install-deps test
+
+# Duro on a throwaway PostgreSQL cluster with sample data and examples/views; Ctrl-C stops it.
+demo:
+	@tools/install-deps demo
+	@$(MAKE) --no-print-directory $(BUILD)/duro
+	@$(PYTHON) tools/demo --duro $(abspath $(BUILD)/duro)
+
+# The binary, the systemd unit (started as $(PREFIX)/bin/duro) and, unless one is already there,
+# /etc/duro/duro.conf with the catalog and the views repository at absolute paths.
+install: duro
+	install -D -m 755 duro $(DESTDIR)$(PREFIX)/bin/duro
+	install -d $(DESTDIR)/etc/duro $(DESTDIR)/etc/systemd/system
+	test -e $(DESTDIR)/etc/duro/duro.conf || \
+	    sed -e 's|^path = duro\.db$$|path = /var/lib/duro/duro.db|' \
+	        -e 's|^path = views$$|path = /srv/duro/views|' \
+	        conf/duro.conf > $(DESTDIR)/etc/duro/duro.conf
+	sed 's|/usr/local/bin/duro|$(PREFIX)/bin/duro|g' conf/duro.service \
+	    > $(DESTDIR)/etc/systemd/system/duro.service
+	chmod 644 $(DESTDIR)/etc/duro/duro.conf $(DESTDIR)/etc/systemd/system/duro.service
 
 unit: $(TEST_BINS)
 	@cd tests/unit && ../../tools/run-unit $(abspath $(TEST_BINS))

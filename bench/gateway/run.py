@@ -62,7 +62,7 @@ from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import pgcluster  # noqa: E402
 from pgcluster import PG_BIN, PG_OS_USER, SUPERUSER, clean_env, free_port  # noqa: E402
 

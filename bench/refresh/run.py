@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from pgcluster import PG_BIN, SUPERUSER, Cluster, clean_env, free_port  # noqa: E402
 
 DBNAME = "bench"

@@ -1,7 +1,7 @@
 """End-to-end fixtures: a throwaway PostgreSQL 15 cluster for the whole session (`pg`), a fresh
 database per test (`db`, `db_factory`), and a helper that writes a duro.conf pointing at them and
 runs or starts the duro binary (`duro`). For the refresh engine: `wh` (the test's database loaded
-with sampledata.py, with helpers), `example_repo` (examples/views without the Python processor),
+with examples/sampledata.py, with helpers), `example_repo` (examples/views without the Python processor),
 `duro.catalog` (the SQLite catalog), `duro.refresh(...)` and `wait_until`.
 
 The binary is $DURO_BIN (set by `make e2e`), else <repo>/duro. Run with Debian's
@@ -16,6 +16,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +26,8 @@ import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# examples/sampledata.py: the sample warehouse data the example repository reads.
+sys.path.insert(0, str(REPO / "examples"))
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_OS_USER = "postgres"
 TMP_PREFIX = "duro-pg-"
@@ -577,7 +580,7 @@ class Warehouse:
 
 @pytest.fixture
 def wh(pg, db):
-    """The test's database loaded with tests/e2e/sampledata.py (roles, schemas, raw tables)."""
+    """The test's database loaded with examples/sampledata.py (roles, schemas, raw tables)."""
     import sampledata
 
     with pg.connect(dbname=db) as conn:

@@ -2,7 +2,7 @@
 as a tree, tests that keep the live table, grants, readers during 50 swaps, failed dependencies,
 parallel branches and the per-view timeout.
 
-Every test loads tests/e2e/sampledata.py into a database of its own (`wh`) and refreshes a copy
+Every test loads examples/sampledata.py into a database of its own (`wh`) and refreshes a copy
 of examples/views without the Python processor (`example_repo`), unless it says otherwise.
 """
 import re
