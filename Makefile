@@ -9,7 +9,7 @@ WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-proto
 SAN      ?=
 ALL_CFLAGS   = -std=c11 $(WARNINGS) $(CFLAGS) $(SAN)
 ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I/usr/include/postgresql -MMD -MP $(CPPFLAGS)
-LIBS     := -lpg_query -lsqlite3 -lpq -levent -levent_pthreads -levent_openssl -lssl -lcrypto -linih -lpthread -lm
+LIBS     := -lpg_query -lsqlite3 -lpq -levent -levent_pthreads -levent_openssl -lssl -lcrypto -linih -lcurl -lpthread -lm
 PYTHON   := /usr/bin/python3
 
 LIB_SRCS  := $(wildcard core/*.c catalog/*.c planner/*.c proxy/*.c web/*.c)
