@@ -61,16 +61,27 @@ struct GatewayRefresh {
     struct GatewayRefresh *prev;
 };
 
-/* A cancel request on its way to the warehouse. */
+/*
+ * A cancel request on its way to the warehouse. The client's own cancel connection
+ * (requester) stays open until the warehouse has closed ours, as PostgreSQL closes a cancel
+ * connection only once the backend has been signalled: a client that waits for that close
+ * (libpq's PQcancel does) knows its cancel cannot hit the statement it sends next.
+ */
 typedef struct CancelJob {
     Gateway *gw;
     uint32_t session;
+    Session *requester; /* NULL once it has gone */
     BackendConnect *connecting;
     Stream *conn;
+    struct event *timer;
     uint8_t packet[CODEC_CANCEL_REQUEST_LEN];
+    bool sent;
     bool done;
     struct CancelJob *next;
 } CancelJob;
+
+/* How long a forwarded cancel request may take before the client's connection is closed anyway. */
+#define CANCEL_TIMEOUT_SECS 10
 
 struct Gateway {
     GatewayEnv env;
@@ -156,6 +167,9 @@ static void list_remove(Gateway *gw, Session *s)
 
 void gateway_session_dead(Gateway *gw, Session *s)
 {
+    for (CancelJob *job = gw->cancels; job; job = job->next)
+        if (job->requester == s)
+            job->requester = NULL;
     list_remove(gw, s);
     *session_next(s) = gw->dead;
     gw->dead = s;
@@ -184,6 +198,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
         *p = job->next;
         backend_connect_abort(job->connecting);
         stream_free(job->conn);
+        event_free(job->timer);
         free(job);
     }
 }
@@ -192,17 +207,28 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 static void cancel_finish(CancelJob *job)
 {
+    if (job->done)
+        return;
     job->done = true;
+    if (job->requester)
+        session_cancel_done(job->requester);
+    job->requester = NULL;
     event_active(job->gw->reap_ev, EV_TIMEOUT, 0);
+}
+
+/* The warehouse sends nothing on a cancel connection; whatever comes is dropped. */
+static void cancel_read_cb(Stream *st, void *arg)
+{
+    (void)arg;
+    struct evbuffer *in = stream_input(st);
+    evbuffer_drain(in, evbuffer_get_length(in));
 }
 
 static void cancel_drained_cb(Stream *st, void *arg)
 {
     CancelJob *job = arg;
-    if (stream_pending(st) == 0 && !job->done) {
-        log_debug("session %u: cancel request forwarded to the warehouse", job->session);
-        cancel_finish(job);
-    }
+    if (stream_pending(st) == 0)
+        job->sent = true; /* now the warehouse closes the connection once it has acted */
 }
 
 static void cancel_event_cb(Stream *st, short what, int err, void *arg)
@@ -211,12 +237,23 @@ static void cancel_event_cb(Stream *st, short what, int err, void *arg)
     (void)what;
     (void)err;
     CancelJob *job = arg;
-    if (!job->done) {
+    if (job->sent)
+        log_debug("session %u: cancel request forwarded to the warehouse", job->session);
+    else
         log_warn("session %u: the warehouse closed the connection before taking the cancel "
                  "request",
                  job->session);
-        cancel_finish(job);
-    }
+    cancel_finish(job);
+}
+
+static void cancel_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    CancelJob *job = arg;
+    log_warn("session %u: the warehouse did not answer a cancel request within %d s", job->session,
+             CANCEL_TIMEOUT_SECS);
+    cancel_finish(job);
 }
 
 static void cancel_ready(Stream *conn, const char *error, void *arg)
@@ -229,35 +266,38 @@ static void cancel_ready(Stream *conn, const char *error, void *arg)
         return;
     }
     job->conn = conn;
-    stream_setcb(conn, NULL, cancel_drained_cb, cancel_event_cb, job);
+    stream_setcb(conn, cancel_read_cb, cancel_drained_cb, cancel_event_cb, job);
+    stream_enable_read(conn, true); /* to see the close */
     stream_write(conn, job->packet, sizeof job->packet);
-    if (stream_pending(conn) == 0) {
-        log_debug("session %u: cancel request forwarded to the warehouse", job->session);
-        cancel_finish(job);
-    }
+    job->sent = stream_pending(conn) == 0;
 }
 
-void gateway_cancel_request(Gateway *gw, uint32_t pid, uint32_t key)
+bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint32_t key)
 {
     Session *s = gw->sessions;
     while (s && !session_cancel_matches(s, pid, key))
         s = *session_next(s);
     uint32_t backend_key;
     if (s && session_cancel_wait(s))
-        return; /* it was waiting for a refresh, not for the warehouse */
+        return false; /* it was waiting for a refresh, not for the warehouse */
     if (!s || !session_backend_key(s, &pid, &backend_key)) {
         log_info("cancel request for backend %u ignored: no such session, or a wrong key", pid);
-        return;
+        return false;
     }
     CancelJob *job = xcalloc(1, sizeof *job);
     job->gw = gw;
     job->session = session_id(s);
+    job->requester = requester;
+    job->timer = xnonnull(evtimer_new(gw->base, cancel_timeout_cb, job));
+    struct timeval limit = {CANCEL_TIMEOUT_SECS, 0};
+    evtimer_add(job->timer, &limit);
     uint32_t fields[4] = {htonl(CODEC_CANCEL_REQUEST_LEN), htonl(CODEC_CANCEL_REQUEST), htonl(pid),
                           htonl(backend_key)};
     memcpy(job->packet, fields, sizeof job->packet);
     job->next = gw->cancels;
     gw->cancels = job;
     job->connecting = backend_connect(gw->base, &gw->env.warehouse, cancel_ready, job);
+    return true;
 }
 
 /* ---- Duro's SQL ------------------------------------------------------------------------ */
@@ -727,6 +767,7 @@ void gateway_free(Gateway *gw)
         gw->cancels = job->next;
         backend_connect_abort(job->connecting);
         stream_free(job->conn);
+        event_free(job->timer);
         free(job);
     }
     if (gw->listener)

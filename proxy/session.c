@@ -110,6 +110,11 @@ bool session_cancel_matches(const Session *s, uint32_t pid, uint32_t key)
     return s->has_backend_key && s->backend_pid == pid && s->key == key;
 }
 
+void session_cancel_done(Session *s)
+{
+    session_close(s, "cancel request");
+}
+
 bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key)
 {
     if (!s->has_backend_key || s->state >= SESSION_CLOSING)
@@ -1151,8 +1156,10 @@ static void session_startup(Session *s)
             break;
         case CODEC_STARTUP_CANCEL:
             evbuffer_drain(in, su.size);
-            gateway_cancel_request(s->gw, su.cancel_pid, su.cancel_key);
-            session_close(s, "cancel request");
+            /* Nothing more may come on a cancel connection; it closes once the request is in. */
+            stream_enable_read(s->client, false);
+            if (!gateway_cancel_request(s->gw, s, su.cancel_pid, su.cancel_key))
+                session_close(s, "cancel request");
             return;
         case CODEC_STARTUP_MESSAGE: {
             bool ok = session_startup_message(s, &su);

@@ -49,6 +49,8 @@ void session_free(Session *s);
 uint32_t session_id(const Session *s);
 /* True when a CancelRequest's PID and key are the ones this session gave its client. */
 bool session_cancel_matches(const Session *s, uint32_t pid, uint32_t key);
+/* The cancel request this connection carried has reached the warehouse: close it. */
+void session_cancel_done(Session *s);
 /* The warehouse's own PID and cancel key of the session's backend; false before it sent them. */
 bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key);
 
@@ -95,8 +97,12 @@ void gateway_refresh_free(GatewayRefresh *r);
 bool gateway_admit(Gateway *gw, Session *s);
 /* The session is dead: its sockets may be closed and its memory freed, after this callback. */
 void gateway_session_dead(Gateway *gw, Session *s);
-/* A CancelRequest arrived on some connection: find the session by PID and key, forward it. */
-void gateway_cancel_request(Gateway *gw, uint32_t pid, uint32_t key);
+/*
+ * A CancelRequest arrived on requester's connection: find the session by PID and key and
+ * forward it. True when it is on its way: session_cancel_done(requester) follows once the
+ * warehouse has taken it (unless requester is dead by then). False: nothing to forward.
+ */
+bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint32_t key);
 /* A fresh session id (never 0 and never in use) and a random cancel key. */
 uint32_t gateway_new_session_id(Gateway *gw);
 

@@ -456,6 +456,16 @@ def test_cancel_stops_only_its_own_query(gateway, pg):
         assert b.execute("select 'b is usable'").fetchone() == ("b is usable",)
 
 
+def test_a_cancel_is_in_before_the_client_goes_on(gateway):
+    """libpq's cancel returns once the server has closed the cancel connection, which PostgreSQL
+    does only after signalling the backend. Duro keeps the client's cancel connection open until
+    the warehouse has done so: a cancel sent while idle can never hit the next statement."""
+    with gateway.connect() as conn:
+        for _ in range(5):
+            conn.cancel()
+            assert conn.execute("select pg_sleep(0.2) is not null").fetchone() == (True,)
+
+
 def test_cancel_in_a_transaction_and_when_idle(gateway, pg):
     """A cancel while idle does nothing; a cancelled statement in a transaction fails the
     transaction, which rolls back."""
