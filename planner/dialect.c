@@ -1,8 +1,9 @@
 /*
  * SQL text for building a view in PostgreSQL or Redshift (see dialect.h): the temp table with its
- * Redshift attributes, swap renames, grants, dependent views, snapshots and the view's tests with
- * self-references pointed at the temp table (found with libpg_query's splitter, tokenizer and
- * catalog/sqlinfo). Pure text generation; not for: running SQL or deciding when to.
+ * Redshift attributes (from the query, or from a Python processor's DDL), swap renames, grants,
+ * dependent views, snapshots and the view's tests with self-references pointed at the temp table
+ * (found with libpg_query's splitter, tokenizer and catalog/sqlinfo). Pure text generation; not
+ * for: running SQL or deciding when to.
  */
 #include "planner/dialect.h"
 
@@ -564,6 +565,120 @@ int dialect_tests(const View *v, StrVec *out, char **error)
     strvec_free(&rewritten);
     free(spans);
     return rc;
+}
+
+/* ---- Processors ---- */
+
+/* The name an identifier or keyword token stands for: folded to lower case unless quoted. */
+static char *token_name(const char *sql, const PgQuery__ScanToken *t)
+{
+    const char *p = sql + t->start;
+    size_t n = (size_t)(t->end - t->start);
+    if (n < 2 || p[0] != '"') {
+        char *out = xstrndup(p, n);
+        str_lower(out);
+        return out;
+    }
+    char *out = xmalloc(n), *o = out;
+    for (size_t i = 1; i + 1 < n; i++) {
+        *o++ = p[i];
+        if (p[i] == '"')
+            i++; /* "" stands for one quote */
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Whether the statement has a Redshift DISTSTYLE, DISTKEY or SORTKEY of its own (unquoted). */
+static bool has_redshift_attributes(const char *sql, const Scan *s)
+{
+    static const char *const words[] = {"diststyle", "distkey", "sortkey"};
+    for (int i = 0; i < s->n; i++) {
+        if (s->t[i]->token != PG_QUERY__TOKEN__IDENT || sql[s->t[i]->start] == '"')
+            continue;
+        char *name = token_name(sql, s->t[i]);
+        bool hit = false;
+        for (size_t k = 0; k < ARRAY_LEN(words); k++)
+            hit = hit || strcmp(name, words[k]) == 0;
+        free(name);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The tokens of the table's name in a CREATE TABLE statement: [*first, *last], the name's parts
+ * to *parts. Returns NULL, or the reason the statement is not CREATE [UNLOGGED] TABLE [IF NOT
+ * EXISTS] name (...).
+ */
+static const char *ddl_table_name(const char *sql, const Scan *s, int *first, int *last,
+                                  StrVec *parts)
+{
+    int i = next_token(s, -1);
+    if (!tok_is(s, i, PG_QUERY__TOKEN__CREATE))
+        return "the DDL does not start with CREATE TABLE";
+    i = next_token(s, i);
+    if (tok_is(s, i, PG_QUERY__TOKEN__GLOBAL) || tok_is(s, i, PG_QUERY__TOKEN__LOCAL) ||
+        tok_is(s, i, PG_QUERY__TOKEN__TEMP) || tok_is(s, i, PG_QUERY__TOKEN__TEMPORARY))
+        return "the DDL creates a temporary table; a processor's result must be a permanent table";
+    if (tok_is(s, i, PG_QUERY__TOKEN__UNLOGGED))
+        i = next_token(s, i);
+    if (!tok_is(s, i, PG_QUERY__TOKEN__TABLE))
+        return "the DDL does not start with CREATE TABLE";
+    i = next_token(s, i);
+    if (tok_is(s, i, PG_QUERY__TOKEN__IF_P) && tok_is(s, next_token(s, i), PG_QUERY__TOKEN__NOT) &&
+        tok_is(s, next_token(s, next_token(s, i)), PG_QUERY__TOKEN__EXISTS))
+        i = next_token(s, next_token(s, next_token(s, i)));
+    if (!tok_label(s, i))
+        return "expected the table's name after CREATE TABLE";
+    *first = *last = i;
+    strvec_push_owned(parts, token_name(sql, s->t[i]));
+    while (tok_is(s, next_token(s, *last), PG_QUERY__TOKEN__ASCII_46) &&
+           tok_label(s, next_token(s, next_token(s, *last)))) {
+        *last = next_token(s, next_token(s, *last));
+        strvec_push_owned(parts, token_name(sql, s->t[*last]));
+    }
+    if (!tok_is(s, next_token(s, *last), PG_QUERY__TOKEN__ASCII_40))
+        return "expected the column list after the table's name";
+    return NULL;
+}
+
+char *dialect_processor_create_temp(Dialect d, const View *v, char **error)
+{
+    char *stmt = dialect_statement(v->ddl);
+    if (stmt == NULL) {
+        *error = xstrdup("the DDL is not exactly one CREATE TABLE statement");
+        return NULL;
+    }
+    Scan s;
+    if (scan_sql(stmt, &s, error) < 0) {
+        free(stmt);
+        return NULL;
+    }
+    StrVec parts = {0};
+    int first = 0, last = 0;
+    char *out = NULL;
+    const char *problem = ddl_table_name(stmt, &s, &first, &last, &parts);
+    if (problem != NULL) {
+        *error = xstrdup(problem);
+    } else if (parts.n > 2 || strcmp(parts.items[parts.n - 1], v->table) != 0 ||
+               (parts.n == 2 && strcmp(parts.items[0], v->schema) != 0)) {
+        *error = xasprintf("the DDL creates %.*s, not %s", s.t[last]->end - s.t[first]->start,
+                           stmt + s.t[first]->start, v->name);
+    } else {
+        Buf b = {0};
+        buf_add_n(&b, stmt, (size_t)s.t[first]->start);
+        buf_add_owned(&b, sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX));
+        buf_add(&b, stmt + s.t[last]->end);
+        if (d == DIALECT_REDSHIFT && !has_redshift_attributes(stmt, &s))
+            buf_add_owned(&b, redshift_attributes(&v->config));
+        out = buf_take(&b);
+    }
+    strvec_free(&parts);
+    scan_free(&s);
+    free(stmt);
+    return out;
 }
 
 /* ---- Snapshots ---- */

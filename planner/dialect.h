@@ -1,8 +1,9 @@
 /*
  * The SQL Duro sends to build a view, for each warehouse dialect: the temp
- * table (Redshift: DISTSTYLE/DISTKEY/COMPOUND SORTKEY from the config), the
- * renames of the swap, grants, snapshots, the dependent views to rebuild, and
- * the view's tests rewritten to read the temp table. Pure text generation: every
+ * table (Redshift: DISTSTYLE/DISTKEY/COMPOUND SORTKEY from the config), by
+ * CREATE TABLE AS or from a Python processor's DDL, the renames of the swap,
+ * grants, snapshots, the dependent views to rebuild, and the view's tests
+ * rewritten to read the temp table. Pure text generation: every
  * identifier quoted, no value ever spliced (values are bound by the caller as
  * $1, $2). Not for: running anything (planner/pipeline does).
  */
@@ -53,6 +54,20 @@ char *dialect_create_schema(const char *schema);
  * is not one statement.
  */
 char *dialect_create_temp(Dialect d, const View *v);
+
+/*
+ * A Python processor's temp table, from the DDL in its view file: the same
+ * CREATE [UNLOGGED] TABLE [IF NOT EXISTS] statement (comments, blanks and
+ * column list kept; a trailing ";" dropped) with the table's name replaced by
+ * "s"."t_duro_temp". The name in the DDL must be the view's own, qualified
+ * (s.t) or not (t), folded and quoted as SQL does. On Redshift the config's
+ * DISTSTYLE/DISTKEY/COMPOUND SORTKEY are appended as dialect_create_temp writes
+ * them, unless the DDL has a DISTSTYLE, DISTKEY or SORTKEY of its own: then the
+ * DDL wins and none of the config's are added. Returns the statement, or NULL
+ * with *error (caller frees) when the DDL is not one such CREATE TABLE, is a
+ * TEMP table, or creates another table.
+ */
+char *dialect_processor_create_temp(Dialect d, const View *v, char **error);
 
 /* DROP TABLE IF EXISTS "s"."t<suffix>" */
 char *dialect_drop_table(const char *schema, const char *table, const char *suffix);

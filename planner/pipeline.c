@@ -16,10 +16,13 @@
 
 #include "catalog/interval.h"
 #include "core/log.h"
+#include "planner/processor.h"
+#include "planner/s3.h"
 
 typedef struct Run {
     Warehouse *w;
     Store *s;
+    const Settings *settings;
     Dialect d;
     const View *v;
     PipelineResult *out;
@@ -139,14 +142,151 @@ static bool create_schema(Run *r, const char *sql)
     return false;
 }
 
+/*
+ * Ends the run for a part of a processor's build that ended with st: a timeout or
+ * cancel names the part; an error is reported as error says.
+ */
+static void fail_part(Run *r, WhStatus st, const char *part, const char *error)
+{
+    char timeout[32];
+    interval_format(r->v->config.timeout, timeout, sizeof(timeout));
+    if (st == WH_TIMEOUT)
+        fail(r, PIPELINE_FAILED, "%s timed out: the refresh ran longer than its timeout of %s",
+             part, timeout);
+    else if (st == WH_CANCELLED)
+        fail(r, PIPELINE_CANCELLED, "%s cancelled: Duro is stopping", part);
+    else
+        fail(r, PIPELINE_FAILED, "%s", error ? error : "failed");
+}
+
+/* Seconds since *mark, which moves to now. */
+static double lap(int64_t *mark)
+{
+    int64_t now = wh_now_us();
+    double secs = (double)(now - *mark) / 1e6;
+    *mark = now;
+    return secs;
+}
+
+/*
+ * Loads the processor's output (CSV with a header) into the temp table: COPY FROM STDIN on
+ * PostgreSQL, through S3 on Redshift. Returns WH_OK with *rows, else a status with *error.
+ */
+static WhStatus load_output(Run *r, const char *csv, int64_t *rows, char **error)
+{
+    const View *v = r->v;
+    if (r->d == DIALECT_REDSHIFT) {
+        char *temp = xasprintf("%s%s", v->table, DIALECT_TEMP_SUFFIX);
+        char *why = NULL;
+        WhStatus st =
+            s3_load_csv(r->w, r->settings, v->schema, temp, csv, r->deadline_us, rows, &why);
+        if (st == WH_ERROR)
+            *error = xasprintf("loading the processor's output failed: %s", why ? why : "");
+        free(why);
+        free(temp);
+        return st;
+    }
+    char *table = sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
+    char *copy = xasprintf("COPY %s FROM STDIN WITH (FORMAT csv, HEADER true)", table);
+    WhStatus st = wh_copy_in(r->w, copy, csv, r->deadline_us, rows);
+    if (st == WH_ERROR)
+        *error = xasprintf("loading the processor's output failed: %s", wh_error(r->w));
+    free(copy);
+    free(table);
+    return st;
+}
+
+/*
+ * Step 1 for a Python processor: the input query exported as CSV into a work directory of this
+ * build, the processor run on it (in its virtual environment when it has requirements), the temp
+ * table created from the DDL and the processor's output loaded into it. The work directory goes
+ * whatever happens; so does the temp table when the load fails.
+ */
+static bool create_temp_processor(Run *r)
+{
+    const View *v = r->v;
+    const char *script = strrchr(v->processor, '/') ? strrchr(v->processor, '/') + 1 : v->processor;
+    char *error = NULL, *dir = NULL, *in = NULL, *out = NULL, *python = NULL;
+    char *part = NULL;
+    char *schema = dialect_create_schema(v->schema);
+    char *drop = dialect_drop_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
+    char *create = dialect_processor_create_temp(r->d, v, &error);
+    int64_t mark = wh_now_us(), in_rows = -1, rows = -1;
+    double secs[4] = {0};
+    bool ok = false, created = false;
+    WhStatus st;
+
+    if (!create) {
+        fail(r, PIPELINE_FAILED, "%s: %s", v->source, error);
+        goto done;
+    }
+    if (!create_schema(r, schema) || !exec(r, drop, 0, NULL, NULL, PIPELINE_FAILED))
+        goto done;
+    if (!(dir = processor_workdir(v, &error))) {
+        fail(r, PIPELINE_FAILED, "%s", error);
+        goto done;
+    }
+    in = xasprintf("%s/IN.csv", dir);
+    out = xasprintf("%s/OUT.csv", dir);
+    if ((st = processor_export(r->w, v, in, r->deadline_us, &in_rows, &error)) != WH_OK) {
+        fail_part(r, st, "input query", error);
+        goto done;
+    }
+    secs[0] = lap(&mark);
+    if ((st = processor_python(r->w, r->settings, v, r->deadline_us, &python, &error)) != WH_OK) {
+        part = xasprintf("installing %s", v->requirements);
+        fail_part(r, st, part, error);
+        goto done;
+    }
+    secs[1] = lap(&mark);
+    if ((st = processor_run(r->w, r->settings, v, python, in, out, r->deadline_us, &error)) !=
+        WH_OK) {
+        part = xasprintf("processor %s", script);
+        fail_part(r, st, part, error);
+        goto done;
+    }
+    secs[2] = lap(&mark);
+    if ((st = wh_exec(r->w, create, 0, NULL, r->deadline_us, NULL)) != WH_OK) {
+        error = xasprintf("creating the table from %s failed: %s", v->source, wh_error(r->w));
+        fail_part(r, st, "creating the table from the DDL", error);
+        goto done;
+    }
+    created = true;
+    if ((st = load_output(r, out, &rows, &error)) != WH_OK) {
+        fail_part(r, st, "loading the processor's output", error);
+        goto done;
+    }
+    secs[3] = lap(&mark);
+    log_debug("%s: processor %s: input %lld rows in %.2fs, environment %.2fs, run %.2fs, "
+              "load %lld rows in %.2fs",
+              v->name, script, (long long)in_rows, secs[0], secs[1], secs[2], (long long)rows,
+              secs[3]);
+    r->out->rows = rows;
+    step_end(r);
+    ok = true;
+done:
+    if (!ok && created)
+        drop_temp(r);
+    if (dir)
+        processor_workdir_remove(dir);
+    free(dir);
+    free(in);
+    free(out);
+    free(python);
+    free(part);
+    free(error);
+    free(create);
+    free(drop);
+    free(schema);
+    return ok;
+}
+
 /* Step 1: the new version of the table, as <table>_duro_temp. */
 static bool create_temp(Run *r)
 {
     step_begin(r, "create_temp");
-    if (r->v->kind == VIEW_KIND_PROCESSOR) {
-        fail(r, PIPELINE_FAILED, "Python processor views are not built by this version of Duro");
-        return false;
-    }
+    if (r->v->kind == VIEW_KIND_PROCESSOR)
+        return create_temp_processor(r);
     char *schema = dialect_create_schema(r->v->schema);
     char *drop = dialect_drop_table(r->v->schema, r->v->table, DIALECT_TEMP_SUFFIX);
     char *ctas = dialect_create_temp(r->d, r->v);
@@ -396,13 +536,19 @@ static void finish(Run *r)
                   store_error(r->s));
 }
 
-void pipeline_refresh(Warehouse *w, Store *s, Dialect d, const View *v, const char *trigger,
-                      PipelineResult *out)
+void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
+                      const char *trigger, PipelineResult *out)
 {
     memset(out, 0, sizeof(*out));
     out->rows = -1;
     out->started_us = wh_now_us();
-    Run r = {w, s, d, v, out, out->started_us + v->config.timeout * 1000000, NULL, 0, NULL};
+    Run r = {.w = w,
+             .s = s,
+             .settings = settings,
+             .d = d,
+             .v = v,
+             .out = out,
+             .deadline_us = out->started_us + v->config.timeout * 1000000};
 
     int claim = store_run_begin(s, v->name, trigger, out->started_us, &out->run_id);
     if (claim != 0) {

@@ -1,5 +1,6 @@
 /*
- * One view's rebuild (SPEC §4): temp table, tests against it, the swap in one
+ * One view's rebuild (SPEC §4): temp table (by CREATE TABLE AS, or through a
+ * Python processor: export, run, load), tests against it, the swap in one
  * transaction (renames, dependent views, grants), drop of the old table,
  * snapshots; every step timed and recorded in the catalog. A failure at any
  * step leaves the live table as it was. Not for: choosing what to build
@@ -12,6 +13,7 @@
 
 #include "catalog/repo.h"
 #include "catalog/store.h"
+#include "core/settings.h"
 #include "planner/dialect.h"
 #include "planner/warehouse.h"
 
@@ -37,11 +39,14 @@ const char *pipeline_outcome_name(PipelineOutcome o);
 
 /*
  * Rebuilds v on w, recording the run with trigger in s. The view's own
- * timeout (config) bounds the whole run: past it the running statement is
- * cancelled and the run fails. Fills *out (free with pipeline_result_free).
+ * timeout (config) bounds the whole run: past it the running statement (or
+ * Python processor) is stopped and the run fails. settings tells where the
+ * views repository and the catalog are (a processor's files and virtual
+ * environment) and how to reach S3 (a processor's output on Redshift). Fills
+ * *out (free with pipeline_result_free).
  */
-void pipeline_refresh(Warehouse *w, Store *s, Dialect d, const View *v, const char *trigger,
-                      PipelineResult *out);
+void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
+                      const char *trigger, PipelineResult *out);
 
 /* Records, without building, that v was not rebuilt because its dependency dep failed. */
 void pipeline_skip_for_dependency(Store *s, const View *v, const char *trigger, const char *dep,

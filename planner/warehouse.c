@@ -2,7 +2,8 @@
  * libpq connection of a worker (see warehouse.h). Statements are sent with
  * PQsendQueryParams and awaited with poll() in short slices, checking the
  * deadline and the cancel flag between slices; either sends a cancel request
- * and still reads the statement's end, so the connection stays usable.
+ * (or ends a COPY FROM STDIN with an error) and still reads the statement's
+ * end, so the connection stays usable.
  */
 #include "planner/warehouse.h"
 
@@ -129,6 +130,11 @@ void wh_reset_cancel(Warehouse *w)
     atomic_store(&w->cancel_requested, false);
 }
 
+bool wh_cancel_requested(const Warehouse *w)
+{
+    return atomic_load(&w->cancel_requested);
+}
+
 const char *wh_error(const Warehouse *w)
 {
     return w->error ? w->error : "";
@@ -165,37 +171,92 @@ static int wait_readable(Warehouse *w)
     return 0;
 }
 
-WhStatus wh_exec(Warehouse *w, const char *sql, int nparams, const char *const *params,
-                 int64_t deadline_us, PGresult **res)
+/* Why a running statement must stop now: WH_CANCELLED, WH_TIMEOUT, or WH_OK when it need not. */
+static WhStatus stop_reason(const Warehouse *w, int64_t deadline_us)
 {
-    if (res)
-        *res = NULL;
-    set_error(w, "", NULL);
-    if (atomic_load(&w->cancel_requested)) {
-        set_error(w, "cancelled", "57014");
+    if (atomic_load(&w->cancel_requested))
         return WH_CANCELLED;
+    if (deadline_us && wh_now_us() >= deadline_us)
+        return WH_TIMEOUT;
+    return WH_OK;
+}
+
+/* Clears the last error; false (with the error set) when a cancel is pending: then send nothing. */
+static bool begin(Warehouse *w)
+{
+    set_error(w, "", NULL);
+    if (!atomic_load(&w->cancel_requested))
+        return true;
+    set_error(w, "cancelled", "57014");
+    return false;
+}
+
+/*
+ * Streams f (NULL: nothing) as the data of the COPY FROM STDIN the server waits for, then ends it,
+ * or ends it with an error when f cannot be read or the statement must stop (*stopped says why).
+ * Returns 0, or -1 when the connection is lost (error set).
+ */
+static int send_copy_data(Warehouse *w, FILE *f, int64_t deadline_us, WhStatus *stopped)
+{
+    char buf[64 * 1024];
+    const char *abort_with = f ? NULL : "no data to copy";
+    while (!abort_with && *stopped == WH_OK) {
+        size_t n = fread(buf, 1, sizeof(buf), f);
+        if (n == 0) {
+            abort_with = ferror(f) ? "cannot read the file to copy" : NULL;
+            break;
+        }
+        int rc;
+        while ((rc = PQputCopyData(w->conn, buf, (int)n)) == 0 &&
+               (*stopped = stop_reason(w, deadline_us)) == WH_OK) {
+            if (wait_readable(w) != 0 || !PQconsumeInput(w->conn)) {
+                rc = -1;
+                break;
+            }
+        }
+        if (rc < 0) {
+            set_error(w, PQerrorMessage(w->conn), "08006");
+            return -1;
+        }
+        if (*stopped == WH_OK)
+            *stopped = stop_reason(w, deadline_us);
     }
-    if (!PQsendQueryParams(w->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
-        set_error(w, PQerrorMessage(w->conn), NULL);
-        return WH_ERROR;
+    if (*stopped != WH_OK)
+        abort_with = *stopped == WH_TIMEOUT ? "timed out" : "cancelled";
+    int rc;
+    while ((rc = PQputCopyEnd(w->conn, abort_with)) == 0) {
+        if (wait_readable(w) != 0 || !PQconsumeInput(w->conn)) {
+            rc = -1;
+            break;
+        }
     }
-    WhStatus stopped = WH_OK; /* set once a cancel has been sent, and why */
+    if (rc < 0) {
+        set_error(w, PQerrorMessage(w->conn), "08006");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Reads every result of the statement just sent, waiting in poll() slices. When the deadline
+ * passes, wh_cancel is called or on_row fails, a cancel request is sent and the results are still
+ * read to the end. Results with rows go to on_row when given; a COPY FROM STDIN is fed from copy;
+ * the last other result goes to *res on WH_OK (res may be NULL).
+ */
+static WhStatus await_results(Warehouse *w, int64_t deadline_us, WhRowFn on_row, void *arg,
+                              FILE *copy, PGresult **res)
+{
+    WhStatus stopped = WH_OK; /* set once a cancel has been sent, and why (WH_ERROR: on_row) */
     PGresult *last = NULL;
+    char *row_error = NULL;
     bool failed = false;
     for (;;) {
         while (PQisBusy(w->conn)) {
-            if (stopped == WH_OK) {
-                if (atomic_load(&w->cancel_requested))
-                    stopped = WH_CANCELLED;
-                else if (deadline_us && wh_now_us() >= deadline_us)
-                    stopped = WH_TIMEOUT;
-                if (stopped != WH_OK)
-                    send_cancel(w);
-            }
+            if (stopped == WH_OK && (stopped = stop_reason(w, deadline_us)) != WH_OK)
+                send_cancel(w);
             if (wait_readable(w) != 0 || !PQconsumeInput(w->conn)) {
                 set_error(w, PQerrorMessage(w->conn), "08006");
-                PQclear(last);
-                return WH_ERROR;
+                goto lost;
             }
         }
         PGresult *r = PQgetResult(w->conn);
@@ -207,16 +268,30 @@ WhStatus wh_exec(Warehouse *w, const char *sql, int nparams, const char *const *
                 set_result_error(w, r);
             failed = true;
             PQclear(r);
+        } else if (st == PGRES_COPY_IN) {
+            PQclear(r);
+            if (send_copy_data(w, copy, deadline_us, &stopped) != 0)
+                goto lost;
+        } else if (on_row && (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK)) {
+            if (stopped == WH_OK && on_row(arg, r, &row_error) != 0) {
+                stopped = WH_ERROR;
+                send_cancel(w);
+            }
+            PQclear(r);
         } else {
             PQclear(last);
             last = r;
         }
     }
-    if (stopped != WH_OK && failed) {
+    if (stopped == WH_ERROR) {
+        set_error(w, row_error ? row_error : "stopped", NULL);
+        failed = true;
+    } else if (stopped != WH_OK && failed) {
         set_error(w, stopped == WH_TIMEOUT ? "timed out" : "cancelled", "57014");
         PQclear(last);
         return stopped;
     }
+    free(row_error);
     if (failed) {
         PQclear(last);
         return WH_ERROR;
@@ -226,4 +301,64 @@ WhStatus wh_exec(Warehouse *w, const char *sql, int nparams, const char *const *
     else
         PQclear(last);
     return WH_OK;
+lost:
+    free(row_error);
+    PQclear(last);
+    return WH_ERROR;
+}
+
+WhStatus wh_exec(Warehouse *w, const char *sql, int nparams, const char *const *params,
+                 int64_t deadline_us, PGresult **res)
+{
+    if (res)
+        *res = NULL;
+    if (!begin(w))
+        return WH_CANCELLED;
+    if (!PQsendQueryParams(w->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        set_error(w, PQerrorMessage(w->conn), NULL);
+        return WH_ERROR;
+    }
+    return await_results(w, deadline_us, NULL, NULL, NULL, res);
+}
+
+WhStatus wh_query_rows(Warehouse *w, const char *sql, int64_t deadline_us, WhRowFn on_row,
+                       void *arg)
+{
+    if (!begin(w))
+        return WH_CANCELLED;
+    if (!PQsendQueryParams(w->conn, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        set_error(w, PQerrorMessage(w->conn), NULL);
+        return WH_ERROR;
+    }
+    /* Without single-row mode the rows come in one result: more memory, same rows. */
+    (void)PQsetSingleRowMode(w->conn);
+    return await_results(w, deadline_us, on_row, arg, NULL, NULL);
+}
+
+WhStatus wh_copy_in(Warehouse *w, const char *sql, const char *path, int64_t deadline_us,
+                    int64_t *rows)
+{
+    *rows = -1;
+    if (!begin(w))
+        return WH_CANCELLED;
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        char *msg = xasprintf("cannot read %s: %s", path, strerror(errno));
+        set_error(w, msg, NULL);
+        free(msg);
+        return WH_ERROR;
+    }
+    PGresult *res = NULL;
+    WhStatus st = WH_ERROR;
+    if (!PQsendQueryParams(w->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+        set_error(w, PQerrorMessage(w->conn), NULL);
+    else
+        st = await_results(w, deadline_us, NULL, NULL, f, &res);
+    fclose(f);
+    if (st == WH_OK) {
+        const char *tuples = PQcmdTuples(res);
+        *rows = *tuples ? strtoll(tuples, NULL, 10) : -1;
+    }
+    PQclear(res);
+    return st;
 }

@@ -159,7 +159,7 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
     } else if (failed_dep != NOT_PLANNED) {
         pipeline_skip_for_dependency(slot->store, v, trigger, w->repo->views[failed_dep].name, out);
     } else {
-        pipeline_refresh(slot->wh, slot->store, w->dialect, v, trigger, out);
+        pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
     }
     free(error);
 }

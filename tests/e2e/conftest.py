@@ -590,8 +590,8 @@ def wh(pg, db):
 
 @pytest.fixture
 def example_repo(tmp_path):
-    """tmp_path/views: a copy of examples/views without the Python processor first.countries
-    (not built by this version of the refresh engine)."""
+    """tmp_path/views: a copy of examples/views without the Python processor first.countries,
+    for the tests of SQL views (test_processor.py builds the whole example)."""
     dst = tmp_path / "views"
     shutil.copytree(EXAMPLES, dst, ignore=shutil.ignore_patterns("countries*"))
     return dst

@@ -6,7 +6,6 @@ Every test loads examples/sampledata.py into a database of its own (`wh`) and re
 of examples/views without the Python processor (`example_repo`), unless it says otherwise.
 """
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -192,23 +191,6 @@ def test_refresh_refuses_unknown_views_and_broken_repositories(duro, wh, example
     assert not wh.exists("first.cities")  # nothing built
     assert duro.catalog.runs() == []
     assert wh.leftovers() == []
-
-
-def test_python_processors_fail_clearly(duro, wh, tmp_path):
-    repo = tmp_path / "views"
-    shutil.copytree(EXAMPLES, repo)  # with first.countries
-    duro.write_conf(dbname=wh.dbname)
-    r = duro.refresh("first.countries", check=1)
-    out = report(r.stdout)
-    assert ok_rows(out["first.cities"]) == len(sampledata.CITIES)  # its stale dependency
-    assert out["first.countries"].startswith("failed: "), r.stdout
-    assert re.search(r"processor|python", out["first.countries"], re.I), r.stdout
-    run = duro.catalog.runs("first.countries")[-1]
-    assert run["outcome"] == "failed" and re.search(r"processor|python", run["error"], re.I)
-    assert not wh.exists("first.countries")
-    # The rest of the repository is unaffected.
-    r = duro.refresh("first.people", check=0)
-    assert set(report(r.stdout)) == {"first.shops", "first.people"}
 
 
 # -- 2. tests keep the live table ---------------------------------------------------------------

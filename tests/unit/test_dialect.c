@@ -1,8 +1,9 @@
 /*
  * Unit tests for planner/dialect.c: the exact SQL of every build step for PostgreSQL and Redshift
  * (temp table attributes from inherited configs, grants, renames, snapshots), statement
- * extraction, and the rewrite of a view's tests to read its temp table. Texts only: the statements
- * were also run against PostgreSQL 15 when written; the e2e suite runs them through the pipeline.
+ * extraction, a Python processor's DDL turned into its temp table, and the rewrite of a view's
+ * tests to read its temp table. Texts only: the statements were also run against PostgreSQL 15
+ * when written; the e2e suite runs them through the pipeline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,6 +283,123 @@ static void test_create_temp_query_text(void **state)
     v.kind = VIEW_KIND_PROCESSOR;
     expect_sql(dialect_create_temp(RS, &v), NULL);
     view_free(&v);
+}
+
+/* A processor's DDL for first.countries -> its temp table's CREATE TABLE (NULL: rejected, with
+ * an error containing `error`). */
+static const struct {
+    const char *what;
+    Dialect d;
+    const char *table_conf, *ddl, *want, *error;
+} processor_cases[] = {
+    {"the example, PostgreSQL", PG, NULL,
+     "create table first.countries (\n    country text,\n    cities int,\n    size_class text\n)\n",
+     "create table \"first\".\"countries_duro_temp\" (\n    country text,\n    cities int,\n"
+     "    size_class text\n)",
+     NULL},
+    {"the example, Redshift without attributes", RS, NULL,
+     "create table first.countries (country text, cities int);",
+     "create table \"first\".\"countries_duro_temp\" (country text, cities int)", NULL},
+    {"Redshift: the config's attributes are appended", RS,
+     "diststyle=even\ndistkey=country\nsortkey=cities, country",
+     "create table first.countries (country text, cities int);",
+     "create table \"first\".\"countries_duro_temp\" (country text, cities int) DISTSTYLE KEY "
+     "DISTKEY (\"country\") COMPOUND SORTKEY (\"cities\", \"country\")",
+     NULL},
+    {"PostgreSQL: no attributes whatever the config says", PG, "distkey=country\nsortkey=cities",
+     "create table first.countries (country text, cities int)",
+     "create table \"first\".\"countries_duro_temp\" (country text, cities int)", NULL},
+    {"Redshift: the DDL's own DISTSTYLE wins", RS, "distkey=country\nsortkey=cities",
+     "create table first.countries (country text, cities int) diststyle all",
+     "create table \"first\".\"countries_duro_temp\" (country text, cities int) diststyle all",
+     NULL},
+    {"Redshift: a column's own DISTKEY wins", RS, "sortkey=cities",
+     "CREATE TABLE first.countries (country text DISTKEY, cities int)",
+     "CREATE TABLE \"first\".\"countries_duro_temp\" (country text DISTKEY, cities int)", NULL},
+    {"Redshift: an INTERLEAVED SORTKEY wins", RS, "diststyle=all",
+     "create table first.countries (country text, cities int) interleaved sortkey (country)",
+     "create table \"first\".\"countries_duro_temp\" (country text, cities int) interleaved "
+     "sortkey (country)",
+     NULL},
+    {"Redshift: names in strings and comments are not attributes", RS, "distkey=country",
+     "create table first.countries (country text default 'first.countries diststyle', /* sortkey "
+     "*/ cities int)",
+     "create table \"first\".\"countries_duro_temp\" (country text default 'first.countries "
+     "diststyle', /* sortkey */ cities int) DISTSTYLE KEY DISTKEY (\"country\")",
+     NULL},
+    {"Redshift: a quoted column named sortkey is not an attribute", RS, "sortkey=sortkey",
+     "create table first.countries (\"sortkey\" int)",
+     "create table \"first\".\"countries_duro_temp\" (\"sortkey\" int) COMPOUND SORTKEY "
+     "(\"sortkey\")",
+     NULL},
+    {"quoted names", PG, NULL, "CREATE TABLE \"first\".\"countries\" (x int);",
+     "CREATE TABLE \"first\".\"countries_duro_temp\" (x int)", NULL},
+    {"upper case folds", RS, NULL, "CREATE TABLE FIRST.Countries(x int)",
+     "CREATE TABLE \"first\".\"countries_duro_temp\"(x int)", NULL},
+    {"comments before and inside the name", PG, NULL,
+     "-- the result\ncreate table /* here */ first /* s */ . -- t\n countries (x int) -- end\n",
+     "create table /* here */ \"first\".\"countries_duro_temp\" (x int)", NULL},
+    {"IF NOT EXISTS", RS, "sortkey=x", "create table if not exists first.countries (x int)",
+     "create table if not exists \"first\".\"countries_duro_temp\" (x int) COMPOUND SORTKEY "
+     "(\"x\")",
+     NULL},
+    {"UNLOGGED", PG, NULL, "create unlogged table first.countries (x int)",
+     "create unlogged table \"first\".\"countries_duro_temp\" (x int)", NULL},
+    {"unqualified: the view's schema", PG, NULL, "create table countries (x int)",
+     "create table \"first\".\"countries_duro_temp\" (x int)", NULL},
+    {"LIKE in the column list", RS, NULL, "create table first.countries (like first.raw)",
+     "create table \"first\".\"countries_duro_temp\" (like first.raw)", NULL},
+    {"another table", PG, NULL, "create table first.other (x int)", NULL,
+     "the DDL creates first.other, not first.countries"},
+    {"another schema", RS, NULL, "create table second.countries (x int)", NULL,
+     "the DDL creates second.countries, not first.countries"},
+    {"unqualified other table", PG, NULL, "create table countries_raw (x int)", NULL,
+     "the DDL creates countries_raw, not first.countries"},
+    {"quoted names keep their case", PG, NULL, "create table \"First\".\"Countries\" (x int)", NULL,
+     "the DDL creates \"First\".\"Countries\", not first.countries"},
+    {"a database-qualified name", PG, NULL, "create table db.first.countries (x int)", NULL,
+     "the DDL creates db.first.countries, not first.countries"},
+    {"a temporary table", PG, NULL, "create temp table countries (x int)", NULL,
+     "must be a permanent table"},
+    {"a global temporary table", PG, NULL, "create global temporary table countries (x int)", NULL,
+     "must be a permanent table"},
+    {"CREATE TABLE AS", PG, NULL, "create table first.countries as select 1 as x", NULL,
+     "expected the column list after the table's name"},
+    {"not CREATE TABLE", PG, NULL, "create view first.countries as select 1", NULL,
+     "does not start with CREATE TABLE"},
+    {"a SELECT", PG, NULL, "select 1", NULL, "does not start with CREATE TABLE"},
+    {"no name", PG, NULL, "create table (x int)", NULL, "expected the table's name"},
+    {"two statements", PG, NULL, "create table first.countries (x int); select 1", NULL,
+     "not exactly one"},
+    {"only a comment", PG, NULL, "-- nothing", NULL, "not exactly one"},
+};
+
+static void test_processor_create_temp(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(processor_cases); i++) {
+        View v;
+        view_init(&v, "first", "countries", "select 1", NULL, NULL, processor_cases[i].table_conf);
+        v.kind = VIEW_KIND_PROCESSOR;
+        v.ddl = xstrdup(processor_cases[i].ddl);
+        char *error = NULL;
+        char *got = dialect_processor_create_temp(processor_cases[i].d, &v, &error);
+        const char *want = processor_cases[i].want, *want_error = processor_cases[i].error;
+        bool ok = want != NULL ? got != NULL && strcmp(got, want) == 0 && error == NULL
+                               : got == NULL && error != NULL && strstr(error, want_error) != NULL;
+        if (!ok) {
+            print_error("case \"%s\"\n  want: %s\n  got:  %s\n  error: %s\n",
+                        processor_cases[i].what, want ? want : want_error, got ? got : "(NULL)",
+                        error ? error : "(none)");
+            failed++;
+        }
+        free(got);
+        free(error);
+        free(v.ddl);
+        view_free(&v);
+    }
+    assert_int_equal(failed, 0);
 }
 
 static void test_grant(void **state)
@@ -606,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_statement),
         cmocka_unit_test(test_create_temp_redshift),
         cmocka_unit_test(test_create_temp_query_text),
+        cmocka_unit_test(test_processor_create_temp),
         cmocka_unit_test(test_grant),
         cmocka_unit_test(test_ddl),
         cmocka_unit_test(test_tests_rewrite),
