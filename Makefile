@@ -51,10 +51,11 @@ deps:
 	@tools/install-deps test
 
 # Duro on a throwaway PostgreSQL cluster with sample data and examples/views; Ctrl-C stops it.
+# DEMO_ARGS="--views DIR" runs it on another repository (tools/demo -h).
 demo:
 	@tools/install-deps demo
 	@$(MAKE) --no-print-directory $(BUILD)/duro
-	@$(PYTHON) tools/demo --duro $(abspath $(BUILD)/duro)
+	@$(PYTHON) tools/demo --duro $(abspath $(BUILD)/duro) $(DEMO_ARGS)
 
 # The binary, the systemd unit (started as $(PREFIX)/bin/duro) and, unless one is already there,
 # /etc/duro/duro.conf with the catalog and the views repository at absolute paths.

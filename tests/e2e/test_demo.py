@@ -5,6 +5,7 @@ a row, as a second `make demo` must work as well as the first."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,9 +21,11 @@ READY_TIMEOUT = 240  # a first run may install packages and build Duro
 class Demo:
     """`make demo` in a process group of its own, its output collected line by line."""
 
-    def __init__(self):
+    def __init__(self, views=None):
         build = duro_bin().resolve().parent
         argv = ["make", "--no-print-directory", "demo"]
+        if views:
+            argv.append(f"DEMO_ARGS=--views {views}")
         if build != REPO:  # ./duro is a copy of build/duro
             argv.append(f"BUILD={build.relative_to(REPO)}")
         self.proc = subprocess.Popen(argv, cwd=REPO, env=clean_env(), stdin=subprocess.DEVNULL,
@@ -77,8 +80,8 @@ def closed(port):
         return True
 
 
-def run_demo_once(walkthrough):
-    demo = Demo()
+def run_demo_once(walkthrough, views=None):
+    demo = Demo(views)
     try:
         demo.wait_ready()
         out = demo.output
@@ -102,6 +105,8 @@ def run_demo_once(walkthrough):
         assert call.startswith("first.cities|first.cities|")
         if walkthrough:
             walk_through(conninfo)
+        if views:
+            stale_read_waits(conninfo, views)
         return demo, workdir, gateway_port, warehouse_port
     finally:
         if demo.proc.poll() is None:
@@ -134,9 +139,27 @@ def walk_through(conninfo):
     assert "permission denied" in denied.stderr
 
 
-def test_make_demo_serves_the_walkthrough_and_cleans_up_twice():
-    for walkthrough in (True, False):
-        demo, workdir, gateway_port, warehouse_port = run_demo_once(walkthrough)
+def stale_read_waits(conninfo, views):
+    """The README's stale-read step: a view added while Duro runs is picked up, and a query that
+    reads it while its first build runs waits for it (with a NOTICE) instead of failing."""
+    (views / "first" / "slow_cities \u2014 1h.sql").write_text(
+        "select c.city, c.country\nfrom first.cities c\ncross join (select pg_sleep(4)) s\n")
+    deadline = time.monotonic() + 30
+    while not psql(conninfo, "select state from duro.status "
+                   "where view = 'first.slow_cities'").stdout.strip():
+        assert time.monotonic() < deadline, "the new view was not picked up"
+        time.sleep(0.1)
+    time.sleep(1.5)  # the gateway reads the catalog's list of views at most once a second
+    p = psql(conninfo, "select count(*) from first.slow_cities")
+    assert p.stdout.strip() == "404"
+    assert "first.slow_cities is stale; waiting for its refresh" in p.stderr, p.stderr
+
+
+def test_make_demo_serves_the_walkthrough_and_cleans_up_twice(tmp_path):
+    views = tmp_path / "views"
+    shutil.copytree(REPO / "examples" / "views", views)
+    for walkthrough, repo in ((True, None), (False, views)):
+        demo, workdir, gateway_port, warehouse_port = run_demo_once(walkthrough, repo)
         out = demo.output
         assert f"demo: stopped Duro and PostgreSQL, removed {workdir}" in out, out
         assert not workdir.exists()
