@@ -2,7 +2,7 @@
 """Times the refresh engine against hand-written SQL, and the scheduler's own cost.
 
     run.py --duro PATH [--rows 1000000] [--runs 5] [--views 10000] [--seconds 20]
-           [--only refresh|scheduler] [--keep] [--strict]
+           [--only refresh|processor|scheduler] [--keep] [--strict]
 
 Starts a throwaway PostgreSQL 15 cluster of its own (as the postgres OS user when run as root,
 in a temp dir, on a free port; stopped and removed at the end), then:
@@ -13,7 +13,20 @@ in a temp dir, on a free port; stopped and removed at the end), then:
        ALTER TABLE t_new RENAME TO t; COMMIT; DROP TABLE t_old;
    against `duro refresh` of a view with the same query (no tests, no grants). Runs alternate
    between the two; the best of --runs of each counts. Aim: Duro's overhead <= 10 %.
-2. The scheduler's cost when there is nothing to do. A repository of --views trivial views
+2. Refresh of one big Python processor view over the same source table: its input query selects
+   the five columns, its program copies IN.csv to OUT.csv row by row with the csv module, its DDL
+   declares the same columns. The baseline does the same by hand, three processes per run:
+       psql -c "\copy (<query>) to 'in.csv' with (format csv, header true)"
+       python3 X.py in.csv out.csv
+       psql: CREATE TABLE t_new (...); \copy t_new from 'out.csv' with (format csv, header true);
+             BEGIN; ALTER TABLE t RENAME TO t_old; ALTER TABLE t_new RENAME TO t; COMMIT;
+             DROP TABLE t_old;
+   and removes the two files, against `duro refresh` of the view. Both run the same python3 (the
+   one next to the interpreter running this script). Runs alternate; the best of --runs of each
+   counts, and the fastest of each of the baseline's three steps is shown. Then --runs more builds
+   (not counted) by `duro serve` with DURO_LOG_LEVEL=debug give Duro's own split from its log
+   (export, program, load: the fastest of each); `duro refresh` logs warnings only.
+3. The scheduler's cost when there is nothing to do. A repository of --views trivial views
    (`select 1 as x`, every one fresh): `duro serve` syncs it into a catalog (it is then killed and
    every view is marked built in the catalog directly, so nothing needs building), and is started
    again with poll = 1s. Once its start-up work is done, its CPU time (utime + stime from
@@ -28,6 +41,7 @@ and psycopg 3 only.
 import argparse
 import atexit
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -44,6 +58,27 @@ DBNAME = "bench"
 AIM_OVERHEAD = 0.10
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 QUERY = "select id, name, category, amount, created_at from src.events"
+COLUMNS = ("id integer", "name text", "category integer", "amount numeric(14, 2)",
+           "created_at timestamptz")  # the processor's DDL
+PROCESSOR = '''"""Python processor for bench.events_py: `python3 events_py.py IN.csv OUT.csv`.
+
+Copies its input to its output row by row, through the csv module.
+"""
+import csv
+import sys
+
+
+def main(src, dst):
+    with open(src, newline="") as fin, open(dst, "w", newline="") as fout:
+        reader = csv.reader(fin)
+        writer = csv.writer(fout)
+        for row in reader:  # the header line first, then the rows
+            writer.writerow(row)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
+'''
 
 
 def log(msg=""):
@@ -80,10 +115,10 @@ def write_conf(path, cluster, views, catalog, poll="1s", rescan="1h", concurrenc
     return path
 
 
-def timed(argv, what):
+def timed(argv, what, env=None, cwd=None):
     """Runs argv; returns wall seconds. Raises with its output when it fails."""
     t0 = time.perf_counter()
-    p = subprocess.run(argv, capture_output=True, text=True, env=clean_env(),
+    p = subprocess.run(argv, capture_output=True, text=True, env=env or clean_env(), cwd=cwd,
                        stdin=subprocess.DEVNULL, timeout=3600)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
@@ -91,10 +126,15 @@ def timed(argv, what):
     return wall
 
 
-# -- 1. one big refresh -------------------------------------------------------------------------
+def psql_argv(cluster, *args):
+    return [str(PG_BIN / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(cluster.port),
+            "-U", SUPERUSER, "-d", DBNAME, *args]
 
 
-def bench_refresh(args, cluster, work):
+# -- the source table ---------------------------------------------------------------------------
+
+
+def create_source(args, cluster):
     log(f"creating src.events: {args.rows:,} rows ...")
     t0 = time.perf_counter()
     with cluster.connect(DBNAME) as conn:
@@ -110,6 +150,12 @@ def bench_refresh(args, cluster, work):
                             ).fetchone()[0]
     log(f"  {size} in {time.perf_counter() - t0:.1f}s")
 
+
+# -- 1. one big refresh -------------------------------------------------------------------------
+
+
+def bench_refresh(args, cluster, work):
+    log("refresh of a SQL view:")
     script = work / "baseline.sql"
     script.write_text(
         "\\set ON_ERROR_STOP 1\n"
@@ -120,8 +166,7 @@ def bench_refresh(args, cluster, work):
         "ALTER TABLE bench.base_new RENAME TO base;\n"
         "COMMIT;\n"
         "DROP TABLE bench.base_old;\n")
-    psql = [str(PG_BIN / "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(cluster.port),
-            "-U", SUPERUSER, "-d", DBNAME, "-f", str(script)]
+    psql = psql_argv(cluster, "-f", str(script))
     with cluster.connect(DBNAME) as conn:  # the table the baseline swaps out
         conn.execute(f"create table bench.base as {QUERY}")
 
@@ -146,7 +191,130 @@ def bench_refresh(args, cluster, work):
     return min(base), min(ours)
 
 
-# -- 2. the scheduler at rest -------------------------------------------------------------------
+# -- 2. one big Python processor view -----------------------------------------------------------
+
+
+def check_table(cluster, table, rows):
+    """Raises unless table holds the rows of src.events."""
+    with cluster.connect(DBNAME) as conn:
+        got = conn.execute(f"select count(*), sum(amount), max(created_at) from {table}"
+                           ).fetchone()
+        want = conn.execute("select count(*), sum(amount), max(created_at) from src.events"
+                            ).fetchone()
+    if got != want or got[0] != rows:
+        raise RuntimeError(f"{table}: count, sum(amount), max(created_at) are {got}, "
+                           f"expected {want}")
+
+
+DEBUG_SPLIT = re.compile(r"processor \S+: input (\d+) rows in ([\d.]+)s, environment ([\d.]+)s, "
+                         r"run ([\d.]+)s, load (\d+) rows in ([\d.]+)s")
+
+
+def bench_processor(args, cluster, work):
+    log("refresh of a Python processor view:")
+    # Duro runs `python3` from its PATH: both sides get the one next to this interpreter.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}"
+    env = clean_env({"PATH": path})
+    python = shutil.which("python3", path=path)
+    if not python:
+        raise RuntimeError(f"no python3 in {path}")
+    version = subprocess.run([python, "--version"], capture_output=True, text=True, env=env
+                             ).stdout.strip()
+    log(f"  python3: {python} ({version})")
+
+    views = work / "views-processor"
+    (views / "bench").mkdir(parents=True)
+    (views / "bench" / "events_py_select.sql").write_text(QUERY + "\n")
+    (views / "bench" / "events_py.py").write_text(PROCESSOR)
+    (views / "bench" / "events_py \u2014 1h.sql").write_text(
+        "create table bench.events_py (\n    " + ",\n    ".join(COLUMNS) + "\n)\n")
+    conf = write_conf(work / "processor.conf", cluster, views, work / "processor.db")
+    duro = [args.duro, "refresh", "-c", str(conf), "bench.events_py"]
+
+    base_dir = work / "processor-baseline"
+    base_dir.mkdir()
+    load = base_dir / "load.sql"
+    load.write_text(
+        "\\set ON_ERROR_STOP 1\n"
+        "DROP TABLE IF EXISTS bench.pbase_new;\n"
+        f"CREATE TABLE bench.pbase_new ({', '.join(COLUMNS)});\n"
+        "\\copy bench.pbase_new from 'out.csv' with (format csv, header true)\n"
+        "BEGIN;\n"
+        "ALTER TABLE bench.pbase RENAME TO pbase_old;\n"
+        "ALTER TABLE bench.pbase_new RENAME TO pbase;\n"
+        "COMMIT;\n"
+        "DROP TABLE bench.pbase_old;\n")
+    steps = (
+        ("export", psql_argv(cluster, "-v", "ON_ERROR_STOP=1", "-c",
+                             f"\\copy ({QUERY}) to 'in.csv' with (format csv, header true)")),
+        ("python", [python, str(views / "bench" / "events_py.py"), "in.csv", "out.csv"]),
+        ("load", psql_argv(cluster, "-f", str(load))),
+    )
+    with cluster.connect(DBNAME) as conn:  # the table the baseline swaps out
+        conn.execute(f"create table bench.pbase ({', '.join(COLUMNS)})")
+
+    def baseline():
+        """One baseline run: (wall seconds, {step: seconds})."""
+        t0 = time.perf_counter()
+        split = {name: timed(argv, f"baseline {name}", env, base_dir) for name, argv in steps}
+        for f in ("in.csv", "out.csv"):
+            (base_dir / f).unlink()
+        return time.perf_counter() - t0, split
+
+    # Warm-up: duro's first build creates its table; both read the source into the cache.
+    timed(duro, "duro refresh (warm-up)", env)
+    baseline()
+    base, ours, splits = [], [], []
+    for i in range(args.runs):
+        t, split = baseline()
+        base.append(t)
+        splits.append(split)
+        ours.append(timed(duro, "duro refresh", env))
+        log(f"  run {i + 1}: baseline {base[-1]:.3f}s (export {split['export']:.3f}s, "
+            f"python {split['python']:.3f}s, load {split['load']:.3f}s), "
+            f"duro refresh {ours[-1]:.3f}s")
+    check_table(cluster, "bench.pbase", args.rows)
+    check_table(cluster, "bench.events_py", args.rows)
+
+    duro_split = processor_split(args, cluster, work, views, env)
+    best = {name: min(s[name] for s in splits) for name, _ in steps}
+    return min(base), min(ours), best, duro_split
+
+
+def processor_split(args, cluster, work, views, env):
+    """Duro's own split of the processor's step, from its debug log: `duro refresh` logs warnings
+    only, so --runs more builds (not counted), each by a `duro serve` with DURO_LOG_LEVEL=debug and
+    a new catalog, stopped once it has built the view. The fastest of each step, or None."""
+    splits = []
+    for i in range(args.runs):
+        catalog, logpath = work / f"processor-split-{i}.db", work / f"processor-split-{i}.log"
+        conf = write_conf(work / "processor-split.conf", cluster, views, catalog)
+        p = start_serve(args, conf, logpath, {**env, "DURO_LOG_LEVEL": "debug"})
+        t0 = time.monotonic()
+        try:
+            while catalog_count(catalog,
+                                "select count(*) from runs where outcome != 'running'") < 1:
+                if p.poll() is not None:
+                    raise RuntimeError(f"duro serve exited with {p.returncode}:\n"
+                                       f"{log_tail(logpath)}")
+                if time.monotonic() - t0 > 600:
+                    raise RuntimeError(f"duro serve did not build the view in 600 s:\n"
+                                       f"{log_tail(logpath)}")
+                time.sleep(0.2)
+        finally:
+            stop(p)
+        m = DEBUG_SPLIT.search(Path(logpath).read_text(errors="replace"))
+        if not m:
+            log(f"  duro split: no processor line in its debug log:\n{log_tail(logpath)}")
+            return None
+        splits.append({"export": float(m[2]), "environment": float(m[3]),
+                       "python": float(m[4]), "load": float(m[6])})
+        log(f"  split {i + 1}: duro serve with DURO_LOG_LEVEL=debug: export {m[2]}s, "
+            f"environment {m[3]}s, python {m[4]}s, load {m[6]}s")
+    return {k: min(s[k] for s in splits) for k in splits[0]}
+
+
+# -- 3. the scheduler at rest -------------------------------------------------------------------
 
 
 def cpu_seconds(pid):
@@ -174,10 +342,10 @@ def catalog_count(path, sql):
         return 0  # not created yet
 
 
-def start_serve(args, conf, logpath):
+def start_serve(args, conf, logpath, env=None):
     f = open(logpath, "ab")
     p = subprocess.Popen([args.duro, "serve", "-c", str(conf)], stdin=subprocess.DEVNULL,
-                         stdout=f, stderr=subprocess.STDOUT, env=clean_env())
+                         stdout=f, stderr=subprocess.STDOUT, env=env or clean_env())
     f.close()
     return p
 
@@ -288,7 +456,7 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=5, help="timed runs of each; the best counts")
     ap.add_argument("--views", type=int, default=10_000, help="views for the scheduler")
     ap.add_argument("--seconds", type=float, default=20, help="scheduler measurement window")
-    ap.add_argument("--only", choices=("refresh", "scheduler"))
+    ap.add_argument("--only", choices=("refresh", "processor", "scheduler"))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--strict", action="store_true", help="exit 1 when an aim is missed")
     args = ap.parse_args(argv)
@@ -303,19 +471,27 @@ def main(argv=None):
     cluster = Cluster(work, label="bench/refresh")
     atexit.register(cluster.stop)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    refresh = sched = None
+    refresh = proc = sched = None
     failed = False
     try:
         cluster.start()
         with cluster.connect() as conn:
             conn.execute(f"create database {DBNAME}")
         log(f"PostgreSQL 15 on 127.0.0.1:{cluster.port}, work dir {work}")
+        if args.only in (None, "refresh", "processor"):
+            create_source(args, cluster)
         if args.only in (None, "refresh"):
             try:
                 refresh = bench_refresh(args, cluster, work)
             except RuntimeError as e:
                 failed = True
                 log(f"refresh benchmark failed: {e}")
+        if args.only in (None, "processor"):
+            try:
+                proc = bench_processor(args, cluster, work)
+            except RuntimeError as e:
+                failed = True
+                log(f"processor benchmark failed: {e}")
         if args.only in (None, "scheduler"):
             try:
                 sched = bench_scheduler(args, cluster, work)
@@ -340,6 +516,23 @@ def main(argv=None):
         log(f"  {'duro refresh':<44} {ours:>8.3f} s")
         log(f"  ratio {ours / base:.3f}x, overhead {overhead * 100:+.1f} % "
             f"(aim <= {AIM_OVERHEAD * 100:.0f} %): {'OK' if aim_ok else 'MISSED'}")
+    if proc:
+        base, ours, split, duro_split = proc
+        log(f"refresh of a {args.rows:,}-row Python processor view, best of {args.runs}:")
+        what = "baseline: psql \\copy, python3, psql load"
+        log(f"  {what:<44} {base:>8.3f} s")
+        for name, what in (("export", "psql \\copy (query) to in.csv"),
+                           ("python", "python3 events_py.py in.csv out.csv"),
+                           ("load", "psql: \\copy from out.csv, swap, drop")):
+            log(f"    {what:<42} {split[name]:>8.3f} s")
+        log(f"  {'duro refresh':<44} {ours:>8.3f} s")
+        if duro_split:
+            for name, what in (("export", "input query written to IN.csv"),
+                               ("python", "python3 events_py.py IN.csv OUT.csv"),
+                               ("load", "CREATE TABLE, COPY FROM STDIN")):
+                log(f"    {what:<42} {duro_split[name]:>7.2f}  s")
+        log(f"  ratio {ours / base:.3f}x, overhead {(ours / base - 1) * 100:+.1f} % "
+            "(steps: the fastest of each; duro's from its debug log)")
     if sched:
         log(f"duro serve with {args.views:,} fresh views, poll 1s, {args.seconds:g}s measured:")
         log(f"  {'rescan':<8} {'CPU/poll':>10} {'core %':>8} {'RSS MB':>8} {'start-up CPU':>13} "
