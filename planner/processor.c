@@ -192,6 +192,30 @@ static WhStatus run_child(const Warehouse *w, char *const argv[], const char *cw
     return st;
 }
 
+/*
+ * run_child, with a start failure or an exit other than 0 as WH_ERROR: *error then says
+ * "<name> exited with status N: <the end of its output>" (or why it could not start).
+ */
+static WhStatus run_checked(const Warehouse *w, char *const argv[], const char *cwd,
+                            int64_t deadline_us, const char *name, char **error)
+{
+    Tail tail = {0};
+    int status = 0;
+    char *why = NULL;
+    WhStatus st = run_child(w, argv, cwd, deadline_us, &status, &tail, &why);
+    if (st == WH_ERROR) {
+        *error = xasprintf("%s: %s", name, why);
+    } else if (st == WH_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        char *how = exit_text(status), *out = tail_text(&tail);
+        *error = xasprintf("%s %s: %s", name, how, out);
+        free(how);
+        free(out);
+        st = WH_ERROR;
+    }
+    free(why);
+    return st;
+}
+
 /* ---- Paths ---- */
 
 /* The directory part of a '/'-separated path ("." when none). Caller frees. */
@@ -418,19 +442,10 @@ static int venv_stamp(const char *venv, const char *hex)
 static WhStatus venv_step(const Warehouse *w, char *const argv[], const char *cwd,
                           int64_t deadline_us, const char *what, const char *cmd, char **error)
 {
-    Tail tail = {0};
-    int status = 0;
     char *why = NULL;
-    WhStatus st = run_child(w, argv, cwd, deadline_us, &status, &tail, &why);
-    if (st == WH_ERROR) {
+    WhStatus st = run_checked(w, argv, cwd, deadline_us, cmd, &why);
+    if (st == WH_ERROR)
         *error = xasprintf("%s failed: %s", what, why);
-    } else if (st == WH_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        char *how = exit_text(status), *out = tail_text(&tail);
-        *error = xasprintf("%s failed: %s %s: %s", what, cmd, how, out);
-        free(how);
-        free(out);
-        st = WH_ERROR;
-    }
     free(why);
     return st;
 }
@@ -522,23 +537,13 @@ WhStatus processor_run(const Warehouse *w, const Settings *s, const View *v, con
     if (!cwd)
         return WH_ERROR;
     char *argv[] = {(char *)python, (char *)script, (char *)in, (char *)out, NULL};
-    Tail tail = {0};
-    int status = 0;
-    char *why = NULL;
-    WhStatus st = run_child(w, argv, cwd, deadline_us, &status, &tail, &why);
-    if (st == WH_ERROR) {
-        *error = xasprintf("cannot start processor %s: %s", script, why);
-    } else if (st == WH_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        char *how = exit_text(status), *output = tail_text(&tail);
-        *error = xasprintf("processor %s %s: %s", script, how, output);
-        free(how);
-        free(output);
-        st = WH_ERROR;
-    } else if (st == WH_OK && access(out, F_OK) != 0) {
-        *error = xasprintf("processor %s exited with status 0 but wrote no output file", script);
+    char *name = xasprintf("processor %s", script);
+    WhStatus st = run_checked(w, argv, cwd, deadline_us, name, error);
+    if (st == WH_OK && access(out, F_OK) != 0) {
+        *error = xasprintf("%s exited with status 0 but wrote no output file", name);
         st = WH_ERROR;
     }
-    free(why);
+    free(name);
     free(cwd);
     return st;
 }
