@@ -319,8 +319,7 @@ static void hash_definition(View *v)
     }
     EVP_DigestFinal_ex(ctx, md, &len);
     EVP_MD_CTX_free(ctx);
-    for (unsigned int i = 0; i < len && i < 32; i++)
-        snprintf(v->hash + 2 * i, 3, "%02x", md[i]);
+    hex_encode(md, len < 32 ? len : 32, v->hash);
 }
 
 /* Checks that distkey and sortkey name output columns of the view's query. */

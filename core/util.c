@@ -4,6 +4,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,4 +282,22 @@ bool str_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+void hex_encode(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 0x0f];
+    }
+    out[2 * n] = '\0';
+}
+
+void sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1])
+{
+    unsigned char md[SHA256_HEX_LEN / 2];
+    if (!EVP_Digest(data, n, md, NULL, EVP_sha256(), NULL))
+        abort(); /* only when OpenSSL cannot allocate */
+    hex_encode(md, sizeof(md), out);
 }

@@ -66,4 +66,10 @@ void str_lower(char *s);
 char *str_trim(char *s); /* trims ASCII whitespace in place, returns the new start */
 bool str_ends_with(const char *s, const char *suffix);
 
+/* n bytes as 2n lowercase hex digits and a NUL into out. */
+void hex_encode(const unsigned char *bytes, size_t n, char *out);
+/* The SHA-256 of n bytes of data as lowercase hex (OpenSSL). */
+#define SHA256_HEX_LEN 64
+void sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1]);
+
 #endif

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -392,20 +391,6 @@ static bool has_requirements(const char *text)
     return false;
 }
 
-/* Hex SHA-256 of n bytes into hex (65 bytes). */
-static void sha256_hex(const char *data, size_t n, char hex[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!EVP_Digest(data, n, md, &len, EVP_sha256(), NULL))
-        len = 0;
-    if (len > 32)
-        len = 32;
-    for (unsigned int i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    hex[2 * len] = '\0';
-}
-
 /* Whether the environment at venv was built from requirements hashed as hex. */
 static bool venv_current(const char *venv, const char *hex)
 {
@@ -501,7 +486,7 @@ WhStatus processor_python(const Warehouse *w, const Settings *s, const View *v, 
         st = WH_OK;
         goto done;
     }
-    char hex[65];
+    char hex[SHA256_HEX_LEN + 1];
     sha256_hex(text, len, hex);
     char *rel_catalog_dir = dir_of(s->catalog.path);
     catalog_dir = absolute(rel_catalog_dir, error);

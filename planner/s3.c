@@ -32,15 +32,6 @@
 
 /* ---- Signature Version 4 ---- */
 
-static void sha256_hex(const void *data, size_t len, char out[2 * S3_SHA256_LEN + 1])
-{
-    unsigned char md[S3_SHA256_LEN];
-    if (!EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL))
-        abort(); /* only fails when OpenSSL cannot allocate */
-    for (int i = 0; i < S3_SHA256_LEN; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static void hmac_sha256(const void *key, size_t key_len, const char *msg,
                         unsigned char out[S3_SHA256_LEN])
 {
@@ -108,7 +99,7 @@ char *s3_authorization(const char *method, const char *host, const char *path, c
 
     char *canonical = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", method, path, query, canonical_headers,
                                 signed_names, payload_sha256);
-    char canonical_hash[2 * S3_SHA256_LEN + 1];
+    char canonical_hash[SHA256_HEX_LEN + 1];
     sha256_hex(canonical, strlen(canonical), canonical_hash);
     char date[9];
     snprintf(date, sizeof(date), "%.8s", amz_date);
@@ -126,9 +117,8 @@ char *s3_authorization(const char *method, const char *host, const char *path, c
     hmac_sha256(k, sizeof(k), "aws4_request", k);
     hmac_sha256(k, sizeof(k), to_sign, sig);
     OPENSSL_cleanse(k, sizeof(k));
-    char sig_hex[2 * S3_SHA256_LEN + 1];
-    for (int i = 0; i < S3_SHA256_LEN; i++)
-        snprintf(sig_hex + 2 * i, 3, "%02x", sig[i]);
+    char sig_hex[SHA256_HEX_LEN + 1];
+    hex_encode(sig, sizeof(sig), sig_hex);
 
     char *auth = xasprintf("AWS4-HMAC-SHA256 Credential=%s/%s,SignedHeaders=%s,Signature=%s",
                            access_key, scope, signed_names, sig_hex);
