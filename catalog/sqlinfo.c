@@ -915,12 +915,8 @@ static bool tok_label(const Tokens *ts, int i)
            t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD;
 }
 
-/* The name a token stands for, folded as SQL does; caller frees. */
-static char *tok_name(const Tokens *ts, int i)
+char *sqlinfo_ident(const char *s, size_t len)
 {
-    const PgQuery__ScanToken *t = ts->t[i];
-    const char *s = ts->sql + t->start;
-    size_t len = (size_t)(t->end - t->start);
     char *name;
     if (len >= 2 && s[0] == '"') {
         name = xmalloc(len);
@@ -943,6 +939,13 @@ static char *tok_name(const Tokens *ts, int i)
         name[n] = '\0';
     }
     return name;
+}
+
+/* The name a token stands for, folded as SQL does; caller frees. */
+static char *tok_name(const Tokens *ts, int i)
+{
+    const PgQuery__ScanToken *t = ts->t[i];
+    return sqlinfo_ident(ts->sql + t->start, (size_t)(t->end - t->start));
 }
 
 /* The token text in upper case (for messages); caller frees. */

@@ -55,6 +55,13 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error,
                     int *error_offset) MUST_CHECK;
 void sqlinfo_free(SqlInfo *info);
 
+/*
+ * The name an identifier written as the len bytes at s stands for: unquoted, folded to lower
+ * case; quoted, unquoted ("" is one quote) and kept; either way cut to the identifier limit, as
+ * PostgreSQL does. Caller frees.
+ */
+char *sqlinfo_ident(const char *s, size_t len);
+
 /* The 1-based line of a byte offset into text (1 for offsets < 0). */
 int sqlinfo_line_of(const char *text, int offset);
 

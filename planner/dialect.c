@@ -569,24 +569,10 @@ int dialect_tests(const View *v, StrVec *out, char **error)
 
 /* ---- Processors ---- */
 
-/* The name an identifier or keyword token stands for: folded to lower case unless quoted. */
+/* The name an identifier or keyword token stands for, as SQL reads it. */
 static char *token_name(const char *sql, const PgQuery__ScanToken *t)
 {
-    const char *p = sql + t->start;
-    size_t n = (size_t)(t->end - t->start);
-    if (n < 2 || p[0] != '"') {
-        char *out = xstrndup(p, n);
-        str_lower(out);
-        return out;
-    }
-    char *out = xmalloc(n), *o = out;
-    for (size_t i = 1; i + 1 < n; i++) {
-        *o++ = p[i];
-        if (p[i] == '"')
-            i++; /* "" stands for one quote */
-    }
-    *o = '\0';
-    return out;
+    return sqlinfo_ident(sql + t->start, (size_t)(t->end - t->start));
 }
 
 /* Whether the statement has a Redshift DISTSTYLE, DISTKEY or SORTKEY of its own (unquoted). */
