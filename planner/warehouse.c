@@ -191,6 +191,12 @@ static bool begin(Warehouse *w)
     return false;
 }
 
+/* libpq could not queue COPY data yet: waits for the server and reads what it sent. 0, or -1. */
+static int copy_wait(Warehouse *w)
+{
+    return wait_readable(w) == 0 && PQconsumeInput(w->conn) ? 0 : -1;
+}
+
 /*
  * Streams f (NULL: nothing) as the data of the COPY FROM STDIN the server waits for, then ends it,
  * or ends it with an error when f cannot be read or the statement must stop (*stopped says why).
@@ -208,12 +214,8 @@ static int send_copy_data(Warehouse *w, FILE *f, int64_t deadline_us, WhStatus *
         }
         int rc;
         while ((rc = PQputCopyData(w->conn, buf, (int)n)) == 0 &&
-               (*stopped = stop_reason(w, deadline_us)) == WH_OK) {
-            if (wait_readable(w) != 0 || !PQconsumeInput(w->conn)) {
-                rc = -1;
-                break;
-            }
-        }
+               (*stopped = stop_reason(w, deadline_us)) == WH_OK && (rc = copy_wait(w)) == 0)
+            ;
         if (rc < 0) {
             set_error(w, PQerrorMessage(w->conn), "08006");
             return -1;
@@ -224,12 +226,8 @@ static int send_copy_data(Warehouse *w, FILE *f, int64_t deadline_us, WhStatus *
     if (*stopped != WH_OK)
         abort_with = *stopped == WH_TIMEOUT ? "timed out" : "cancelled";
     int rc;
-    while ((rc = PQputCopyEnd(w->conn, abort_with)) == 0) {
-        if (wait_readable(w) != 0 || !PQconsumeInput(w->conn)) {
-            rc = -1;
-            break;
-        }
-    }
+    while ((rc = PQputCopyEnd(w->conn, abort_with)) == 0 && (rc = copy_wait(w)) == 0)
+        ;
     if (rc < 0) {
         set_error(w, PQerrorMessage(w->conn), "08006");
         return -1;
