@@ -11,6 +11,7 @@ The binary is $DURO_BIN (set by `make e2e`), else <repo>/duro. Run with Debian's
 import atexit
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -595,6 +596,32 @@ def example_repo(tmp_path):
     dst = tmp_path / "views"
     shutil.copytree(EXAMPLES, dst, ignore=shutil.ignore_patterns("countries*"))
     return dst
+
+
+@pytest.fixture
+def full_repo(tmp_path):
+    """tmp_path/views: a copy of the whole of examples/views, its Python processor included."""
+    dst = tmp_path / "views"
+    shutil.copytree(EXAMPLES, dst)
+    return dst
+
+
+REPORT_LINE = re.compile(r"^(?P<view>[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*): (?P<rest>.*)$")
+
+
+def report(stdout, strict=True):
+    """duro refresh's stdout as {view: what follows 'view: '}. strict: every line must be a view
+    line and no view may appear twice; else lines that are not (the rest of a multi-line error)
+    are skipped."""
+    out = {}
+    for line in stdout.splitlines():
+        m = REPORT_LINE.match(line)
+        if not m and not strict:
+            continue
+        assert m, f"unexpected line in duro refresh's output: {line!r}\n{stdout}"
+        assert m["view"] not in out, f"{m['view']} reported twice:\n{stdout}"
+        out[m["view"]] = m["rest"]
+    return out
 
 
 # -- the gateway ---------------------------------------------------------------------------------

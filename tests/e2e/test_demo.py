@@ -5,7 +5,6 @@ a row, as a second `make demo` must work as well as the first."""
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -155,10 +154,8 @@ def stale_read_waits(conninfo, views):
     assert "first.slow_cities is stale; waiting for its refresh" in p.stderr, p.stderr
 
 
-def test_make_demo_serves_the_walkthrough_and_cleans_up_twice(tmp_path):
-    views = tmp_path / "views"
-    shutil.copytree(REPO / "examples" / "views", views)
-    for walkthrough, repo in ((True, None), (False, views)):
+def test_make_demo_serves_the_walkthrough_and_cleans_up_twice(full_repo):
+    for walkthrough, repo in ((True, None), (False, full_repo)):
         demo, workdir, gateway_port, warehouse_port = run_demo_once(walkthrough, repo)
         out = demo.output
         assert f"demo: stopped Duro and PostgreSQL, removed {workdir}" in out, out

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 import sampledata
+from conftest import report
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "views"
 
@@ -32,20 +33,7 @@ EXPECTED = {
                     "on s.id = p.shop_id",
 }
 
-LINE = re.compile(r"^(?P<view>[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*): (?P<rest>.*)$")
 OK = re.compile(r"^ok, (?P<rows>\d+) rows? in \d+(\.\d+)?s$")
-
-
-def report(stdout):
-    """duro refresh's stdout as {view: what follows 'view: '}; every line must be a view line,
-    and no view may appear twice."""
-    out = {}
-    for line in stdout.splitlines():
-        m = LINE.match(line)
-        assert m, f"unexpected line in duro refresh's output: {line!r}\n{stdout}"
-        assert m["view"] not in out, f"{m['view']} reported twice:\n{stdout}"
-        out[m["view"]] = m["rest"]
-    return out
 
 
 def ok_rows(rest):
