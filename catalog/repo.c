@@ -188,6 +188,15 @@ static void *job_worker(void *arg)
         if (j->rc != 0)
             continue;
         View *v = &q->repo->views[j->view];
+        const SqlRelation *made = &info.created;
+        if (j->kind == SQL_KIND_DDL && (strcmp(made->name, v->table) != 0 ||
+                                        (made->schema && strcmp(made->schema, v->schema) != 0))) {
+            /* A processor's DDL is the view's table: its temp copy is made by renaming it. */
+            j->rc = -1;
+            j->error = xasprintf("the DDL creates %s%s%s, not %s", made->schema ? made->schema : "",
+                                 made->schema ? "." : "", made->name, v->name);
+            j->error_offset = made->location;
+        }
         if (j->deps) {
             resolve_deps(q->repo, j->view, &info);
             v->tokenized = info.mode == SQL_TOKENIZED;

@@ -1208,6 +1208,48 @@ static void tok_relations(Analysis *a, const Tokens *ts)
     free(close);
 }
 
+/* ---- The table a CREATE TABLE creates ---- */
+
+/* Reads the name after CREATE ... TABLE; NULL, or why the tokens are not such a statement. */
+static const char *created_name(const Tokens *ts, SqlRelation *table, int *end, bool *temporary,
+                                int *at)
+{
+    int i = 1;
+    *at = ts->n > 0 ? (int)ts->t[0]->start : -1;
+    if (!tok_is(ts, 0, PG_QUERY__TOKEN__CREATE))
+        return "expected a CREATE TABLE statement";
+    if (tok_is(ts, i, PG_QUERY__TOKEN__GLOBAL) || tok_is(ts, i, PG_QUERY__TOKEN__LOCAL))
+        i++;
+    *temporary = tok_is(ts, i, PG_QUERY__TOKEN__TEMP) || tok_is(ts, i, PG_QUERY__TOKEN__TEMPORARY);
+    if (*temporary || tok_is(ts, i, PG_QUERY__TOKEN__UNLOGGED))
+        i++;
+    if (!tok_is(ts, i++, PG_QUERY__TOKEN__TABLE))
+        return "expected a CREATE TABLE statement";
+    if (tok_is(ts, i, PG_QUERY__TOKEN__IF_P) && tok_is(ts, i + 1, PG_QUERY__TOKEN__NOT) &&
+        tok_is(ts, i + 2, PG_QUERY__TOKEN__EXISTS))
+        i += 3;
+    if (!tok_name_start(ts, i)) {
+        *at = i < ts->n ? (int)ts->t[i]->start : -1;
+        return "expected the table's name after CREATE TABLE";
+    }
+    int last = i;
+    while (tok_is(ts, last + 1, PG_QUERY__TOKEN__ASCII_46) && tok_label(ts, last + 2))
+        last += 2;
+    if (last > i + 2) {
+        *at = (int)ts->t[i]->start;
+        return "expected the table's name as table or schema.table";
+    }
+    if (!tok_is(ts, last + 1, PG_QUERY__TOKEN__ASCII_40)) {
+        *at = (int)ts->t[last]->end;
+        return "expected the column list after the table's name";
+    }
+    table->schema = last > i ? tok_name(ts, i) : NULL;
+    table->name = tok_name(ts, last);
+    table->location = (int)ts->t[i]->start;
+    *end = (int)ts->t[last]->end;
+    return NULL;
+}
+
 /* Analyses text the parser rejected, statement by statement, from its tokens. */
 static int analyze_tokens(Analysis *a, const PgQuery__ScanResult *scan, SqlKind kind)
 {
@@ -1253,16 +1295,14 @@ static int analyze_tokens(Analysis *a, const PgQuery__ScanResult *scan, SqlKind 
         Tokens ts = {a->sql, sig + s, e - s};
         if (kind == SQL_KIND_DDL) {
             /* CREATE [GLOBAL|LOCAL] [TEMP|TEMPORARY|UNLOGGED] TABLE ...: no relations. */
-            int i = 1;
-            if (tok_is(&ts, i, PG_QUERY__TOKEN__GLOBAL) || tok_is(&ts, i, PG_QUERY__TOKEN__LOCAL))
-                i++;
-            if (tok_is(&ts, i, PG_QUERY__TOKEN__TEMP) ||
-                tok_is(&ts, i, PG_QUERY__TOKEN__TEMPORARY) ||
-                tok_is(&ts, i, PG_QUERY__TOKEN__UNLOGGED))
-                i++;
-            if (!tok_is(&ts, 0, PG_QUERY__TOKEN__CREATE) ||
-                !tok_is(&ts, i, PG_QUERY__TOKEN__TABLE)) {
-                rc = fail(a, ts.t[0]->start, "expected a CREATE TABLE statement");
+            SqlRelation table = {0};
+            int end, at;
+            bool temporary;
+            const char *problem = created_name(&ts, &table, &end, &temporary, &at);
+            free(table.schema);
+            free(table.name);
+            if (problem) {
+                rc = fail(a, at, "%s", problem);
                 goto done;
             }
         } else {
@@ -1277,6 +1317,43 @@ static int analyze_tokens(Analysis *a, const PgQuery__ScanResult *scan, SqlKind 
 done:
     free(sig);
     return rc;
+}
+
+int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *temporary,
+                          char **error, int *error_offset)
+{
+    memset(table, 0, sizeof(*table));
+    *end = -1;
+    *temporary = false;
+    *error = NULL;
+    *error_offset = -1;
+    PgQueryScanResult scanned = pg_query_scan(sql);
+    PgQuery__ScanResult *scan =
+        scanned.error ? NULL
+                      : pg_query__scan_result__unpack(NULL, scanned.pbuf.len,
+                                                      (const uint8_t *)scanned.pbuf.data);
+    if (scan == NULL) {
+        *error = xstrdup(scanned.error ? scanned.error->message : "could not read the tokens");
+        *error_offset = scanned.error ? cursor_to_offset(sql, scanned.error->cursorpos) : -1;
+        pg_query_free_scan_result(scanned);
+        return -1;
+    }
+    /* The first statement's tokens, without comments. */
+    PgQuery__ScanToken **sig = xmalloc(sizeof(PgQuery__ScanToken *) * (scan->n_tokens + 1));
+    int n = 0;
+    for (size_t i = 0; i < scan->n_tokens && scan->tokens[i]->token != PG_QUERY__TOKEN__ASCII_59;
+         i++)
+        if (scan->tokens[i]->token != PG_QUERY__TOKEN__SQL_COMMENT &&
+            scan->tokens[i]->token != PG_QUERY__TOKEN__C_COMMENT)
+            sig[n++] = scan->tokens[i];
+    Tokens ts = {sql, sig, n};
+    const char *problem = created_name(&ts, table, end, temporary, error_offset);
+    if (problem)
+        *error = xstrdup(problem);
+    free(sig);
+    pg_query__scan_result__free_unpacked(scan, NULL);
+    pg_query_free_scan_result(scanned);
+    return problem ? -1 : 0;
 }
 
 /* ---- Entry points ---- */
@@ -1335,6 +1412,14 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     }
     if (out->n_relations > 1)
         qsort(out->relations, out->n_relations, sizeof(SqlRelation), relation_cmp);
+    if (kind == SQL_KIND_DDL) {
+        int end;
+        bool temporary;
+        if (sqlinfo_created_table(sql, &out->created, &end, &temporary, error, error_offset) < 0) {
+            sqlinfo_free(out);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -1348,6 +1433,8 @@ void sqlinfo_free(SqlInfo *info)
     }
     free(info->relations);
     strvec_free(&info->columns);
+    free(info->created.schema);
+    free(info->created.name);
     memset(info, 0, sizeof(*info));
 }
 

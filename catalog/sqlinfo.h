@@ -42,6 +42,8 @@ typedef struct SqlInfo {
     StrVec columns;
     bool columns_known; /* false when tokenized, or an output is "*" / "t.*" */
     int n_statements;
+    /* SQL_KIND_DDL: the table the statement creates (see sqlinfo_created_table); else zero. */
+    SqlRelation created;
 } SqlInfo;
 
 /*
@@ -54,6 +56,16 @@ typedef struct SqlInfo {
 int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error,
                     int *error_offset) MUST_CHECK;
 void sqlinfo_free(SqlInfo *info);
+
+/*
+ * The table a CREATE [GLOBAL|LOCAL] [TEMP|TEMPORARY|UNLOGGED] TABLE [IF NOT EXISTS] statement at
+ * the start of sql creates (with a column list), read from its tokens (comments skipped): its name as SQL resolves it
+ * into *table (schema NULL when unqualified; location = the name's first byte), the end of the
+ * name in *end, and in *temporary whether it is a temporary table. Returns 0, or -1 with *error
+ * (caller frees) and *error_offset when the text does not start that way. Free *table's strings.
+ */
+int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *temporary,
+                          char **error, int *error_offset) MUST_CHECK;
 
 /*
  * The name an identifier written as the len bytes at s stands for: unquoted, folded to lower

@@ -569,12 +569,6 @@ int dialect_tests(const View *v, StrVec *out, char **error)
 
 /* ---- Processors ---- */
 
-/* The name an identifier or keyword token stands for, as SQL reads it. */
-static char *token_name(const char *sql, const PgQuery__ScanToken *t)
-{
-    return sqlinfo_ident(sql + t->start, (size_t)(t->end - t->start));
-}
-
 /* Whether the statement has a Redshift DISTSTYLE, DISTKEY or SORTKEY of its own (unquoted). */
 static bool has_redshift_attributes(const char *sql, const Scan *s)
 {
@@ -582,7 +576,7 @@ static bool has_redshift_attributes(const char *sql, const Scan *s)
     for (int i = 0; i < s->n; i++) {
         if (s->t[i]->token != PG_QUERY__TOKEN__IDENT || sql[s->t[i]->start] == '"')
             continue;
-        char *name = token_name(sql, s->t[i]);
+        char *name = sqlinfo_ident(sql + s->t[i]->start, (size_t)(s->t[i]->end - s->t[i]->start));
         bool hit = false;
         for (size_t k = 0; k < ARRAY_LEN(words); k++)
             hit = hit || strcmp(name, words[k]) == 0;
@@ -593,43 +587,6 @@ static bool has_redshift_attributes(const char *sql, const Scan *s)
     return false;
 }
 
-/*
- * The tokens of the table's name in a CREATE TABLE statement: [*first, *last], the name's parts
- * to *parts. Returns NULL, or the reason the statement is not CREATE [UNLOGGED] TABLE [IF NOT
- * EXISTS] name (...).
- */
-static const char *ddl_table_name(const char *sql, const Scan *s, int *first, int *last,
-                                  StrVec *parts)
-{
-    int i = next_token(s, -1);
-    if (!tok_is(s, i, PG_QUERY__TOKEN__CREATE))
-        return "the DDL does not start with CREATE TABLE";
-    i = next_token(s, i);
-    if (tok_is(s, i, PG_QUERY__TOKEN__GLOBAL) || tok_is(s, i, PG_QUERY__TOKEN__LOCAL) ||
-        tok_is(s, i, PG_QUERY__TOKEN__TEMP) || tok_is(s, i, PG_QUERY__TOKEN__TEMPORARY))
-        return "the DDL creates a temporary table; a processor's result must be a permanent table";
-    if (tok_is(s, i, PG_QUERY__TOKEN__UNLOGGED))
-        i = next_token(s, i);
-    if (!tok_is(s, i, PG_QUERY__TOKEN__TABLE))
-        return "the DDL does not start with CREATE TABLE";
-    i = next_token(s, i);
-    if (tok_is(s, i, PG_QUERY__TOKEN__IF_P) && tok_is(s, next_token(s, i), PG_QUERY__TOKEN__NOT) &&
-        tok_is(s, next_token(s, next_token(s, i)), PG_QUERY__TOKEN__EXISTS))
-        i = next_token(s, next_token(s, next_token(s, i)));
-    if (!tok_label(s, i))
-        return "expected the table's name after CREATE TABLE";
-    *first = *last = i;
-    strvec_push_owned(parts, token_name(sql, s->t[i]));
-    while (tok_is(s, next_token(s, *last), PG_QUERY__TOKEN__ASCII_46) &&
-           tok_label(s, next_token(s, next_token(s, *last)))) {
-        *last = next_token(s, next_token(s, *last));
-        strvec_push_owned(parts, token_name(sql, s->t[*last]));
-    }
-    if (!tok_is(s, next_token(s, *last), PG_QUERY__TOKEN__ASCII_40))
-        return "expected the column list after the table's name";
-    return NULL;
-}
-
 char *dialect_processor_create_temp(Dialect d, const View *v, char **error)
 {
     char *stmt = dialect_statement(v->ddl);
@@ -637,31 +594,31 @@ char *dialect_processor_create_temp(Dialect d, const View *v, char **error)
         *error = xstrdup("the DDL is not exactly one CREATE TABLE statement");
         return NULL;
     }
-    Scan s;
-    if (scan_sql(stmt, &s, error) < 0) {
-        free(stmt);
-        return NULL;
-    }
-    StrVec parts = {0};
-    int first = 0, last = 0;
+    SqlRelation made;
+    int end, at;
+    bool temporary;
+    Scan s = {0};
     char *out = NULL;
-    const char *problem = ddl_table_name(stmt, &s, &first, &last, &parts);
-    if (problem != NULL) {
-        *error = xstrdup(problem);
-    } else if (parts.n > 2 || strcmp(parts.items[parts.n - 1], v->table) != 0 ||
-               (parts.n == 2 && strcmp(parts.items[0], v->schema) != 0)) {
-        *error = xasprintf("the DDL creates %.*s, not %s", s.t[last]->end - s.t[first]->start,
-                           stmt + s.t[first]->start, v->name);
-    } else {
+    if (sqlinfo_created_table(stmt, &made, &end, &temporary, error, &at) < 0) {
+        /* *error is set */
+    } else if (temporary) {
+        *error = xstrdup(
+            "the DDL creates a temporary table; a processor's result must be a permanent table");
+    } else if (strcmp(made.name, v->table) != 0 ||
+               (made.schema && strcmp(made.schema, v->schema))) {
+        *error = xasprintf("the DDL creates %.*s, not %s", end - made.location,
+                           stmt + made.location, v->name);
+    } else if (d != DIALECT_REDSHIFT || scan_sql(stmt, &s, error) == 0) {
         Buf b = {0};
-        buf_add_n(&b, stmt, (size_t)s.t[first]->start);
+        buf_add_n(&b, stmt, (size_t)made.location);
         buf_add_owned(&b, sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX));
-        buf_add(&b, stmt + s.t[last]->end);
+        buf_add(&b, stmt + end);
         if (d == DIALECT_REDSHIFT && !has_redshift_attributes(stmt, &s))
             buf_add_owned(&b, redshift_attributes(&v->config));
         out = buf_take(&b);
     }
-    strvec_free(&parts);
+    free(made.schema);
+    free(made.name);
     scan_free(&s);
     free(stmt);
     return out;

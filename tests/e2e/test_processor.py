@@ -334,10 +334,13 @@ def test_the_ddl_must_create_the_view_itself(duro, wh, tmp_path):
                       f"open({str(ran)!r}, 'w').close()\n" + COPY_THROUGH,
                       "create table rt.elsewhere (x int)")
     duro.write_conf(dbname=wh.dbname)
-    r = refresh(duro, "rt.named", check=1)
-    assert report(r.stdout, strict=False)["rt.named"] == (
-        "failed: create_temp: rt/named - 1h.sql: the DDL creates rt.elsewhere, not rt.named")
-    assert not ran.exists()  # checked before anything runs
+    # A problem of the repository, reported with its file and line before anything is built.
+    problem = f"{repo}/rt/named - 1h.sql:1: the DDL creates rt.elsewhere, not rt.named"
+    r = duro.run("check", repo, check=1)
+    assert problem in r.stdout + r.stderr, r.stdout + r.stderr
+    r = refresh(duro, "rt.named", check=2)
+    assert problem in r.stderr and r.stdout == "", r.stdout + r.stderr
+    assert not ran.exists()
     assert not wh.exists("rt.elsewhere") and not wh.exists("rt.named")
 
     # Quoted and commented, the view's own name is accepted.

@@ -347,6 +347,25 @@ static void test_duplicates_and_processor_parts(void **state)
     repo_free(&r);
 }
 
+/* A processor's DDL creates the view's own table (its temp copy is made by renaming it). */
+static void test_processor_ddl_names_its_view(void **state)
+{
+    (void)state;
+    Repo r = build("first/a - 1h.sql", "create table first.a (x int)", "first/a.py", "",
+                   "first/a_select.sql", "select 1 as x",                          //
+                   "first/b - 1h.sql", "create table b (x int)", "first/b.py", "", //
+                   "first/b_select.sql", "select 1 as x",                          //
+                   "first/c - 1h.sql", "-- result\ncreate table first.other (x int)", "first/c.py",
+                   "", "first/c_select.sql", "select 1 as x", //
+                   "first/d - 1h.sql", "create table second.d (x int) diststyle even", "first/d.py",
+                   "", "first/d_select.sql", "select 1 as x", //
+                   NULL);
+    assert_problem(&r, "first/c - 1h.sql", 2, "the DDL creates first.other, not first.c");
+    assert_problem(&r, "first/d - 1h.sql", 1, "the DDL creates second.d, not first.d");
+    assert_int_equal(r.diags.n, 2);
+    repo_free(&r);
+}
+
 static void test_hash_tracks_the_definition(void **state)
 {
     (void)state;
@@ -446,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_diststyle_key_needs_a_distkey),
         cmocka_unit_test(test_every_problem_is_reported),
         cmocka_unit_test(test_duplicates_and_processor_parts),
+        cmocka_unit_test(test_processor_ddl_names_its_view),
         cmocka_unit_test(test_hash_tracks_the_definition),
         cmocka_unit_test(test_threads_give_the_same_result),
         cmocka_unit_test(test_pathological_sql_is_contained),

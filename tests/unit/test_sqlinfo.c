@@ -304,6 +304,52 @@ static void test_ddl(void **state)
     run_cases(ddl_cases, ARRAY_LEN(ddl_cases));
 }
 
+/* ---- The table a CREATE TABLE creates ---- */
+
+static void test_created_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sql, *schema, *name; /* name NULL: an error containing schema */
+        int location, end;
+        bool temporary;
+    } cases[] = {
+        {"create table s.t (a int)", "s", "t", 13, 16, false},
+        {"CREATE TABLE IF NOT EXISTS \"S\" . Tee(a int) diststyle even", "S", "tee", 27, 36, false},
+        {"/* c */ create unlogged table t (a int)", NULL, "t", 30, 31, false},
+        {"create global temp table t (a int); select 1", NULL, "t", 25, 26, true},
+        {"create table a.b.c (x int)", "table or schema.table", NULL, 13, -1, false},
+        {"create table t as select 1", "expected the column list", NULL, 14, -1, false},
+        {"create view v as select 1", "expected a CREATE TABLE statement", NULL, 0, -1, false},
+        {"create table (x int)", "expected the table's name", NULL, 13, -1, false},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        SqlRelation t;
+        int end, at;
+        bool temporary;
+        char *error = NULL;
+        int rc = sqlinfo_created_table(cases[i].sql, &t, &end, &temporary, &error, &at);
+        if (cases[i].name == NULL) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(error, cases[i].schema));
+            assert_int_equal(at, cases[i].location);
+        } else {
+            assert_int_equal(rc, 0);
+            if (cases[i].schema)
+                assert_string_equal(t.schema, cases[i].schema);
+            else
+                assert_null(t.schema);
+            assert_string_equal(t.name, cases[i].name);
+            assert_int_equal(t.location, cases[i].location);
+            assert_int_equal(end, cases[i].end);
+            assert_int_equal(temporary, cases[i].temporary);
+        }
+        free(t.schema);
+        free(t.name);
+        free(error);
+    }
+}
+
 /* ---- The tokenizer fallback ---- */
 
 static const Case token_cases[] = {
@@ -607,10 +653,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relations_parsed), cmocka_unit_test(test_cte_scoping),
         cmocka_unit_test(test_columns),          cmocka_unit_test(test_ddl),
-        cmocka_unit_test(test_tokenized),        cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_locations),        cmocka_unit_test(test_line_of),
-        cmocka_unit_test(test_deep_nesting),     cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_escaped_names),    cmocka_unit_test(test_nested_rejects),
+        cmocka_unit_test(test_created_table),    cmocka_unit_test(test_tokenized),
+        cmocka_unit_test(test_rejects),          cmocka_unit_test(test_locations),
+        cmocka_unit_test(test_line_of),          cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_threads),          cmocka_unit_test(test_escaped_names),
+        cmocka_unit_test(test_nested_rejects),
     };
     return cmocka_run_group_tests_name("sqlinfo", tests, NULL, NULL);
 }
