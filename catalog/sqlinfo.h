@@ -58,11 +58,13 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error,
 void sqlinfo_free(SqlInfo *info);
 
 /*
- * The table a CREATE [GLOBAL|LOCAL] [TEMP|TEMPORARY|UNLOGGED] TABLE [IF NOT EXISTS] statement at
- * the start of sql creates (with a column list), read from its tokens (comments skipped): its name as SQL resolves it
- * into *table (schema NULL when unqualified; location = the name's first byte), the end of the
- * name in *end, and in *temporary whether it is a temporary table. Returns 0, or -1 with *error
- * (caller frees) and *error_offset when the text does not start that way. Free *table's strings.
+ * The table a CREATE [GLOBAL|LOCAL] [TEMP|TEMPORARY|UNLOGGED] TABLE
+ * [IF NOT EXISTS] name (...) statement at the start of sql creates, read
+ * from its tokens (comments skipped): its name as SQL resolves it into
+ * *table (schema NULL when unqualified; location: the name's first byte),
+ * the end of the name in *end, and whether it is temporary. Returns 0, or -1
+ * with *error (caller frees) and *error_offset when the text does not start
+ * that way. Free *table's strings.
  */
 int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *temporary,
                           char **error, int *error_offset) MUST_CHECK;
