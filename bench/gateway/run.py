@@ -48,7 +48,6 @@ measured). Standard library and psycopg 3 only.
 import argparse
 import json
 import os
-import pwd
 import re
 import resource
 import shutil
@@ -64,7 +63,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import pgcluster  # noqa: E402
-from pgcluster import PG_BIN, PG_OS_USER, SUPERUSER, clean_env, free_port  # noqa: E402
+from pgcluster import (BENCH_SETTINGS, PG_BIN, PG_OS_USER, SUPERUSER, clean_env,  # noqa: E402
+                       free_port, give_to_pg_user)
 
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 DBNAME = "bench"
@@ -222,8 +222,7 @@ class PgBouncer:
         self.user = None
         if os.geteuid() == 0:  # pgbouncer refuses to run as root
             self.user = PG_OS_USER
-            pw = pwd.getpwnam(PG_OS_USER)
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            give_to_pg_user(self.dir)
         self.proc = None
 
     def start(self):
@@ -471,7 +470,8 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="duro-bench-gateway-"))
     # Backends: every idle session through Duro, then PgBouncer's (it keeps them after its
     # clients close), pgbench's and our own.
-    cluster = Cluster(work, max_connections=2 * args.sessions + 200, label="bench/gateway")
+    cluster = Cluster(work, max_connections=2 * args.sessions + 200, label="bench/gateway",
+                      settings=BENCH_SETTINGS)
     duro = Duro(args.duro, work, cluster,
                 views={"bench/accounts_hot — 1h.sql": HOT_VIEW_SQL})
     plain = Duro(args.duro, work, cluster, name="duro-plain", inspect="off")

@@ -52,7 +52,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from pgcluster import PG_BIN, SUPERUSER, Cluster, clean_env, free_port  # noqa: E402
+from pgcluster import (BENCH_SETTINGS, PG_BIN, SUPERUSER, Cluster, clean_env,  # noqa: E402
+                       free_port)
 
 DBNAME = "bench"
 AIM_OVERHEAD = 0.10
@@ -468,7 +469,7 @@ def main(argv=None):
         sys.exit(f"run.py: {PG_BIN}/initdb not found: install postgresql-15")
 
     work = Path(tempfile.mkdtemp(prefix="duro-bench-refresh-"))
-    cluster = Cluster(work, label="bench/refresh")
+    cluster = Cluster(work, max_connections=50, label="bench/refresh", settings=BENCH_SETTINGS)
     atexit.register(cluster.stop)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     refresh = proc = sched = None

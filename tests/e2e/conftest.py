@@ -5,12 +5,11 @@ with examples/sampledata.py, with helpers), `example_repo` (examples/views witho
 `duro.catalog` (the SQLite catalog), `duro.refresh(...)` and `wait_until`.
 
 The binary is $DURO_BIN (set by `make e2e`), else <repo>/duro. Run with Debian's
-/usr/bin/python3 -m pytest; PostgreSQL comes from /usr/lib/postgresql/15/bin.
+/usr/bin/python3 -m pytest; the cluster is tools/pgcluster.py's (PostgreSQL 15).
 """
 
 import atexit
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -18,7 +17,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,195 +27,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # examples/sampledata.py: the sample warehouse data the example repository reads.
 sys.path.insert(0, str(REPO / "examples"))
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PG_OS_USER = "postgres"
-TMP_PREFIX = "duro-pg-"
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def is_root():
-    return os.geteuid() == 0
-
-
-def _pid_namespace():
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
-
-
-def _pid_alive(pid):
-    """True when pid exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def clean_env(extra=None):
-    """The environment for child processes: ours without DURO_* and PG* (a developer's shell must
-    not leak a password or a host into a test), plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DURO_", "PG"))}
-    env.update({k: str(v) for k, v in (extra or {}).items()})
-    return env
-
-
-class PgCluster:
-    """A PostgreSQL cluster in a temp dir: trust auth, TCP on 127.0.0.1:port, its socket inside
-    the dir. Runs as the postgres OS user when we are root, else as ourselves."""
-
-    superuser = "postgres"
-
-    def __init__(self):
-        self.host = "127.0.0.1"
-        self.port = None
-        self.dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
-        self.datadir = self.dir / "data"
-        self.sockdir = self.dir / "sock"
-        self.log_path = self.dir / "postgres.log"
-        self.hba_path = self.datadir / "pg_hba.conf"
-        self._started = False
-        self._stopped = False
-        # Lets a later session reap this cluster if this one is killed outright.
-        (self.dir / "owner").write_text(f"{os.getpid()} {_pid_namespace()}\n")
-        self.sockdir.mkdir()
-        if is_root():
-            pw = pwd.getpwnam(PG_OS_USER)
-            for p in (self.dir, self.sockdir):
-                os.chown(p, pw.pw_uid, pw.pw_gid)
-
-    # -- running PostgreSQL's programs -------------------------------------------------------
-
-    @staticmethod
-    def _as_pg_user(argv):
-        if is_root():
-            return ["runuser", "-u", PG_OS_USER, "--", *argv]
-        return argv
-
-    def _run(self, *argv, timeout=120, check=True):
-        cmd = self._as_pg_user([str(PG_BIN / argv[0]), *map(str, argv[1:])])
-        proc = subprocess.run(cmd, cwd=self.dir, env=clean_env({"LC_ALL": "C"}),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}"
-                               f"{proc.stderr}\n{self.logs()}")
-        return proc
-
-    def start(self):
-        self.port = free_port()
-        self._run("initdb", "-D", self.datadir, "-A", "trust", "-U", self.superuser,
-                  "-E", "UTF8", "--locale=C", "--no-sync")
-        settings = {
-            "listen_addresses": "'127.0.0.1'",
-            "port": self.port,
-            "unix_socket_directories": f"'{self.sockdir}'",
-            "max_connections": 200,
-            "shared_buffers": "'32MB'",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
-            "wal_level": "minimal",
-            "max_wal_senders": 0,
-            "checkpoint_timeout": "'1h'",
-            "lc_messages": "'C'",
-            "timezone": "'UTC'",
-            "log_timezone": "'UTC'",
-        }
-        conf = "".join(f"{k} = {v}\n" for k, v in settings.items())
-        # Appending (even as root) keeps the file's owner, postgres.
-        with open(self.datadir / "postgresql.conf", "a") as f:
-            f.write("\n# duro e2e harness\n" + conf)
-        self._started = True
-        self._run("pg_ctl", "-D", self.datadir, "-l", self.log_path, "-w", "-t", "60", "start")
-
-    def stop(self):
-        """Stops the server and removes its directory. Safe to call twice and from atexit."""
-        if self._stopped:
-            return
-        self._stopped = True
-        try:
-            if self._started and (self.datadir / "postmaster.pid").exists():
-                proc = self._run("pg_ctl", "-D", self.datadir, "-m", "fast", "-w", "-t", "30",
-                                 "stop", check=False, timeout=60)
-                if proc.returncode != 0:
-                    _kill_postmaster(self.datadir)
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def reload(self):
-        """Re-reads postgresql.conf and pg_hba.conf (after a test edited hba_path)."""
-        self.sql("select pg_reload_conf()")
-
-    def logs(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    # -- talking to it ------------------------------------------------------------------------
-
-    def dsn(self, dbname="postgres", user=None):
-        """A libpq connection string (TCP, trust auth, no password)."""
-        return f"host={self.host} port={self.port} dbname={dbname} user={user or self.superuser}"
-
-    def connect(self, **kw):
-        """A psycopg connection, autocommit unless autocommit=False is passed. Keyword arguments
-        are connection parameters (dbname, user, password, ...)."""
-        params = {"host": self.host, "port": self.port, "dbname": "postgres",
-                  "user": self.superuser, "connect_timeout": 10}
-        autocommit = kw.pop("autocommit", True)
-        params.update(kw)
-        return psycopg.connect(autocommit=autocommit, **params)
-
-    def sql(self, text, params=None, dbname="postgres", user=None):
-        """Runs one statement; returns its rows (a list of tuples) or None when it has none."""
-        with self.connect(dbname=dbname, user=user or self.superuser) as conn:
-            cur = conn.execute(text, params)
-            return cur.fetchall() if cur.description else None
-
-
-def _kill_postmaster(datadir):
-    try:
-        pid = int((Path(datadir) / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, IndexError):
-        pass
-
-
-def _reap_orphan_clusters():
-    """Stops clusters left behind by sessions that were killed outright (SIGKILL): those whose
-    owner process, in our pid namespace, no longer exists."""
-    ns = _pid_namespace()
-    for d in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
-        try:
-            pid_text, owner_ns = (d / "owner").read_text().split()
-            pid = int(pid_text)
-        except (OSError, ValueError):
-            continue
-        if owner_ns != ns or _pid_alive(pid):
-            continue
-        if (d / "data" / "postmaster.pid").exists():
-            cmd = PgCluster._as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(d / "data"),
-                                         "-m", "immediate", "-w", "stop"])
-            try:
-                subprocess.run(cmd, cwd=d, capture_output=True, timeout=60, env=clean_env())
-            except (OSError, subprocess.TimeoutExpired):
-                _kill_postmaster(d / "data")
-        shutil.rmtree(d, ignore_errors=True)
+# tools/pgcluster.py: the throwaway PostgreSQL cluster (shared with the benchmarks and the demo).
+sys.path.insert(0, str(REPO / "tools"))
+from pgcluster import PG_BIN, SUPERUSER, Cluster, clean_env, free_port, reap_orphans  # noqa: E402
 
 
 def _raise_on_sigterm(signum, frame):
@@ -226,16 +38,16 @@ def _raise_on_sigterm(signum, frame):
 
 @pytest.fixture(scope="session")
 def pg():
-    """The session's PostgreSQL 15 cluster (a PgCluster)."""
+    """The session's PostgreSQL 15 cluster (a pgcluster.Cluster)."""
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"{PG_BIN}/initdb not found: install postgresql-15 (tools/install-deps)")
     # A plain SIGTERM would skip every finalizer; turn it into an interrupt pytest unwinds.
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    _reap_orphan_clusters()
+    reap_orphans()
     cluster = None
     try:
-        cluster = PgCluster()
+        cluster = Cluster()
         atexit.register(cluster.stop)
         cluster.start()
         yield cluster
@@ -644,14 +456,14 @@ class Gateway:
         """A libpq connection string to Duro (default: the test database, the superuser,
         sslmode=disable); more keyword parameters are added as they are."""
         p = {"host": self.host, "port": self.port, "dbname": dbname or self.dbname,
-             "user": user or PgCluster.superuser, "sslmode": "disable", "connect_timeout": 10}
+             "user": user or SUPERUSER, "sslmode": "disable", "connect_timeout": 10}
         p.update(params)
         return " ".join(f"{k}={v}" for k, v in p.items() if v is not None)
 
     def connect(self, **kw):
         """A psycopg connection through Duro, autocommit unless autocommit=False is passed."""
         params = {"host": self.host, "port": self.port, "dbname": self.dbname,
-                  "user": PgCluster.superuser, "sslmode": "disable", "connect_timeout": 10}
+                  "user": SUPERUSER, "sslmode": "disable", "connect_timeout": 10}
         autocommit = kw.pop("autocommit", True)
         params.update(kw)
         return psycopg.connect(autocommit=autocommit, **params)

@@ -9,7 +9,6 @@ this module's own; the session cluster (`pg`) is never changed.
 import ctypes
 import ctypes.util
 import os
-import pwd
 import re
 import select
 import shutil
@@ -19,7 +18,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
-from conftest import PG_OS_USER, PgCluster, is_root
+from pgcluster import Cluster, give_to_pg_user
 
 PASSWORDS = {"md5user": "md5-secret", "scramuser": "scrâm-secret"}
 METHODS = {"md5user": "md5", "scramuser": "scram-sha-256"}
@@ -59,8 +58,8 @@ def certs(tmp_path_factory):
                            wh_cert=d / "warehouse.crt", wh_key=d / "warehouse.key")
 
 
-class SecureCluster(PgCluster):
-    """A PgCluster with ssl = on (the test CA's server certificate) and pg_hba requiring md5 for
+class SecureCluster(Cluster):
+    """A cluster with ssl = on (the test CA's server certificate) and pg_hba requiring md5 for
     md5user and scram-sha-256 for scramuser over TCP; the superuser keeps trust."""
 
     def __init__(self, certs):
@@ -73,16 +72,14 @@ class SecureCluster(PgCluster):
                           ("server.key", self.certs.wh_key)):
             dst = self.datadir / name
             shutil.copyfile(src, dst)
-            if is_root():
-                pw = pwd.getpwnam(PG_OS_USER)
-                os.chown(dst, pw.pw_uid, pw.pw_gid)
+            give_to_pg_user(dst)
             os.chmod(dst, 0o600)
         with open(self.datadir / "postgresql.conf", "a") as f:
             f.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
         hba = ["local all all trust", f"host all {self.superuser} 127.0.0.1/32 trust"]
         hba += [f"host all {user} 127.0.0.1/32 {method}" for user, method in METHODS.items()]
         self.hba_path.write_text("\n".join(hba) + "\n")
-        self._run("pg_ctl", "-D", self.datadir, "-l", self.log_path, "-w", "-t", "60", "restart")
+        self.run("pg_ctl", "-D", self.datadir, "-l", self.log_path, "-w", "-t", "60", "restart")
         for user, method in METHODS.items():
             with self.connect() as conn:
                 conn.execute(f"set password_encryption = '{method}'")
