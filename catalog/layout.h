@@ -1,5 +1,5 @@
 /*
- * The repository layout: what a file's path means (SPEC §2). A view file,
+ * The repository layout: what a file's path means (README, "File names"). A view file,
  * its tests, a config at one of the five places, a processor's parts, or
  * nothing Duro reads. Pure: a path in, a classification out; no file is opened.
  */

@@ -1,5 +1,5 @@
 /*
- * The daemon's configuration file (conf/duro.conf, SPEC §6): INI sections read
+ * The daemon's configuration file (conf/duro.conf, described in the README): INI sections read
  * with inih, defaults for every key, and DURO_<SECTION>_<KEY> environment
  * variables overriding the file (the way to pass secrets). Not for: the views
  * repository's own .conf files (catalog/config).

@@ -109,7 +109,7 @@ char *dialect_replace_view(const char *schema, const char *name, const char *def
  */
 int dialect_tests(const View *v, StrVec *out, char **error) MUST_CHECK;
 
-/* Snapshots (SPEC §4 step 4) of "s"."t" into "s"."t_history", stamped with the warehouse's now. */
+/* The snapshot step: "s"."t" into "s"."t_history", stamped with the warehouse's now. */
 char *dialect_snapshot_create(Dialect d,
                               const View *v); /* CREATE TABLE ..._history AS SELECT *, now */
 char *dialect_snapshot_due(Dialect d, const View *v);    /* one row, one boolean: newest older than

@@ -1,5 +1,5 @@
 /*
- * One view's rebuild (SPEC §4): temp table (by CREATE TABLE AS, or through a
+ * One view's rebuild (README "How a view is rebuilt"): temp table (CREATE TABLE AS, or through a
  * Python processor: export, run, load), tests against it, the swap in one
  * transaction (renames, dependent views, grants), drop of the old table,
  * snapshots; every step timed and recorded in the catalog. A failure at any

@@ -1,5 +1,5 @@
 /*
- * What a Python processor view needs besides SQL (SPEC §2, §4 step 1): a private
+ * What a Python processor view needs besides SQL (README, "Python processors"): a private
  * work directory per build, the CSV export of the input query, the processor's
  * virtual environment (kept per processor, rebuilt when its requirements file
  * changes) and the child process, killed with its process group at the deadline

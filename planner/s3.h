@@ -1,5 +1,5 @@
 /*
- * Redshift loads of a Python processor's result (SPEC §4 step 1, §6 [s3]): the
+ * Redshift loads of a Python processor's result (the [s3] settings of conf/duro.conf): the
  * CSV file is uploaded to S3 with a SigV4-signed PUT, loaded with COPY ... FROM
  * 's3://...', and the object is deleted. Signing, key encoding, the CSV's NULL
  * marking and the COPY text are pure functions; s3_load_csv does the I/O

@@ -1,5 +1,5 @@
 /*
- * Staleness rules of SPEC §3 (see staleness.h): pure functions of what the
+ * The README's staleness rules (see staleness.h): pure functions of what the
  * catalog knows about a view and the time now. Not for: reading the catalog,
  * scheduling, or walking dependencies (a dependency's own staleness is judged
  * by calling these on it).

@@ -1,5 +1,5 @@
 /*
- * Staleness rules of SPEC §3 as pure functions: from what the catalog knows of
+ * The README's staleness rules as pure functions: from what the catalog knows of
  * a view (definition hash, hash of the last successful build, when that build
  * finished, effective interval) and the time now, its state, whether it needs a
  * refresh and when the next one is due. No I/O.

@@ -1,5 +1,5 @@
 /*
- * What a refresh builds and in which order (SPEC §3): the targets and every
+ * What a refresh builds and in which order (README, "Refreshing views"): the targets and every
  * stale view they depend on, directly or not (with force, every dependency),
  * dependencies first; disabled views are left out. Pure: the repository and
  * a stale flag per view in, a plan out.

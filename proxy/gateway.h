@@ -1,6 +1,6 @@
 /*
  * The gateway: a PostgreSQL-wire server on [gateway] listen that relays every
- * client session to a warehouse connection of its own (SPEC §5), on a libevent
+ * client session to a warehouse connection of its own (README, "The gateway"), on a libevent
  * loop in a thread of its own. The calls below are safe from any thread.
  * Not for: the protocol (codec.c), one session's life (session.c).
  */

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Generates a valid views repository (SPEC §2) of N views for benchmarking `duro check`.
+"""Generates a valid views repository (README, "The views repository") of N views for
+benchmarking `duro check`.
 
     gen.py N OUTDIR [--seed S]
 

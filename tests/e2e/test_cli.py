@@ -1,5 +1,5 @@
 """The command line as a user meets it: duro --help/--version, duro check and duro graph
-on the SPEC's example repository and on broken copies of it."""
+on the example repository (examples/views) and on broken copies of it."""
 import os
 import re
 import shutil

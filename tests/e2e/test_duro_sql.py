@@ -1,4 +1,4 @@
-"""Duro's own SQL through the gateway (SPEC §5), against a real PostgreSQL behind it: `CALL
+"""Duro's own SQL through the gateway, against a real PostgreSQL behind it: `CALL
 duro_refresh(...)` and its SELECT forms, the virtual tables duro.status and duro.runs (simple and
 extended protocol, text and binary, parameters, inside transactions), reads of stale views
 (wait, serve, cancel), the admins check, and pgjdbc (java/DuroSqlJdbc.java). Everything else in

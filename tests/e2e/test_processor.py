@@ -1,4 +1,4 @@
-"""Python processor views (SPEC §2, §4 step 1) against a real PostgreSQL: the example
+"""Python processor views (README, "Python processors") against a real PostgreSQL: the example
 first.countries; the round trip select -> IN.csv -> processor -> COPY of awkward values and of a
 large result; failures that keep the live table (exit status, bad CSV, a DDL for another table,
 failing tests); the processor killed on SIGTERM and at the view's timeout; requirements installed

@@ -1,4 +1,4 @@
-"""`duro refresh` against a real PostgreSQL: the SPEC's example repository built view by view and
+"""`duro refresh` against a real PostgreSQL: examples/views built view by view and
 as a tree, tests that keep the live table, grants, readers during 50 swaps, failed dependencies,
 parallel branches and the per-view timeout.
 

@@ -91,7 +91,7 @@ static void test_grant_select_forms(void **state)
 static void test_spec_example_inheritance(void **state)
 {
     (void)state;
-    /* global.conf, finances.conf, finances/simplified.conf of SPEC §2 */
+    /* global.conf, finances.conf, finances/simplified.conf of examples/views */
     assert_grants("metabase", "grant_select=metabase", "grant_select-=metabase",
                   "grant_select+=metabase");
     assert_grants("", "grant_select=metabase", "grant_select-=metabase");

@@ -2,7 +2,7 @@
  * The views repository as a whole: dependencies, effective intervals, enabled
  * flags, cycles, key checks against output columns, definition hashes, and
  * every problem reported with its file and line. Most cases build in memory
- * (repo_build); the SPEC example is read from examples/views on disk.
+ * (repo_build); the example repository is read from examples/views on disk.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -54,7 +54,7 @@ static const char *const env_vars[] = {
     "DURO_SLACK_LOG_WEBHOOK",
 };
 
-/* The example of SPEC §6, verbatim. */
+/* A configuration with every section and inline ; comments, as a user writes one. */
 static const char spec_example[] =
     "[gateway]\n"
     "listen = 127.0.0.1:6432\n"
