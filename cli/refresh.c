@@ -10,6 +10,7 @@
 
 #include "catalog/store.h"
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/settings.h"
 #include "planner/scheduler.h"
@@ -47,8 +48,8 @@ static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **s
     StoreSyncStats stats;
     int closed;
     if (store_open(s->catalog.path, store, &error) != 0 ||
-        store_sync(*store, r, wh_now_us(), &stats, &error) != 0 ||
-        store_runs_close_dead(*store, wh_now_us(), &closed) != 0) {
+        store_sync(*store, r, clock_wall_us(), &stats, &error) != 0 ||
+        store_runs_close_dead(*store, clock_wall_us(), &closed) != 0) {
         fprintf(stderr, "duro: %s\n", error ? error : store_error(*store));
         free(error);
         return 2;
@@ -110,7 +111,7 @@ int cli_refresh(int argc, char **argv)
     }
     bool *stale = rc == 0 ? xcalloc(r.n_views ? r.n_views : 1, sizeof(bool)) : NULL;
     char *error = NULL;
-    if (rc == 0 && scheduler_stale_views(store, &r, wh_now_us(), stale, &error) != 0) {
+    if (rc == 0 && scheduler_stale_views(store, &r, clock_wall_us(), stale, &error) != 0) {
         fprintf(stderr, "duro: %s\n", error);
         free(error);
         rc = 2;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "catalog/interval.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "planner/processor.h"
 #include "planner/s3.h"
@@ -55,7 +56,7 @@ static void step_begin(Run *r, const char *step)
 {
     fault_point(step, r->v);
     r->step = step;
-    r->step_started_us = wh_now_us();
+    r->step_started_us = clock_wall_us();
     free(r->step_error);
     r->step_error = NULL;
 }
@@ -64,7 +65,7 @@ static void step_begin(Run *r, const char *step)
 static void step_end(Run *r)
 {
     if (r->out->run_id && store_run_step(r->s, r->out->run_id, r->step, r->step_started_us,
-                                         wh_now_us(), r->step_error) != 0)
+                                         clock_wall_us(), r->step_error) != 0)
         log_error("%s: cannot record step %s: %s", r->v->name, r->step, store_error(r->s));
 }
 
@@ -162,7 +163,7 @@ static void fail_part(Run *r, WhStatus st, const char *part, const char *error)
 /* Seconds since *mark, which moves to now. */
 static double lap(int64_t *mark)
 {
-    int64_t now = wh_now_us();
+    int64_t now = clock_mono_us();
     double secs = (double)(now - *mark) / 1e6;
     *mark = now;
     return secs;
@@ -211,7 +212,7 @@ static bool create_temp_processor(Run *r)
     char *schema = dialect_create_schema(v->schema);
     char *drop = dialect_drop_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
     char *create = dialect_processor_create_temp(r->d, v, &error);
-    int64_t mark = wh_now_us(), in_rows = -1, rows = -1;
+    int64_t mark = clock_mono_us(), in_rows = -1, rows = -1;
     double secs[4] = {0};
     bool ok = false, created = false;
     WhStatus st;
@@ -526,7 +527,7 @@ static bool snapshot(Run *r)
 static void finish(Run *r)
 {
     PipelineResult *out = r->out;
-    out->finished_us = wh_now_us();
+    out->finished_us = clock_wall_us();
     if (!out->run_id)
         return;
     bool ok = out->outcome == PIPELINE_OK;
@@ -541,20 +542,20 @@ void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect 
 {
     memset(out, 0, sizeof(*out));
     out->rows = -1;
-    out->started_us = wh_now_us();
+    out->started_us = clock_wall_us();
     Run r = {.w = w,
              .s = s,
              .settings = settings,
              .d = d,
              .v = v,
              .out = out,
-             .deadline_us = out->started_us + v->config.timeout * 1000000};
+             .deadline_us = clock_mono_us() + v->config.timeout * CLOCK_US_PER_SECOND};
 
     int claim = store_run_begin(s, v->name, trigger, out->started_us, &out->run_id);
     if (claim != 0) {
         out->outcome = claim == 1 ? PIPELINE_BUSY : PIPELINE_FAILED;
         out->error = xstrdup(store_error(s));
-        out->finished_us = wh_now_us();
+        out->finished_us = clock_wall_us();
         return;
     }
     bool had_live = false;
@@ -573,7 +574,7 @@ void pipeline_skip_for_dependency(Store *s, const View *v, const char *trigger, 
     memset(out, 0, sizeof(*out));
     out->rows = -1;
     out->outcome = PIPELINE_FAILED;
-    out->started_us = out->finished_us = wh_now_us();
+    out->started_us = out->finished_us = clock_wall_us();
     out->error = xasprintf("dependency %s failed", dep);
     if (store_run_begin(s, v->name, trigger, out->started_us, &out->run_id) == 0 &&
         store_run_finish(s, out->run_id, "failed", out->finished_us, -1, out->error, NULL) == 0)

@@ -13,6 +13,7 @@
 #include <uthash.h>
 
 #include "catalog/interval.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "planner/staleness.h"
 #include "planner/tree.h"
@@ -117,7 +118,7 @@ static void rescan(Scheduler *sc, bool forced)
     sc->last_problems = NULL;
     StoreSyncStats st;
     char *error = NULL;
-    if (store_sync(sc->store, &r, wh_now_us(), &st, &error) != 0) {
+    if (store_sync(sc->store, &r, clock_wall_us(), &st, &error) != 0) {
         log_error("cannot sync the catalog: %s", error);
         free(error);
         repo_free(&r);
@@ -164,7 +165,7 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
         wait *= 2;
     if (wait > BACKOFF_MAX_US)
         wait = BACKOFF_MAX_US;
-    b->next_try_us = wh_now_us() + wait;
+    b->next_try_us = clock_mono_us() + wait;
 }
 
 static void log_result(const View *v, const char *trigger, const PipelineResult *res)
@@ -193,10 +194,10 @@ static void poll_once(Scheduler *sc)
             sc->cleaned = true;
         }
     }
-    int64_t now = wh_now_us();
+    int64_t now = clock_mono_us();
     bool *stale = xcalloc(r->n_views, sizeof(bool));
     char *error = NULL;
-    if (scheduler_stale_views(sc->store, r, now, stale, &error) != 0) {
+    if (scheduler_stale_views(sc->store, r, clock_wall_us(), stale, &error) != 0) {
         log_error("%s", error);
         free(error);
         free(stale);
@@ -246,7 +247,7 @@ static bool same_request(const SchedulerRequest *a, const SchedulerRequest *b)
 static void run_request(Scheduler *sc, SchedulerRequest *req)
 {
     const Repo *r = &sc->repo;
-    req->started_us = wh_now_us();
+    req->started_us = clock_wall_us();
     View *v = sc->have_repo ? repo_find(r, req->view) : NULL;
     if (!v) {
         req->status = SCHEDULER_UNKNOWN;
@@ -325,10 +326,10 @@ static void run_requests(Scheduler *sc)
             queue = req->next;
             if (stopping) {
                 req->status = SCHEDULER_CANCELLED;
-                req->started_us = req->finished_us = wh_now_us();
+                req->started_us = req->finished_us = clock_wall_us();
             } else {
                 run_request(sc, req);
-                req->finished_us = wh_now_us();
+                req->finished_us = clock_wall_us();
             }
             /* Requests for the same thing, queued meanwhile, share this build. */
             for (SchedulerRequest **p = &queue; *p;) {
@@ -370,7 +371,7 @@ static void *thread_main(void *arg)
     int64_t next_rescan = 0, next_poll = 0;
     pthread_mutex_lock(&sc->lock);
     while (!sc->stopping) {
-        int64_t now = wh_now_us();
+        int64_t now = clock_mono_us();
         bool forced = sc->rescan_requested;
         bool do_rescan = forced || now >= next_rescan;
         bool do_poll = do_rescan || now >= next_poll;
@@ -378,19 +379,18 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&sc->lock);
         if (do_rescan) {
             rescan(sc, forced);
-            next_rescan = wh_now_us() + sc->settings->views.rescan * 1000000;
+            next_rescan = clock_mono_us() + sc->settings->views.rescan * 1000000;
         }
         if (do_poll) {
             poll_once(sc);
-            next_poll = wh_now_us() + sc->settings->worker.poll * 1000000;
+            next_poll = clock_mono_us() + sc->settings->worker.poll * 1000000;
         }
         pthread_mutex_lock(&sc->lock);
         run_requests(sc);
         if (sc->stopping || sc->rescan_requested)
             continue;
         int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
-                              .tv_nsec = (long)(until % 1000000) * 1000};
+        struct timespec ts = clock_timespec(until);
         pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
     }
     run_requests(sc); /* cancelled: stopping */
@@ -406,12 +406,17 @@ Scheduler *scheduler_start(const Settings *s, Dialect d, char **error)
     sc->settings = s;
     sc->dialect = d;
     pthread_mutex_init(&sc->lock, NULL);
-    pthread_cond_init(&sc->wake, NULL);
+    if (clock_cond_init(&sc->wake) != 0) {
+        *error = xstrdup("cannot set up the scheduler's monotonic clock");
+        pthread_mutex_destroy(&sc->lock);
+        free(sc);
+        return NULL;
+    }
     sc->requests_tail = &sc->requests;
     if (store_open(s->catalog.path, &sc->store, error) != 0)
         goto fail;
     int closed = 0;
-    if (store_runs_close_dead(sc->store, wh_now_us(), &closed) != 0) {
+    if (store_runs_close_dead(sc->store, clock_wall_us(), &closed) != 0) {
         *error = xasprintf("cannot update the catalog: %s", store_error(sc->store));
         goto fail;
     }
@@ -456,9 +461,7 @@ void scheduler_cancel(Scheduler *sc)
 
 bool scheduler_wait(Scheduler *sc, int timeout_ms)
 {
-    int64_t until = wh_now_us() + (int64_t)timeout_ms * 1000;
-    struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
-                          .tv_nsec = (long)(until % 1000000) * 1000};
+    struct timespec ts = clock_timespec(clock_mono_us() + (int64_t)timeout_ms * 1000);
     pthread_mutex_lock(&sc->lock);
     while (!sc->ended && pthread_cond_timedwait(&sc->wake, &sc->lock, &ts) == 0)
         ;

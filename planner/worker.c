@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 enum { PENDING, RUNNING, BUILT, FAILED };
@@ -146,7 +147,7 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
         memset(out, 0, sizeof(*out));
         out->outcome = PIPELINE_FAILED;
         out->rows = -1;
-        out->started_us = out->finished_us = wh_now_us();
+        out->started_us = out->finished_us = clock_wall_us();
         out->error = error;
         error = NULL;
         if (slot->store) { /* the warehouse is unreachable: say so in the run log */
