@@ -15,8 +15,7 @@
 #include "catalog/interval.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "planner/staleness.h"
-#include "planner/tree.h"
+#include "planner/refresh.h"
 #include "planner/worker.h"
 
 /* The longest a failing view waits between attempts. */
@@ -48,34 +47,6 @@ struct Scheduler {
     SchedulerRequest *requests; /* queued by scheduler_submit, oldest first */
     SchedulerRequest **requests_tail;
 };
-
-int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, char **error)
-{
-    StoreView *views = NULL;
-    size_t n = 0;
-    if (store_list_views(s, &views, &n) != 0) {
-        *error = xasprintf("cannot read the catalog: %s", store_error(s));
-        return -1;
-    }
-    /* Both lists are sorted by name: walk them together. */
-    size_t k = 0;
-    for (size_t i = 0; i < r->n_views; i++) {
-        const View *v = &r->views[i];
-        stale[i] = false;
-        while (k < n && strcmp(views[k].name, v->name) < 0)
-            k++;
-        if (k == n || strcmp(views[k].name, v->name) != 0 || !v->enabled)
-            continue;
-        const StoreView *sv = &views[k];
-        StalenessInput in = staleness_from_store(sv, now_us);
-        in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
-        in.hash = v->hash;
-        in.effective_interval = v->effective_interval;
-        stale[i] = staleness_needs_refresh(&in);
-    }
-    store_views_free(views, n);
-    return 0;
-}
 
 /*
  * Loads the repository; keeps the last good one when this one has problems.
@@ -146,7 +117,7 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
 {
     Backoff *b;
     HASH_FIND_STR(sc->backoff, v->name, b);
-    if (res->outcome == PIPELINE_OK || res->outcome == PIPELINE_BUSY) {
+    if (res->outcome == RUN_OK || res->busy) {
         if (b) {
             HASH_DEL(sc->backoff, b);
             free(b->name);
@@ -168,15 +139,30 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
     b->next_try_us = clock_mono_us() + wait;
 }
 
-static void log_result(const View *v, const char *trigger, const PipelineResult *res)
+static void log_result(const View *v, RunTrigger trigger, const PipelineResult *res)
 {
     double secs = (double)(res->finished_us - res->started_us) / 1e6;
-    if (res->outcome == PIPELINE_OK)
+    if (res->outcome == RUN_OK)
         log_info("refresh %s ok, %lld rows in %.2fs (%s)", v->name, (long long)res->rows, secs,
-                 trigger);
+                 run_trigger_name(trigger));
     else
-        log_warn("refresh %s %s after %.2fs (%s): %s", v->name, pipeline_outcome_name(res->outcome),
-                 secs, trigger, res->error ? res->error : "");
+        log_warn("refresh %s %s after %.2fs (%s): %s", v->name, pipeline_outcome_name(res), secs,
+                 run_trigger_name(trigger), res->error ? res->error : "");
+}
+
+/* Logs each build of rep and remembers its outcome for backoff. */
+static void account(Scheduler *sc, const RefreshReport *rep)
+{
+    for (size_t k = 0; k < rep->n; k++) {
+        log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
+        remember(sc, rep->builds[k].view, &rep->builds[k].result);
+    }
+}
+
+/* RefreshSkipFn: a failing view waits out its backoff before the poll tries it again. */
+static bool skip_backing_off(void *arg, const View *v)
+{
+    return backing_off(arg, v->name, clock_mono_us());
 }
 
 /* One poll: builds every stale view that is not backing off. */
@@ -194,38 +180,21 @@ static void poll_once(Scheduler *sc)
             sc->cleaned = true;
         }
     }
-    int64_t now = clock_mono_us();
-    bool *stale = xcalloc(r->n_views, sizeof(bool));
+    RefreshRequest req = {
+        .all_stale = true,
+        .trigger = RUN_TRIGGER_SCHEDULE,
+        .skip = skip_backing_off,
+        .skip_arg = sc,
+    };
+    RefreshReport rep;
     char *error = NULL;
-    if (scheduler_stale_views(sc->store, r, clock_wall_us(), stale, &error) != 0) {
+    if (refresh_run(sc->worker, sc->store, r, &req, &rep, &error) != 0) {
         log_error("%s", error);
         free(error);
-        free(stale);
         return;
     }
-    size_t *targets = xmalloc(r->n_views * sizeof(size_t)), n = 0;
-    for (size_t i = 0; i < r->n_views; i++) {
-        if (stale[i] && backing_off(sc, r->views[i].name, now))
-            stale[i] = false;
-        if (stale[i])
-            targets[n++] = i;
-    }
-    if (n) {
-        TreePlan plan;
-        tree_plan(r, stale, targets, n, false, &plan);
-        PipelineResult *results = xcalloc(plan.n, sizeof(PipelineResult));
-        worker_run(sc->worker, r, &plan, "schedule", results);
-        for (size_t k = 0; k < plan.n; k++) {
-            const View *v = &r->views[plan.views[k]];
-            log_result(v, plan.is_target[k] ? "schedule" : "dependency", &results[k]);
-            remember(sc, v, &results[k]);
-            pipeline_result_free(&results[k]);
-        }
-        free(results);
-        tree_plan_free(&plan);
-    }
-    free(targets);
-    free(stale);
+    account(sc, &rep);
+    refresh_report_free(&rep);
 }
 
 void scheduler_request_clear(SchedulerRequest *req)
@@ -255,50 +224,40 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         return;
     }
     size_t target = (size_t)(v - r->views);
-    bool *stale = xcalloc(r->n_views, sizeof(bool));
+    RefreshRequest want = {
+        .targets = &target,
+        .n_targets = 1,
+        .force = req->force,
+        .only_if_stale = req->only_if_stale,
+    };
+    RefreshReport rep;
     char *error = NULL;
-    if (scheduler_stale_views(sc->store, r, req->started_us, stale, &error) != 0) {
+    bool ran = false;
+    if (run_trigger_parse(req->trigger, &want.trigger) != 0)
+        error = xasprintf("unknown trigger %s", req->trigger ? req->trigger : "(none)");
+    else
+        ran = refresh_run(sc->worker, sc->store, r, &want, &rep, &error) == 0;
+    if (!ran) {
         req->status = SCHEDULER_FAILED;
         req->failed_view = xstrdup(req->view);
         req->error = error;
-        free(stale);
         return;
     }
+    account(sc, &rep);
     req->status = SCHEDULER_DONE;
-    if (req->only_if_stale && !stale[target]) {
-        req->refreshed = xstrdup("");
-        free(stale);
-        return;
-    }
-    TreePlan plan;
-    tree_plan(r, stale, &target, 1, req->force, &plan);
-    PipelineResult *results = xcalloc(plan.n ? plan.n : 1, sizeof(PipelineResult));
-    worker_run(sc->worker, r, &plan, req->trigger, results);
-    StrVec built = {0};
-    for (size_t k = 0; k < plan.n; k++) {
-        const View *pv = &r->views[plan.views[k]];
-        log_result(pv, plan.is_target[k] ? req->trigger : "dependency", &results[k]);
-        remember(sc, pv, &results[k]);
-        if (results[k].outcome == PIPELINE_OK) {
-            strvec_push(&built, pv->name);
-        } else if (req->status == SCHEDULER_DONE) {
-            req->status = SCHEDULER_FAILED;
-            req->failed_view = xstrdup(pv->name);
-            req->error = xstrdup(results[k].error ? results[k].error
-                                                  : pipeline_outcome_name(results[k].outcome));
-        }
-        pipeline_result_free(&results[k]);
-    }
-    if (plan.n == 0 && req->status == SCHEDULER_DONE) {
-        req->status = SCHEDULER_FAILED; /* a disabled view: tree_plan leaves it out */
+    const RefreshBuild *bad = refresh_report_first_failure(&rep);
+    if (bad) {
+        req->status = SCHEDULER_FAILED;
+        req->failed_view = xstrdup(bad->view->name);
+        req->error =
+            xstrdup(bad->result.error ? bad->result.error : pipeline_outcome_name(&bad->result));
+    } else if (rep.n == 0 && !req->only_if_stale) {
+        req->status = SCHEDULER_FAILED; /* a disabled view: the plan leaves it out */
         req->failed_view = xstrdup(req->view);
         req->error = xstrdup("the view is disabled (enabled = false here or in a view it reads)");
     }
-    req->refreshed = strvec_join(&built, ",");
-    strvec_free(&built);
-    free(results);
-    tree_plan_free(&plan);
-    free(stale);
+    req->refreshed = refresh_report_built(&rep);
+    refresh_report_free(&rep);
 }
 
 /* Copies the results of from into to, a request that shared its build. */
