@@ -42,9 +42,7 @@ int refresh_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, ch
     return 0;
 }
 
-/* The targets of req: fills targets (room for every view) and returns how many. */
-static size_t choose_targets(const Repo *r, const RefreshRequest *req, const bool *stale,
-                             size_t *targets)
+size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *stale, size_t *targets)
 {
     size_t n = 0;
     if (req->all_stale) {
@@ -73,7 +71,7 @@ int refresh_run(Worker *w, Store *s, const Repo *r, const RefreshRequest *req, R
         return -1;
     }
     size_t *targets = xmalloc(room * sizeof(size_t));
-    size_t n = choose_targets(r, req, stale, targets);
+    size_t n = refresh_targets(r, req, stale, targets);
     if (n) {
         TreePlan plan;
         tree_plan(r, stale, targets, n, req->force, &plan);

@@ -53,6 +53,13 @@ typedef struct RefreshReport {
 } RefreshReport;
 
 /*
+ * The targets of req, given stale[i] for each view of r: fills targets (room
+ * for r->n_views) with indices into r->views and returns how many. Pure.
+ */
+size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *stale,
+                       size_t *targets);
+
+/*
  * Runs req over r on w, as the catalog s tells what is stale now, and blocks
  * until every build has ended. Disabled views are never built. Returns 0 and
  * fills *out (possibly with no builds; free with refresh_report_free), or -1

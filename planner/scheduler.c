@@ -6,6 +6,7 @@
  */
 #include "planner/scheduler.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,7 @@ static void run_requests(Scheduler *sc)
 
 void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
 {
+    assert(req->view && req->trigger && req->done);
     req->next = NULL;
     req->status = SCHEDULER_CANCELLED;
     req->refreshed = req->failed_view = req->error = NULL;
