@@ -20,7 +20,7 @@
 #include "proxy/gateway.h"
 
 /* After sessions were told to close, how long to wait for them before exiting anyway. */
-#define SERVE_CLOSE_WAIT_US (5 * 1000000LL)
+#define SERVE_CLOSE_WAIT_US (5 * CLOCK_US_PER_SECOND)
 
 static const char usage[] =
     "usage: duro serve [-c FILE]\n"
@@ -118,7 +118,7 @@ int cli_serve(int argc, char **argv)
                          (long long)s.worker.grace);
                 gateway_stop_accepting(gw);
                 scheduler_stop(sc);
-                cancel_at = clock_mono_us() + s.worker.grace * 1000000;
+                cancel_at = clock_mono_us() + s.worker.grace * CLOCK_US_PER_SECOND;
             } else if (!closed_at) {
                 log_info("second signal: cancelling running builds, closing client sessions");
                 scheduler_cancel(sc);

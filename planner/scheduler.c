@@ -20,7 +20,7 @@
 #include "planner/worker.h"
 
 /* The longest a failing view waits between attempts. */
-#define BACKOFF_MAX_US (3600LL * 1000000)
+#define BACKOFF_MAX_US (3600 * CLOCK_US_PER_SECOND)
 
 typedef struct Backoff {
     char *name;
@@ -132,7 +132,7 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
         HASH_ADD_KEYPTR(hh, sc->backoff, b->name, strlen(b->name), b);
     }
     b->failures++;
-    int64_t wait = sc->settings->worker.poll * 1000000;
+    int64_t wait = sc->settings->worker.poll * CLOCK_US_PER_SECOND;
     for (int i = 1; i < b->failures && wait < BACKOFF_MAX_US; i++)
         wait *= 2;
     if (wait > BACKOFF_MAX_US)
@@ -340,11 +340,11 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&sc->lock);
         if (do_rescan) {
             rescan(sc, forced);
-            next_rescan = clock_mono_us() + sc->settings->views.rescan * 1000000;
+            next_rescan = clock_mono_us() + sc->settings->views.rescan * CLOCK_US_PER_SECOND;
         }
         if (do_poll) {
             poll_once(sc);
-            next_poll = clock_mono_us() + sc->settings->worker.poll * 1000000;
+            next_poll = clock_mono_us() + sc->settings->worker.poll * CLOCK_US_PER_SECOND;
         }
         pthread_mutex_lock(&sc->lock);
         run_requests(sc);

@@ -15,16 +15,17 @@
 #include "catalog/repo.h"
 #include "planner/refresh.h"
 
-/* a.one, a.two, a.three, in that order in the repository (sorted by name: one, three, two). */
+/* a.two reads a.one; a.three stands alone. */
+static RepoFile example_files[] = {
+    {"a/one - 1h.sql", "select 1 as x"},
+    {"a/two - 1h.sql", "select x from a.one"},
+    {"a/three - 1h.sql", "select 3 as x"},
+};
+
 static Repo example(void)
 {
-    RepoFile files[] = {
-        {"a/one - 1h.sql", "select 1 as x"},
-        {"a/two - 1h.sql", "select x from a.one"},
-        {"a/three - 1h.sql", "select 3 as x"},
-    };
     Repo r;
-    repo_build(files, sizeof(files) / sizeof(files[0]), NULL, &r);
+    repo_build(example_files, ARRAY_LEN(example_files), NULL, &r);
     assert_int_equal(r.diags.n, 0);
     return r;
 }
