@@ -615,6 +615,9 @@ static void read_view_row(sqlite3_stmt *st, StoreView *v)
     v->last_duration_us = col_int(st, 13, 0);
     v->rows = col_int(st, 14, -1);
     v->last_outcome = col_text(st, 15);
+    RunOutcome last;
+    v->last_failed =
+        v->last_outcome && (run_outcome_parse(v->last_outcome, &last) != 0 || last != RUN_OK);
     v->last_error = col_text(st, 16);
     v->running = col_int(st, 17, 0) != 0;
 }

@@ -68,6 +68,7 @@ typedef struct StoreView {
     int64_t last_duration_us;
     int64_t rows;       /* rows of the last successful build; -1 = unknown */
     char *last_outcome; /* outcome of the newest finished run, or NULL */
+    bool last_failed;   /* that outcome is not ok */
     char *last_error;   /* error of the newest finished run, or NULL */
     bool running;       /* a run is in progress */
 } StoreView;

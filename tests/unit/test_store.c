@@ -438,6 +438,7 @@ static void test_sync_stores_every_field(void **state)
     assert_int_equal(v.last_duration_us, 0);
     assert_int_equal(v.rows, -1);
     assert_null(v.last_outcome);
+    assert_false(v.last_failed);
     assert_null(v.last_error);
     assert_false(v.running);
     store_view_free(&v);
@@ -598,6 +599,7 @@ static void test_last_outcome_and_running(void **state)
     get_view(s, "a.x", &v);
     assert_true(v.running);
     assert_null(v.last_outcome);
+    assert_false(v.last_failed);
     store_view_free(&v);
     get_view(s, "b.y", &v);
     assert_false(v.running);
@@ -607,6 +609,7 @@ static void test_last_outcome_and_running(void **state)
     get_view(s, "a.x", &v);
     assert_false(v.running);
     assert_string_equal(v.last_outcome, "failed");
+    assert_true(v.last_failed);
     assert_string_equal(v.last_error, "boom");
     assert_null(v.built_hash);
     assert_int_equal(v.last_success_us, 0);
@@ -617,12 +620,14 @@ static void test_last_outcome_and_running(void **state)
     get_view(s, "a.x", &v);
     assert_true(v.running);
     assert_string_equal(v.last_outcome, "failed");
+    assert_true(v.last_failed);
     store_view_free(&v);
 
     assert_int_equal(store_run_finish(s, id, RUN_OK, T2 + 700, 5, NULL, "h1"), 0);
     get_view(s, "a.x", &v);
     assert_false(v.running);
     assert_string_equal(v.last_outcome, "ok");
+    assert_false(v.last_failed);
     assert_null(v.last_error);
     assert_string_equal(v.built_hash, "h1");
     assert_true(v.last_success_us == T2 + 700);
@@ -635,6 +640,7 @@ static void test_last_outcome_and_running(void **state)
     assert_int_equal(store_run_finish(s, id, RUN_CANCELLED, T3 + 1, -1, "timeout", NULL), 0);
     get_view(s, "a.x", &v);
     assert_string_equal(v.last_outcome, "cancelled");
+    assert_true(v.last_failed);
     assert_string_equal(v.last_error, "timeout");
     assert_string_equal(v.built_hash, "h1");
     assert_int_equal(v.rows, 5);
@@ -780,7 +786,8 @@ static void test_runs_kept_when_view_leaves(void **state)
     assert_stats(sync_specs(s, specs, 1, T3), 1, 0, 0, 0);
     assert_hashes(s, "a.x", "h1", NULL);
     get_view(s, "a.x", &v);
-    assert_string_equal(v.last_outcome, "ok"); /* from the kept runs */
+    assert_string_equal(v.last_outcome, "ok");
+    assert_false(v.last_failed); /* from the kept runs */
     store_view_free(&v);
     store_close(s);
 }

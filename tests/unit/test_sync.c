@@ -112,7 +112,7 @@ static ViewState state_of(Fixture *f, const char *view, int64_t now)
     StalenessInput in = {
         .enabled = v.enabled,
         .refreshing = v.running,
-        .last_run_failed = v.last_outcome && strcmp(v.last_outcome, "ok") != 0,
+        .last_run_failed = v.last_failed,
         .hash = v.hash,
         .built_hash = v.built_hash,
         .last_success_us = v.last_success_us,
