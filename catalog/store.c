@@ -84,9 +84,6 @@ static const Migration migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
-static const char *const run_triggers[] = {"schedule", "call", "read", "web", "dependency"};
-static const char *const run_outcomes[] = {"ok", "failed", "tests_failed", "cancelled"};
-
 static void set_error(Store *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* Records a failure found by this file's own checks. */
@@ -210,14 +207,6 @@ static void rollback(Store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static bool is_one_of(const char *s, const char *const *list, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        if (strcmp(s, list[i]) == 0)
-            return true;
-    return false;
 }
 
 /* A copy of a text column, or NULL when it is NULL. */
@@ -626,6 +615,9 @@ static void read_view_row(sqlite3_stmt *st, StoreView *v)
     v->last_duration_us = col_int(st, 13, 0);
     v->rows = col_int(st, 14, -1);
     v->last_outcome = col_text(st, 15);
+    RunOutcome last;
+    v->last_failed =
+        v->last_outcome && (run_outcome_parse(v->last_outcome, &last) != 0 || last != RUN_OK);
     v->last_error = col_text(st, 16);
     v->running = col_int(st, 17, 0) != 0;
 }
@@ -780,7 +772,7 @@ int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
     return commit(s);
 }
 
-int store_run_begin(Store *s, const char *view, const char *trigger, int64_t started_us,
+int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
                     int64_t *run_id)
 {
     sqlite3_stmt *st = NULL;
@@ -790,8 +782,8 @@ int store_run_begin(Store *s, const char *view, const char *trigger, int64_t sta
         set_error(s, "cannot record run: no view name");
         return -1;
     }
-    if (!is_one_of(trigger, run_triggers, ARRAY_LEN(run_triggers))) {
-        set_error(s, "cannot record run: unknown trigger \"%s\"", trigger ? trigger : "(null)");
+    if ((size_t)trigger > RUN_TRIGGER_DEPENDENCY) {
+        set_error(s, "cannot record run: unknown trigger %d", (int)trigger);
         return -1;
     }
     if (begin_write(s))
@@ -807,7 +799,7 @@ int store_run_begin(Store *s, const char *view, const char *trigger, int64_t sta
                 "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid)"
                 " VALUES (?1, ?2, ?3, 'running', ?4)",
                 &st) ||
-        bind_values(s, st, "tti", view, trigger, started_us) ||
+        bind_values(s, st, "tti", view, run_trigger_name(trigger), started_us) ||
         sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid()) != SQLITE_OK ||
         step_done(s, st, "cannot record run"))
         goto fail;
@@ -846,14 +838,14 @@ fail:
     return -1;
 }
 
-int store_run_finish(Store *s, int64_t run_id, const char *outcome, int64_t finished_us,
+int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
                      int64_t rows, const char *error, const char *built_hash)
 {
     sqlite3_stmt *run = NULL, *view = NULL;
-    bool ok = outcome && strcmp(outcome, "ok") == 0;
-    if (!is_one_of(outcome, run_outcomes, ARRAY_LEN(run_outcomes))) {
-        set_error(s, "cannot finish run %lld: unknown outcome \"%s\"", (long long)run_id,
-                  outcome ? outcome : "(null)");
+    bool ok = outcome == RUN_OK;
+    if ((size_t)outcome >= RUN_RUNNING) {
+        set_error(s, "cannot finish run %lld: outcome \"%s\" does not end a run", (long long)run_id,
+                  run_outcome_name(outcome));
         goto fail;
     }
     if (ok && !built_hash) {
@@ -867,7 +859,8 @@ int store_run_finish(Store *s, int64_t run_id, const char *outcome, int64_t fini
                 "UPDATE runs SET outcome = ?2, finished_us = ?3, \"rows\" = ?4, error = ?5,"
                 " hash = ?6 WHERE id = ?1 AND outcome = 'running'",
                 &run) ||
-        bind_values(s, run, "itintt", run_id, outcome, finished_us, rows, error, built_hash) ||
+        bind_values(s, run, "itintt", run_id, run_outcome_name(outcome), finished_us, rows, error,
+                    built_hash) ||
         step_done(s, run, "cannot finish run"))
         goto fail;
     if (sqlite3_changes(s->db) == 0) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "catalog/repo.h"
+#include "catalog/run.h"
 #include "core/util.h"
 
 #define STORE_SCHEMA_VERSION 2
@@ -67,6 +68,7 @@ typedef struct StoreView {
     int64_t last_duration_us;
     int64_t rows;       /* rows of the last successful build; -1 = unknown */
     char *last_outcome; /* outcome of the newest finished run, or NULL */
+    bool last_failed;   /* that outcome is not ok */
     char *last_error;   /* error of the newest finished run, or NULL */
     bool running;       /* a run is in progress */
 } StoreView;
@@ -80,12 +82,12 @@ void store_views_free(StoreView *v, size_t n);
 
 /*
  * Claims view for a build by this process and starts its run (outcome
- * "running"); trigger is schedule, call, read, web or dependency. Runs of the
- * view left running by a process that is gone are closed as cancelled first.
+ * running, recorded with trigger). Runs of the view left running by a process
+ * that is gone are closed as cancelled first.
  * Returns 0, 1 when a live process (this one included) is building the view
  * already (nothing recorded; store_error says which), or -1 on error.
  */
-int store_run_begin(Store *s, const char *view, const char *trigger, int64_t started_us,
+int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
                     int64_t *run_id) MUST_CHECK;
 
 /* Closes as cancelled every run left running by a process that is gone; *closed counts them. */
@@ -94,11 +96,11 @@ int store_runs_close_dead(Store *s, int64_t now_us, int *closed) MUST_CHECK;
 int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
                    int64_t finished_us, const char *error) MUST_CHECK;
 /*
- * Finishes a run: outcome ok, failed, tests_failed or cancelled. For "ok",
+ * Finishes a run: outcome ok, failed, tests_failed or cancelled. For ok,
  * built_hash (the definition hash the run built) becomes the view's built hash
  * and finished_us its last success.
  */
-int store_run_finish(Store *s, int64_t run_id, const char *outcome, int64_t finished_us,
+int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
                      int64_t rows, const char *error, const char *built_hash) MUST_CHECK;
 
 typedef struct StoreStep {

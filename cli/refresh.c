@@ -10,10 +10,10 @@
 
 #include "catalog/store.h"
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/settings.h"
-#include "planner/scheduler.h"
-#include "planner/tree.h"
+#include "planner/refresh.h"
 #include "planner/worker.h"
 
 static const char usage[] =
@@ -47,13 +47,27 @@ static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **s
     StoreSyncStats stats;
     int closed;
     if (store_open(s->catalog.path, store, &error) != 0 ||
-        store_sync(*store, r, wh_now_us(), &stats, &error) != 0 ||
-        store_runs_close_dead(*store, wh_now_us(), &closed) != 0) {
+        store_sync(*store, r, clock_wall_us(), &stats, &error) != 0 ||
+        store_runs_close_dead(*store, clock_wall_us(), &closed) != 0) {
         fprintf(stderr, "duro: %s\n", error ? error : store_error(*store));
         free(error);
         return 2;
     }
     return 0;
+}
+
+/* One line per view built, in build order. */
+static void print_report(const RefreshReport *rep)
+{
+    for (size_t k = 0; k < rep->n; k++) {
+        const PipelineResult *res = &rep->builds[k].result;
+        const char *name = rep->builds[k].view->name;
+        double secs = (double)(res->finished_us - res->started_us) / 1e6;
+        if (res->outcome == RUN_OK)
+            printf("%s: ok, %lld rows in %.2fs\n", name, (long long)res->rows, secs);
+        else
+            printf("%s: %s: %s\n", name, pipeline_outcome_name(res), res->error ? res->error : "");
+    }
 }
 
 int cli_refresh(int argc, char **argv)
@@ -108,37 +122,23 @@ int cli_refresh(int argc, char **argv)
         }
         free(name);
     }
-    bool *stale = rc == 0 ? xcalloc(r.n_views ? r.n_views : 1, sizeof(bool)) : NULL;
-    char *error = NULL;
-    if (rc == 0 && scheduler_stale_views(store, &r, wh_now_us(), stale, &error) != 0) {
-        fprintf(stderr, "duro: %s\n", error);
-        free(error);
-        rc = 2;
-    }
     if (rc == 0) {
-        TreePlan plan;
-        tree_plan(&r, stale, targets, n, force, &plan);
-        PipelineResult *results = xcalloc(plan.n ? plan.n : 1, sizeof(PipelineResult));
+        RefreshRequest want = {
+            .targets = targets, .n_targets = n, .force = force, .trigger = RUN_TRIGGER_CALL};
+        RefreshReport rep;
+        char *error = NULL;
         Worker *w = worker_new(&s, d);
-        worker_run(w, &r, &plan, "call", results);
-        for (size_t k = 0; k < plan.n; k++) {
-            const PipelineResult *res = &results[k];
-            const char *name = r.views[plan.views[k]].name;
-            double secs = (double)(res->finished_us - res->started_us) / 1e6;
-            if (res->outcome == PIPELINE_OK)
-                printf("%s: ok, %lld rows in %.2fs\n", name, (long long)res->rows, secs);
-            else
-                printf("%s: %s: %s\n", name, pipeline_outcome_name(res->outcome),
-                       res->error ? res->error : "");
-            if (res->outcome != PIPELINE_OK)
-                rc = 1;
-            pipeline_result_free(&results[k]);
+        if (refresh_run(w, store, &r, &want, &rep, &error) != 0) {
+            fprintf(stderr, "duro: %s\n", error);
+            free(error);
+            rc = 2;
+        } else {
+            print_report(&rep);
+            rc = rep.n_failed ? 1 : 0;
+            refresh_report_free(&rep);
         }
         worker_free(w);
-        free(results);
-        tree_plan_free(&plan);
     }
-    free(stale);
     free(targets);
     store_close(store);
     repo_free(&r);

@@ -12,15 +12,15 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/settings.h"
 #include "planner/dialect.h"
 #include "planner/scheduler.h"
-#include "planner/warehouse.h"
 #include "proxy/gateway.h"
 
 /* After sessions were told to close, how long to wait for them before exiting anyway. */
-#define SERVE_CLOSE_WAIT_US (5 * 1000000LL)
+#define SERVE_CLOSE_WAIT_US (5 * CLOCK_US_PER_SECOND)
 
 static const char usage[] =
     "usage: duro serve [-c FILE]\n"
@@ -118,24 +118,24 @@ int cli_serve(int argc, char **argv)
                          (long long)s.worker.grace);
                 gateway_stop_accepting(gw);
                 scheduler_stop(sc);
-                cancel_at = wh_now_us() + s.worker.grace * 1000000;
+                cancel_at = clock_mono_us() + s.worker.grace * CLOCK_US_PER_SECOND;
             } else if (!closed_at) {
                 log_info("second signal: cancelling running builds, closing client sessions");
                 scheduler_cancel(sc);
                 gateway_close_sessions(gw);
-                closed_at = wh_now_us();
+                closed_at = clock_mono_us();
                 cancel_at = 0;
             }
         }
-        if (signals && cancel_at && wh_now_us() >= cancel_at) {
+        if (signals && cancel_at && clock_mono_us() >= cancel_at) {
             log_info("grace period over: cancelling running builds, closing client sessions");
             scheduler_cancel(sc);
             gateway_close_sessions(gw);
-            closed_at = wh_now_us();
+            closed_at = clock_mono_us();
             cancel_at = 0;
         }
         bool sessions_done = gateway_sessions(gw) == 0 ||
-                             (closed_at && wh_now_us() >= closed_at + SERVE_CLOSE_WAIT_US);
+                             (closed_at && clock_mono_us() >= closed_at + SERVE_CLOSE_WAIT_US);
         if (signals && sessions_done && scheduler_wait(sc, 0))
             break;
     }

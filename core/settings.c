@@ -26,7 +26,8 @@ typedef enum KeyKind {
     KEY_PATH,       /* non-empty; relative ones resolve against the config file's directory */
     KEY_LISTEN,     /* HOST:PORT */
     KEY_LISTEN_OFF, /* HOST:PORT, or empty for "off" */
-    KEY_CHOICE,     /* one of KeyDef.choices, case-insensitive, stored in its canonical spelling */
+    KEY_CHOICE,     /* one of KeyDef.choices, case-insensitive, stored in its canonical spelling,
+                       and its index in the enum at KeyDef.choice_offset */
     KEY_PORT,       /* 1..65535 */
     KEY_COUNT,      /* a positive int */
     KEY_DURATION,   /* see settings_parse_duration */
@@ -43,13 +44,23 @@ typedef struct KeyDef {
     bool secret; /* never echoed in an error */
     const char *const *choices;
     const char *expected; /* what a valid value looks like, for errors */
+    size_t choice_offset; /* KEY_CHOICE: of the enum field in Settings */
 } KeyDef;
 
 static const char *const dialects[] = {"postgres", "redshift", NULL};
 static const char *const tls_modes[] = {"allow", "require", NULL};
-static const char *const on_off[] = {"on", "off", NULL};
+static const char *const on_off[] = {"off", "on", NULL};
 static const char *const sslmodes[] = {"disable",   "allow",       "prefer", "require",
                                        "verify-ca", "verify-full", NULL};
+
+/* The choices are the enums' names, in order; a choice is stored through an int. */
+_Static_assert(ARRAY_LEN(tls_modes) - 1 == SETTINGS_TLS_REQUIRE + 1, "tls_modes");
+_Static_assert(ARRAY_LEN(on_off) - 1 == SETTINGS_ON + 1, "on_off");
+_Static_assert(ARRAY_LEN(dialects) - 1 == SETTINGS_DIALECT_REDSHIFT + 1, "dialects");
+_Static_assert(ARRAY_LEN(sslmodes) - 1 == SETTINGS_SSLMODE_VERIFY_FULL + 1, "sslmodes");
+_Static_assert(sizeof(SettingsTls) == sizeof(int) && sizeof(SettingsSwitch) == sizeof(int) &&
+                   sizeof(SettingsDialect) == sizeof(int) && sizeof(SettingsSslMode) == sizeof(int),
+               "choice enums are int-sized");
 
 #define FIELD(f) offsetof(Settings, f)
 
@@ -59,15 +70,16 @@ static const KeyDef keys[] = {
     {"gateway", "tls_cert", KEY_STRING, FIELD(gateway.tls_cert), "", false, NULL, NULL},
     {"gateway", "tls_key", KEY_STRING, FIELD(gateway.tls_key), "", false, NULL, NULL},
     {"gateway", "tls", KEY_CHOICE, FIELD(gateway.tls), "allow", false, tls_modes,
-     "allow or require"},
+     "allow or require", FIELD(gateway.tls_mode)},
     {"gateway", "max_clients", KEY_COUNT, FIELD(gateway.max_clients), "1000", false, NULL,
      "a positive integer"},
-    {"gateway", "inspect", KEY_CHOICE, FIELD(gateway.inspect), "on", false, on_off, "on or off"},
+    {"gateway", "inspect", KEY_CHOICE, FIELD(gateway.inspect), "on", false, on_off, "on or off",
+     FIELD(gateway.inspect_mode)},
     {"gateway", "max_message", KEY_SIZE, FIELD(gateway.max_message), "64MB", false, NULL,
      "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
 
     {"warehouse", "dialect", KEY_CHOICE, FIELD(warehouse.dialect), "postgres", false, dialects,
-     "postgres or redshift"},
+     "postgres or redshift", FIELD(warehouse.dialect_kind)},
     {"warehouse", "host", KEY_STRING, FIELD(warehouse.host), "127.0.0.1", false, NULL, NULL},
     {"warehouse", "port", KEY_PORT, FIELD(warehouse.port), "5432", false, NULL,
      "a port number (1-65535)"},
@@ -75,7 +87,7 @@ static const KeyDef keys[] = {
     {"warehouse", "user", KEY_STRING, FIELD(warehouse.user), "duro", false, NULL, NULL},
     {"warehouse", "password", KEY_STRING, FIELD(warehouse.password), "", true, NULL, NULL},
     {"warehouse", "sslmode", KEY_CHOICE, FIELD(warehouse.sslmode), "prefer", false, sslmodes,
-     "disable, allow, prefer, require, verify-ca or verify-full"},
+     "disable, allow, prefer, require, verify-ca or verify-full", FIELD(warehouse.sslmode_kind)},
 
     {"views", "path", KEY_PATH, FIELD(views.path), "views", false, NULL, "a non-empty path"},
     {"views", "rescan", KEY_DURATION, FIELD(views.rescan), "10s", false, NULL,
@@ -236,6 +248,7 @@ static bool store_value(Settings *s, const KeyDef *k, const char *raw)
             if (str_ieq(value, *c)) {
                 free(*(char **)f);
                 *(char **)f = xstrdup(*c);
+                *(int *)((char *)s + k->choice_offset) = (int)(c - k->choices);
                 ok = true;
                 break;
             }
@@ -470,7 +483,7 @@ static void check_consistency(Loader *ld)
                                   has_cert ? "tls_cert" : "tls_key",
                                   has_cert ? "tls_key" : "tls_cert"));
         free(where);
-    } else if (strcmp(s->gateway.tls, "require") == 0 && !has_cert) {
+    } else if (s->gateway.tls_mode == SETTINGS_TLS_REQUIRE && !has_cert) {
         char *where = origin_text(ld, tls);
         loader_fail(ld, xasprintf("%s: [gateway] tls = require needs tls_cert and tls_key", where));
         free(where);

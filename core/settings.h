@@ -11,24 +11,48 @@
 
 #include "core/util.h"
 
+/*
+ * The enumerated keys, each parsed once into its enum beside its canonical
+ * text (which is what logs show and libpq takes). The enums follow the order
+ * of the key's choices in settings.c.
+ */
+typedef enum SettingsTls { SETTINGS_TLS_ALLOW, SETTINGS_TLS_REQUIRE } SettingsTls;
+typedef enum SettingsSwitch { SETTINGS_OFF, SETTINGS_ON } SettingsSwitch;
+typedef enum SettingsDialect {
+    SETTINGS_DIALECT_POSTGRES,
+    SETTINGS_DIALECT_REDSHIFT
+} SettingsDialect;
+typedef enum SettingsSslMode {
+    SETTINGS_SSLMODE_DISABLE,
+    SETTINGS_SSLMODE_ALLOW,
+    SETTINGS_SSLMODE_PREFER,
+    SETTINGS_SSLMODE_REQUIRE,
+    SETTINGS_SSLMODE_VERIFY_CA,
+    SETTINGS_SSLMODE_VERIFY_FULL,
+} SettingsSslMode;
+
 typedef struct Settings {
     struct {
         char *listen; /* "127.0.0.1:6432" */
         char *tls_cert;
         char *tls_key;
         char *tls; /* "allow" or "require" */
+        SettingsTls tls_mode;
         int max_clients;
         int64_t max_message; /* bytes: the largest message a client may send */
         char *inspect;       /* "on": Duro answers its own SQL and holds reads of stale views */
+        SettingsSwitch inspect_mode;
     } gateway;
     struct {
         char *dialect; /* "postgres" or "redshift" */
+        SettingsDialect dialect_kind;
         char *host;
         int port;
         char *dbname;
         char *user;
         char *password;
-        char *sslmode; /* disable, prefer, require, verify-full */
+        char *sslmode; /* disable, allow, prefer, require, verify-ca, verify-full */
+        SettingsSslMode sslmode_kind;
     } warehouse;
     struct {
         char *path;     /* resolved against the config file's directory */

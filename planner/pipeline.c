@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "catalog/interval.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "planner/processor.h"
 #include "planner/s3.h"
@@ -32,10 +33,9 @@ typedef struct Run {
     char *step_error; /* error of the current step, recorded when it ends */
 } Run;
 
-const char *pipeline_outcome_name(PipelineOutcome o)
+const char *pipeline_outcome_name(const PipelineResult *r)
 {
-    static const char *const names[] = {"ok", "failed", "tests_failed", "cancelled", "busy"};
-    return names[o];
+    return r->busy ? "busy" : run_outcome_name(r->outcome);
 }
 
 /* Kills the process here when the test-only fault injection names this point and view. */
@@ -55,7 +55,7 @@ static void step_begin(Run *r, const char *step)
 {
     fault_point(step, r->v);
     r->step = step;
-    r->step_started_us = wh_now_us();
+    r->step_started_us = clock_wall_us();
     free(r->step_error);
     r->step_error = NULL;
 }
@@ -64,14 +64,14 @@ static void step_begin(Run *r, const char *step)
 static void step_end(Run *r)
 {
     if (r->out->run_id && store_run_step(r->s, r->out->run_id, r->step, r->step_started_us,
-                                         wh_now_us(), r->step_error) != 0)
+                                         clock_wall_us(), r->step_error) != 0)
         log_error("%s: cannot record step %s: %s", r->v->name, r->step, store_error(r->s));
 }
 
-static void fail(Run *r, PipelineOutcome o, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static void fail(Run *r, RunOutcome o, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
 /* Ends the run as o: the error names the step; the step is recorded with it. */
-static void fail(Run *r, PipelineOutcome o, const char *fmt, ...)
+static void fail(Run *r, RunOutcome o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -86,15 +86,14 @@ static void fail(Run *r, PipelineOutcome o, const char *fmt, ...)
 }
 
 /* Ends the run for a statement that ended with st: a timeout, a cancel, or an error as on_error. */
-static void fail_status(Run *r, WhStatus st, PipelineOutcome on_error)
+static void fail_status(Run *r, WhStatus st, RunOutcome on_error)
 {
     char timeout[32];
     interval_format(r->v->config.timeout, timeout, sizeof(timeout));
     if (st == WH_TIMEOUT)
-        fail(r, PIPELINE_FAILED, "timed out: the refresh ran longer than its timeout of %s",
-             timeout);
+        fail(r, RUN_FAILED, "timed out: the refresh ran longer than its timeout of %s", timeout);
     else if (st == WH_CANCELLED)
-        fail(r, PIPELINE_CANCELLED, "cancelled: Duro is stopping");
+        fail(r, RUN_CANCELLED, "cancelled: Duro is stopping");
     else
         fail(r, on_error, "%s", wh_error(r->w));
 }
@@ -104,7 +103,7 @@ static void fail_status(Run *r, WhStatus st, PipelineOutcome on_error)
  * `on_error`, a cancel as cancelled) and returns false.
  */
 static bool exec(Run *r, const char *sql, int n, const char *const *params, PGresult **res,
-                 PipelineOutcome on_error)
+                 RunOutcome on_error)
 {
     WhStatus st = wh_exec(r->w, sql, n, params, r->deadline_us, res);
     if (st != WH_OK)
@@ -138,7 +137,7 @@ static bool create_schema(Run *r, const char *sql)
     if (st == WH_OK || (st == WH_ERROR && (strcmp(wh_sqlstate(r->w), "23505") == 0 ||
                                            strcmp(wh_sqlstate(r->w), "42P06") == 0)))
         return true;
-    fail_status(r, st, PIPELINE_FAILED);
+    fail_status(r, st, RUN_FAILED);
     return false;
 }
 
@@ -151,18 +150,18 @@ static void fail_part(Run *r, WhStatus st, const char *part, const char *error)
     char timeout[32];
     interval_format(r->v->config.timeout, timeout, sizeof(timeout));
     if (st == WH_TIMEOUT)
-        fail(r, PIPELINE_FAILED, "%s timed out: the refresh ran longer than its timeout of %s",
-             part, timeout);
+        fail(r, RUN_FAILED, "%s timed out: the refresh ran longer than its timeout of %s", part,
+             timeout);
     else if (st == WH_CANCELLED)
-        fail(r, PIPELINE_CANCELLED, "%s cancelled: Duro is stopping", part);
+        fail(r, RUN_CANCELLED, "%s cancelled: Duro is stopping", part);
     else
-        fail(r, PIPELINE_FAILED, "%s", error ? error : "failed");
+        fail(r, RUN_FAILED, "%s", error ? error : "failed");
 }
 
 /* Seconds since *mark, which moves to now. */
 static double lap(int64_t *mark)
 {
-    int64_t now = wh_now_us();
+    int64_t now = clock_mono_us();
     double secs = (double)(now - *mark) / 1e6;
     *mark = now;
     return secs;
@@ -211,19 +210,19 @@ static bool create_temp_processor(Run *r)
     char *schema = dialect_create_schema(v->schema);
     char *drop = dialect_drop_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
     char *create = dialect_processor_create_temp(r->d, v, &error);
-    int64_t mark = wh_now_us(), in_rows = -1, rows = -1;
+    int64_t mark = clock_mono_us(), in_rows = -1, rows = -1;
     double secs[4] = {0};
     bool ok = false, created = false;
     WhStatus st;
 
     if (!create) {
-        fail(r, PIPELINE_FAILED, "%s: %s", v->source, error);
+        fail(r, RUN_FAILED, "%s: %s", v->source, error);
         goto done;
     }
-    if (!create_schema(r, schema) || !exec(r, drop, 0, NULL, NULL, PIPELINE_FAILED))
+    if (!create_schema(r, schema) || !exec(r, drop, 0, NULL, NULL, RUN_FAILED))
         goto done;
     if (!(dir = processor_workdir(v, &error))) {
-        fail(r, PIPELINE_FAILED, "%s", error);
+        fail(r, RUN_FAILED, "%s", error);
         goto done;
     }
     in = xasprintf("%s/IN.csv", dir);
@@ -293,9 +292,9 @@ static bool create_temp(Run *r)
     PGresult *res = NULL;
     bool ok = false;
     if (!ctas)
-        fail(r, PIPELINE_FAILED, "the view's file does not hold exactly one statement");
-    else if (create_schema(r, schema) && exec(r, drop, 0, NULL, NULL, PIPELINE_FAILED) &&
-             exec(r, ctas, 0, NULL, &res, PIPELINE_FAILED))
+        fail(r, RUN_FAILED, "the view's file does not hold exactly one statement");
+    else if (create_schema(r, schema) && exec(r, drop, 0, NULL, NULL, RUN_FAILED) &&
+             exec(r, ctas, 0, NULL, &res, RUN_FAILED))
         ok = true;
     if (ok) {
         const char *tuples = PQcmdTuples(res);
@@ -331,12 +330,12 @@ static bool run_tests(Run *r)
     char *error = NULL;
     bool ok = true;
     if (dialect_tests(r->v, &stmts, &error) != 0) {
-        fail(r, PIPELINE_TESTS_FAILED, "%s", error);
+        fail(r, RUN_TESTS_FAILED, "%s", error);
         ok = false;
     }
     for (size_t i = 0; ok && i < stmts.n; i++) {
         PGresult *res = NULL;
-        if (!exec(r, stmts.items[i], 0, NULL, &res, PIPELINE_TESTS_FAILED)) {
+        if (!exec(r, stmts.items[i], 0, NULL, &res, RUN_TESTS_FAILED)) {
             ok = false;
             break;
         }
@@ -346,14 +345,13 @@ static bool run_tests(Run *r)
             for (int c = 0; c < PQnfields(res); c++)
                 strvec_push(&names, PQfname(res, c));
             char *list = strvec_join(&names, ", ");
-            fail(r, PIPELINE_TESTS_FAILED, "test %s returned no rows (statement %zu)", list, i + 1);
+            fail(r, RUN_TESTS_FAILED, "test %s returned no rows (statement %zu)", list, i + 1);
             free(list);
             strvec_free(&names);
             ok = false;
         } else if (col >= 0) {
-            fail(r, PIPELINE_TESTS_FAILED, "test %s is %s in row %d of statement %zu",
-                 PQfname(res, col), PQgetisnull(res, row - 1, col) ? "NULL" : "not true", row,
-                 i + 1);
+            fail(r, RUN_TESTS_FAILED, "test %s is %s in row %d of statement %zu", PQfname(res, col),
+                 PQgetisnull(res, row - 1, col) ? "NULL" : "not true", row, i + 1);
             ok = false;
         }
         PQclear(res);
@@ -373,7 +371,7 @@ static bool table_exists(Run *r, const char *schema, const char *table, bool *ex
     const char *params[] = {schema, table};
     PGresult *res = NULL;
     if (!exec(r, "SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2", 2, params,
-              &res, PIPELINE_FAILED))
+              &res, RUN_FAILED))
         return false;
     *exists = PQntuples(res) > 0;
     PQclear(res);
@@ -392,9 +390,9 @@ static bool swap_statements(Run *r, bool *had_live)
     char *grant = dialect_grant(r->d, v);
     const char *params[] = {v->schema, v->table};
     PGresult *deps = NULL;
-    bool ok = table_exists(r, v->schema, v->table, had_live) &&
-              (!*had_live ||
-               exec(r, dialect_dependent_views_sql(r->d), 2, params, &deps, PIPELINE_FAILED));
+    bool ok =
+        table_exists(r, v->schema, v->table, had_live) &&
+        (!*had_live || exec(r, dialect_dependent_views_sql(r->d), 2, params, &deps, RUN_FAILED));
     /*
      * Lock what the swap changes in the order readers lock it: a query on a view locks the
      * view, then what it reads. Taking the outermost views first, then the table and the new
@@ -409,23 +407,23 @@ static bool swap_statements(Run *r, bool *had_live)
             strvec_push_owned(&order, sql_table(v->schema, v->table, NULL));
         strvec_push_owned(&order, sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX));
         char *lock = dialect_lock(r->d, &order);
-        ok = exec(r, lock, 0, NULL, NULL, PIPELINE_FAILED);
+        ok = exec(r, lock, 0, NULL, NULL, RUN_FAILED);
         free(lock);
         strvec_free(&order);
     }
     ok = ok &&
-         (!*had_live || (exec(r, drop_old, 0, NULL, NULL, PIPELINE_FAILED) &&
-                         exec(r, retire, 0, NULL, NULL, PIPELINE_FAILED))) &&
-         exec(r, promote, 0, NULL, NULL, PIPELINE_FAILED);
+         (!*had_live || (exec(r, drop_old, 0, NULL, NULL, RUN_FAILED) &&
+                         exec(r, retire, 0, NULL, NULL, RUN_FAILED))) &&
+         exec(r, promote, 0, NULL, NULL, RUN_FAILED);
     /* Views on the table follow it to <table>_duro_old; redefining them binds them to the new. */
     for (int i = 0; ok && deps && i < PQntuples(deps); i++) {
         char *sql = dialect_replace_view(PQgetvalue(deps, i, 0), PQgetvalue(deps, i, 1),
                                          PQgetvalue(deps, i, 2));
-        ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+        ok = exec(r, sql, 0, NULL, NULL, RUN_FAILED);
         free(sql);
     }
     if (ok && grant)
-        ok = exec(r, grant, 0, NULL, NULL, PIPELINE_FAILED);
+        ok = exec(r, grant, 0, NULL, NULL, RUN_FAILED);
     PQclear(deps);
     free(old_name);
     free(temp_name);
@@ -452,10 +450,10 @@ static bool swap(Run *r, bool *had_live)
     enum { ATTEMPTS = 3 };
     for (int attempt = 1;; attempt++) {
         step_begin(r, "swap");
-        bool ok = exec(r, "BEGIN", 0, NULL, NULL, PIPELINE_FAILED) && swap_statements(r, had_live);
+        bool ok = exec(r, "BEGIN", 0, NULL, NULL, RUN_FAILED) && swap_statements(r, had_live);
         if (ok)
             fault_point("swap_commit", r->v);
-        ok = ok && exec(r, "COMMIT", 0, NULL, NULL, PIPELINE_FAILED);
+        ok = ok && exec(r, "COMMIT", 0, NULL, NULL, RUN_FAILED);
         if (ok) {
             step_end(r);
             return true;
@@ -467,7 +465,7 @@ static bool swap(Run *r, bool *had_live)
             return false;
         }
         log_info("%s: the swap lost a deadlock with a reader; trying again", r->v->name);
-        r->out->outcome = PIPELINE_OK;
+        r->out->outcome = RUN_OK;
         free(r->out->error);
         r->out->error = NULL;
         struct timespec pause = {0, 100 * 1000000L * attempt};
@@ -480,7 +478,7 @@ static bool drop_old(Run *r)
 {
     step_begin(r, "drop_old");
     char *sql = dialect_drop_table(r->v->schema, r->v->table, DIALECT_OLD_SUFFIX);
-    bool ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+    bool ok = exec(r, sql, 0, NULL, NULL, RUN_FAILED);
     free(sql);
     if (ok)
         step_end(r);
@@ -499,15 +497,15 @@ static bool snapshot(Run *r)
     free(history);
     if (ok && !exists) {
         char *sql = dialect_snapshot_create(r->d, v);
-        ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+        ok = exec(r, sql, 0, NULL, NULL, RUN_FAILED);
         free(sql);
     } else if (ok) {
         char *due_sql = dialect_snapshot_due(r->d, v);
         PGresult *res = NULL;
-        ok = exec(r, due_sql, 0, NULL, &res, PIPELINE_FAILED);
+        ok = exec(r, due_sql, 0, NULL, &res, RUN_FAILED);
         if (ok && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
             char *sql = dialect_snapshot_insert(r->d, v);
-            ok = exec(r, sql, 0, NULL, NULL, PIPELINE_FAILED);
+            ok = exec(r, sql, 0, NULL, NULL, RUN_FAILED);
             free(sql);
         }
         PQclear(res);
@@ -515,7 +513,7 @@ static bool snapshot(Run *r)
     }
     char *prune = ok ? dialect_snapshot_prune(r->d, v) : NULL;
     if (prune)
-        ok = exec(r, prune, 0, NULL, NULL, PIPELINE_FAILED);
+        ok = exec(r, prune, 0, NULL, NULL, RUN_FAILED);
     free(prune);
     if (ok)
         step_end(r);
@@ -526,57 +524,58 @@ static bool snapshot(Run *r)
 static void finish(Run *r)
 {
     PipelineResult *out = r->out;
-    out->finished_us = wh_now_us();
+    out->finished_us = clock_wall_us();
     if (!out->run_id)
         return;
-    bool ok = out->outcome == PIPELINE_OK;
-    if (store_run_finish(r->s, out->run_id, pipeline_outcome_name(out->outcome), out->finished_us,
-                         ok ? out->rows : -1, out->error, ok ? r->v->hash : NULL) != 0)
+    bool ok = out->outcome == RUN_OK;
+    if (store_run_finish(r->s, out->run_id, out->outcome, out->finished_us, ok ? out->rows : -1,
+                         out->error, ok ? r->v->hash : NULL) != 0)
         log_error("%s: cannot record the end of run %lld: %s", r->v->name, (long long)out->run_id,
                   store_error(r->s));
 }
 
 void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
-                      const char *trigger, PipelineResult *out)
+                      RunTrigger trigger, PipelineResult *out)
 {
     memset(out, 0, sizeof(*out));
     out->rows = -1;
-    out->started_us = wh_now_us();
+    out->started_us = clock_wall_us();
     Run r = {.w = w,
              .s = s,
              .settings = settings,
              .d = d,
              .v = v,
              .out = out,
-             .deadline_us = out->started_us + v->config.timeout * 1000000};
+             .deadline_us = clock_mono_us() + v->config.timeout * CLOCK_US_PER_SECOND};
 
     int claim = store_run_begin(s, v->name, trigger, out->started_us, &out->run_id);
     if (claim != 0) {
-        out->outcome = claim == 1 ? PIPELINE_BUSY : PIPELINE_FAILED;
+        out->outcome = RUN_FAILED;
+        out->busy = claim == 1;
         out->error = xstrdup(store_error(s));
-        out->finished_us = wh_now_us();
+        out->finished_us = clock_wall_us();
         return;
     }
     bool had_live = false;
     if (create_temp(&r) && run_tests(&r) && swap(&r, &had_live)) {
         /* The new version is live: later steps can fail the run but not undo it. */
         if ((!had_live || drop_old(&r)) && snapshot(&r))
-            out->outcome = PIPELINE_OK;
+            out->outcome = RUN_OK;
     }
     finish(&r);
     free(r.step_error);
 }
 
-void pipeline_skip_for_dependency(Store *s, const View *v, const char *trigger, const char *dep,
+void pipeline_skip_for_dependency(Store *s, const View *v, RunTrigger trigger, const char *dep,
                                   PipelineResult *out)
 {
     memset(out, 0, sizeof(*out));
     out->rows = -1;
-    out->outcome = PIPELINE_FAILED;
-    out->started_us = out->finished_us = wh_now_us();
+    out->outcome = RUN_FAILED;
+    out->started_us = out->finished_us = clock_wall_us();
     out->error = xasprintf("dependency %s failed", dep);
     if (store_run_begin(s, v->name, trigger, out->started_us, &out->run_id) == 0 &&
-        store_run_finish(s, out->run_id, "failed", out->finished_us, -1, out->error, NULL) == 0)
+        store_run_finish(s, out->run_id, RUN_FAILED, out->finished_us, -1, out->error, NULL) == 0)
         return;
     log_error("%s: cannot record skipped run: %s", v->name, store_error(s));
 }

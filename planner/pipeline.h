@@ -9,24 +9,19 @@
 #ifndef DURO_PLANNER_PIPELINE_H
 #define DURO_PLANNER_PIPELINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "catalog/repo.h"
+#include "catalog/run.h"
 #include "catalog/store.h"
 #include "core/settings.h"
 #include "planner/dialect.h"
 #include "planner/warehouse.h"
 
-typedef enum PipelineOutcome {
-    PIPELINE_OK,
-    PIPELINE_FAILED,
-    PIPELINE_TESTS_FAILED,
-    PIPELINE_CANCELLED,
-    PIPELINE_BUSY, /* another live process was building the view: nothing done or recorded */
-} PipelineOutcome;
-
 typedef struct PipelineResult {
-    PipelineOutcome outcome;
+    RunOutcome outcome; /* ok, failed, tests_failed or cancelled */
+    bool busy;    /* failed because another live process was building the view: nothing recorded */
     char *error;  /* what went wrong, naming the step; NULL when ok */
     int64_t rows; /* rows of the new table; -1 when unknown */
     int64_t started_us;
@@ -34,8 +29,8 @@ typedef struct PipelineResult {
     int64_t run_id; /* 0 when nothing was recorded */
 } PipelineResult;
 
-/* "ok", "failed", "tests_failed", "cancelled", "busy": the catalog's word for an outcome. */
-const char *pipeline_outcome_name(PipelineOutcome o);
+/* The outcome of r in a word: the catalog's ("ok", "failed", ...), or "busy". */
+const char *pipeline_outcome_name(const PipelineResult *r);
 
 /*
  * Rebuilds v on w, recording the run with trigger in s. The view's own
@@ -46,10 +41,10 @@ const char *pipeline_outcome_name(PipelineOutcome o);
  * *out (free with pipeline_result_free).
  */
 void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
-                      const char *trigger, PipelineResult *out);
+                      RunTrigger trigger, PipelineResult *out);
 
 /* Records, without building, that v was not rebuilt because its dependency dep failed. */
-void pipeline_skip_for_dependency(Store *s, const View *v, const char *trigger, const char *dep,
+void pipeline_skip_for_dependency(Store *s, const View *v, RunTrigger trigger, const char *dep,
                                   PipelineResult *out);
 
 void pipeline_result_free(PipelineResult *r);

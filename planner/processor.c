@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "planner/dialect.h"
 
@@ -71,7 +72,7 @@ static WhStatus stop_reason(const Warehouse *w, int64_t deadline_us)
 {
     if (wh_cancel_requested(w))
         return WH_CANCELLED;
-    if (deadline_us && wh_now_us() >= deadline_us)
+    if (deadline_us && clock_mono_us() >= deadline_us)
         return WH_TIMEOUT;
     return WH_OK;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "planner/dialect.h"
 
@@ -474,7 +475,7 @@ static int64_t ms_left(int64_t deadline_us)
 {
     if (deadline_us == 0)
         return 24 * 3600 * 1000;
-    int64_t left = (deadline_us - wh_now_us()) / 1000;
+    int64_t left = (deadline_us - clock_mono_us()) / 1000;
     return left > 0 ? left : 0;
 }
 

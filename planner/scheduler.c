@@ -6,6 +6,7 @@
  */
 #include "planner/scheduler.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,13 @@
 #include <uthash.h>
 
 #include "catalog/interval.h"
+#include "core/clock.h"
 #include "core/log.h"
-#include "planner/staleness.h"
-#include "planner/tree.h"
+#include "planner/refresh.h"
 #include "planner/worker.h"
 
 /* The longest a failing view waits between attempts. */
-#define BACKOFF_MAX_US (3600LL * 1000000)
+#define BACKOFF_MAX_US (3600 * CLOCK_US_PER_SECOND)
 
 typedef struct Backoff {
     char *name;
@@ -47,34 +48,6 @@ struct Scheduler {
     SchedulerRequest *requests; /* queued by scheduler_submit, oldest first */
     SchedulerRequest **requests_tail;
 };
-
-int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, char **error)
-{
-    StoreView *views = NULL;
-    size_t n = 0;
-    if (store_list_views(s, &views, &n) != 0) {
-        *error = xasprintf("cannot read the catalog: %s", store_error(s));
-        return -1;
-    }
-    /* Both lists are sorted by name: walk them together. */
-    size_t k = 0;
-    for (size_t i = 0; i < r->n_views; i++) {
-        const View *v = &r->views[i];
-        stale[i] = false;
-        while (k < n && strcmp(views[k].name, v->name) < 0)
-            k++;
-        if (k == n || strcmp(views[k].name, v->name) != 0 || !v->enabled)
-            continue;
-        const StoreView *sv = &views[k];
-        StalenessInput in = staleness_from_store(sv, now_us);
-        in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
-        in.hash = v->hash;
-        in.effective_interval = v->effective_interval;
-        stale[i] = staleness_needs_refresh(&in);
-    }
-    store_views_free(views, n);
-    return 0;
-}
 
 /*
  * Loads the repository; keeps the last good one when this one has problems.
@@ -117,7 +90,7 @@ static void rescan(Scheduler *sc, bool forced)
     sc->last_problems = NULL;
     StoreSyncStats st;
     char *error = NULL;
-    if (store_sync(sc->store, &r, wh_now_us(), &st, &error) != 0) {
+    if (store_sync(sc->store, &r, clock_wall_us(), &st, &error) != 0) {
         log_error("cannot sync the catalog: %s", error);
         free(error);
         repo_free(&r);
@@ -145,7 +118,7 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
 {
     Backoff *b;
     HASH_FIND_STR(sc->backoff, v->name, b);
-    if (res->outcome == PIPELINE_OK || res->outcome == PIPELINE_BUSY) {
+    if (res->outcome == RUN_OK || res->busy) {
         if (b) {
             HASH_DEL(sc->backoff, b);
             free(b->name);
@@ -159,23 +132,38 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
         HASH_ADD_KEYPTR(hh, sc->backoff, b->name, strlen(b->name), b);
     }
     b->failures++;
-    int64_t wait = sc->settings->worker.poll * 1000000;
+    int64_t wait = sc->settings->worker.poll * CLOCK_US_PER_SECOND;
     for (int i = 1; i < b->failures && wait < BACKOFF_MAX_US; i++)
         wait *= 2;
     if (wait > BACKOFF_MAX_US)
         wait = BACKOFF_MAX_US;
-    b->next_try_us = wh_now_us() + wait;
+    b->next_try_us = clock_mono_us() + wait;
 }
 
-static void log_result(const View *v, const char *trigger, const PipelineResult *res)
+static void log_result(const View *v, RunTrigger trigger, const PipelineResult *res)
 {
     double secs = (double)(res->finished_us - res->started_us) / 1e6;
-    if (res->outcome == PIPELINE_OK)
+    if (res->outcome == RUN_OK)
         log_info("refresh %s ok, %lld rows in %.2fs (%s)", v->name, (long long)res->rows, secs,
-                 trigger);
+                 run_trigger_name(trigger));
     else
-        log_warn("refresh %s %s after %.2fs (%s): %s", v->name, pipeline_outcome_name(res->outcome),
-                 secs, trigger, res->error ? res->error : "");
+        log_warn("refresh %s %s after %.2fs (%s): %s", v->name, pipeline_outcome_name(res), secs,
+                 run_trigger_name(trigger), res->error ? res->error : "");
+}
+
+/* Logs each build of rep and remembers its outcome for backoff. */
+static void account(Scheduler *sc, const RefreshReport *rep)
+{
+    for (size_t k = 0; k < rep->n; k++) {
+        log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
+        remember(sc, rep->builds[k].view, &rep->builds[k].result);
+    }
+}
+
+/* RefreshSkipFn: a failing view waits out its backoff before the poll tries it again. */
+static bool skip_backing_off(void *arg, const View *v)
+{
+    return backing_off(arg, v->name, clock_mono_us());
 }
 
 /* One poll: builds every stale view that is not backing off. */
@@ -193,38 +181,21 @@ static void poll_once(Scheduler *sc)
             sc->cleaned = true;
         }
     }
-    int64_t now = wh_now_us();
-    bool *stale = xcalloc(r->n_views, sizeof(bool));
+    RefreshRequest req = {
+        .all_stale = true,
+        .trigger = RUN_TRIGGER_SCHEDULE,
+        .skip = skip_backing_off,
+        .skip_arg = sc,
+    };
+    RefreshReport rep;
     char *error = NULL;
-    if (scheduler_stale_views(sc->store, r, now, stale, &error) != 0) {
+    if (refresh_run(sc->worker, sc->store, r, &req, &rep, &error) != 0) {
         log_error("%s", error);
         free(error);
-        free(stale);
         return;
     }
-    size_t *targets = xmalloc(r->n_views * sizeof(size_t)), n = 0;
-    for (size_t i = 0; i < r->n_views; i++) {
-        if (stale[i] && backing_off(sc, r->views[i].name, now))
-            stale[i] = false;
-        if (stale[i])
-            targets[n++] = i;
-    }
-    if (n) {
-        TreePlan plan;
-        tree_plan(r, stale, targets, n, false, &plan);
-        PipelineResult *results = xcalloc(plan.n, sizeof(PipelineResult));
-        worker_run(sc->worker, r, &plan, "schedule", results);
-        for (size_t k = 0; k < plan.n; k++) {
-            const View *v = &r->views[plan.views[k]];
-            log_result(v, plan.is_target[k] ? "schedule" : "dependency", &results[k]);
-            remember(sc, v, &results[k]);
-            pipeline_result_free(&results[k]);
-        }
-        free(results);
-        tree_plan_free(&plan);
-    }
-    free(targets);
-    free(stale);
+    account(sc, &rep);
+    refresh_report_free(&rep);
 }
 
 void scheduler_request_clear(SchedulerRequest *req)
@@ -246,7 +217,7 @@ static bool same_request(const SchedulerRequest *a, const SchedulerRequest *b)
 static void run_request(Scheduler *sc, SchedulerRequest *req)
 {
     const Repo *r = &sc->repo;
-    req->started_us = wh_now_us();
+    req->started_us = clock_wall_us();
     View *v = sc->have_repo ? repo_find(r, req->view) : NULL;
     if (!v) {
         req->status = SCHEDULER_UNKNOWN;
@@ -254,50 +225,40 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         return;
     }
     size_t target = (size_t)(v - r->views);
-    bool *stale = xcalloc(r->n_views, sizeof(bool));
+    RefreshRequest want = {
+        .targets = &target,
+        .n_targets = 1,
+        .force = req->force,
+        .only_if_stale = req->only_if_stale,
+    };
+    RefreshReport rep;
     char *error = NULL;
-    if (scheduler_stale_views(sc->store, r, req->started_us, stale, &error) != 0) {
+    bool ran = false;
+    if (run_trigger_parse(req->trigger, &want.trigger) != 0)
+        error = xasprintf("unknown trigger %s", req->trigger ? req->trigger : "(none)");
+    else
+        ran = refresh_run(sc->worker, sc->store, r, &want, &rep, &error) == 0;
+    if (!ran) {
         req->status = SCHEDULER_FAILED;
         req->failed_view = xstrdup(req->view);
         req->error = error;
-        free(stale);
         return;
     }
+    account(sc, &rep);
     req->status = SCHEDULER_DONE;
-    if (req->only_if_stale && !stale[target]) {
-        req->refreshed = xstrdup("");
-        free(stale);
-        return;
-    }
-    TreePlan plan;
-    tree_plan(r, stale, &target, 1, req->force, &plan);
-    PipelineResult *results = xcalloc(plan.n ? plan.n : 1, sizeof(PipelineResult));
-    worker_run(sc->worker, r, &plan, req->trigger, results);
-    StrVec built = {0};
-    for (size_t k = 0; k < plan.n; k++) {
-        const View *pv = &r->views[plan.views[k]];
-        log_result(pv, plan.is_target[k] ? req->trigger : "dependency", &results[k]);
-        remember(sc, pv, &results[k]);
-        if (results[k].outcome == PIPELINE_OK) {
-            strvec_push(&built, pv->name);
-        } else if (req->status == SCHEDULER_DONE) {
-            req->status = SCHEDULER_FAILED;
-            req->failed_view = xstrdup(pv->name);
-            req->error = xstrdup(results[k].error ? results[k].error
-                                                  : pipeline_outcome_name(results[k].outcome));
-        }
-        pipeline_result_free(&results[k]);
-    }
-    if (plan.n == 0 && req->status == SCHEDULER_DONE) {
-        req->status = SCHEDULER_FAILED; /* a disabled view: tree_plan leaves it out */
+    const RefreshBuild *bad = refresh_report_first_failure(&rep);
+    if (bad) {
+        req->status = SCHEDULER_FAILED;
+        req->failed_view = xstrdup(bad->view->name);
+        req->error =
+            xstrdup(bad->result.error ? bad->result.error : pipeline_outcome_name(&bad->result));
+    } else if (rep.n == 0 && !req->only_if_stale) {
+        req->status = SCHEDULER_FAILED; /* a disabled view: the plan leaves it out */
         req->failed_view = xstrdup(req->view);
         req->error = xstrdup("the view is disabled (enabled = false here or in a view it reads)");
     }
-    req->refreshed = strvec_join(&built, ",");
-    strvec_free(&built);
-    free(results);
-    tree_plan_free(&plan);
-    free(stale);
+    req->refreshed = refresh_report_built(&rep);
+    refresh_report_free(&rep);
 }
 
 /* Copies the results of from into to, a request that shared its build. */
@@ -325,10 +286,10 @@ static void run_requests(Scheduler *sc)
             queue = req->next;
             if (stopping) {
                 req->status = SCHEDULER_CANCELLED;
-                req->started_us = req->finished_us = wh_now_us();
+                req->started_us = req->finished_us = clock_wall_us();
             } else {
                 run_request(sc, req);
-                req->finished_us = wh_now_us();
+                req->finished_us = clock_wall_us();
             }
             /* Requests for the same thing, queued meanwhile, share this build. */
             for (SchedulerRequest **p = &queue; *p;) {
@@ -349,6 +310,7 @@ static void run_requests(Scheduler *sc)
 
 void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
 {
+    assert(req->view && req->trigger && req->done);
     req->next = NULL;
     req->status = SCHEDULER_CANCELLED;
     req->refreshed = req->failed_view = req->error = NULL;
@@ -370,7 +332,7 @@ static void *thread_main(void *arg)
     int64_t next_rescan = 0, next_poll = 0;
     pthread_mutex_lock(&sc->lock);
     while (!sc->stopping) {
-        int64_t now = wh_now_us();
+        int64_t now = clock_mono_us();
         bool forced = sc->rescan_requested;
         bool do_rescan = forced || now >= next_rescan;
         bool do_poll = do_rescan || now >= next_poll;
@@ -378,19 +340,18 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&sc->lock);
         if (do_rescan) {
             rescan(sc, forced);
-            next_rescan = wh_now_us() + sc->settings->views.rescan * 1000000;
+            next_rescan = clock_mono_us() + sc->settings->views.rescan * CLOCK_US_PER_SECOND;
         }
         if (do_poll) {
             poll_once(sc);
-            next_poll = wh_now_us() + sc->settings->worker.poll * 1000000;
+            next_poll = clock_mono_us() + sc->settings->worker.poll * CLOCK_US_PER_SECOND;
         }
         pthread_mutex_lock(&sc->lock);
         run_requests(sc);
         if (sc->stopping || sc->rescan_requested)
             continue;
         int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
-                              .tv_nsec = (long)(until % 1000000) * 1000};
+        struct timespec ts = clock_timespec(until);
         pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
     }
     run_requests(sc); /* cancelled: stopping */
@@ -406,12 +367,17 @@ Scheduler *scheduler_start(const Settings *s, Dialect d, char **error)
     sc->settings = s;
     sc->dialect = d;
     pthread_mutex_init(&sc->lock, NULL);
-    pthread_cond_init(&sc->wake, NULL);
+    if (clock_cond_init(&sc->wake) != 0) {
+        *error = xstrdup("cannot set up the scheduler's monotonic clock");
+        pthread_mutex_destroy(&sc->lock);
+        free(sc);
+        return NULL;
+    }
     sc->requests_tail = &sc->requests;
     if (store_open(s->catalog.path, &sc->store, error) != 0)
         goto fail;
     int closed = 0;
-    if (store_runs_close_dead(sc->store, wh_now_us(), &closed) != 0) {
+    if (store_runs_close_dead(sc->store, clock_wall_us(), &closed) != 0) {
         *error = xasprintf("cannot update the catalog: %s", store_error(sc->store));
         goto fail;
     }
@@ -456,9 +422,7 @@ void scheduler_cancel(Scheduler *sc)
 
 bool scheduler_wait(Scheduler *sc, int timeout_ms)
 {
-    int64_t until = wh_now_us() + (int64_t)timeout_ms * 1000;
-    struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
-                          .tv_nsec = (long)(until % 1000000) * 1000};
+    struct timespec ts = clock_timespec(clock_mono_us() + (int64_t)timeout_ms * 1000);
     pthread_mutex_lock(&sc->lock);
     while (!sc->ended && pthread_cond_timedwait(&sc->wake, &sc->lock, &ts) == 0)
         ;

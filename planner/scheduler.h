@@ -18,13 +18,6 @@
 
 typedef struct Scheduler Scheduler;
 
-/*
- * Sets stale[i] for every enabled view i of r that needs a refresh now, as the
- * catalog (already synced with r) tells. Returns 0, or -1 with *error.
- */
-int scheduler_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale,
-                          char **error) MUST_CHECK;
-
 /* Outcomes of a SchedulerRequest. */
 typedef enum SchedulerStatus {
     SCHEDULER_DONE,      /* built, or nothing to do (a read of a view fresh by then) */

@@ -102,7 +102,7 @@ StalenessInput staleness_from_store(const StoreView *v, int64_t now_us)
     return (StalenessInput){
         .enabled = v->enabled,
         .refreshing = v->running,
-        .last_run_failed = v->last_outcome && strcmp(v->last_outcome, "ok") != 0,
+        .last_run_failed = v->last_failed,
         .hash = v->hash,
         .built_hash = v->built_hash,
         .last_success_us = v->last_success_us,

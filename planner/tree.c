@@ -6,6 +6,7 @@
  */
 #include "planner/tree.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ static void visit(Walk *w, size_t root)
             size_t d = v->deps[edge[depth]++];
             if (w->mark[d] != UNSEEN || !w->r->views[d].enabled)
                 continue;
+            assert(d < n && depth + 1 < n); /* a path holds each view at most once */
             w->mark[d] = ON_PATH;
             stack[++depth] = d;
             edge[depth] = 0;
@@ -43,8 +45,10 @@ static void visit(Walk *w, size_t root)
         }
         size_t done = stack[depth];
         w->mark[done] = DONE;
-        if (depth == 0 || w->force || w->stale[done] || w->target[done])
+        if (depth == 0 || w->force || w->stale[done] || w->target[done]) {
+            assert(w->out->n < n); /* each view is planned once */
             w->out->views[w->out->n++] = done;
+        }
         if (depth == 0)
             break;
         depth--;
@@ -61,8 +65,10 @@ void tree_plan(const Repo *r, const bool *stale, const size_t *targets, size_t n
     out->is_target = xcalloc(n, sizeof(bool));
     out->n = 0;
     bool *target = xcalloc(n, sizeof(bool));
-    for (size_t i = 0; i < n_targets; i++)
+    for (size_t i = 0; i < n_targets; i++) {
+        assert(targets[i] < r->n_views);
         target[targets[i]] = true;
+    }
     Walk w = {r, stale, target, force, xcalloc(n, 1), out};
     for (size_t i = 0; i < n_targets; i++)
         if (r->views[targets[i]].enabled && w.mark[targets[i]] == UNSEEN)

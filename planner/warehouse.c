@@ -28,13 +28,6 @@ struct Warehouse {
 /* The slice of a wait between checks of the deadline and the cancel flag. */
 #define WH_SLICE_MS 100
 
-int64_t wh_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void set_error(Warehouse *w, const char *msg, const char *sqlstate)
 {
     free(w->error);
@@ -176,7 +169,7 @@ static WhStatus stop_reason(const Warehouse *w, int64_t deadline_us)
 {
     if (atomic_load(&w->cancel_requested))
         return WH_CANCELLED;
-    if (deadline_us && wh_now_us() >= deadline_us)
+    if (deadline_us && clock_mono_us() >= deadline_us)
         return WH_TIMEOUT;
     return WH_OK;
 }

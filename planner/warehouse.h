@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/settings.h"
 #include "core/util.h"
 
@@ -31,7 +32,7 @@ void wh_close(Warehouse *w);
 
 /*
  * Runs one statement, with nparams text parameters ($1...), until it finishes,
- * deadline_us passes (CLOCK_REALTIME microseconds; 0 = none) or wh_cancel is
+ * deadline_us passes (clock_mono_us time; 0 = none) or wh_cancel is
  * called. On WH_OK and res not NULL, *res is the last result (caller PQclear()s).
  */
 WhStatus wh_exec(Warehouse *w, const char *sql, int nparams, const char *const *params,
@@ -72,8 +73,5 @@ const char *wh_error(const Warehouse *w);
 const char *wh_sqlstate(const Warehouse *w);
 /* Whether the connection is still usable (it is not after a lost connection). */
 int wh_ok(const Warehouse *w);
-
-/* Microseconds since the Unix epoch (CLOCK_REALTIME). */
-int64_t wh_now_us(void);
 
 #endif

@@ -6,12 +6,14 @@
  */
 #include "planner/worker.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 enum { PENDING, RUNNING, BUILT, FAILED };
@@ -34,7 +36,7 @@ struct Worker {
     /* The plan being run, under lock. */
     const Repo *repo;
     const TreePlan *plan;
-    const char *trigger;
+    RunTrigger trigger;
     PipelineResult *results;
     unsigned char *state; /* per plan entry */
     size_t *pos;          /* per view: its plan entry, or NOT_PLANNED */
@@ -117,6 +119,7 @@ static size_t pick(Worker *w, size_t *failed_dep, bool *all_done)
             size_t p = w->pos[v->deps[i]];
             if (p == NOT_PLANNED)
                 continue;
+            assert(p < k); /* the plan puts dependencies first */
             if (w->state[p] == FAILED) {
                 *failed_dep = v->deps[i];
                 return k;
@@ -134,25 +137,25 @@ static size_t pick(Worker *w, size_t *failed_dep, bool *all_done)
 static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
 {
     const View *v = &w->repo->views[w->plan->views[k]];
-    const char *trigger = w->plan->is_target[k] ? w->trigger : "dependency";
+    RunTrigger trigger = w->plan->is_target[k] ? w->trigger : RUN_TRIGGER_DEPENDENCY;
     PipelineResult *out = &w->results[k];
     char *error = NULL;
     if (atomic_load(&w->cancelled)) {
         memset(out, 0, sizeof(*out));
-        out->outcome = PIPELINE_CANCELLED;
+        out->outcome = RUN_CANCELLED;
         out->rows = -1;
         out->error = xstrdup("cancelled before it started: Duro is stopping");
     } else if (slot_ready(w, slot, &error) != 0) {
         memset(out, 0, sizeof(*out));
-        out->outcome = PIPELINE_FAILED;
+        out->outcome = RUN_FAILED;
         out->rows = -1;
-        out->started_us = out->finished_us = wh_now_us();
+        out->started_us = out->finished_us = clock_wall_us();
         out->error = error;
         error = NULL;
         if (slot->store) { /* the warehouse is unreachable: say so in the run log */
             int64_t id;
             if (store_run_begin(slot->store, v->name, trigger, out->started_us, &id) == 0 &&
-                store_run_finish(slot->store, id, "failed", out->finished_us, -1, out->error,
+                store_run_finish(slot->store, id, RUN_FAILED, out->finished_us, -1, out->error,
                                  NULL) != 0)
                 log_error("%s: cannot record run: %s", v->name, store_error(slot->store));
         }
@@ -183,19 +186,21 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         build(w, t->slot, k, failed_dep);
         pthread_mutex_lock(&w->lock);
-        w->state[k] = w->results[k].outcome == PIPELINE_OK ? BUILT : FAILED;
+        assert(w->state[k] == RUNNING);
+        w->state[k] = w->results[k].outcome == RUN_OK ? BUILT : FAILED;
         pthread_cond_broadcast(&w->changed);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-void worker_run(Worker *w, const Repo *r, const TreePlan *plan, const char *target_trigger,
+void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
                 PipelineResult *results)
 {
     if (plan->n == 0)
         return;
     pthread_mutex_lock(&w->lock);
+    assert(!w->plan); /* one plan at a time */
     w->repo = r;
     w->plan = plan;
     w->trigger = target_trigger;
@@ -204,8 +209,10 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, const char *targ
     w->pos = xmalloc((r->n_views ? r->n_views : 1) * sizeof(size_t));
     for (size_t i = 0; i < r->n_views; i++)
         w->pos[i] = NOT_PLANNED;
-    for (size_t k = 0; k < plan->n; k++)
+    for (size_t k = 0; k < plan->n; k++) {
+        assert(plan->views[k] < r->n_views && w->pos[plan->views[k]] == NOT_PLANNED);
         w->pos[plan->views[k]] = k;
+    }
     pthread_mutex_unlock(&w->lock);
 
     int n = w->concurrency < (int)plan->n ? w->concurrency : (int)plan->n;

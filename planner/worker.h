@@ -22,9 +22,9 @@ void worker_free(Worker *w);
 /*
  * Builds every view of plan, filling results[k] for plan->views[k] (free each
  * with pipeline_result_free). Targets are recorded with target_trigger, the
- * other views with "dependency". Blocks until every build has ended.
+ * other views with RUN_TRIGGER_DEPENDENCY. Blocks until every build has ended.
  */
-void worker_run(Worker *w, const Repo *r, const TreePlan *plan, const char *target_trigger,
+void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
                 PipelineResult *results);
 
 /* Cancels the running builds and fails the pending ones (cancelled); safe from any thread.

@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "catalog/interval.h"
+#include "core/clock.h"
 #include "planner/staleness.h"
-#include "planner/warehouse.h"
 
 #define OID_BOOL          16
 #define OID_INT8          20

@@ -25,9 +25,9 @@
 
 #include "catalog/store.h"
 #include "catalog/vtable.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "planner/staleness.h"
-#include "planner/warehouse.h"
 #include "proxy/backend.h"
 #include "proxy/codec.h"
 #include "proxy/session.h"

@@ -172,16 +172,20 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->gateway.tls_cert, "");
     assert_string_equal(s->gateway.tls_key, "");
     assert_string_equal(s->gateway.tls, "allow");
+    assert_int_equal(s->gateway.tls_mode, SETTINGS_TLS_ALLOW);
     assert_int_equal(s->gateway.max_clients, 1000);
     assert_int_equal(s->gateway.max_message, 64 << 20);
     assert_string_equal(s->gateway.inspect, "on");
+    assert_int_equal(s->gateway.inspect_mode, SETTINGS_ON);
     assert_string_equal(s->warehouse.dialect, "postgres");
+    assert_int_equal(s->warehouse.dialect_kind, SETTINGS_DIALECT_POSTGRES);
     assert_string_equal(s->warehouse.host, "127.0.0.1");
     assert_int_equal(s->warehouse.port, 5432);
     assert_string_equal(s->warehouse.dbname, "postgres");
     assert_string_equal(s->warehouse.user, "duro");
     assert_string_equal(s->warehouse.password, "");
     assert_string_equal(s->warehouse.sslmode, "prefer");
+    assert_int_equal(s->warehouse.sslmode_kind, SETTINGS_SSLMODE_PREFER);
     assert_int_equal(s->views.rescan, 10);
     assert_int_equal(s->worker.poll, 30);
     assert_int_equal(s->worker.concurrency, 2);
@@ -307,15 +311,18 @@ static void test_file_values(void **state)
     assert_string_equal(s.gateway.tls_cert, "/etc/duro/cert.pem");
     assert_string_equal(s.gateway.tls_key, "/etc/duro/key.pem");
     assert_string_equal(s.gateway.tls, "require");
+    assert_int_equal(s.gateway.tls_mode, SETTINGS_TLS_REQUIRE);
     assert_int_equal(s.gateway.max_clients, 50);
     assert_int_equal(s.gateway.max_message, 512 << 10);
     assert_string_equal(s.warehouse.dialect, "redshift");
+    assert_int_equal(s.warehouse.dialect_kind, SETTINGS_DIALECT_REDSHIFT);
     assert_string_equal(s.warehouse.host, "example.redshift.amazonaws.com");
     assert_int_equal(s.warehouse.port, 5439);
     assert_string_equal(s.warehouse.dbname, "dev");
     assert_string_equal(s.warehouse.user, "svc_duro");
     assert_string_equal(s.warehouse.password, "pa;ss#word"); /* no space: not a comment */
     assert_string_equal(s.warehouse.sslmode, "verify-full");
+    assert_int_equal(s.warehouse.sslmode_kind, SETTINGS_SSLMODE_VERIFY_FULL);
     assert_string_equal(s.views.path, "/srv/views");
     assert_int_equal(s.views.rescan, 120);
     assert_string_equal(s.catalog.path, "/var/lib/duro/duro.db");
@@ -345,12 +352,15 @@ static void test_later_value_wins_and_names_are_case_insensitive(void **state)
     (void)state;
     Settings s;
     load_ok("[Worker]\nadmins = a, b\nConcurrency = 3\nadmins = c\n"
-            "[warehouse]\nsslmode = ALLOW\nsslmode = verify-ca\n",
+            "[warehouse]\nsslmode = ALLOW\nsslmode = verify-ca\n[gateway]\ninspect = Off\n",
             &s);
     assert_int_equal(s.worker.admins.n, 1);
     assert_string_equal(s.worker.admins.items[0], "c");
     assert_int_equal(s.worker.concurrency, 3);
     assert_string_equal(s.warehouse.sslmode, "verify-ca");
+    assert_int_equal(s.warehouse.sslmode_kind, SETTINGS_SSLMODE_VERIFY_CA);
+    assert_string_equal(s.gateway.inspect, "off");
+    assert_int_equal(s.gateway.inspect_mode, SETTINGS_OFF);
     settings_free(&s);
 }
 

@@ -172,11 +172,11 @@ static void get_view(Store *s, const char *name, StoreView *v)
 }
 
 /* A run of view that succeeds (or not), with one step. Returns its id. */
-static int64_t record_run(Store *s, const char *view, int64_t started, const char *outcome,
+static int64_t record_run(Store *s, const char *view, int64_t started, RunOutcome outcome,
                           const char *error, const char *built_hash, int64_t rows)
 {
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, view, "schedule", started, &id), 0);
+    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, started, &id), 0);
     assert_int_equal(store_run_step(s, id, "create", started, started + 1000, error), 0);
     assert_int_equal(store_run_finish(s, id, outcome, started + 2000, rows, error, built_hash), 0);
     return id;
@@ -295,7 +295,7 @@ static void test_migrates_a_version_1_catalog(void **state)
     assert_int_equal(store_schema_version(s), 2);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NULL"), 1);
     int64_t id;
-    assert_int_equal(store_run_begin(s, "a.x", "call", T1, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NOT NULL"), 1);
     store_close(s);
 }
@@ -438,6 +438,7 @@ static void test_sync_stores_every_field(void **state)
     assert_int_equal(v.last_duration_us, 0);
     assert_int_equal(v.rows, -1);
     assert_null(v.last_outcome);
+    assert_false(v.last_failed);
     assert_null(v.last_error);
     assert_false(v.running);
     store_view_free(&v);
@@ -546,7 +547,7 @@ static void test_changed_view_stays_stale(void **state)
     ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
     sync_specs(s, specs, 1, T1);
     assert_hashes(s, "a.x", "h1", NULL);
-    record_run(s, "a.x", T1, "ok", NULL, "h1", 10);
+    record_run(s, "a.x", T1, RUN_OK, NULL, "h1", 10);
     assert_hashes(s, "a.x", "h1", "h1");
 
     specs[0].hash = "h2";
@@ -562,12 +563,12 @@ static void test_changed_view_stays_stale(void **state)
     assert_stats(sync_specs(s, specs, 1, T2 + 3), 0, 0, 0, 1);
     assert_hashes(s, "a.x", "h2", "h1");
 
-    record_run(s, "a.x", T3, "failed", "relation first.cities_raw does not exist", "h2", -1);
+    record_run(s, "a.x", T3, RUN_FAILED, "relation first.cities_raw does not exist", "h2", -1);
     assert_hashes(s, "a.x", "h2", "h1");
-    record_run(s, "a.x", T3 + 10000, "tests_failed", "correct_capital_of_france", "h2", -1);
+    record_run(s, "a.x", T3 + 10000, RUN_TESTS_FAILED, "correct_capital_of_france", "h2", -1);
     assert_hashes(s, "a.x", "h2", "h1");
 
-    record_run(s, "a.x", T3 + 20000, "ok", NULL, "h2", 12);
+    record_run(s, "a.x", T3 + 20000, RUN_OK, NULL, "h2", 12);
     assert_hashes(s, "a.x", "h2", "h2");
     StoreView v;
     get_view(s, "a.x", &v);
@@ -593,36 +594,40 @@ static void test_last_outcome_and_running(void **state)
     StoreView v;
     int64_t id = 0;
 
-    assert_int_equal(store_run_begin(s, "a.x", "call", T1, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
     assert_true(id > 0);
     get_view(s, "a.x", &v);
     assert_true(v.running);
     assert_null(v.last_outcome);
+    assert_false(v.last_failed);
     store_view_free(&v);
     get_view(s, "b.y", &v);
     assert_false(v.running);
     store_view_free(&v);
 
-    assert_int_equal(store_run_finish(s, id, "failed", T1 + 500, -1, "boom", "h1"), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_FAILED, T1 + 500, -1, "boom", "h1"), 0);
     get_view(s, "a.x", &v);
     assert_false(v.running);
     assert_string_equal(v.last_outcome, "failed");
+    assert_true(v.last_failed);
     assert_string_equal(v.last_error, "boom");
     assert_null(v.built_hash);
     assert_int_equal(v.last_success_us, 0);
     store_view_free(&v);
 
     /* While a new run is in progress the last finished one still shows. */
-    assert_int_equal(store_run_begin(s, "a.x", "read", T2, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_READ, T2, &id), 0);
     get_view(s, "a.x", &v);
     assert_true(v.running);
     assert_string_equal(v.last_outcome, "failed");
+    assert_true(v.last_failed);
     store_view_free(&v);
 
-    assert_int_equal(store_run_finish(s, id, "ok", T2 + 700, 5, NULL, "h1"), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T2 + 700, 5, NULL, "h1"), 0);
     get_view(s, "a.x", &v);
     assert_false(v.running);
     assert_string_equal(v.last_outcome, "ok");
+    assert_false(v.last_failed);
     assert_null(v.last_error);
     assert_string_equal(v.built_hash, "h1");
     assert_true(v.last_success_us == T2 + 700);
@@ -631,10 +636,11 @@ static void test_last_outcome_and_running(void **state)
     store_view_free(&v);
 
     /* Cancelled after a success: the newest finished run decides. */
-    assert_int_equal(store_run_begin(s, "a.x", "web", T3, &id), 0);
-    assert_int_equal(store_run_finish(s, id, "cancelled", T3 + 1, -1, "timeout", NULL), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T3, &id), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_CANCELLED, T3 + 1, -1, "timeout", NULL), 0);
     get_view(s, "a.x", &v);
     assert_string_equal(v.last_outcome, "cancelled");
+    assert_true(v.last_failed);
     assert_string_equal(v.last_error, "timeout");
     assert_string_equal(v.built_hash, "h1");
     assert_int_equal(v.rows, 5);
@@ -647,19 +653,20 @@ static void test_list_runs_and_steps(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t a1, b1, a2, a3;
-    assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a1), 0);
-    assert_int_equal(store_run_begin(s, "b.y", "dependency", T1 + 100, &b1), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a1), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_DEPENDENCY, T1 + 100, &b1), 0);
 
     /* Steps recorded out of order come back in the order they ran. */
     assert_int_equal(store_run_step(s, a1, "tests", T1 + 20, T1 + 30, "correct is false"), 0);
     assert_int_equal(store_run_step(s, a1, "create", T1, T1 + 20, NULL), 0);
     assert_int_equal(store_run_step(s, a1, "cleanup", T1 + 30, T1 + 31, NULL), 0);
     assert_int_equal(store_run_step(s, a1, "cleanup2", T1 + 30, T1 + 32, NULL), 0);
-    assert_int_equal(store_run_finish(s, a1, "tests_failed", T1 + 40, -1, "correct", "h1"), 0);
-    assert_int_equal(store_run_finish(s, b1, "ok", T1 + 200, 0, NULL, "hb"), 0);
-    assert_int_equal(store_run_begin(s, "a.x", "call", T2, &a2), 0);
-    assert_int_equal(store_run_finish(s, a2, "cancelled", T2, -1, NULL, NULL), 0);
-    assert_int_equal(store_run_begin(s, "a.x", "web", T2, &a3), 0); /* same start: id breaks */
+    assert_int_equal(store_run_finish(s, a1, RUN_TESTS_FAILED, T1 + 40, -1, "correct", "h1"), 0);
+    assert_int_equal(store_run_finish(s, b1, RUN_OK, T1 + 200, 0, NULL, "hb"), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T2, &a2), 0);
+    assert_int_equal(store_run_finish(s, a2, RUN_CANCELLED, T2, -1, NULL, NULL), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T2, &a3),
+                     0); /* same start: id breaks */
 
     StoreRun *runs = NULL;
     size_t n = 0;
@@ -709,13 +716,14 @@ static void test_one_build_of_a_view_at_a_time(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t a, again, b;
-    assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
     /* A second claim, from this process or another live one, is refused and records nothing. */
-    assert_int_equal(store_run_begin(s, "a.x", "call", T1 + 1, &again), 1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, &again), 1);
     assert_non_null(strstr(store_error(s), "a.x is already being built by process"));
-    assert_int_equal(store_run_begin(s, "b.y", "call", T1 + 1, &b), 0); /* others are free */
-    assert_int_equal(store_run_finish(s, a, "ok", T1 + 2, 1, NULL, "h"), 0);
-    assert_int_equal(store_run_begin(s, "a.x", "call", T1 + 3, &again), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T1 + 1, &b),
+                     0); /* others are free */
+    assert_int_equal(store_run_finish(s, a, RUN_OK, T1 + 2, 1, NULL, "h"), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 3, &again), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs"), 3);
     store_close(s);
 }
@@ -725,8 +733,8 @@ static void test_runs_of_dead_processes_are_closed(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t a, b, c;
-    assert_int_equal(store_run_begin(s, "a.x", "schedule", T1, &a), 0);
-    assert_int_equal(store_run_begin(s, "b.y", "schedule", T1, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_SCHEDULE, T1, &b), 0);
     /* a.x's builder was killed: a pid that cannot exist; b.y's run stays ours. */
     sql_exec(f->db, "UPDATE runs SET pid = 2147483647 WHERE \"view\" = 'a.x'");
     int closed = 0;
@@ -744,8 +752,8 @@ static void test_runs_of_dead_processes_are_closed(void **state)
     store_runs_free(runs, n);
     /* A dead builder does not block the next claim, which also closes its run. */
     sql_exec(f->db, "UPDATE runs SET pid = 2147483647, outcome = 'running' WHERE id = 1");
-    assert_int_equal(store_run_begin(s, "a.x", "call", T3, &c), 0);
-    assert_int_equal(store_run_begin(s, "b.y", "call", T3, &c), 1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T3, &c), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T3, &c), 1);
     store_close(s);
 }
 
@@ -755,15 +763,15 @@ static void test_runs_kept_when_view_leaves(void **state)
     Store *s = open_store(f->db);
     ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
     sync_specs(s, specs, 1, T1);
-    record_run(s, "a.x", T1, "ok", NULL, "h1", 3);
+    record_run(s, "a.x", T1, RUN_OK, NULL, "h1", 3);
     int64_t late = 0;
-    assert_int_equal(store_run_begin(s, "a.x", "schedule", T2, &late), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T2, &late), 0);
 
     assert_stats(sync_specs(s, NULL, 0, T2), 0, 0, 1, 0);
     StoreView v;
     assert_int_equal(store_get_view(s, "a.x", &v), 1);
     /* A run in flight when its view left still finishes. */
-    assert_int_equal(store_run_finish(s, late, "ok", T2 + 5, 4, NULL, "h1"), 0);
+    assert_int_equal(store_run_finish(s, late, RUN_OK, T2 + 5, 4, NULL, "h1"), 0);
 
     StoreRun *runs = NULL;
     size_t n = 0;
@@ -778,7 +786,8 @@ static void test_runs_kept_when_view_leaves(void **state)
     assert_stats(sync_specs(s, specs, 1, T3), 1, 0, 0, 0);
     assert_hashes(s, "a.x", "h1", NULL);
     get_view(s, "a.x", &v);
-    assert_string_equal(v.last_outcome, "ok"); /* from the kept runs */
+    assert_string_equal(v.last_outcome, "ok");
+    assert_false(v.last_failed); /* from the kept runs */
     store_view_free(&v);
     store_close(s);
 }
@@ -788,22 +797,22 @@ static void test_run_errors(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, "a.x", "cron", T1, &id), -1);
+    assert_int_equal(store_run_begin(s, "a.x", (RunTrigger)42, T1, &id), -1);
     assert_non_null(strstr(store_error(s), "unknown trigger"));
-    assert_int_equal(store_run_begin(s, "", "call", T1, &id), -1);
+    assert_int_equal(store_run_begin(s, "", RUN_TRIGGER_CALL, T1, &id), -1);
     assert_int_equal(store_run_step(s, 4242, "create", T1, T1, NULL), -1);
     assert_non_null(strstr(store_error(s), "no run 4242"));
 
-    assert_int_equal(store_run_begin(s, "a.x", "call", T1, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
     assert_int_equal(store_run_step(s, id, "", T1, T1, NULL), -1);
-    assert_int_equal(store_run_finish(s, id, "running", T1, -1, NULL, NULL), -1);
-    assert_non_null(strstr(store_error(s), "unknown outcome"));
-    assert_int_equal(store_run_finish(s, id, "ok", T1, -1, NULL, NULL), -1);
+    assert_int_equal(store_run_finish(s, id, RUN_RUNNING, T1, -1, NULL, NULL), -1);
+    assert_non_null(strstr(store_error(s), "does not end a run"));
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T1, -1, NULL, NULL), -1);
     assert_non_null(strstr(store_error(s), "hash"));
-    assert_int_equal(store_run_finish(s, id + 1, "failed", T1, -1, "x", NULL), -1);
+    assert_int_equal(store_run_finish(s, id + 1, RUN_FAILED, T1, -1, "x", NULL), -1);
     assert_non_null(strstr(store_error(s), "no such run in progress"));
-    assert_int_equal(store_run_finish(s, id, "failed", T1, -1, "x", NULL), 0);
-    assert_int_equal(store_run_finish(s, id, "ok", T1, -1, NULL, "h1"), -1);
+    assert_int_equal(store_run_finish(s, id, RUN_FAILED, T1, -1, "x", NULL), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T1, -1, NULL, "h1"), -1);
 
     StoreRun *runs = NULL;
     size_t n = 0;
@@ -864,9 +873,9 @@ static void *writer_main(void *arg)
         }
         fake_repo_free(&r);
         int64_t id = 0;
-        if (store_run_begin(s, "a.x", "schedule", T1 + i, &id) ||
+        if (store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1 + i, &id) ||
             store_run_step(s, id, "create", T1 + i, T1 + i + 1, NULL) ||
-            store_run_finish(s, id, i % 3 ? "ok" : "failed", T1 + i + 2, i, NULL, hash))
+            store_run_finish(s, id, i % 3 ? RUN_OK : RUN_FAILED, T1 + i + 2, i, NULL, hash))
             worker_fail(w, "run", store_error(s));
     }
     store_close(s);

@@ -84,7 +84,7 @@ static void load_and_sync(Fixture *f, int64_t now)
 }
 
 /* Records a finished build of view's current definition with the given outcome. */
-static void build(Fixture *f, const char *view, const char *outcome, int64_t now)
+static void build(Fixture *f, const char *view, RunOutcome outcome, int64_t now)
 {
     Store *s;
     char *error = NULL;
@@ -92,8 +92,8 @@ static void build(Fixture *f, const char *view, const char *outcome, int64_t now
     StoreView v;
     assert_int_equal(store_get_view(s, view, &v), 0);
     int64_t run;
-    assert_int_equal(store_run_begin(s, view, "schedule", now - 1000, &run), 0);
-    bool ok = strcmp(outcome, "ok") == 0;
+    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, now - 1000, &run), 0);
+    bool ok = outcome == RUN_OK;
     assert_int_equal(store_run_finish(s, run, outcome, now, ok ? 10 : -1,
                                       ok ? NULL : "tests failed: x", ok ? v.hash : NULL),
                      0);
@@ -112,7 +112,7 @@ static ViewState state_of(Fixture *f, const char *view, int64_t now)
     StalenessInput in = {
         .enabled = v.enabled,
         .refreshing = v.running,
-        .last_run_failed = v.last_outcome && strcmp(v.last_outcome, "ok") != 0,
+        .last_run_failed = v.last_failed,
         .hash = v.hash,
         .built_hash = v.built_hash,
         .last_success_us = v.last_success_us,
@@ -132,7 +132,7 @@ static void test_changed_query_stays_stale_until_built(void **state)
     Fixture *f = *state;
     load_and_sync(f, 0);
     assert_int_equal(state_of(f, "first.cities", 1), VIEW_STATE_NEVER);
-    build(f, "first.cities", "ok", 1 * MINUTE);
+    build(f, "first.cities", RUN_OK, 1 * MINUTE);
     assert_int_equal(state_of(f, "first.cities", 2 * MINUTE), VIEW_STATE_FRESH);
 
     /* The analyst edits the query. */
@@ -144,11 +144,11 @@ static void test_changed_query_stays_stale_until_built(void **state)
     /* Re-scans, a restart (every call reopens the catalog) and a failed build lose nothing. */
     load_and_sync(f, 5 * MINUTE);
     load_and_sync(f, 6 * MINUTE);
-    build(f, "first.cities", "tests_failed", 7 * MINUTE);
+    build(f, "first.cities", RUN_TESTS_FAILED, 7 * MINUTE);
     assert_int_equal(state_of(f, "first.cities", 8 * MINUTE), VIEW_STATE_FAILED);
     load_and_sync(f, 9 * MINUTE);
     /* Only a successful build of the new definition makes it fresh. */
-    build(f, "first.cities", "ok", 10 * MINUTE);
+    build(f, "first.cities", RUN_OK, 10 * MINUTE);
     assert_int_equal(state_of(f, "first.cities", 11 * MINUTE), VIEW_STATE_FRESH);
     /* Its neighbour was never built and is untouched by all this. */
     assert_int_equal(state_of(f, "first.shops", 11 * MINUTE), VIEW_STATE_NEVER);
@@ -158,14 +158,14 @@ static void test_changed_tests_and_config_make_stale(void **state)
 {
     Fixture *f = *state;
     load_and_sync(f, 0);
-    build(f, "first.shops", "ok", 1 * MINUTE);
+    build(f, "first.shops", RUN_OK, 1 * MINUTE);
     assert_int_equal(state_of(f, "first.shops", 2 * MINUTE), VIEW_STATE_FRESH);
 
     char *schema = xasprintf("%s/first", f->views);
     write_text(schema, "shops_test.sql", "select count(*) > 0 from first.shops");
     load_and_sync(f, 3 * MINUTE);
     assert_int_equal(state_of(f, "first.shops", 4 * MINUTE), VIEW_STATE_STALE);
-    build(f, "first.shops", "ok", 5 * MINUTE);
+    build(f, "first.shops", RUN_OK, 5 * MINUTE);
     assert_int_equal(state_of(f, "first.shops", 6 * MINUTE), VIEW_STATE_FRESH);
 
     /* A schema-wide config change reaches every view of the schema. */
@@ -179,7 +179,7 @@ static void test_interval_expiry_and_rename(void **state)
 {
     Fixture *f = *state;
     load_and_sync(f, 0);
-    build(f, "first.cities", "ok", 0);
+    build(f, "first.cities", RUN_OK, 0);
     assert_int_equal(state_of(f, "first.cities", 59 * MINUTE), VIEW_STATE_FRESH);
     assert_int_equal(state_of(f, "first.cities", 60 * MINUTE), VIEW_STATE_STALE);
 
