@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/names.h"
+
 #define JSMN_STATIC
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
-/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; the tokenizer path does the same. */
-#define SQLINFO_MAX_IDENT 63
 /* Parse trees nested deeper than this many objects are read from tokens instead (see below). */
 #define SQLINFO_MAX_DEPTH 1000
 
@@ -915,37 +915,11 @@ static bool tok_label(const Tokens *ts, int i)
            t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD;
 }
 
-char *sqlinfo_ident(const char *s, size_t len)
-{
-    char *name;
-    if (len >= 2 && s[0] == '"') {
-        name = xmalloc(len);
-        size_t n = 0;
-        for (size_t k = 1; k + 1 < len; k++) {
-            name[n++] = s[k];
-            if (s[k] == '"' && s[k + 1] == '"')
-                k++;
-        }
-        name[n] = '\0';
-    } else {
-        name = xstrndup(s, len);
-        str_lower(name);
-    }
-    size_t n = strlen(name);
-    if (n > SQLINFO_MAX_IDENT) {
-        n = SQLINFO_MAX_IDENT;
-        while (n > 0 && (name[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
-        name[n] = '\0';
-    }
-    return name;
-}
-
 /* The name a token stands for, folded as SQL does; caller frees. */
 static char *tok_name(const Tokens *ts, int i)
 {
     const PgQuery__ScanToken *t = ts->t[i];
-    return sqlinfo_ident(ts->sql + t->start, (size_t)(t->end - t->start));
+    return names_ident(ts->sql + t->start, (size_t)(t->end - t->start));
 }
 
 /* The token text in upper case (for messages); caller frees. */

@@ -24,7 +24,7 @@ typedef enum SqlMode {
     SQL_TOKENIZED, /* parser rejected it; relations found by the tokenizer, columns unknown */
 } SqlMode;
 
-/* One reference to a relation, as SQL resolves names: unquoted parts folded to lower case. */
+/* One reference to a relation, as SQL resolves names (catalog/names: folded, cut to the limit). */
 typedef struct SqlRelation {
     char *schema; /* NULL when unqualified */
     char *name;
@@ -68,13 +68,6 @@ void sqlinfo_free(SqlInfo *info);
  */
 int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *temporary,
                           char **error, int *error_offset) MUST_CHECK;
-
-/*
- * The name an identifier written as the len bytes at s stands for: unquoted, folded to lower
- * case; quoted, unquoted ("" is one quote) and kept; either way cut to the identifier limit, as
- * PostgreSQL does. Caller frees.
- */
-char *sqlinfo_ident(const char *s, size_t len);
 
 /* The 1-based line of a byte offset into text (1 for offsets < 0). */
 int sqlinfo_line_of(const char *text, int offset);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/names.h"
 #include "catalog/sqlinfo.h"
 
 /* Most parts of a relation name: catalog.schema.name. */
@@ -82,34 +83,6 @@ int dialect_parse(const char *name, Dialect *out)
         return 0;
     }
     return -1;
-}
-
-char *sql_ident(const char *name)
-{
-    size_t quotes = 0;
-    for (const char *p = name; *p; p++)
-        quotes += *p == '"';
-    char *out = xmalloc(strlen(name) + quotes + 3), *o = out;
-    *o++ = '"';
-    for (const char *p = name; *p; p++) {
-        if (*p == '"')
-            *o++ = '"';
-        *o++ = *p;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
-}
-
-char *sql_table(const char *schema, const char *table, const char *suffix)
-{
-    char *full = xasprintf("%s%s", table, suffix != NULL ? suffix : "");
-    char *s = sql_ident(schema), *t = sql_ident(full);
-    char *out = xasprintf("%s.%s", s, t);
-    free(full);
-    free(s);
-    free(t);
-    return out;
 }
 
 /* ---- Statements and tokens ---- */
@@ -476,11 +449,11 @@ static bool reference_span(const Scan *s, int at, bool parsed, Span *span, bool 
     return true;
 }
 
-/* Whether a relation reference names the view (unqualified names resolve to schema public). */
+/* Whether a relation reference names the view. */
 static bool is_view_reference(const SqlRelation *r, const View *v)
 {
-    const char *schema = r->schema != NULL ? r->schema : "public";
-    return strcmp(schema, v->schema) == 0 && strcmp(r->name, v->table) == 0;
+    return strcmp(names_schema_or_default(r->schema), v->schema) == 0 &&
+           strcmp(r->name, v->table) == 0;
 }
 
 /*
@@ -576,7 +549,7 @@ static bool has_redshift_attributes(const char *sql, const Scan *s)
     for (int i = 0; i < s->n; i++) {
         if (s->t[i]->token != PG_QUERY__TOKEN__IDENT || sql[s->t[i]->start] == '"')
             continue;
-        char *name = sqlinfo_ident(sql + s->t[i]->start, (size_t)(s->t[i]->end - s->t[i]->start));
+        char *name = names_ident(sql + s->t[i]->start, (size_t)(s->t[i]->end - s->t[i]->start));
         bool hit = false;
         for (size_t k = 0; k < ARRAY_LEN(words); k++)
             hit = hit || strcmp(name, words[k]) == 0;
@@ -699,6 +672,6 @@ char *dialect_lock(Dialect d, const StrVec *relations)
 
 RepoOptions dialect_repo_options(Dialect d)
 {
-    return (RepoOptions){.max_ident_len = d == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
-                                                                : REPO_MAX_IDENT_POSTGRES};
+    return (RepoOptions){.max_ident_len =
+                             d == DIALECT_REDSHIFT ? NAMES_MAX_IDENT_REDSHIFT : NAMES_MAX_IDENT};
 }
