@@ -141,3 +141,14 @@ fail:
     free(table);
     return NULL;
 }
+
+char *names_parse_view(const char *text)
+{
+    char *name = names_parse_qualified(text);
+    if (name == NULL) {
+        char *qualified = xasprintf("%s.%s", NAMES_DEFAULT_SCHEMA, text);
+        name = names_parse_qualified(qualified);
+        free(qualified);
+    }
+    return name;
+}

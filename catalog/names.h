@@ -43,4 +43,8 @@ char *names_qualified(const char *schema, const char *table);
  */
 char *names_parse_qualified(const char *text);
 
+/* Like names_parse_qualified, but a name of one part is a table in NAMES_DEFAULT_SCHEMA, as
+ * PostgreSQL's default search_path has it. Caller frees; NULL when malformed. */
+char *names_parse_view(const char *text);
+
 #endif

@@ -135,12 +135,36 @@ static void test_parse_qualified(void **state)
     }
 }
 
+static void test_parse_view(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *name; /* NULL: rejected */
+    } cases[] = {
+        {"first.cities", "first.cities"},
+        {"Cities", "public.cities"},
+        {"\"Cities\"", "public.Cities"},
+        {"a.b.c", NULL},
+        {"", NULL},
+        {"\"open", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *name = names_parse_view(cases[i].text);
+        if (cases[i].name == NULL)
+            assert_null(name);
+        else
+            assert_string_equal(name, cases[i].name);
+        free(name);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ident),           cmocka_unit_test(test_ident_keeps_utf8_whole),
         cmocka_unit_test(test_quote),           cmocka_unit_test(test_qualified),
-        cmocka_unit_test(test_parse_qualified),
+        cmocka_unit_test(test_parse_qualified), cmocka_unit_test(test_parse_view),
     };
     return cmocka_run_group_tests_name("names", tests, NULL, NULL);
 }
