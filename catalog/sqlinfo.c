@@ -1392,6 +1392,21 @@ static void record_extent(const Tokens *ts, bool parsed, SqlRelation *r)
     r->bare_from_item = from_item && !tok_alias(ts, last + 1);
 }
 
+/* sqlinfo_created_table on a text's tokens. */
+static int created_table_of(const Tokens *all, SqlRelation *table, int *end, bool *temporary,
+                            char **error, int *error_offset)
+{
+    /* The first statement's tokens. */
+    int n = 0;
+    while (n < all->n && all->t[n]->token != PG_QUERY__TOKEN__ASCII_59)
+        n++;
+    Tokens ts = {all->sql, all->t, n};
+    const char *problem = created_name(&ts, table, end, temporary, error_offset);
+    if (problem)
+        *error = xstrdup(problem);
+    return problem ? -1 : 0;
+}
+
 int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *temporary,
                           char **error, int *error_offset)
 {
@@ -1408,16 +1423,9 @@ int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *t
         scan_free(&sc);
         return -1;
     }
-    /* The first statement's tokens. */
-    int n = 0;
-    while (n < sc.all.n && sc.all.t[n]->token != PG_QUERY__TOKEN__ASCII_59)
-        n++;
-    Tokens ts = {sql, sc.all.t, n};
-    const char *problem = created_name(&ts, table, end, temporary, error_offset);
-    if (problem)
-        *error = xstrdup(problem);
+    int rc = created_table_of(&sc.all, table, end, temporary, error, error_offset);
     scan_free(&sc);
-    return problem ? -1 : 0;
+    return rc;
 }
 
 int sqlinfo_statements(const char *sql, SqlSpan **spans, size_t *n, char **error)
@@ -1510,14 +1518,19 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
         for (size_t i = 0; i < out->n_relations; i++)
             record_extent(&sc.all, out->mode == SQL_PARSED, &out->relations[i]);
     }
-    scan_free(&sc);
     if (kind == SQL_KIND_DDL) {
         int end;
         bool temporary;
-        if (sqlinfo_created_table(sql, &out->created, &end, &temporary, error, error_offset) < 0) {
-            sqlinfo_free(out);
-            return -1;
-        }
+        rc = sc.scan != NULL
+                 ? created_table_of(&sc.all, &out->created, &end, &temporary, error, error_offset)
+                 : -1;
+        if (rc < 0 && *error == NULL)
+            *error = xstrdup(sc.error != NULL ? sc.error : "could not read the tokens");
+    }
+    scan_free(&sc);
+    if (rc < 0) {
+        sqlinfo_free(out);
+        return -1;
     }
     return 0;
 }
