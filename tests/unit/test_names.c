@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,13 +95,31 @@ static void test_qualified(void **state)
     assert_string_equal(names_schema_or_default("first"), "first");
 }
 
+/* A typed name and what a parser makes of it (NULL: rejected). */
+typedef struct ParseCase {
+    const char *text;
+    const char *name;
+} ParseCase;
+
+static void run_parse_cases(char *(*parse)(const char *), const ParseCase *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *name = parse(cases[i].text);
+        bool ok = name == NULL ? cases[i].name == NULL
+                               : cases[i].name != NULL && strcmp(name, cases[i].name) == 0;
+        if (!ok) {
+            print_error("'%s': want %s, got %s\n", cases[i].text,
+                        cases[i].name ? cases[i].name : "rejected", name ? name : "rejected");
+            fail();
+        }
+        free(name);
+    }
+}
+
 static void test_parse_qualified(void **state)
 {
     (void)state;
-    static const struct {
-        const char *text;
-        const char *name; /* NULL: rejected */
-    } cases[] = {
+    static const ParseCase cases[] = {
         {"first.cities", "first.cities"},
         {"First.Cities", "first.cities"},
         {"  first . cities  ", "first.cities"},
@@ -117,31 +136,13 @@ static void test_parse_qualified(void **state)
         {"my schema.cities", NULL},
         {"", NULL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *name = names_parse_qualified(cases[i].text);
-        if (cases[i].name == NULL) {
-            if (name != NULL) {
-                print_error("'%s' was accepted as '%s'\n", cases[i].text, name);
-                fail();
-            }
-        } else {
-            if (name == NULL) {
-                print_error("'%s' was rejected\n", cases[i].text);
-                fail();
-            }
-            assert_string_equal(name, cases[i].name);
-        }
-        free(name);
-    }
+    run_parse_cases(names_parse_qualified, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_parse_view(void **state)
 {
     (void)state;
-    static const struct {
-        const char *text;
-        const char *name; /* NULL: rejected */
-    } cases[] = {
+    static const ParseCase cases[] = {
         {"first.cities", "first.cities"},
         {"Cities", "public.cities"},
         {"\"Cities\"", "public.Cities"},
@@ -149,14 +150,7 @@ static void test_parse_view(void **state)
         {"", NULL},
         {"\"open", NULL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *name = names_parse_view(cases[i].text);
-        if (cases[i].name == NULL)
-            assert_null(name);
-        else
-            assert_string_equal(name, cases[i].name);
-        free(name);
-    }
+    run_parse_cases(names_parse_view, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 int main(void)
