@@ -364,7 +364,7 @@ static void add_dep(View *v, size_t d, size_t *cap)
     v->deps[v->n_deps++] = d;
 }
 
-/* Resolves the relations a view reads to managed views (unqualified names: schema public). */
+/* Resolves the relations a view reads to managed views (unqualified names: the default schema). */
 static void resolve_deps(Repo *r, size_t vi, const SqlInfo *info)
 {
     View *v = &r->views[vi];
@@ -372,7 +372,7 @@ static void resolve_deps(Repo *r, size_t vi, const SqlInfo *info)
     for (size_t i = 0; i < info->n_relations; i++) {
         const SqlRelation *rel = &info->relations[i];
         char name[600];
-        snprintf(name, sizeof(name), "%s.%s", rel->schema ? rel->schema : "public", rel->name);
+        snprintf(name, sizeof(name), "%s.%s", names_schema_or_default(rel->schema), rel->name);
         RepoIndexEntry *e;
         HASH_FIND_STR(r->index, name, e);
         if (e && e->index != vi) /* a view reading its own previous version is no dependency */

@@ -13,11 +13,12 @@
 
 #include "catalog/config.h"
 #include "catalog/diag.h"
+#include "catalog/names.h"
 #include "core/util.h"
 
-/* PostgreSQL's identifier limit (NAMEDATALEN - 1); Redshift allows 127. */
-#define REPO_MAX_IDENT_POSTGRES 63
-#define REPO_MAX_IDENT_REDSHIFT 127
+/* Identifier limits: catalog/names (PostgreSQL's, the default; Redshift's). */
+#define REPO_MAX_IDENT_POSTGRES NAMES_MAX_IDENT
+#define REPO_MAX_IDENT_REDSHIFT NAMES_MAX_IDENT_REDSHIFT
 /* The longest suffix Duro appends to a table name ("_duro_temp"). */
 #define REPO_TABLE_SUFFIX_MAX 10
 /* The largest SQL file (query, tests, DDL) Duro analyses. */

@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/names.h"
+
 #define JSMN_STATIC
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
-/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes; the tokenizer path does the same. */
-#define SQLINFO_MAX_IDENT 63
+/* Most parts of a relation name: catalog.schema.name. */
+#define SQLINFO_MAX_NAME_PARTS 3
 /* Parse trees nested deeper than this many objects are read from tokens instead (see below). */
 #define SQLINFO_MAX_DEPTH 1000
 
@@ -53,7 +55,7 @@ static void add_relation_owned(Analysis *a, char *schema, char *name, int locati
     SqlInfo *out = a->out;
     grow_array((void **)&out->relations, &a->relations_cap, out->n_relations + 1,
                sizeof(SqlRelation));
-    out->relations[out->n_relations++] = (SqlRelation){schema, name, location};
+    out->relations[out->n_relations++] = (SqlRelation){schema, name, location, {-1, -1}, false};
 }
 
 /* qsort order: by position in the text. */
@@ -915,37 +917,11 @@ static bool tok_label(const Tokens *ts, int i)
            t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD;
 }
 
-char *sqlinfo_ident(const char *s, size_t len)
-{
-    char *name;
-    if (len >= 2 && s[0] == '"') {
-        name = xmalloc(len);
-        size_t n = 0;
-        for (size_t k = 1; k + 1 < len; k++) {
-            name[n++] = s[k];
-            if (s[k] == '"' && s[k + 1] == '"')
-                k++;
-        }
-        name[n] = '\0';
-    } else {
-        name = xstrndup(s, len);
-        str_lower(name);
-    }
-    size_t n = strlen(name);
-    if (n > SQLINFO_MAX_IDENT) {
-        n = SQLINFO_MAX_IDENT;
-        while (n > 0 && (name[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
-        name[n] = '\0';
-    }
-    return name;
-}
-
 /* The name a token stands for, folded as SQL does; caller frees. */
 static char *tok_name(const Tokens *ts, int i)
 {
     const PgQuery__ScanToken *t = ts->t[i];
-    return sqlinfo_ident(ts->sql + t->start, (size_t)(t->end - t->start));
+    return names_ident(ts->sql + t->start, (size_t)(t->end - t->start));
 }
 
 /* The token text in upper case (for messages); caller frees. */
@@ -1251,19 +1227,14 @@ static const char *created_name(const Tokens *ts, SqlRelation *table, int *end, 
 }
 
 /* Analyses text the parser rejected, statement by statement, from its tokens. */
-static int analyze_tokens(Analysis *a, const PgQuery__ScanResult *scan, SqlKind kind)
+static int analyze_tokens(Analysis *a, const Tokens *all, SqlKind kind)
 {
     SqlInfo *out = a->out;
-    size_t total = scan->n_tokens;
-    PgQuery__ScanToken **sig = xmalloc(sizeof(PgQuery__ScanToken *) * (total + 1));
-    int n_sig = 0, rc = 0;
+    PgQuery__ScanToken **sig = all->t;
+    int n_sig = all->n, rc = 0;
 
     out->mode = SQL_TOKENIZED;
     out->columns_known = false;
-    for (size_t i = 0; i < total; i++)
-        if (scan->tokens[i]->token != PG_QUERY__TOKEN__SQL_COMMENT &&
-            scan->tokens[i]->token != PG_QUERY__TOKEN__C_COMMENT)
-            sig[n_sig++] = scan->tokens[i];
 
     /* Statements are the non-empty runs of tokens between semicolons. */
     int n_stmts = 0, second_at = -1;
@@ -1315,8 +1286,125 @@ static int analyze_tokens(Analysis *a, const PgQuery__ScanResult *scan, SqlKind 
         s = e;
     }
 done:
-    free(sig);
     return rc;
+}
+
+/* ---- Reading a text's tokens ---- */
+
+/* A text's tokens from libpg_query's scanner: all of them, and the significant ones in all. */
+typedef struct Scanned {
+    PgQuery__ScanResult *scan; /* NULL when the tokenizer rejected the text */
+    Tokens all;                /* comments dropped */
+    char *error;               /* why the tokenizer rejected the text */
+    int error_offset;
+} Scanned;
+
+/* Scans sql into *sc (free with scan_free). Returns 0, or -1 with sc->error set. */
+static int scan_text(const char *sql, Scanned *sc)
+{
+    *sc = (Scanned){NULL, {sql, NULL, 0}, NULL, -1};
+    PgQueryScanResult scanned = pg_query_scan(sql);
+    if (scanned.error != NULL) {
+        sc->error = xstrdup(scanned.error->message);
+        sc->error_offset = cursor_to_offset(sql, scanned.error->cursorpos);
+    } else {
+        sc->scan = pg_query__scan_result__unpack(NULL, scanned.pbuf.len,
+                                                 (const uint8_t *)scanned.pbuf.data);
+        if (sc->scan == NULL)
+            sc->error = xstrdup("could not read the tokens");
+    }
+    pg_query_free_scan_result(scanned);
+    if (sc->scan == NULL)
+        return -1;
+    sc->all.t = xmalloc(sizeof(PgQuery__ScanToken *) * (sc->scan->n_tokens + 1));
+    for (size_t i = 0; i < sc->scan->n_tokens; i++)
+        if (sc->scan->tokens[i]->token != PG_QUERY__TOKEN__SQL_COMMENT &&
+            sc->scan->tokens[i]->token != PG_QUERY__TOKEN__C_COMMENT)
+            sc->all.t[sc->all.n++] = sc->scan->tokens[i];
+    return 0;
+}
+
+/* Frees what scan_text allocated. */
+static void scan_free(Scanned *sc)
+{
+    if (sc->scan != NULL)
+        pg_query__scan_result__free_unpacked(sc->scan, NULL);
+    free(sc->all.t);
+    free(sc->error);
+    *sc = (Scanned){0};
+}
+
+/* The statements: the non-empty runs of tokens between semicolons, into *spans (caller frees). */
+static size_t statement_spans(const Tokens *all, SqlSpan **spans)
+{
+    size_t n = 0;
+    *spans = xcalloc((size_t)all->n + 1, sizeof(SqlSpan));
+    for (int i = 0; i < all->n; i++) {
+        if (all->t[i]->token == PG_QUERY__TOKEN__ASCII_59)
+            continue;
+        int e = i;
+        while (e + 1 < all->n && all->t[e + 1]->token != PG_QUERY__TOKEN__ASCII_59)
+            e++;
+        (*spans)[n++] = (SqlSpan){(int)all->t[i]->start, (int)all->t[e]->end};
+        i = e;
+    }
+    return n;
+}
+
+/* Whether token i starts a table alias written without AS, or is AS. */
+static bool tok_alias(const Tokens *ts, int i)
+{
+    return tok_is(ts, i, PG_QUERY__TOKEN__AS) || tok_name_start(ts, i);
+}
+
+/*
+ * Records how the reference at r->location is written: its whole extent (every part of a
+ * dotted name; the tokenizer reports catalog.schema.name at the schema, so parts before it
+ * count too) and whether it is a FROM item without an alias. Leaves r as it is when no token
+ * starts there.
+ */
+static void record_extent(const Tokens *ts, bool parsed, SqlRelation *r)
+{
+    int first = -1;
+    for (int i = 0; i < ts->n && first < 0; i++)
+        if ((int)ts->t[i]->start == r->location)
+            first = i;
+    if (first < 0)
+        return;
+    int last = first, parts = 1;
+    while (parts < SQLINFO_MAX_NAME_PARTS && tok_is(ts, first - 1, PG_QUERY__TOKEN__ASCII_46) &&
+           tok_label(ts, first - 2)) {
+        first -= 2;
+        parts++;
+    }
+    while (parts < SQLINFO_MAX_NAME_PARTS && tok_is(ts, last + 1, PG_QUERY__TOKEN__ASCII_46) &&
+           tok_label(ts, last + 2)) {
+        last += 2;
+        parts++;
+    }
+    r->extent = (SqlSpan){(int)ts->t[first]->start, (int)ts->t[last]->end};
+    int before = first - 1;
+    bool from_item = tok_is(ts, before, PG_QUERY__TOKEN__FROM) ||
+                     tok_is(ts, before, PG_QUERY__TOKEN__JOIN) ||
+                     tok_is(ts, before, PG_QUERY__TOKEN__ONLY) ||
+                     tok_is(ts, before, PG_QUERY__TOKEN__ASCII_44) ||
+                     (parsed && tok_is(ts, before, PG_QUERY__TOKEN__ASCII_40));
+    r->bare_from_item = from_item && !tok_alias(ts, last + 1);
+}
+
+/* sqlinfo_created_table on a text's tokens. */
+static int created_table_of(const Tokens *all, SqlRelation *table, int *end, bool *temporary,
+                            char **error, int *error_offset)
+{
+    /* The first statement's tokens. */
+    int n = 0;
+    while (n < all->n && all->t[n]->token != PG_QUERY__TOKEN__ASCII_59)
+        n++;
+    Tokens ts = {all->sql, all->t, n};
+    const char *problem = created_name(&ts, table, end, temporary, error_offset);
+    if (problem)
+        *error = xstrdup(problem);
+    return problem ? -1 : 0;
 }
 
 int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *temporary,
@@ -1327,56 +1415,66 @@ int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *t
     *temporary = false;
     *error = NULL;
     *error_offset = -1;
-    PgQueryScanResult scanned = pg_query_scan(sql);
-    PgQuery__ScanResult *scan =
-        scanned.error ? NULL
-                      : pg_query__scan_result__unpack(NULL, scanned.pbuf.len,
-                                                      (const uint8_t *)scanned.pbuf.data);
-    if (scan == NULL) {
-        *error = xstrdup(scanned.error ? scanned.error->message : "could not read the tokens");
-        *error_offset = scanned.error ? cursor_to_offset(sql, scanned.error->cursorpos) : -1;
-        pg_query_free_scan_result(scanned);
+    Scanned sc;
+    if (scan_text(sql, &sc) < 0) {
+        *error = sc.error;
+        *error_offset = sc.error_offset;
+        sc.error = NULL;
+        scan_free(&sc);
         return -1;
     }
-    /* The first statement's tokens, without comments. */
-    PgQuery__ScanToken **sig = xmalloc(sizeof(PgQuery__ScanToken *) * (scan->n_tokens + 1));
-    int n = 0;
-    for (size_t i = 0; i < scan->n_tokens && scan->tokens[i]->token != PG_QUERY__TOKEN__ASCII_59;
-         i++)
-        if (scan->tokens[i]->token != PG_QUERY__TOKEN__SQL_COMMENT &&
-            scan->tokens[i]->token != PG_QUERY__TOKEN__C_COMMENT)
-            sig[n++] = scan->tokens[i];
-    Tokens ts = {sql, sig, n};
-    const char *problem = created_name(&ts, table, end, temporary, error_offset);
-    if (problem)
-        *error = xstrdup(problem);
-    free(sig);
-    pg_query__scan_result__free_unpacked(scan, NULL);
-    pg_query_free_scan_result(scanned);
-    return problem ? -1 : 0;
+    int rc = created_table_of(&sc.all, table, end, temporary, error, error_offset);
+    scan_free(&sc);
+    return rc;
+}
+
+int sqlinfo_statements(const char *sql, SqlSpan **spans, size_t *n, char **error)
+{
+    Scanned sc;
+    *spans = NULL;
+    *n = 0;
+    *error = NULL;
+    if (scan_text(sql, &sc) < 0) {
+        *error = sc.error;
+        sc.error = NULL;
+        scan_free(&sc);
+        return -1;
+    }
+    *n = statement_spans(&sc.all, spans);
+    scan_free(&sc);
+    return 0;
+}
+
+bool sqlinfo_has_table_attributes(const char *sql)
+{
+    static const char *const words[] = {"diststyle", "distkey", "sortkey"};
+    Scanned sc;
+    bool hit = false;
+    if (scan_text(sql, &sc) < 0) {
+        scan_free(&sc);
+        return false;
+    }
+    for (int i = 0; i < sc.all.n && !hit; i++) {
+        const PgQuery__ScanToken *t = sc.all.t[i];
+        if (t->token != PG_QUERY__TOKEN__IDENT || sql[t->start] == '"')
+            continue;
+        char *name = names_ident(sql + t->start, (size_t)(t->end - t->start));
+        for (size_t k = 0; k < ARRAY_LEN(words); k++)
+            hit = hit || strcmp(name, words[k]) == 0;
+        free(name);
+    }
+    scan_free(&sc);
+    return hit;
 }
 
 /* ---- Entry points ---- */
 
 /* Analyses sql from libpg_query's tokens (the parser rejected it). */
-static int analyze_scanned(Analysis *a, const char *sql, SqlKind kind)
+static int analyze_scanned(Analysis *a, const Scanned *sc, SqlKind kind)
 {
-    int rc;
-    PgQueryScanResult scanned = pg_query_scan(sql);
-    if (scanned.error != NULL) {
-        rc = fail(a, cursor_to_offset(sql, scanned.error->cursorpos), "%s", scanned.error->message);
-    } else {
-        PgQuery__ScanResult *scan = pg_query__scan_result__unpack(
-            NULL, scanned.pbuf.len, (const uint8_t *)scanned.pbuf.data);
-        if (scan == NULL) {
-            rc = fail(a, -1, "could not read the tokens");
-        } else {
-            rc = analyze_tokens(a, scan, kind);
-            pg_query__scan_result__free_unpacked(scan, NULL);
-        }
-    }
-    pg_query_free_scan_result(scanned);
-    return rc;
+    if (sc->scan == NULL)
+        return fail(a, sc->error_offset, "%s", sc->error);
+    return analyze_tokens(a, &sc->all, kind);
 }
 
 int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, int *error_offset)
@@ -1388,14 +1486,16 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     *error = NULL;
     *error_offset = -1;
 
+    Scanned sc;
+    (void)scan_text(sql, &sc); /* a rejection is reported only if the parser rejects it too */
     PgQueryParseResult parsed = pg_query_parse(sql);
     if (parsed.error != NULL) {
-        rc = analyze_scanned(&a, sql, kind);
+        rc = analyze_scanned(&a, &sc, kind);
     } else {
         Json tree;
         int loaded = json_load(&tree, parsed.parse_tree, SQLINFO_MAX_DEPTH);
         if (loaded > 0)
-            rc = analyze_scanned(&a, sql, kind);
+            rc = analyze_scanned(&a, &sc, kind);
         else if (loaded < 0)
             rc = fail(&a, -1, "could not read the parse tree");
         else
@@ -1405,6 +1505,7 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     pg_query_free_parse_result(parsed);
 
     if (rc < 0) {
+        scan_free(&sc);
         sqlinfo_free(out);
         *error = a.error;
         *error_offset = a.error_offset;
@@ -1412,13 +1513,24 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     }
     if (out->n_relations > 1)
         qsort(out->relations, out->n_relations, sizeof(SqlRelation), relation_cmp);
+    if (sc.scan != NULL) {
+        statement_spans(&sc.all, &out->statements);
+        for (size_t i = 0; i < out->n_relations; i++)
+            record_extent(&sc.all, out->mode == SQL_PARSED, &out->relations[i]);
+    }
     if (kind == SQL_KIND_DDL) {
         int end;
         bool temporary;
-        if (sqlinfo_created_table(sql, &out->created, &end, &temporary, error, error_offset) < 0) {
-            sqlinfo_free(out);
-            return -1;
-        }
+        rc = sc.scan != NULL
+                 ? created_table_of(&sc.all, &out->created, &end, &temporary, error, error_offset)
+                 : -1;
+        if (rc < 0 && *error == NULL)
+            *error = xstrdup(sc.error != NULL ? sc.error : "could not read the tokens");
+    }
+    scan_free(&sc);
+    if (rc < 0) {
+        sqlinfo_free(out);
+        return -1;
     }
     return 0;
 }
@@ -1432,6 +1544,7 @@ void sqlinfo_free(SqlInfo *info)
         free(info->relations[i].name);
     }
     free(info->relations);
+    free(info->statements);
     strvec_free(&info->columns);
     free(info->created.schema);
     free(info->created.name);

@@ -24,11 +24,21 @@ typedef enum SqlMode {
     SQL_TOKENIZED, /* parser rejected it; relations found by the tokenizer, columns unknown */
 } SqlMode;
 
-/* One reference to a relation, as SQL resolves names: unquoted parts folded to lower case. */
+/* A byte range [start, end) of a text; {-1, -1} when unknown. */
+typedef struct SqlSpan {
+    int start;
+    int end;
+} SqlSpan;
+
+/* One reference to a relation, as SQL resolves names (catalog/names: folded, cut to the limit). */
 typedef struct SqlRelation {
     char *schema; /* NULL when unqualified */
     char *name;
     int location; /* byte offset of the reference in the text */
+    /* The reference as written: every part of the dotted name with the blanks, comments and
+     * quotes between them (sqlinfo_analyze only). */
+    SqlSpan extent;
+    bool bare_from_item; /* a FROM item without an alias: replacing it needs "AS name" */
 } SqlRelation;
 
 typedef struct SqlInfo {
@@ -42,6 +52,8 @@ typedef struct SqlInfo {
     StrVec columns;
     bool columns_known; /* false when tokenized, or an output is "*" / "t.*" */
     int n_statements;
+    /* Each statement, from its first token to its last (comments and ";" around it left out). */
+    SqlSpan *statements;
     /* SQL_KIND_DDL: the table the statement creates (see sqlinfo_created_table); else zero. */
     SqlRelation created;
 } SqlInfo;
@@ -70,11 +82,15 @@ int sqlinfo_created_table(const char *sql, SqlRelation *table, int *end, bool *t
                           char **error, int *error_offset) MUST_CHECK;
 
 /*
- * The name an identifier written as the len bytes at s stands for: unquoted, folded to lower
- * case; quoted, unquoted ("" is one quote) and kept; either way cut to the identifier limit, as
- * PostgreSQL does. Caller frees.
+ * The statements of sql, as sqlinfo_analyze records them, into *spans (caller frees) and *n,
+ * whatever they are. Returns 0, or -1 with *error set (caller frees) when even the tokenizer
+ * rejects the text (an unterminated quote or comment).
  */
-char *sqlinfo_ident(const char *s, size_t len);
+int sqlinfo_statements(const char *sql, SqlSpan **spans, size_t *n, char **error) MUST_CHECK;
+
+/* Whether sql writes Redshift table attributes of its own: an unquoted DISTSTYLE, DISTKEY or
+ * SORTKEY (false when the tokenizer rejects the text). */
+bool sqlinfo_has_table_attributes(const char *sql);
 
 /* The 1-based line of a byte offset into text (1 for offsets < 0). */
 int sqlinfo_line_of(const char *text, int offset);

@@ -2,35 +2,17 @@
  * SQL text for building a view in PostgreSQL or Redshift (see dialect.h): the temp table with its
  * Redshift attributes (from the query, or from a Python processor's DDL), swap renames, grants,
  * dependent views, snapshots and the view's tests with self-references pointed at the temp table
- * (found with libpg_query's splitter, tokenizer and catalog/sqlinfo). Pure text generation; not
+ * (statements, references and names as catalog/sqlinfo reads them). Pure text generation; not
  * for: running SQL or deciding when to.
  */
 #include "planner/dialect.h"
 
-#include <pg_query.h>
-#include <pg_query/pg_query.pb-c.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/names.h"
 #include "catalog/sqlinfo.h"
-
-/* Most parts of a relation name: catalog.schema.name. */
-#define DIALECT_MAX_NAME_PARTS 3
-
-/* A byte range [start, end) of a text. */
-typedef struct Span {
-    int start;
-    int end;
-} Span;
-
-/* A text's tokens from libpg_query's scanner (byte offsets), comments included. */
-typedef struct Scan {
-    PgQuery__ScanResult *result;
-    PgQuery__ScanToken **t;
-    int n;
-} Scan;
 
 /* A growable string, for assembling statements. */
 typedef struct Buf {
@@ -84,122 +66,16 @@ int dialect_parse(const char *name, Dialect *out)
     return -1;
 }
 
-char *sql_ident(const char *name)
-{
-    size_t quotes = 0;
-    for (const char *p = name; *p; p++)
-        quotes += *p == '"';
-    char *out = xmalloc(strlen(name) + quotes + 3), *o = out;
-    *o++ = '"';
-    for (const char *p = name; *p; p++) {
-        if (*p == '"')
-            *o++ = '"';
-        *o++ = *p;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
-}
-
-char *sql_table(const char *schema, const char *table, const char *suffix)
-{
-    char *full = xasprintf("%s%s", table, suffix != NULL ? suffix : "");
-    char *s = sql_ident(schema), *t = sql_ident(full);
-    char *out = xasprintf("%s.%s", s, t);
-    free(full);
-    free(s);
-    free(t);
-    return out;
-}
-
-/* ---- Statements and tokens ---- */
-
-/* Whether a token is a comment. */
-static bool is_comment(const PgQuery__ScanToken *t)
-{
-    return t->token == PG_QUERY__TOKEN__SQL_COMMENT || t->token == PG_QUERY__TOKEN__C_COMMENT;
-}
-
-/* Scans sql into *s (free with scan_free). Returns 0, or -1 with *error set (caller frees). */
-static int scan_sql(const char *sql, Scan *s, char **error)
-{
-    int rc = 0;
-    *s = (Scan){0};
-    PgQueryScanResult raw = pg_query_scan(sql);
-    if (raw.error != NULL) {
-        *error = xstrdup(raw.error->message);
-        rc = -1;
-    } else {
-        s->result =
-            pg_query__scan_result__unpack(NULL, raw.pbuf.len, (const uint8_t *)raw.pbuf.data);
-        if (s->result == NULL) {
-            *error = xstrdup("could not read the SQL tokens");
-            rc = -1;
-        } else {
-            s->t = s->result->tokens;
-            s->n = (int)s->result->n_tokens;
-        }
-    }
-    pg_query_free_scan_result(raw);
-    return rc;
-}
-
-/* Frees what scan_sql allocated. */
-static void scan_free(Scan *s)
-{
-    if (s->result != NULL)
-        pg_query__scan_result__free_unpacked(s->result, NULL);
-    *s = (Scan){0};
-}
-
-/*
- * The statements of sql, each from its first token to its last (comments, blanks and the ";"
- * around it left out), into *spans (caller frees) and *n. Returns 0, or -1 with *error set when
- * even the tokenizer rejects the text (an unterminated quote or comment).
- */
-static int statement_spans(const char *sql, Span **spans, size_t *n, char **error)
-{
-    Scan s;
-    *spans = NULL;
-    *n = 0;
-    if (scan_sql(sql, &s, error) < 0)
-        return -1;
-    PgQuerySplitResult split = pg_query_split_with_scanner(sql);
-    int rc = 0;
-    if (split.error != NULL) {
-        *error = xstrdup(split.error->message);
-        rc = -1;
-        goto done;
-    }
-    *spans = xcalloc((size_t)split.n_stmts + 1, sizeof(Span));
-    for (int i = 0; i < split.n_stmts; i++) {
-        int from = split.stmts[i]->stmt_location, to = from + split.stmts[i]->stmt_len;
-        Span span = {-1, -1};
-        for (int k = 0; k < s.n; k++) {
-            const PgQuery__ScanToken *t = s.t[k];
-            if (t->start < from || t->end > to || is_comment(t))
-                continue;
-            if (span.start < 0)
-                span.start = t->start;
-            span.end = t->end;
-        }
-        if (span.start >= 0)
-            (*spans)[(*n)++] = span;
-    }
-done:
-    pg_query_free_split_result(split);
-    scan_free(&s);
-    return rc;
-}
+/* ---- Statements ---- */
 
 char *dialect_statement(const char *sql)
 {
-    Span *spans;
+    SqlSpan *spans;
     size_t n;
     char *error = NULL, *out = NULL;
     if (sql == NULL)
         return NULL;
-    if (statement_spans(sql, &spans, &n, &error) < 0) {
+    if (sqlinfo_statements(sql, &spans, &n, &error) < 0) {
         free(error);
         return NULL;
     }
@@ -394,93 +270,11 @@ char *dialect_replace_view(const char *schema, const char *name, const char *def
 
 /* ---- Tests ---- */
 
-/* Whether token i exists and is of the given kind. */
-static bool tok_is(const Scan *s, int i, int token)
-{
-    return i >= 0 && i < s->n && (int)s->t[i]->token == token;
-}
-
-/* The index of the first token after i that is not a comment (s->n when none). */
-static int next_token(const Scan *s, int i)
-{
-    for (i++; i < s->n && is_comment(s->t[i]); i++)
-        ;
-    return i;
-}
-
-/* The index of the last token before i that is not a comment (-1 when none). */
-static int prev_token(const Scan *s, int i)
-{
-    for (i--; i >= 0 && is_comment(s->t[i]); i--)
-        ;
-    return i;
-}
-
-/* Whether token i can be part of a qualified name after a dot: an identifier or any keyword. */
-static bool tok_label(const Scan *s, int i)
-{
-    if (i < 0 || i >= s->n)
-        return false;
-    const PgQuery__ScanToken *t = s->t[i];
-    return t->token == PG_QUERY__TOKEN__IDENT ||
-           t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD;
-}
-
-/* Whether token i starts a table alias written without AS (a ColId: identifier or such keyword). */
-static bool tok_alias(const Scan *s, int i)
-{
-    if (i < 0 || i >= s->n)
-        return false;
-    const PgQuery__ScanToken *t = s->t[i];
-    return t->token == PG_QUERY__TOKEN__AS || t->token == PG_QUERY__TOKEN__IDENT ||
-           t->keyword_kind == PG_QUERY__KEYWORD_KIND__UNRESERVED_KEYWORD ||
-           t->keyword_kind == PG_QUERY__KEYWORD_KIND__COL_NAME_KEYWORD;
-}
-
-/*
- * The replacement of the view reference whose first part starts at byte at: its whole extent
- * (every part of a dotted name, with the blanks, comments and quotes in between) to *span and
- * whether to give the temp table the view's name as an alias (a FROM item without one, so that
- * "cities.city" still resolves). Returns false when no token starts at at.
- */
-static bool reference_span(const Scan *s, int at, bool parsed, Span *span, bool *alias)
-{
-    int first = -1;
-    for (int i = 0; i < s->n && first < 0; i++)
-        if (s->t[i]->start == at && !is_comment(s->t[i]))
-            first = i;
-    if (first < 0)
-        return false;
-    int last = first, parts = 1;
-    /* The tokenizer reports catalog.schema.name at the schema: take the catalog in too. */
-    while (parts < DIALECT_MAX_NAME_PARTS &&
-           tok_is(s, prev_token(s, first), PG_QUERY__TOKEN__ASCII_46) &&
-           tok_label(s, prev_token(s, prev_token(s, first)))) {
-        first = prev_token(s, prev_token(s, first));
-        parts++;
-    }
-    while (parts < DIALECT_MAX_NAME_PARTS &&
-           tok_is(s, next_token(s, last), PG_QUERY__TOKEN__ASCII_46) &&
-           tok_label(s, next_token(s, next_token(s, last)))) {
-        last = next_token(s, next_token(s, last));
-        parts++;
-    }
-    *span = (Span){s->t[first]->start, s->t[last]->end};
-
-    int before = prev_token(s, first);
-    bool from_item =
-        tok_is(s, before, PG_QUERY__TOKEN__FROM) || tok_is(s, before, PG_QUERY__TOKEN__JOIN) ||
-        tok_is(s, before, PG_QUERY__TOKEN__ONLY) || tok_is(s, before, PG_QUERY__TOKEN__ASCII_44) ||
-        (parsed && tok_is(s, before, PG_QUERY__TOKEN__ASCII_40));
-    *alias = from_item && !tok_alias(s, next_token(s, last));
-    return true;
-}
-
-/* Whether a relation reference names the view (unqualified names resolve to schema public). */
+/* Whether a relation reference names the view. */
 static bool is_view_reference(const SqlRelation *r, const View *v)
 {
-    const char *schema = r->schema != NULL ? r->schema : "public";
-    return strcmp(schema, v->schema) == 0 && strcmp(r->name, v->table) == 0;
+    return strcmp(names_schema_or_default(r->schema), v->schema) == 0 &&
+           strcmp(r->name, v->table) == 0;
 }
 
 /*
@@ -490,15 +284,10 @@ static bool is_view_reference(const SqlRelation *r, const View *v)
 static char *rewrite_test(const char *stmt, const View *v, char **error)
 {
     SqlInfo info;
-    Scan s;
     int offset;
 
     if (sqlinfo_analyze(stmt, SQL_KIND_TESTS, &info, error, &offset) < 0)
         return NULL;
-    if (scan_sql(stmt, &s, error) < 0) {
-        sqlinfo_free(&info);
-        return NULL;
-    }
 
     char *temp = sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX);
     char *alias = sql_ident(v->table);
@@ -507,11 +296,10 @@ static char *rewrite_test(const char *stmt, const View *v, char **error)
     bool ok = true;
     for (size_t i = 0; i < info.n_relations && ok; i++) {
         const SqlRelation *r = &info.relations[i];
-        Span span;
-        bool add_alias;
+        SqlSpan span = r->extent;
         if (!is_view_reference(r, v) || r->location < copied)
             continue;
-        if (!reference_span(&s, r->location, info.mode == SQL_PARSED, &span, &add_alias)) {
+        if (span.start < 0) {
             *error =
                 xasprintf("could not find the reference to %s at byte %d", v->name, r->location);
             ok = false;
@@ -519,7 +307,7 @@ static char *rewrite_test(const char *stmt, const View *v, char **error)
         }
         buf_add_n(&b, stmt + copied, (size_t)(span.start - copied));
         buf_add(&b, temp);
-        if (add_alias) {
+        if (r->bare_from_item) {
             buf_add(&b, " AS ");
             buf_add(&b, alias);
         }
@@ -533,19 +321,18 @@ static char *rewrite_test(const char *stmt, const View *v, char **error)
     free(b.s);
     free(alias);
     free(temp);
-    scan_free(&s);
     sqlinfo_free(&info);
     return out;
 }
 
 int dialect_tests(const View *v, StrVec *out, char **error)
 {
-    Span *spans;
+    SqlSpan *spans;
     size_t n;
     *error = NULL;
     if (v->tests == NULL)
         return 0;
-    if (statement_spans(v->tests, &spans, &n, error) < 0)
+    if (sqlinfo_statements(v->tests, &spans, &n, error) < 0)
         return -1;
     StrVec rewritten = {0};
     int rc = 0;
@@ -569,24 +356,6 @@ int dialect_tests(const View *v, StrVec *out, char **error)
 
 /* ---- Processors ---- */
 
-/* Whether the statement has a Redshift DISTSTYLE, DISTKEY or SORTKEY of its own (unquoted). */
-static bool has_redshift_attributes(const char *sql, const Scan *s)
-{
-    static const char *const words[] = {"diststyle", "distkey", "sortkey"};
-    for (int i = 0; i < s->n; i++) {
-        if (s->t[i]->token != PG_QUERY__TOKEN__IDENT || sql[s->t[i]->start] == '"')
-            continue;
-        char *name = sqlinfo_ident(sql + s->t[i]->start, (size_t)(s->t[i]->end - s->t[i]->start));
-        bool hit = false;
-        for (size_t k = 0; k < ARRAY_LEN(words); k++)
-            hit = hit || strcmp(name, words[k]) == 0;
-        free(name);
-        if (hit)
-            return true;
-    }
-    return false;
-}
-
 char *dialect_processor_create_temp(Dialect d, const View *v, char **error)
 {
     char *stmt = dialect_statement(v->ddl);
@@ -597,7 +366,6 @@ char *dialect_processor_create_temp(Dialect d, const View *v, char **error)
     SqlRelation made;
     int end, at;
     bool temporary;
-    Scan s = {0};
     char *out = NULL;
     if (sqlinfo_created_table(stmt, &made, &end, &temporary, error, &at) < 0) {
         /* *error is set */
@@ -608,18 +376,17 @@ char *dialect_processor_create_temp(Dialect d, const View *v, char **error)
                (made.schema && strcmp(made.schema, v->schema))) {
         *error = xasprintf("the DDL creates %.*s, not %s", end - made.location,
                            stmt + made.location, v->name);
-    } else if (d != DIALECT_REDSHIFT || scan_sql(stmt, &s, error) == 0) {
+    } else {
         Buf b = {0};
         buf_add_n(&b, stmt, (size_t)made.location);
         buf_add_owned(&b, sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX));
         buf_add(&b, stmt + end);
-        if (d == DIALECT_REDSHIFT && !has_redshift_attributes(stmt, &s))
+        if (d == DIALECT_REDSHIFT && !sqlinfo_has_table_attributes(stmt))
             buf_add_owned(&b, redshift_attributes(&v->config));
         out = buf_take(&b);
     }
     free(made.schema);
     free(made.name);
-    scan_free(&s);
     free(stmt);
     return out;
 }
@@ -699,6 +466,6 @@ char *dialect_lock(Dialect d, const StrVec *relations)
 
 RepoOptions dialect_repo_options(Dialect d)
 {
-    return (RepoOptions){.max_ident_len = d == DIALECT_REDSHIFT ? REPO_MAX_IDENT_REDSHIFT
-                                                                : REPO_MAX_IDENT_POSTGRES};
+    return (RepoOptions){.max_ident_len =
+                             d == DIALECT_REDSHIFT ? NAMES_MAX_IDENT_REDSHIFT : NAMES_MAX_IDENT};
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "catalog/names.h"
 #include "catalog/repo.h"
 #include "core/util.h"
 
@@ -30,10 +31,10 @@ int dialect_parse(const char *name, Dialect *out) MUST_CHECK;
 /* How the views repository is read for this warehouse: its identifier length limit. */
 RepoOptions dialect_repo_options(Dialect d);
 
-/* An identifier, always double-quoted, inner quotes doubled: cities -> "cities". */
-char *sql_ident(const char *name);
-/* "schema"."table<suffix>"; suffix may be NULL or "". */
-char *sql_table(const char *schema, const char *table, const char *suffix);
+/* The SQL generators' names for catalog/names quoting: cities -> "cities"; and
+ * "schema"."table<suffix>" (suffix may be NULL or ""). */
+#define sql_ident names_quote
+#define sql_table names_quote_table
 
 /*
  * The text of the one statement in sql, without a trailing semicolon or the

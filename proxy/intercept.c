@@ -13,8 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes. */
-#define INTERCEPT_MAX_IDENT 63
+#include "catalog/names.h"
 
 /* What the walk of one statement found. */
 typedef struct Walk {
@@ -503,7 +502,7 @@ static size_t skip_dollar(const char *s, size_t len, size_t i)
 
 bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name, void *arg)
 {
-    char id[INTERCEPT_MAX_IDENT + 1];
+    char id[NAMES_MAX_IDENT + 1];
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)sql[i];
@@ -537,7 +536,7 @@ bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name,
                     else
                         break;
                 }
-                if (n < INTERCEPT_MAX_IDENT)
+                if (n < NAMES_MAX_IDENT)
                     id[n++] = sql[i];
             }
             i++;
@@ -550,7 +549,7 @@ bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name,
         } else if (ident_start(c)) {
             size_t start = i, n = 0;
             for (; i < len && ident_char((unsigned char)sql[i]); i++)
-                if (n < INTERCEPT_MAX_IDENT) {
+                if (n < NAMES_MAX_IDENT) {
                     char ch = sql[i];
                     id[n++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
                 }
@@ -572,71 +571,7 @@ bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name,
 
 /* ---- View names given as strings ---- */
 
-/* Reads one identifier part at *p into a new string, folded; NULL when malformed. */
-static char *read_name_part(const char **p)
-{
-    const char *s = *p;
-    char *out;
-    if (*s == '"') {
-        size_t cap = strlen(s), n = 0;
-        out = xmalloc(cap + 1);
-        for (s++;; s++) {
-            if (*s == '\0')
-                goto fail;
-            if (*s == '"') {
-                if (s[1] != '"')
-                    break;
-                s++;
-            }
-            out[n++] = *s;
-        }
-        s++;
-        out[n] = '\0';
-        if (n == 0)
-            goto fail;
-    } else {
-        size_t n = 0;
-        while (s[n] != '\0' && s[n] != '.' && s[n] != '"')
-            n++;
-        out = xstrndup(s, n);
-        s += n;
-        char *t = str_trim(out);
-        if (t != out)
-            memmove(out, t, strlen(t) + 1);
-        if (out[0] == '\0' || strpbrk(out, " \t\r\n") != NULL)
-            goto fail;
-        str_lower(out);
-    }
-    *p = s;
-    return out;
-fail:
-    free(out);
-    return NULL;
-}
-
 char *intercept_view_name(const char *arg)
 {
-    const char *p = arg;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    char *schema = read_name_part(&p);
-    char *table = NULL;
-    if (schema == NULL || *p != '.')
-        goto fail;
-    p++;
-    table = read_name_part(&p);
-    if (table == NULL)
-        goto fail;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    if (*p != '\0')
-        goto fail;
-    char *name = xasprintf("%s.%s", schema, table);
-    free(schema);
-    free(table);
-    return name;
-fail:
-    free(schema);
-    free(table);
-    return NULL;
+    return names_parse_qualified(arg);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "catalog/sqlinfo.h"
 
@@ -565,6 +566,79 @@ static void test_locations(void **state)
     sqlinfo_free(NULL);
 }
 
+/* How each reference is written: its extent and whether it is a FROM item without an alias. */
+static void test_extents(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sql;
+        int start, end; /* of the first reference */
+        bool bare;
+    } cases[] = {
+        {"select * from first.cities", 14, 26, true},
+        {"select * from first /* s */ . cities c", 14, 36, false},
+        {"select * from first.cities as c", 14, 26, false},
+        {"select * from db.first.cities", 14, 29, true},
+        {"select * from x join \"First\".\"Cities\" on true", 21, 37, true},
+        {"select top 1 * from first.cities", 20, 32, true}, /* tokenized */
+        /* parsed: "(" starts a FROM item; tokenized: it need not */
+        {"select * from (first.cities join x on true)", 15, 27, true},
+        {"select top 1 * from (first.cities join x on true)", 21, 33, false},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        SqlInfo info;
+        char *error;
+        int offset;
+        assert_int_equal(sqlinfo_analyze(cases[i].sql, SQL_KIND_TESTS, &info, &error, &offset), 0);
+        assert_true(info.n_relations >= 1);
+        const SqlRelation *r = &info.relations[0]; /* the reference to cities */
+        for (size_t k = 0; k < info.n_relations; k++)
+            if (strcasecmp(info.relations[k].name, "cities") == 0) {
+                r = &info.relations[k];
+                break;
+            }
+        if (r->extent.start != cases[i].start || r->extent.end != cases[i].end ||
+            r->bare_from_item != cases[i].bare) {
+            print_error("%s: extent [%d, %d) bare %d\n", cases[i].sql, r->extent.start,
+                        r->extent.end, r->bare_from_item);
+            fail();
+        }
+        sqlinfo_free(&info);
+    }
+}
+
+/* Statements as recorded by sqlinfo_analyze and sqlinfo_statements, and table attributes. */
+static void test_statements(void **state)
+{
+    (void)state;
+    const char *sql = "-- first\nselect 1 /* c */ ;; select ';' from x;\n-- end\n";
+    SqlInfo info;
+    char *error;
+    int offset;
+    assert_int_equal(sqlinfo_analyze(sql, SQL_KIND_TESTS, &info, &error, &offset), 0);
+    assert_int_equal(info.n_statements, 2);
+    assert_int_equal(info.statements[0].start, 9);
+    assert_int_equal(info.statements[0].end, 17);
+    assert_int_equal(info.statements[1].start, 29);
+    assert_int_equal(info.statements[1].end, 46);
+    SqlSpan *spans;
+    size_t n;
+    assert_int_equal(sqlinfo_statements(sql, &spans, &n, &error), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(spans, info.statements, 2 * sizeof(SqlSpan));
+    free(spans);
+    sqlinfo_free(&info);
+    assert_int_equal(sqlinfo_statements("select 'open", &spans, &n, &error), -1);
+    assert_non_null(error);
+    free(error);
+
+    assert_true(sqlinfo_has_table_attributes("create table t (x int) DISTKEY (x)"));
+    assert_true(sqlinfo_has_table_attributes("create table t (x int) sortkey (x)"));
+    assert_false(sqlinfo_has_table_attributes("create table t (\"sortkey\" int)"));
+    assert_false(sqlinfo_has_table_attributes("create table t (x int) -- diststyle even"));
+    assert_false(sqlinfo_has_table_attributes("create table t (x 'open"));
+}
+
 static void test_line_of(void **state)
 {
     (void)state;
@@ -657,7 +731,8 @@ int main(void)
         cmocka_unit_test(test_rejects),          cmocka_unit_test(test_locations),
         cmocka_unit_test(test_line_of),          cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_threads),          cmocka_unit_test(test_escaped_names),
-        cmocka_unit_test(test_nested_rejects),
+        cmocka_unit_test(test_nested_rejects),   cmocka_unit_test(test_extents),
+        cmocka_unit_test(test_statements),
     };
     return cmocka_run_group_tests_name("sqlinfo", tests, NULL, NULL);
 }
