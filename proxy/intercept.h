@@ -2,7 +2,7 @@
  * What the gateway does with one client statement: relay it, answer it from Duro's virtual tables
  * (duro.status, duro.runs), run duro_refresh(...), or refuse it; plus the relations it reads and a
  * cheap pre-filter that decides whether parsing is worth it. Pure (libpg_query, no I/O).
- * Not for: answering the virtual tables (catalog/vtable.c) or knowing which views are managed.
+ * Not for: answering the virtual tables (sqlengine/) or knowing which views are managed.
  */
 #ifndef DURO_PROXY_INTERCEPT_H
 #define DURO_PROXY_INTERCEPT_H

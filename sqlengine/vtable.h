@@ -5,8 +5,8 @@
  * Pure: no sockets, no threads; a VtDb and its statements are used by one thread at a time.
  * Not for: deciding whether a statement is Duro's (proxy/intercept.c) or the wire format.
  */
-#ifndef DURO_CATALOG_VTABLE_H
-#define DURO_CATALOG_VTABLE_H
+#ifndef DURO_SQLENGINE_VTABLE_H
+#define DURO_SQLENGINE_VTABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,13 +17,19 @@
 /* A NULL timestamp in the rows given to vtable_load. */
 #define VT_NULL_TIME INT64_MIN
 
-/* PostgreSQL type OIDs of result columns and parameters. */
+/* PostgreSQL type OIDs: of result columns and parameters here, and of what the gateway
+ * answers and reads in binary (proxy/answer.c). */
 #define VT_OID_BOOL        16
 #define VT_OID_INT8        20
+#define VT_OID_INT2        21
 #define VT_OID_INT4        23
 #define VT_OID_TEXT        25
+#define VT_OID_FLOAT4      700
 #define VT_OID_FLOAT8      701
+#define VT_OID_UNKNOWN     705
+#define VT_OID_VARCHAR     1043
 #define VT_OID_DATE        1082
+#define VT_OID_TIMESTAMP   1114
 #define VT_OID_TIMESTAMPTZ 1184
 #define VT_OID_INTERVAL    1186
 #define VT_OID_NUMERIC     1700
