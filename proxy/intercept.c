@@ -208,24 +208,6 @@ static const PgQuery__Node *strip_cast(const PgQuery__Node *n)
     return n;
 }
 
-/* Parses PostgreSQL's boolean input (case-insensitive, trimmed is not needed here). */
-static int parse_bool_text(const char *s, bool *v)
-{
-    static const char *const yes[] = {"t", "true", "y", "yes", "on", "1"};
-    static const char *const no[] = {"f", "false", "n", "no", "off", "0"};
-    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
-        if (str_ieq(s, yes[i])) {
-            *v = true;
-            return 0;
-        }
-        if (str_ieq(s, no[i])) {
-            *v = false;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 #define REFRESH_SIGNATURE "duro_refresh(view text [, force boolean])"
 
 /* Reads the arguments of a standalone duro_refresh call into out (REFRESH or MIXED). */
@@ -268,7 +250,7 @@ static void read_refresh_call(InterceptInfo *out, const PgQuery__FuncCall *fc)
             out->refresh_force = force->a_const->boolval->boolval;
         } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST &&
                    force->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL &&
-                   parse_bool_text(force->a_const->sval->sval, &v) == 0) {
+                   parse_bool(force->a_const->sval->sval, &v) == 0) {
             out->refresh_force = v;
         } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST) {
             set_error(out, "42883", xstrdup("duro_refresh: force must be true or false"));
