@@ -40,6 +40,22 @@ typedef enum Ty {
     TY_COUNT
 } Ty;
 
+/* A column of duro.status or duro.runs and its type. */
+typedef struct ColDef {
+    const char *name;
+    Ty type;
+} ColDef;
+
+#define VT_N_TABLES 2 /* duro.status and duro.runs */
+
+/* The virtual tables: their names (without the schema) and columns. */
+typedef struct VtTableDef {
+    const char *name;
+    const ColDef *cols;
+    size_t n;
+} VtTableDef;
+extern const VtTableDef vt_tables[VT_N_TABLES];
+
 /* A type's name in messages, its OID and its length on the wire. */
 typedef struct VtTypeInfo {
     const char *name;
@@ -47,19 +63,6 @@ typedef struct VtTypeInfo {
     int16_t len;
 } VtTypeInfo;
 extern const VtTypeInfo vt_ty_info[TY_COUNT];
-
-typedef struct ColDef {
-    const char *name;
-    Ty type;
-} ColDef;
-
-/* duro.status and duro.runs: the table names (without the schema) and their columns. */
-typedef struct VtTableDef {
-    const char *name;
-    const ColDef *cols;
-    size_t n;
-} VtTableDef;
-extern const VtTableDef vt_tables[2];
 
 bool vt_ty_is_number(Ty t);
 /* The type two operands are compared or combined in, or TY_COUNT when PostgreSQL has none. */

@@ -34,8 +34,8 @@ static const ColDef runs_cols[] = {
     {"finished", TY_TS}, {"outcome", TY_TEXT}, {"duration_s", TY_FLOAT8},
     {"rows", TY_INT8},   {"trigger", TY_TEXT}, {"error", TY_TEXT},
 };
-const VtTableDef vt_tables[2] = {{"status", status_cols, ARRAY_LEN(status_cols)},
-                                 {"runs", runs_cols, ARRAY_LEN(runs_cols)}};
+const VtTableDef vt_tables[VT_N_TABLES] = {{"status", status_cols, ARRAY_LEN(status_cols)},
+                                           {"runs", runs_cols, ARRAY_LEN(runs_cols)}};
 
 bool vt_ty_is_number(Ty t)
 {
