@@ -506,7 +506,7 @@ int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const Interce
         return 1;
     }
     VtError err = {{0}, {0}};
-    VtStatement *vt = vtable_prepare(env->vt, sql, NULL, 0, &err);
+    VtStatement *vt = vtable_prepare_tree(env->vt, info->tree, NULL, 0, &err);
     VtValue *rows = NULL;
     size_t nrows = 0;
     if (!vt) {
@@ -556,7 +556,7 @@ void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const In
     st->refs = 1;
     if (info->kind == INTERCEPT_VIRTUAL) {
         VtError err = {{0}, {0}};
-        st->vt = vtable_prepare(env->vt, p->query, types, p->nparam_types, &err);
+        st->vt = vtable_prepare_tree(env->vt, info->tree, types, p->nparam_types, &err);
         if (!st->vt) {
             free(types);
             stmt_unref(st);

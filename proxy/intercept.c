@@ -394,6 +394,10 @@ int intercept_analyze(const char *sql, InterceptInfo *out)
         out->error_message = one.error_message;
     }
 done:
+    if (out->kind == INTERCEPT_VIRTUAL) {
+        out->tree = tree;
+        tree = NULL;
+    }
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
     pg_query_free_protobuf_parse_result(parsed);
@@ -406,6 +410,8 @@ void intercept_info_free(InterceptInfo *info)
     free(info->error_sqlstate);
     free(info->error_message);
     strvec_free(&info->relations);
+    if (info->tree != NULL)
+        pg_query__parse_result__free_unpacked(info->tree, NULL);
     memset(info, 0, sizeof(*info));
 }
 

@@ -36,6 +36,9 @@ typedef struct InterceptInfo {
      * does. CTE references and duro.* are not here. Filled for every kind, empty when PASS
      * because the parser rejected the text. */
     StrVec relations;
+    /* INTERCEPT_VIRTUAL: libpg_query's tree of the statement, handed to the SQL engine so that it
+     * does not parse the text again; freed by intercept_info_free. NULL for other kinds. */
+    struct PgQuery__ParseResult *tree;
 } InterceptInfo;
 
 /* Classifies sql into *out (free with intercept_info_free). Always returns 0: SQL the parser

@@ -34,26 +34,47 @@ static void sqlite_error(sqlite3 *db, VtError *err)
     }
 }
 
+static int fill_error(VtError *err, const char *sqlstate, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* Fills err; always returns -1. */
+static int fill_error(VtError *err, const char *sqlstate, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", sqlstate);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_types,
                             size_t n_param_types, VtError *err)
 {
+    VtStatement *st = NULL;
+    PgQuery__ParseResult *tree = NULL;
+    memset(err, 0, sizeof(*err));
+    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
+    if (parsed.error != NULL)
+        fill_error(err, "42601", "%s", parsed.error->message);
+    else if ((tree = pg_query__parse_result__unpack(
+                  NULL, parsed.parse_tree.len, (const uint8_t *)parsed.parse_tree.data)) == NULL)
+        fill_error(err, "XX000", "cannot read the parse tree");
+    else
+        st = vtable_prepare_tree(db, tree, param_types, n_param_types, err);
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    pg_query_free_protobuf_parse_result(parsed);
+    return st;
+}
+
+VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
+                                 const uint32_t *param_types, size_t n_param_types, VtError *err)
+{
     VtStatement *st = xcalloc(1, sizeof(*st));
     Tx tx = {.st = st, .err = err};
-    PgQuery__ParseResult *tree = NULL;
     char *lite = NULL;
     memset(err, 0, sizeof(*err));
     st->db = db;
-    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
-    if (parsed.error != NULL) {
-        vt_tx_fail(&tx, "42601", "%s", parsed.error->message);
-        goto fail;
-    }
-    tree = pg_query__parse_result__unpack(NULL, parsed.parse_tree.len,
-                                          (const uint8_t *)parsed.parse_tree.data);
-    if (tree == NULL) {
-        vt_tx_fail(&tx, "XX000", "cannot read the parse tree");
-        goto fail;
-    }
     if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
         tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
         vt_tx_fail(&tx, "0A000", "duro.status and duro.runs are read by one SELECT at a time");
@@ -80,8 +101,6 @@ VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_typ
     free(lite);
     strvec_free(&tx.group_sql);
     free(tx.from);
-    pg_query__parse_result__free_unpacked(tree, NULL);
-    pg_query_free_protobuf_parse_result(parsed);
     return st;
 fail:
     if (err->sqlstate[0] == '\0')
@@ -89,9 +108,6 @@ fail:
     free(lite);
     strvec_free(&tx.group_sql);
     free(tx.from);
-    if (tree != NULL)
-        pg_query__parse_result__free_unpacked(tree, NULL);
-    pg_query_free_protobuf_parse_result(parsed);
     vtable_statement_free(st);
     return NULL;
 }
@@ -116,19 +132,6 @@ const VtColumn *vtable_column(const VtStatement *st, size_t i)
     return &st->cols[i];
 }
 
-static int bind_fail(VtError *err, const char *sqlstate, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-/* Fills err; always returns -1. */
-static int bind_fail(VtError *err, const char *sqlstate, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", sqlstate);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Converts parameter i's text to its type and binds it. */
 static int bind_param(VtStatement *st, size_t i, const char *text, VtError *err)
 {
@@ -151,42 +154,42 @@ static int bind_param(VtStatement *st, size_t i, const char *text, VtError *err)
     case TY_INT4:
     case TY_INT8:
         if (vt_parse_int8(text, &v) != 0)
-            return bind_fail(err, "22P02", "invalid input syntax for type %s: \"%s\"",
-                             vt_ty_info[t].name, text);
+            return fill_error(err, "22P02", "invalid input syntax for type %s: \"%s\"",
+                              vt_ty_info[t].name, text);
         if (t == TY_INT4 && (v < INT32_MIN || v > INT32_MAX))
-            return bind_fail(err, "22003", "value \"%s\" is out of range for type integer", text);
+            return fill_error(err, "22003", "value \"%s\" is out of range for type integer", text);
         if (idx)
             sqlite3_bind_int64(s, idx, v);
         return 0;
     case TY_FLOAT8:
     case TY_NUMERIC:
         if (vt_parse_float8(text, &f) != 0)
-            return bind_fail(err, "22P02", "invalid input syntax for type %s: \"%s\"",
-                             vt_ty_info[t].name, text);
+            return fill_error(err, "22P02", "invalid input syntax for type %s: \"%s\"",
+                              vt_ty_info[t].name, text);
         if (idx)
             sqlite3_bind_double(s, idx, f);
         return 0;
     case TY_BOOL:
         if (parse_bool(text, &b) != 0)
-            return bind_fail(err, "22P02", "invalid input syntax for type boolean: \"%s\"", text);
+            return fill_error(err, "22P02", "invalid input syntax for type boolean: \"%s\"", text);
         if (idx)
             sqlite3_bind_int(s, idx, b);
         return 0;
     case TY_TS:
     case TY_DATE:
         if (vt_parse_timestamp(text, t == TY_DATE, &v, &special) != 0)
-            return bind_fail(err, "22007", "invalid input syntax for type %s: \"%s\"",
-                             vt_ty_info[t].name, text);
+            return fill_error(err, "22007", "invalid input syntax for type %s: \"%s\"",
+                              vt_ty_info[t].name, text);
         if (idx)
             sqlite3_bind_int64(s, idx, vt_resolve_special(special, v, st->db->now));
         return 0;
     case TY_INTERVAL:
         rc = vt_parse_interval(text, &v);
         if (rc == -2)
-            return bind_fail(err, "0A000", "intervals of months or years are not supported: \"%s\"",
-                             text);
+            return fill_error(err, "0A000",
+                              "intervals of months or years are not supported: \"%s\"", text);
         if (rc != 0)
-            return bind_fail(err, "22007", "invalid input syntax for type interval: \"%s\"", text);
+            return fill_error(err, "22007", "invalid input syntax for type interval: \"%s\"", text);
         if (idx)
             sqlite3_bind_int64(s, idx, v);
         return 0;
@@ -264,10 +267,10 @@ int vtable_execute(VtStatement *st, const char *const *params, size_t nparams, V
     *rows = NULL;
     *nrows = 0;
     if (nparams != st->nparams)
-        return bind_fail(err, "08P01",
-                         "bind message supplies %zu parameters, but prepared statement requires "
-                         "%zu",
-                         nparams, st->nparams);
+        return fill_error(err, "08P01",
+                          "bind message supplies %zu parameters, but prepared statement requires "
+                          "%zu",
+                          nparams, st->nparams);
     st->db->now = st->db->fixed_now ? st->db->fixed_now : clock_now_us();
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);

@@ -94,6 +94,7 @@ typedef struct VtValue {
 } VtValue;
 
 typedef struct VtStatement VtStatement;
+struct PgQuery__ParseResult;
 
 /*
  * Translates sql (one SELECT reading duro.status and/or duro.runs) for db. Parameters: a $n used
@@ -104,6 +105,10 @@ typedef struct VtStatement VtStatement;
  */
 VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_types,
                             size_t n_param_types, VtError *err);
+/* The same for a statement the caller has parsed already (libpg_query's unpacked protobuf tree,
+ * which stays the caller's): the tree must hold one SELECT. */
+VtStatement *vtable_prepare_tree(VtDb *db, const struct PgQuery__ParseResult *tree,
+                                 const uint32_t *param_types, size_t n_param_types, VtError *err);
 size_t vtable_nparams(const VtStatement *st);
 /* The parameter's type OID: the client's when it gave one, else the inferred one. */
 uint32_t vtable_param_type(const VtStatement *st, size_t i);
