@@ -12,13 +12,13 @@ ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I/usr/include/postgresql -MMD -MP $(CPPFLAGS)
 LIBS     := -lpg_query -lsqlite3 -lpq -levent -levent_pthreads -levent_openssl -lssl -lcrypto -linih -lcurl -lpthread -lm
 PYTHON   := /usr/bin/python3
 
-LIB_SRCS  := $(wildcard core/*.c catalog/*.c planner/*.c proxy/*.c)
+LIB_SRCS  := $(wildcard core/*.c catalog/*.c sqlengine/*.c planner/*.c proxy/*.c)
 CLI_SRCS  := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] planner/*.[ch] proxy/*.[ch] \
+FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
                          cli/*.[ch] tests/unit/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan format lint bench-scan bench-refresh bench-gateway clean

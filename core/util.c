@@ -278,6 +278,38 @@ char *str_trim(char *s)
     return s;
 }
 
+/* Whether the n bytes at s spell word, ASCII case-insensitively. */
+static bool ascii_ieq_n(const char *s, size_t n, const char *word)
+{
+    size_t i = 0;
+    for (; i < n && word[i] != '\0'; i++)
+        if (ascii_lower(s[i]) != ascii_lower(word[i]))
+            return false;
+    return i == n && word[i] == '\0';
+}
+
+int parse_bool(const char *s, bool *v)
+{
+    static const char *const yes[] = {"t", "true", "y", "yes", "on", "1"};
+    static const char *const no[] = {"f", "false", "n", "no", "off", "0"};
+    while (ascii_space(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && ascii_space(s[n - 1]))
+        n--;
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+        if (ascii_ieq_n(s, n, yes[i])) {
+            *v = true;
+            return 0;
+        }
+        if (ascii_ieq_n(s, n, no[i])) {
+            *v = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 bool str_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);

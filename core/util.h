@@ -65,6 +65,9 @@ bool str_ieq(const char *a, const char *b);
 void str_lower(char *s);
 char *str_trim(char *s); /* trims ASCII whitespace in place, returns the new start */
 bool str_ends_with(const char *s, const char *suffix);
+/* PostgreSQL's boolean input: t, true, y, yes, on, 1 or f, false, n, no, off, 0, in any case,
+ * with whitespace around. Returns 0 and sets *v, or -1 when s is none of these. */
+int parse_bool(const char *s, bool *v) MUST_CHECK;
 
 /* n bytes as 2n lowercase hex digits and a NUL into out. */
 void hex_encode(const unsigned char *bytes, size_t n, char *out);

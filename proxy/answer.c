@@ -17,18 +17,6 @@
 #include "core/clock.h"
 #include "planner/staleness.h"
 
-#define OID_BOOL          16
-#define OID_INT8          20
-#define OID_INT2          21
-#define OID_INT4          23
-#define OID_TEXT          25
-#define OID_FLOAT4        700
-#define OID_FLOAT8        701
-#define OID_UNKNOWN       705
-#define OID_VARCHAR       1043
-#define OID_TIMESTAMPTZ   1184
-#define OID_DATE          1082
-#define OID_INTERVAL      1186
 #define POSTGRES_EPOCH_US 946684800000000LL /* 2000-01-01 in Unix microseconds */
 
 typedef struct LocalStmt {
@@ -67,9 +55,9 @@ struct Answer {
 };
 
 static const CodecColumn refresh_columns[] = {
-    {"view", OID_TEXT, -1, 0},
-    {"refreshed", OID_TEXT, -1, 0},
-    {"duration_s", OID_FLOAT8, 8, 0},
+    {"view", VT_OID_TEXT, -1, 0},
+    {"refreshed", VT_OID_TEXT, -1, 0},
+    {"duration_s", VT_OID_FLOAT8, 8, 0},
 };
 
 /* ---- lists ---------------------------------------------------------------------- */
@@ -293,15 +281,15 @@ static int16_t format_of(const int16_t *formats, size_t n, size_t i)
 static bool binary_ok(uint32_t oid)
 {
     switch (oid) {
-    case OID_BOOL:
-    case OID_INT8:
-    case OID_INT4:
-    case OID_TEXT:
-    case OID_VARCHAR:
-    case OID_FLOAT8:
-    case OID_TIMESTAMPTZ:
-    case OID_DATE:
-    case OID_INTERVAL:
+    case VT_OID_BOOL:
+    case VT_OID_INT8:
+    case VT_OID_INT4:
+    case VT_OID_TEXT:
+    case VT_OID_VARCHAR:
+    case VT_OID_FLOAT8:
+    case VT_OID_TIMESTAMPTZ:
+    case VT_OID_DATE:
+    case VT_OID_INTERVAL:
         return true;
     default:
         return false;
@@ -349,28 +337,29 @@ static void put_data_row(CodecBuf *out, const VtStatement *vt, const VtValue *ro
             continue;
         }
         uint32_t oid = vtable_column(vt, i)->type_oid;
-        if (column_format(vt, formats, nformats, i) == 1 && oid != OID_TEXT && oid != OID_VARCHAR) {
+        if (column_format(vt, formats, nformats, i) == 1 && oid != VT_OID_TEXT &&
+            oid != VT_OID_VARCHAR) {
             uint8_t b[16];
             size_t blen = 8;
-            if (oid == OID_INT8) {
+            if (oid == VT_OID_INT8) {
                 put_be64(b, (uint64_t)v->i);
-            } else if (oid == OID_TIMESTAMPTZ) {
+            } else if (oid == VT_OID_TIMESTAMPTZ) {
                 put_be64(b, (uint64_t)(v->i - POSTGRES_EPOCH_US));
-            } else if (oid == OID_FLOAT8) {
+            } else if (oid == VT_OID_FLOAT8) {
                 uint64_t bits;
                 memcpy(&bits, &v->f, 8);
                 put_be64(b, bits);
-            } else if (oid == OID_INT4 || oid == OID_DATE) {
-                int64_t x = oid == OID_INT4 ? v->i : v->i / 86400000000LL - 10957;
+            } else if (oid == VT_OID_INT4 || oid == VT_OID_DATE) {
+                int64_t x = oid == VT_OID_INT4 ? v->i : v->i / 86400000000LL - 10957;
                 uint8_t t[8];
                 put_be64(t, (uint64_t)x);
                 memcpy(b, t + 4, 4);
                 blen = 4;
-            } else if (oid == OID_INTERVAL) {
+            } else if (oid == VT_OID_INTERVAL) {
                 put_be64(b, (uint64_t)v->i); /* microseconds, then 0 days and 0 months */
                 memset(b + 8, 0, 8);
                 blen = 16;
-            } else { /* OID_BOOL */
+            } else { /* VT_OID_BOOL */
                 b[0] = v->i != 0 || v->text[0] == 't';
                 blen = 1;
             }
@@ -411,23 +400,6 @@ static const char *refresh_tag(const char *sql)
     while (*sql && (isspace((unsigned char)*sql) || *sql == '('))
         sql++;
     return strncasecmp(sql, "call", 4) == 0 ? "CALL" : "SELECT 1";
-}
-
-static bool parse_bool_text(const char *s, bool *out)
-{
-    static const char *const yes[] = {"t", "true", "on", "1", "yes", "y"};
-    static const char *const no[] = {"f", "false", "off", "0", "no", "n"};
-    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
-            *out = true;
-            return true;
-        }
-        if (strcasecmp(s, no[i]) == 0) {
-            *out = false;
-            return true;
-        }
-    }
-    return false;
 }
 
 void answer_refresh_clear(AnswerRefresh *r)
@@ -534,7 +506,7 @@ int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const Interce
         return 1;
     }
     VtError err = {{0}, {0}};
-    VtStatement *vt = vtable_prepare(env->vt, sql, NULL, 0, &err);
+    VtStatement *vt = vtable_prepare_tree(env->vt, info->tree, NULL, 0, &err);
     VtValue *rows = NULL;
     size_t nrows = 0;
     if (!vt) {
@@ -584,7 +556,7 @@ void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const In
     st->refs = 1;
     if (info->kind == INTERCEPT_VIRTUAL) {
         VtError err = {{0}, {0}};
-        st->vt = vtable_prepare(env->vt, p->query, types, p->nparam_types, &err);
+        st->vt = vtable_prepare_tree(env->vt, info->tree, types, p->nparam_types, &err);
         if (!st->vt) {
             free(types);
             stmt_unref(st);
@@ -611,7 +583,7 @@ void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const In
         for (int i = 0; i < n; i++) {
             uint32_t given = (size_t)i < p->nparam_types ? types[i] : 0;
             st->param_types[i] =
-                given ? given : (i + 1 == st->refresh_force_param ? OID_BOOL : OID_TEXT);
+                given ? given : (i + 1 == st->refresh_force_param ? VT_OID_BOOL : VT_OID_TEXT);
         }
         free(types);
     }
@@ -627,32 +599,33 @@ static char *param_text(const CodecValue *v, int16_t format, uint32_t oid, bool 
     *ok = true;
     if (!v->data)
         return NULL;
-    if (format == 0 || oid == OID_TEXT || oid == OID_VARCHAR || oid == OID_UNKNOWN || oid == 0)
+    if (format == 0 || oid == VT_OID_TEXT || oid == VT_OID_VARCHAR || oid == VT_OID_UNKNOWN ||
+        oid == 0)
         return xstrndup((const char *)v->data, (size_t)v->len);
     const uint8_t *d = v->data;
     uint64_t u = 0;
     for (int32_t i = 0; i < v->len && i < 8; i++)
         u = u << 8 | d[i];
-    if (oid == OID_BOOL && v->len == 1)
+    if (oid == VT_OID_BOOL && v->len == 1)
         return xstrdup(d[0] ? "t" : "f");
-    if (oid == OID_INT2 && v->len == 2)
+    if (oid == VT_OID_INT2 && v->len == 2)
         return xasprintf("%d", (int16_t)u);
-    if (oid == OID_INT4 && v->len == 4)
+    if (oid == VT_OID_INT4 && v->len == 4)
         return xasprintf("%d", (int32_t)u);
-    if (oid == OID_INT8 && v->len == 8)
+    if (oid == VT_OID_INT8 && v->len == 8)
         return xasprintf("%lld", (long long)(int64_t)u);
-    if (oid == OID_FLOAT8 && v->len == 8) {
+    if (oid == VT_OID_FLOAT8 && v->len == 8) {
         double f;
         memcpy(&f, &u, 8);
         return xasprintf("%.17g", f);
     }
-    if (oid == OID_FLOAT4 && v->len == 4) {
+    if (oid == VT_OID_FLOAT4 && v->len == 4) {
         uint32_t u32 = (uint32_t)u;
         float f;
         memcpy(&f, &u32, 4);
         return xasprintf("%.9g", (double)f);
     }
-    if (oid == OID_TIMESTAMPTZ && v->len == 8) {
+    if (oid == VT_OID_TIMESTAMPTZ && v->len == 8) {
         int64_t us = (int64_t)u + POSTGRES_EPOCH_US;
         time_t secs = (time_t)(us / 1000000);
         struct tm tm;
@@ -800,7 +773,7 @@ int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, Codec
         bool force = st->refresh_force;
         if (st->refresh_force_param) {
             const char *f = p->params[st->refresh_force_param - 1];
-            if (!f || !parse_bool_text(f, &force)) {
+            if (!f || parse_bool(f, &force) != 0) {
                 answer_error(a, out, "22P02", "duro_refresh: the second argument must be a boolean",
                              true);
                 return 0;

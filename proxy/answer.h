@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 #include "catalog/store.h"
-#include "catalog/vtable.h"
 #include "planner/scheduler.h"
 #include "proxy/codec.h"
 #include "proxy/intercept.h"
+#include "sqlengine/vtable.h"
 
 typedef struct Answer Answer;
 

@@ -24,7 +24,6 @@
 #include <uthash.h>
 
 #include "catalog/store.h"
-#include "catalog/vtable.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "planner/staleness.h"
@@ -32,6 +31,7 @@
 #include "proxy/codec.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
+#include "sqlengine/vtable.h"
 
 #define GATEWAY_BACKLOG           1024
 #define GATEWAY_CONNECT_TIMEOUT_S 10

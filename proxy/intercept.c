@@ -207,24 +207,6 @@ static const PgQuery__Node *strip_cast(const PgQuery__Node *n)
     return n;
 }
 
-/* Parses PostgreSQL's boolean input (case-insensitive, trimmed is not needed here). */
-static int parse_bool_text(const char *s, bool *v)
-{
-    static const char *const yes[] = {"t", "true", "y", "yes", "on", "1"};
-    static const char *const no[] = {"f", "false", "n", "no", "off", "0"};
-    for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
-        if (str_ieq(s, yes[i])) {
-            *v = true;
-            return 0;
-        }
-        if (str_ieq(s, no[i])) {
-            *v = false;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 #define REFRESH_SIGNATURE "duro_refresh(view text [, force boolean])"
 
 /* Reads the arguments of a standalone duro_refresh call into out (REFRESH or MIXED). */
@@ -267,7 +249,7 @@ static void read_refresh_call(InterceptInfo *out, const PgQuery__FuncCall *fc)
             out->refresh_force = force->a_const->boolval->boolval;
         } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST &&
                    force->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL &&
-                   parse_bool_text(force->a_const->sval->sval, &v) == 0) {
+                   parse_bool(force->a_const->sval->sval, &v) == 0) {
             out->refresh_force = v;
         } else if (force->node_case == PG_QUERY__NODE__NODE_A_CONST) {
             set_error(out, "42883", xstrdup("duro_refresh: force must be true or false"));
@@ -411,6 +393,10 @@ int intercept_analyze(const char *sql, InterceptInfo *out)
         out->error_message = one.error_message;
     }
 done:
+    if (out->kind == INTERCEPT_VIRTUAL) {
+        out->tree = tree;
+        tree = NULL;
+    }
     if (tree != NULL)
         pg_query__parse_result__free_unpacked(tree, NULL);
     pg_query_free_protobuf_parse_result(parsed);
@@ -423,6 +409,8 @@ void intercept_info_free(InterceptInfo *info)
     free(info->error_sqlstate);
     free(info->error_message);
     strvec_free(&info->relations);
+    if (info->tree != NULL)
+        pg_query__parse_result__free_unpacked(info->tree, NULL);
     memset(info, 0, sizeof(*info));
 }
 

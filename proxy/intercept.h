@@ -2,7 +2,7 @@
  * What the gateway does with one client statement: relay it, answer it from Duro's virtual tables
  * (duro.status, duro.runs), run duro_refresh(...), or refuse it; plus the relations it reads and a
  * cheap pre-filter that decides whether parsing is worth it. Pure (libpg_query, no I/O).
- * Not for: answering the virtual tables (catalog/vtable.c) or knowing which views are managed.
+ * Not for: answering the virtual tables (sqlengine/) or knowing which views are managed.
  */
 #ifndef DURO_PROXY_INTERCEPT_H
 #define DURO_PROXY_INTERCEPT_H
@@ -36,6 +36,9 @@ typedef struct InterceptInfo {
      * does. CTE references and duro.* are not here. Filled for every kind, empty when PASS
      * because the parser rejected the text. */
     StrVec relations;
+    /* INTERCEPT_VIRTUAL: libpg_query's tree of the statement, handed to the SQL engine so that it
+     * does not parse the text again; freed by intercept_info_free. NULL for other kinds. */
+    struct PgQuery__ParseResult *tree;
 } InterceptInfo;
 
 /* Classifies sql into *out (free with intercept_info_free). Always returns 0: SQL the parser

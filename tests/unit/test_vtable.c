@@ -1,5 +1,5 @@
 /*
- * Unit tests for catalog/vtable.c: SELECTs over duro.status and duro.runs, driven by
+ * Unit tests for the SQL engine (sqlengine/): SELECTs over duro.status and duro.runs, driven by
  * vtable_cases.txt (queries, parameters, and the columns, types and text values PostgreSQL gives
  * over the same fixture, or the SQLSTATE expected), plus the API's edges: reloading, parameter
  * counts, client-given parameter types and the values' binary fields.
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/vtable.h"
+#include "sqlengine/vtable.h"
 
 /* 2026-11-22 00:00:00 UTC, and the fixture's clock: 07:00 that day. */
 #define DAY0 INT64_C(1795305600000000)

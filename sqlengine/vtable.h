@@ -5,8 +5,8 @@
  * Pure: no sockets, no threads; a VtDb and its statements are used by one thread at a time.
  * Not for: deciding whether a statement is Duro's (proxy/intercept.c) or the wire format.
  */
-#ifndef DURO_CATALOG_VTABLE_H
-#define DURO_CATALOG_VTABLE_H
+#ifndef DURO_SQLENGINE_VTABLE_H
+#define DURO_SQLENGINE_VTABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,13 +17,19 @@
 /* A NULL timestamp in the rows given to vtable_load. */
 #define VT_NULL_TIME INT64_MIN
 
-/* PostgreSQL type OIDs of result columns and parameters. */
+/* PostgreSQL type OIDs: of result columns and parameters here, and of what the gateway
+ * answers and reads in binary (proxy/answer.c). */
 #define VT_OID_BOOL        16
 #define VT_OID_INT8        20
+#define VT_OID_INT2        21
 #define VT_OID_INT4        23
 #define VT_OID_TEXT        25
+#define VT_OID_FLOAT4      700
 #define VT_OID_FLOAT8      701
+#define VT_OID_UNKNOWN     705
+#define VT_OID_VARCHAR     1043
 #define VT_OID_DATE        1082
+#define VT_OID_TIMESTAMP   1114
 #define VT_OID_TIMESTAMPTZ 1184
 #define VT_OID_INTERVAL    1186
 #define VT_OID_NUMERIC     1700
@@ -88,6 +94,7 @@ typedef struct VtValue {
 } VtValue;
 
 typedef struct VtStatement VtStatement;
+struct PgQuery__ParseResult;
 
 /*
  * Translates sql (one SELECT reading duro.status and/or duro.runs) for db. Parameters: a $n used
@@ -98,6 +105,10 @@ typedef struct VtStatement VtStatement;
  */
 VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_types,
                             size_t n_param_types, VtError *err);
+/* The same for a statement the caller has parsed already (libpg_query's unpacked protobuf tree,
+ * which stays the caller's): the tree must hold one SELECT. */
+VtStatement *vtable_prepare_tree(VtDb *db, const struct PgQuery__ParseResult *tree,
+                                 const uint32_t *param_types, size_t n_param_types, VtError *err);
 size_t vtable_nparams(const VtStatement *st);
 /* The parameter's type OID: the client's when it gave one, else the inferred one. */
 uint32_t vtable_param_type(const VtStatement *st, size_t i);

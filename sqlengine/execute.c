@@ -1,0 +1,323 @@
+/*
+ * The engine's public entry points for statements: parsing and preparing a SELECT, binding
+ * parameters given as text, running it and reading each value back with its PostgreSQL text
+ * output. Not for: the translation itself (translate.c, select.c) or the wire format (proxy/).
+ */
+#include "sqlengine/internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Copies SQLite's error into err: our functions' "SQLSTATE:message", or a generic state. */
+static void sqlite_error(sqlite3 *db, VtError *err)
+{
+    const char *msg = sqlite3_errmsg(db);
+    const char *colon = strchr(msg, ':');
+    if (colon != NULL && colon - msg == 5 &&
+        strspn(msg, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") >= 5) {
+        memcpy(err->sqlstate, msg, 5);
+        err->sqlstate[5] = '\0';
+        snprintf(err->message, sizeof(err->message), "%s", colon + 1);
+    } else if (strstr(msg, "integer overflow") != NULL) {
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "22003");
+        snprintf(err->message, sizeof(err->message), "bigint out of range");
+    } else if (strstr(msg, "aggregate") != NULL) {
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "42803");
+        snprintf(err->message, sizeof(err->message), "%s", msg);
+    } else {
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "XX000");
+        snprintf(err->message, sizeof(err->message), "virtual tables: %s", msg);
+    }
+}
+
+static int fill_error(VtError *err, const char *sqlstate, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* Fills err; always returns -1. */
+static int fill_error(VtError *err, const char *sqlstate, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", sqlstate);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_types,
+                            size_t n_param_types, VtError *err)
+{
+    VtStatement *st = NULL;
+    PgQuery__ParseResult *tree = NULL;
+    memset(err, 0, sizeof(*err));
+    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
+    if (parsed.error != NULL)
+        fill_error(err, "42601", "%s", parsed.error->message);
+    else if ((tree = pg_query__parse_result__unpack(
+                  NULL, parsed.parse_tree.len, (const uint8_t *)parsed.parse_tree.data)) == NULL)
+        fill_error(err, "XX000", "cannot read the parse tree");
+    else
+        st = vtable_prepare_tree(db, tree, param_types, n_param_types, err);
+    if (tree != NULL)
+        pg_query__parse_result__free_unpacked(tree, NULL);
+    pg_query_free_protobuf_parse_result(parsed);
+    return st;
+}
+
+VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
+                                 const uint32_t *param_types, size_t n_param_types, VtError *err)
+{
+    VtStatement *st = xcalloc(1, sizeof(*st));
+    Tx tx = {.st = st, .err = err};
+    char *lite = NULL;
+    memset(err, 0, sizeof(*err));
+    st->db = db;
+    if (tree->n_stmts != 1 || tree->stmts[0]->stmt == NULL ||
+        tree->stmts[0]->stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+        vt_tx_fail(&tx, "0A000", "duro.status and duro.runs are read by one SELECT at a time");
+        goto fail;
+    }
+    if (n_param_types > 0) {
+        if (vt_use_param(
+                &tx, (int)(n_param_types > VT_MAX_PARAMS ? VT_MAX_PARAMS + 1 : n_param_types)) < 0)
+            goto fail;
+        for (size_t i = 0; i < n_param_types; i++) {
+            st->param_oid[i] = vt_ty_of_oid(param_types[i]) == TY_UNKNOWN ? 0 : param_types[i];
+            st->param_ty[i] = vt_ty_of_oid(param_types[i]);
+        }
+    }
+    if (vt_translate_select(&tx, tree->stmts[0]->stmt->select_stmt, &lite) != 0)
+        goto fail;
+    for (size_t i = 0; i < st->nparams; i++)
+        if (st->param_ty[i] == TY_UNKNOWN)
+            st->param_ty[i] = TY_TEXT;
+    if (sqlite3_prepare_v2(db->db, lite, -1, &st->stmt, NULL) != SQLITE_OK) {
+        sqlite_error(db->db, err);
+        goto fail;
+    }
+    free(lite);
+    strvec_free(&tx.group_sql);
+    free(tx.from);
+    return st;
+fail:
+    if (err->sqlstate[0] == '\0')
+        vt_tx_fail(&tx, "XX000", "cannot translate the query");
+    free(lite);
+    strvec_free(&tx.group_sql);
+    free(tx.from);
+    vtable_statement_free(st);
+    return NULL;
+}
+
+size_t vtable_nparams(const VtStatement *st)
+{
+    return st->nparams;
+}
+
+uint32_t vtable_param_type(const VtStatement *st, size_t i)
+{
+    return st->param_oid[i] != 0 ? st->param_oid[i] : vt_ty_info[st->param_ty[i]].oid;
+}
+
+size_t vtable_ncolumns(const VtStatement *st)
+{
+    return st->ncols;
+}
+
+const VtColumn *vtable_column(const VtStatement *st, size_t i)
+{
+    return &st->cols[i];
+}
+
+/* Converts parameter i's text to its type and binds it. */
+static int bind_param(VtStatement *st, size_t i, const char *text, VtError *err)
+{
+    sqlite3_stmt *s = st->stmt;
+    int idx = (int)i + 1;
+    Ty t = st->param_ty[i];
+    int64_t v;
+    double f;
+    bool b;
+    DtSpecial special;
+    int rc;
+    if (idx > sqlite3_bind_parameter_count(s))
+        idx = 0; /* not used by the query: only checked */
+    if (text == NULL) {
+        if (idx)
+            sqlite3_bind_null(s, idx);
+        return 0;
+    }
+    switch (t) {
+    case TY_INT4:
+    case TY_INT8:
+        if (vt_parse_int8(text, &v) != 0)
+            return fill_error(err, "22P02", "invalid input syntax for type %s: \"%s\"",
+                              vt_ty_info[t].name, text);
+        if (t == TY_INT4 && (v < INT32_MIN || v > INT32_MAX))
+            return fill_error(err, "22003", "value \"%s\" is out of range for type integer", text);
+        if (idx)
+            sqlite3_bind_int64(s, idx, v);
+        return 0;
+    case TY_FLOAT8:
+    case TY_NUMERIC:
+        if (vt_parse_float8(text, &f) != 0)
+            return fill_error(err, "22P02", "invalid input syntax for type %s: \"%s\"",
+                              vt_ty_info[t].name, text);
+        if (idx)
+            sqlite3_bind_double(s, idx, f);
+        return 0;
+    case TY_BOOL:
+        if (parse_bool(text, &b) != 0)
+            return fill_error(err, "22P02", "invalid input syntax for type boolean: \"%s\"", text);
+        if (idx)
+            sqlite3_bind_int(s, idx, b);
+        return 0;
+    case TY_TS:
+    case TY_DATE:
+        if (vt_parse_timestamp(text, t == TY_DATE, &v, &special) != 0)
+            return fill_error(err, "22007", "invalid input syntax for type %s: \"%s\"",
+                              vt_ty_info[t].name, text);
+        if (idx)
+            sqlite3_bind_int64(s, idx, vt_resolve_special(special, v, st->db->now));
+        return 0;
+    case TY_INTERVAL:
+        rc = vt_parse_interval(text, &v);
+        if (rc == -2)
+            return fill_error(err, "0A000",
+                              "intervals of months or years are not supported: \"%s\"", text);
+        if (rc != 0)
+            return fill_error(err, "22007", "invalid input syntax for type interval: \"%s\"", text);
+        if (idx)
+            sqlite3_bind_int64(s, idx, v);
+        return 0;
+    default:
+        if (idx)
+            sqlite3_bind_text(s, idx, text, -1, SQLITE_TRANSIENT);
+        return 0;
+    }
+}
+
+/* Reads column c of the current row as type t into v. */
+static void read_value(sqlite3_stmt *s, int c, Ty t, int scale, VtValue *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (sqlite3_column_type(s, c) == SQLITE_NULL) {
+        v->null = true;
+        return;
+    }
+    switch (t) {
+    case TY_BOOL:
+        v->i = sqlite3_column_int64(s, c) != 0;
+        v->text = xstrdup(v->i ? "t" : "f");
+        return;
+    case TY_INT4:
+    case TY_INT8:
+        v->i = sqlite3_column_int64(s, c);
+        v->f = (double)v->i;
+        v->text = xasprintf("%lld", (long long)v->i);
+        return;
+    case TY_FLOAT8:
+        v->f = sqlite3_column_double(s, c);
+        v->text = vt_format_float8(v->f);
+        return;
+    case TY_NUMERIC:
+        if (sqlite3_column_type(s, c) == SQLITE_INTEGER) {
+            v->i = sqlite3_column_int64(s, c);
+            v->f = (double)v->i;
+            v->text = scale > 0 ? xasprintf("%lld.%0*d", (long long)v->i, scale, 0)
+                                : xasprintf("%lld", (long long)v->i);
+        } else {
+            v->f = sqlite3_column_double(s, c);
+            v->text = vt_format_numeric(v->f, scale);
+        }
+        return;
+    case TY_TS:
+    case TY_DATE:
+        v->i = sqlite3_column_int64(s, c);
+        v->text = vt_format_timestamp(v->i, t == TY_DATE);
+        return;
+    case TY_INTERVAL:
+        v->i = sqlite3_column_int64(s, c);
+        v->text = vt_format_interval(v->i);
+        return;
+    default:
+        v->text = xstrdup((const char *)sqlite3_column_text(s, c));
+        return;
+    }
+}
+
+/* The current time in µs since the epoch. */
+static int64_t clock_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+}
+
+int vtable_execute(VtStatement *st, const char *const *params, size_t nparams, VtValue **rows,
+                   size_t *nrows, VtError *err)
+{
+    sqlite3_stmt *s = st->stmt;
+    VtValue *out = NULL;
+    size_t n = 0, cap = 0;
+    memset(err, 0, sizeof(*err));
+    *rows = NULL;
+    *nrows = 0;
+    if (nparams != st->nparams)
+        return fill_error(err, "08P01",
+                          "bind message supplies %zu parameters, but prepared statement requires "
+                          "%zu",
+                          nparams, st->nparams);
+    st->db->now = st->db->fixed_now ? st->db->fixed_now : clock_now_us();
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    for (size_t i = 0; i < nparams; i++)
+        if (bind_param(st, i, params[i], err) != 0)
+            return -1;
+    for (;;) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            sqlite_error(st->db->db, err);
+            sqlite3_reset(s);
+            vtable_rows_free(out, n, st->ncols);
+            return -1;
+        }
+        grow_array((void **)&out, &cap, (n + 1) * (st->ncols ? st->ncols : 1), sizeof(VtValue));
+        for (size_t c = 0; c < st->ncols; c++)
+            read_value(s, (int)c, st->col_ty[c], st->col_scale[c], &out[n * st->ncols + c]);
+        n++;
+    }
+    sqlite3_reset(s);
+    *rows = out;
+    *nrows = n;
+    return 0;
+}
+
+void vtable_rows_free(VtValue *rows, size_t nrows, size_t ncols)
+{
+    if (rows == NULL)
+        return;
+    for (size_t i = 0; i < nrows * ncols; i++)
+        free(rows[i].text);
+    free(rows);
+}
+
+void vtable_statement_free(VtStatement *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_finalize(st->stmt);
+    for (size_t i = 0; i < st->ncols; i++)
+        free(st->cols[i].name);
+    free(st->cols);
+    free(st->col_ty);
+    free(st->col_scale);
+    free(st->param_ty);
+    free(st->param_oid);
+    free(st);
+}
