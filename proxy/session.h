@@ -1,9 +1,9 @@
 /*
  * One client session of the gateway, from accept to close: the startup
  * packets (TLS, GSSAPI refusal, cancel requests, protocol version), the
- * warehouse connection, authentication relayed both ways, then the relay with
- * the few messages the gateway looks at. Internal to proxy/; gateway.c owns
- * the list of sessions and frees them.
+ * warehouse connection, authentication relayed both ways, then the relay; the
+ * client messages that may be Duro's SQL go to inspect.c. Internal to proxy/;
+ * gateway.c owns the list of sessions and frees them.
  */
 #ifndef DURO_PROXY_SESSION_H
 #define DURO_PROXY_SESSION_H
@@ -60,7 +60,7 @@ bool session_admitted(const Session *s);
 Session **session_next(Session *s);
 Session **session_prev(Session *s);
 
-/* A cancel request for a session that waits for a refresh instead of the warehouse. */
+/* A cancel request: true when the session waited for a refresh (not the warehouse) and stops. */
 bool session_cancel_wait(Session *s);
 
 /* ---- implemented by gateway.c, for sessions ---- */
