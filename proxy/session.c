@@ -767,28 +767,28 @@ static void session_startup(Session *s)
 
 /* ---- what the interception of Duro's SQL may do ------------------------------- */
 
-static void inspect_to_client(void *arg, const void *data, size_t len)
+static void session_ops_to_client(void *arg, const void *data, size_t len)
 {
     Session *s = arg;
     session_queue(s, data, len);
     stream_flush(s->client);
 }
 
-static bool inspect_client_at_boundary(void *arg)
+static bool session_ops_at_boundary(void *arg)
 {
     Session *s = arg;
     return relay_at_boundary(&s->down);
 }
 
-static void inspect_to_server(void *arg, const void *data, size_t len)
+static void session_ops_to_server(void *arg, const void *data, size_t len)
 {
     Session *s = arg;
     evbuffer_add(stream_output(s->server), data, len);
     stream_flush(s->server);
 }
 
-static const InspectOps session_inspect_ops = {inspect_to_client, inspect_client_at_boundary,
-                                               inspect_to_server, session_resume};
+static const InspectOps session_inspect_ops = {session_ops_to_client, session_ops_at_boundary,
+                                               session_ops_to_server, session_resume};
 
 Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
                      const struct sockaddr *peer, int peer_len)
