@@ -491,3 +491,17 @@ char *config_describe(const ViewConfig *c)
     free(sortkey);
     return out;
 }
+
+StaleRead config_described_stale_read(const char *described)
+{
+    for (const char *line = described; line && *line;) {
+        if (strncmp(line, "stale_read=", 11) == 0)
+            return strncmp(line + 11, "serve\n", 6) == 0 || strcmp(line + 11, "serve") == 0
+                       ? STALE_READ_SERVE
+                       : STALE_READ_WAIT;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return STALE_READ_WAIT;
+}

@@ -80,5 +80,7 @@ void config_free(ViewConfig *c);
  * describe the same; used for the definition hash and stored in the catalog.
  */
 char *config_describe(const ViewConfig *c);
+/* The stale_read of a config_describe text; STALE_READ_WAIT when it names none. */
+StaleRead config_described_stale_read(const char *described);
 
 #endif

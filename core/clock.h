@@ -25,7 +25,4 @@ struct timespec clock_timespec(int64_t us);
  * clock_timespec(clock_mono_us() + ...)). Returns 0, or an errno value. */
 int clock_cond_init(pthread_cond_t *c);
 
-/* The former name of clock_wall_us; new code calls clock_wall_us. */
-#define wh_now_us clock_wall_us
-
 #endif

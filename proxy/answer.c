@@ -211,7 +211,7 @@ static int load_tables(const AnswerEnv *env, VtError *err)
         store_views_free(views, nv);
         return -1;
     }
-    int64_t now = wh_now_us();
+    int64_t now = clock_wall_us();
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     for (size_t i = 0; i < nv; i++) {

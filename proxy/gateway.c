@@ -20,46 +20,18 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <uthash.h>
 
-#include "catalog/store.h"
-#include "core/clock.h"
 #include "core/log.h"
-#include "planner/staleness.h"
 #include "proxy/backend.h"
 #include "proxy/codec.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
+#include "proxy/views.h"
 #include "sqlengine/vtable.h"
 
 #define GATEWAY_BACKLOG           1024
 #define GATEWAY_CONNECT_TIMEOUT_S 10
-#define GATEWAY_RELISTEN_MS       200  /* pause after accept() failed, e.g. out of descriptors */
-#define GATEWAY_CLASSIFY_CACHE    1024 /* statements remembered; the cache starts over when full */
-
-/* A statement's classification, remembered by its text. */
-typedef struct Classified {
-    char *sql;
-    InterceptInfo info;
-    UT_hash_handle hh;
-} Classified;
-
-/* What stat() says of a file, to notice a change without asking SQLite (which takes locks). */
-typedef struct FileStamp {
-    struct timespec mtime;
-    off_t size;
-    ino_t ino;
-} FileStamp;
-
-struct GatewayRefresh {
-    SchedulerRequest req;
-    Gateway *gw;
-    Session *session; /* NULL when nobody waits */
-    struct event *done_ev;
-    struct GatewayRefresh *next; /* the gateway's list of refreshes not yet freed */
-    struct GatewayRefresh *prev;
-};
+#define GATEWAY_RELISTEN_MS       200 /* pause after accept() failed, e.g. out of descriptors */
 
 /*
  * A cancel request on its way to the warehouse. The client's own cancel connection
@@ -105,23 +77,8 @@ struct Gateway {
     bool ids_wrapped;
     atomic_int connections; /* client connections open */
     /* Duro's SQL */
-    Scheduler *scheduler;
     StrVec admins;
-    Store *store;         /* the gateway's own catalog connection */
-    int64_t data_version; /* of the catalog when views was read */
-    bool views_loaded;
-    char *catalog_path;
-    char *catalog_wal;
-    FileStamp db_stamp; /* of the catalog and its log when views was read */
-    FileStamp wal_stamp;
-    int64_t views_checked_us; /* when SQLite was last asked */
-    StoreView *views;         /* sorted by name */
-    size_t n_views;
-    const char **tables; /* the views' table names, sorted, for the pre-filter */
-    size_t n_tables;
-    Classified *classified;
-    size_t n_classified;
-    GatewayRefresh *refreshes;
+    Views *views; /* NULL without [gateway] inspect */
 };
 
 /* ---- sessions ---------------------------------------------------------------- */
@@ -300,225 +257,6 @@ bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint3
     return true;
 }
 
-/* ---- Duro's SQL ------------------------------------------------------------------------ */
-
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static FileStamp file_stamp(const char *path)
-{
-    struct stat st;
-    FileStamp f = {{0, 0}, -1, 0};
-    if (stat(path, &st) == 0)
-        f = (FileStamp){st.st_mtim, st.st_size, st.st_ino};
-    return f;
-}
-
-static bool stamps_equal(const FileStamp *a, const FileStamp *b)
-{
-    return a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-           a->size == b->size && a->ino == b->ino;
-}
-
-/*
- * Reads the catalog's views again when another connection changed it. Every
- * commit touches the database or its write-ahead log, so unchanged files mean
- * an unchanged catalog and the check costs two stat() calls.
- */
-static void gateway_load_views(Gateway *gw)
-{
-    if (!gw->store)
-        return;
-    FileStamp db = file_stamp(gw->catalog_path), wal = file_stamp(gw->catalog_wal);
-    int64_t now = wh_now_us();
-    /* File times are coarse (a few ms): SQLite is asked anyway at least once a second. */
-    if (gw->views_loaded && stamps_equal(&db, &gw->db_stamp) &&
-        stamps_equal(&wal, &gw->wal_stamp) && now - gw->views_checked_us < 1000000)
-        return;
-    gw->db_stamp = db;
-    gw->wal_stamp = wal;
-    gw->views_checked_us = now;
-    int64_t version = store_data_version(gw->store);
-    if (gw->views_loaded && version == gw->data_version)
-        return;
-    StoreView *views = NULL;
-    size_t n = 0;
-    if (store_list_views(gw->store, &views, &n) != 0) {
-        log_warn("gateway: cannot read the catalog: %s", store_error(gw->store));
-        return;
-    }
-    store_views_free(gw->views, gw->n_views);
-    gw->views = views;
-    gw->n_views = n;
-    gw->data_version = version;
-    gw->views_loaded = true;
-    free(gw->tables);
-    gw->tables = xcalloc(n ? n : 1, sizeof(char *));
-    gw->n_tables = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *dot = strchr(views[i].name, '.');
-        gw->tables[gw->n_tables++] = dot ? dot + 1 : views[i].name;
-    }
-    qsort(gw->tables, gw->n_tables, sizeof(char *), compare_strings);
-}
-
-static const StoreView *find_view(Gateway *gw, const char *name)
-{
-    size_t lo = 0, hi = gw->n_views;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(gw->views[mid].name, name);
-        if (c == 0)
-            return &gw->views[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-GatewayRead gateway_read(Gateway *gw, const char *relation, const char **view)
-{
-    gateway_load_views(gw);
-    const StoreView *v;
-    if (strchr(relation, '.')) {
-        v = find_view(gw, relation);
-    } else {
-        char *qualified = xasprintf("public.%s", relation);
-        v = find_view(gw, qualified);
-        free(qualified);
-    }
-    if (!v || !v->enabled)
-        return GATEWAY_READ_NOW;
-    *view = v->name;
-    StalenessInput in = staleness_from_store(v, wh_now_us());
-    if (!v->built_hash)
-        return GATEWAY_READ_WAIT; /* never built: always built first */
-    if (!staleness_needs_refresh(&in))
-        return GATEWAY_READ_NOW;
-    return strstr(v->config, "stale_read=serve") ? GATEWAY_READ_BACKGROUND : GATEWAY_READ_WAIT;
-}
-
-bool gateway_may_concern(Gateway *gw, const char *sql, size_t len)
-{
-    /*
-     * Every statement passes here: the table names only change with the repository, so the
-     * files are looked at once a second, not per statement (gateway_read checks them always).
-     */
-    if (!gw->views_loaded || wh_now_us() - gw->views_checked_us >= 1000000)
-        gateway_load_views(gw);
-    InterceptNameSet set = {gw->tables, gw->n_tables};
-    return intercept_may_concern(sql, len, intercept_name_set_has, &set);
-}
-
-static void classified_clear(Gateway *gw)
-{
-    Classified *c, *tmp;
-    HASH_ITER(hh, gw->classified, c, tmp)
-    {
-        HASH_DEL(gw->classified, c);
-        intercept_info_free(&c->info);
-        free(c->sql);
-        free(c);
-    }
-    gw->n_classified = 0;
-}
-
-const InterceptInfo *gateway_classify(Gateway *gw, const char *sql)
-{
-    Classified *c;
-    HASH_FIND_STR(gw->classified, sql, c);
-    if (c)
-        return &c->info;
-    if (gw->n_classified >= GATEWAY_CLASSIFY_CACHE)
-        classified_clear(gw);
-    c = xcalloc(1, sizeof *c);
-    c->sql = xstrdup(sql);
-    (void)intercept_analyze(c->sql, &c->info);
-    HASH_ADD_KEYPTR(hh, gw->classified, c->sql, strlen(c->sql), c);
-    gw->n_classified++;
-    return &c->info;
-}
-
-static void refresh_unlink_free(GatewayRefresh *r)
-{
-    Gateway *gw = r->gw;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        gw->refreshes = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    event_free(r->done_ev);
-    scheduler_request_clear(&r->req);
-    free(r->req.view);
-    free(r);
-}
-
-/* On the gateway's thread, once the scheduler is done with the request. */
-static void refresh_done_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    GatewayRefresh *r = arg;
-    if (r->session)
-        session_refresh_done(r->session, r);
-    else
-        refresh_unlink_free(r);
-}
-
-/* On the scheduler's thread. */
-static void refresh_request_done(SchedulerRequest *req)
-{
-    GatewayRefresh *r = req->arg;
-    event_active(r->done_ev, EV_TIMEOUT, 0);
-}
-
-GatewayRefresh *gateway_refresh(Gateway *gw, Session *s, const char *view, bool force,
-                                bool only_if_stale, const char *trigger)
-{
-    GatewayRefresh *r = xcalloc(1, sizeof *r);
-    r->gw = gw;
-    r->session = s;
-    r->done_ev = xnonnull(event_new(gw->base, -1, 0, refresh_done_cb, r));
-    r->req.view = xstrdup(view);
-    r->req.force = force;
-    r->req.only_if_stale = only_if_stale;
-    r->req.trigger = trigger;
-    r->req.done = refresh_request_done;
-    r->req.arg = r;
-    r->next = gw->refreshes;
-    if (gw->refreshes)
-        gw->refreshes->prev = r;
-    gw->refreshes = r;
-    if (gw->scheduler) {
-        scheduler_submit(gw->scheduler, &r->req);
-    } else {
-        r->req.status = SCHEDULER_CANCELLED;
-        event_active(r->done_ev, EV_TIMEOUT, 0);
-    }
-    return r;
-}
-
-void gateway_refresh_detach(GatewayRefresh *r)
-{
-    if (r)
-        r->session = NULL;
-}
-
-const SchedulerRequest *gateway_refresh_result(const GatewayRefresh *r)
-{
-    return &r->req;
-}
-
-void gateway_refresh_free(GatewayRefresh *r)
-{
-    refresh_unlink_free(r);
-}
-
 /* ---- the listener ------------------------------------------------------------------ */
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *peer,
@@ -646,19 +384,17 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
     gw->env.max_message = (uint32_t)s->gateway.max_message;
     gw->env.max_clients = s->gateway.max_clients;
     gw->env.inspect = strcmp(s->gateway.inspect, "on") == 0;
-    gw->scheduler = sc;
     strvec_copy(&gw->admins, &s->worker.admins);
-    gw->env.admins = &gw->admins;
     raise_fd_limit(s->gateway.max_clients);
     if (gw->env.inspect) {
-        if (store_open(s->catalog.path, &gw->store, error) != 0)
+        gw->views = views_open(gw->base, s->catalog.path, sc, error);
+        if (!gw->views)
             goto fail;
-        gw->catalog_path = xstrdup(s->catalog.path);
-        gw->catalog_wal = xasprintf("%s-wal", s->catalog.path);
-        gw->env.answer.store = gw->store;
+        gw->env.answer.store = views_store(gw->views);
         gw->env.answer.vt = vtable_open(error);
         if (!gw->env.answer.vt)
             goto fail;
+        gw->env.inspection = (InspectEnv){gw->views, &gw->env.answer, &gw->admins};
     }
 
     TlsSslMode mode;
@@ -777,15 +513,8 @@ void gateway_free(Gateway *gw)
     for (size_t i = 0; i < ARRAY_LEN(evs); i++)
         if (evs[i])
             event_free(evs[i]);
-    while (gw->refreshes)
-        refresh_unlink_free(gw->refreshes);
-    classified_clear(gw);
-    store_views_free(gw->views, gw->n_views);
-    free(gw->tables);
     vtable_close(gw->env.answer.vt);
-    store_close(gw->store);
-    free(gw->catalog_path);
-    free(gw->catalog_wal);
+    views_free(gw->views);
     strvec_free(&gw->admins);
     if (gw->dns)
         evdns_base_free(gw->dns, 0);

@@ -7,6 +7,7 @@
 #include "proxy/session.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
@@ -20,20 +21,13 @@
 
 #include "core/log.h"
 #include "proxy/codec.h"
+#include "proxy/inspect.h"
 #include "proxy/relay.h"
 
 #define SESSION_STARTUP_MAX       10000 /* PostgreSQL's limit on a startup packet */
 #define SESSION_STARTUP_TIMEOUT_S 60    /* to finish TLS and send the startup message */
 #define SESSION_FLUSH_TIMEOUT_S   5     /* for a closing session's last bytes to leave */
 #define SESSION_SERVER_MAX_LEN    0x7fffffffu
-
-#define SESSION_MAX_WAITS 16 /* stale views one statement waits for at most */
-
-typedef enum SessionWait {
-    WAIT_NONE,
-    WAIT_READ, /* a statement reading stale views, until they are refreshed */
-    WAIT_CALL, /* duro_refresh, until it is done */
-} SessionWait;
 
 typedef enum SessionState {
     SESSION_STARTUP,       /* reading startup packets */
@@ -67,8 +61,7 @@ struct Session {
     char *database;
     uint8_t *startup; /* the startup message for the warehouse, until sent */
     size_t startup_len;
-    char tx_status; /* of the last ReadyForQuery: 'I', 'T' or 'E' */
-    bool admitted;  /* counted against max_clients */
+    bool admitted; /* counted against max_clients */
     bool client_terminated;
     bool server_fatal; /* the warehouse sent a FATAL error the client has */
     bool sasl_started; /* the warehouse asked for SASL; the client's first answer is next */
@@ -79,18 +72,7 @@ struct Session {
     struct event *close_ev;
     Session *next;
     Session *prev;
-    /* Duro's SQL (with [gateway] inspect = on) */
-    Answer *answer;
-    int pending_z;    /* ReadyForQuery messages the warehouse still owes */
-    bool unsynced;    /* extended-protocol messages relayed since the last Sync */
-    bool swallow_z;   /* the last pending ReadyForQuery answers a Sync of Duro's own */
-    bool batch_error; /* the warehouse reported an error since its last ReadyForQuery */
-    SessionWait wait; /* why the client message held by the relay waits */
-    bool wait_cancelled;
-    GatewayRefresh *refreshes[SESSION_MAX_WAITS]; /* of the held message */
-    size_t n_refreshes;
-    size_t n_pending;   /* of those, not finished */
-    AnswerRefresh call; /* WAIT_CALL: the refresh a statement asked for */
+    Inspect *inspect; /* Duro's SQL, with [gateway] inspect = on; else NULL */
     struct event *resume_ev;
 };
 
@@ -149,6 +131,8 @@ static void session_set_state(Session *s, SessionState next)
 {
     log_debug("session %u: %s -> %s", s->id, state_names[s->state], state_names[next]);
     SessionState prev = s->state;
+    /* Forward only, but for the plain startup again once TLS is up. */
+    assert(next > prev || (prev == SESSION_TLS_HANDSHAKE && next == SESSION_STARTUP));
     s->state = next;
     if (next == SESSION_TLS_HANDSHAKE) {
         struct timeval tv = {SESSION_STARTUP_TIMEOUT_S, 0};
@@ -259,51 +243,29 @@ void session_shutdown(Session *s)
 
 /* ---- waiting --------------------------------------------------------------------- */
 
+/* Runs the paused relay again: the held client message comes back to up_on_message. */
 static void session_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     Session *s = arg;
-    if (s->state == SESSION_READY)
+    if (s->state == SESSION_READY) {
+        assert(s->up.paused);
         relay_resume(&s->up);
+    }
 }
 
 /* Hands the held client message to the session again, from an event of its own. */
-static void session_resume(Session *s)
+static void session_resume(void *arg)
 {
+    Session *s = arg;
     if (s->up.paused)
         event_active(s->resume_ev, EV_TIMEOUT, 0);
 }
 
-static void session_release_refreshes(Session *s, bool detach)
-{
-    for (size_t i = 0; i < s->n_refreshes; i++) {
-        if (detach)
-            gateway_refresh_detach(s->refreshes[i]);
-        else
-            gateway_refresh_free(s->refreshes[i]);
-    }
-    s->n_refreshes = s->n_pending = 0;
-}
-
-void session_refresh_done(Session *s, GatewayRefresh *r)
-{
-    (void)r;
-    if (s->n_pending > 0 && --s->n_pending == 0)
-        session_resume(s);
-}
-
 bool session_cancel_wait(Session *s)
 {
-    if (s->wait == WAIT_NONE || s->n_pending == 0)
-        return false;
-    log_info("session %u: cancelled while waiting for a refresh", s->id);
-    session_release_refreshes(s, true);
-    answer_refresh_clear(&s->call);
-    s->wait = WAIT_NONE;
-    s->wait_cancelled = true;
-    session_resume(s);
-    return true;
+    return s->inspect && inspect_cancel_wait(s->inspect);
 }
 
 /* ---- warehouse to client ----------------------------------------------------- */
@@ -382,13 +344,14 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
     if (s->state >= SESSION_CLOSING)
         return -1;
     CodecError err;
+    char tx_status;
     switch (msg[0]) {
     case 'R':
         return down_auth(s, msg, len);
     case 'K':
         return down_backend_key(s, msg, len);
     case 'Z':
-        if (codec_read_ready(msg, len, &s->tx_status, &err) != CODEC_OK) {
+        if (codec_read_ready(msg, len, &tx_status, &err) != CODEC_OK) {
             session_fail(s, "08P01", "the warehouse sent a malformed ReadyForQuery message", NULL);
             return -1;
         }
@@ -396,22 +359,9 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
             session_set_state(s, SESSION_READY);
             log_info("session %u: %s@%s from %s connected%s", s->id, session_who(s), s->database,
                      s->peer, stream_is_tls(s->client) ? " (TLS)" : "");
-            break;
         }
-        if (s->pending_z > 0)
-            s->pending_z--;
-        if (s->swallow_z && s->pending_z == 0) {
-            /* Ours: the warehouse caught up; what was skipped after an error stays skipped. */
-            s->swallow_z = false;
-            if (s->batch_error)
-                answer_skip(s->answer);
-            s->batch_error = false;
-            session_resume(s);
-            return 0;
-        }
-        s->batch_error = false;
-        if (s->pending_z == 0)
-            session_resume(s);
+        if (s->inspect && inspect_server_ready(s->inspect, tx_status))
+            return 0; /* answers a Sync of Duro's */
         break;
     case 'E': {
         CodecNotice n;
@@ -422,7 +372,8 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
             if (s->state == SESSION_AUTH)
                 log_info("session %u: the warehouse refused %s: %s", s->id, session_who(s),
                          n.message ? n.message : "(no message)");
-            s->batch_error = true;
+            if (s->inspect)
+                inspect_server_error(s->inspect);
         }
         break;
     }
@@ -451,44 +402,37 @@ static RelayVerdict up_on_header(void *arg, const CodecHeader *h)
         s->client_terminated = true;
     if (h->type == 'p' && s->sasl_started)
         return RELAY_HOLD; /* the SASLInitialResponse: see up_on_message */
-    if (s->state != SESSION_READY || !s->env->inspect)
+    if (s->state != SESSION_READY || !s->inspect)
         return RELAY_PASS;
-    switch (h->type) {
-    case 'Q':
-    case 'P':
-        return RELAY_HOLD; /* looked at: Duro's, or reading a stale view? */
-    case 'B':
-    case 'D':
-    case 'E':
-    case 'C':
-    case 'S':
-    case 'H':
-        if (answer_active(s->answer))
-            return RELAY_HOLD; /* may be for a statement or portal of Duro's */
-        if (h->type == 'S') {
-            s->pending_z++;
-            s->unsynced = false;
-        } else if (h->type != 'H') {
-            s->unsynced = true;
-        }
-        return RELAY_PASS;
-    case 'F':
-        s->pending_z++;
-        return RELAY_PASS;
-    default:
-        return RELAY_PASS;
-    }
+    return inspect_header(s->inspect, (char)h->type);
 }
 
-static int up_duro(Session *s, const uint8_t *msg, size_t len);
+/* A held client message in a session that inspects: what Duro's interception decides. */
+static int up_inspect(Session *s, const uint8_t *msg, size_t len)
+{
+    const char *why = NULL;
+    switch (inspect_statement(s->inspect, msg, len, &why)) {
+    case INSPECT_PASS:
+        evbuffer_add(stream_output(s->server), msg, len);
+        return 0;
+    case INSPECT_ANSWER:
+        return 0;
+    case INSPECT_WAIT:
+        return 1;
+    case INSPECT_REFUSE:
+        break;
+    }
+    session_fail(s, "08P01", why, NULL);
+    return -1;
+}
 
 static int up_on_message(void *arg, const uint8_t *msg, size_t len)
 {
     Session *s = arg;
     if (s->state >= SESSION_CLOSING)
         return -1;
-    if (s->state == SESSION_READY && s->env->inspect && msg[0] != 'p')
-        return up_duro(s, msg, len);
+    if (s->state == SESSION_READY && s->inspect && msg[0] != 'p')
+        return up_inspect(s, msg, len);
     if (msg[0] == 'p' && s->sasl_started) {
         s->sasl_started = false;
         /* SASLInitialResponse: mechanism, int32 length, then the GS2 header "y,," or "n,,". */
@@ -520,359 +464,6 @@ static void up_on_error(void *arg, const char *why)
 }
 
 static const RelayOps up_ops = {up_on_header, up_on_message, up_on_error};
-
-/* ---- Duro's SQL ------------------------------------------------------------------ */
-
-static void session_forward(Session *s, const uint8_t *msg, size_t len)
-{
-    evbuffer_add(stream_output(s->server), msg, len);
-}
-
-/*
- * True when the warehouse owes nothing: everything relayed was answered, so an
- * answer of Duro's comes in order. Relayed extended-protocol messages get a
- * Sync of Duro's first (its ReadyForQuery is not relayed).
- */
-static bool session_warehouse_idle(Session *s)
-{
-    if (s->unsynced) {
-        static const uint8_t sync[] = {'S', 0, 0, 0, 4};
-        session_forward(s, sync, sizeof sync);
-        stream_flush(s->server);
-        s->unsynced = false;
-        s->pending_z++;
-        s->swallow_z = true;
-    }
-    return s->pending_z == 0;
-}
-
-static void session_notice(Session *s, const char *severity, const char *message)
-{
-    if (!relay_at_boundary(&s->down))
-        return; /* the warehouse is mid-message towards the client */
-    CodecBuf b;
-    codec_buf_init(&b, 64 * 1024);
-    codec_put_notice(&b, severity, severity[0] == 'W' ? "01000" : "00000", message, NULL, NULL);
-    if (codec_buf_ok(&b))
-        session_queue(s, b.data, b.len);
-    codec_buf_free(&b);
-    stream_flush(s->client);
-}
-
-/* Sends b (answers of Duro's) to the client. */
-static void session_answer(Session *s, CodecBuf *b)
-{
-    if (codec_buf_ok(b))
-        session_queue(s, b->data, b->len);
-    codec_buf_free(b);
-    stream_flush(s->client);
-}
-
-/*
- * A statement that reads relations: holds it while a stale managed view it
- * reads (stale_read = wait, or never built) is refreshed. Returns 1 to wait,
- * 0 to relay it now.
- */
-static int session_read_gate(Session *s, const InterceptInfo *info)
-{
-    if (s->wait == WAIT_READ) {
-        if (s->n_pending > 0)
-            return 1;
-        for (size_t i = 0; i < s->n_refreshes; i++) {
-            const SchedulerRequest *req = gateway_refresh_result(s->refreshes[i]);
-            if (req->status == SCHEDULER_FAILED) {
-                char *m = xasprintf("duro: the refresh of %s failed (%s); reading the current "
-                                    "table",
-                                    req->view, req->error ? req->error : "unknown error");
-                session_notice(s, "WARNING", m);
-                free(m);
-            }
-        }
-        session_release_refreshes(s, false);
-        s->wait = WAIT_NONE;
-        return 0;
-    }
-    for (size_t i = 0; i < info->relations.n && s->n_refreshes < SESSION_MAX_WAITS; i++) {
-        const char *view = NULL;
-        GatewayRead how = gateway_read(s->gw, info->relations.items[i], &view);
-        if (how == GATEWAY_READ_NOW)
-            continue;
-        bool seen = false;
-        for (size_t k = 0; k < s->n_refreshes && !seen; k++)
-            seen = strcmp(gateway_refresh_result(s->refreshes[k])->view, view) == 0;
-        if (seen)
-            continue;
-        if (how == GATEWAY_READ_BACKGROUND) {
-            (void)gateway_refresh(s->gw, NULL, view, false, true, "read");
-            continue;
-        }
-        char *m = xasprintf("duro: %s is stale; waiting for its refresh", view);
-        session_notice(s, "NOTICE", m);
-        free(m);
-        s->refreshes[s->n_refreshes++] = gateway_refresh(s->gw, s, view, false, true, "read");
-        s->n_pending++;
-    }
-    if (s->n_refreshes == 0)
-        return 0;
-    s->wait = WAIT_READ;
-    stream_flush(s->client);
-    return 1;
-}
-
-static bool session_is_admin(const Session *s)
-{
-    const StrVec *admins = s->env->admins;
-    if (!admins || admins->n == 0)
-        return true;
-    for (size_t i = 0; i < admins->n; i++)
-        if (strcmp(admins->items[i], s->user) == 0)
-            return true;
-    return false;
-}
-
-/*
- * A duro_refresh asked for by a statement (s->call filled): starts it, or
- * answers 42501 when the caller may not. Returns 1 to wait, 0 when answered.
- */
-static int session_start_call(Session *s, CodecBuf *out, bool extended)
-{
-    if (!session_is_admin(s)) {
-        char *m = xasprintf("permission denied: %s is not in [worker] admins, who may call "
-                            "duro_refresh",
-                            s->user);
-        answer_error(s->answer, out, "42501", m, extended);
-        free(m);
-        answer_refresh_clear(&s->call);
-        return 0;
-    }
-    log_info("session %u: %s calls duro_refresh('%s'%s)", s->id, s->user, s->call.view,
-             s->call.force ? ", true" : "");
-    s->refreshes[0] = gateway_refresh(s->gw, s, s->call.view, s->call.force, false, "call");
-    s->n_refreshes = s->n_pending = 1;
-    s->wait = WAIT_CALL;
-    return 1;
-}
-
-/* The held statement's duro_refresh finished: its answer into out. */
-static void session_finish_call(Session *s, const char *portal, CodecBuf *out)
-{
-    answer_refresh_result(s->answer, portal, &s->call, gateway_refresh_result(s->refreshes[0]),
-                          out);
-    session_release_refreshes(s, false);
-    answer_refresh_clear(&s->call);
-    s->wait = WAIT_NONE;
-}
-
-static const InterceptInfo *session_classify(Session *s, const char *sql, size_t len)
-{
-    static const InterceptInfo pass = {.kind = INTERCEPT_PASS};
-    if (!gateway_may_concern(s->gw, sql, len))
-        return &pass;
-    return gateway_classify(s->gw, sql);
-}
-
-/* A simple Query. */
-static int up_query(Session *s, const uint8_t *msg, size_t len)
-{
-    CodecQuery q;
-    CodecError err;
-    if (codec_read_query(msg, len, &q, &err) != CODEC_OK) {
-        session_fail(s, "08P01", err.msg, NULL);
-        return -1;
-    }
-    CodecBuf out;
-    codec_buf_init(&out, (size_t)1 << 30);
-    if (s->wait_cancelled) {
-        s->wait_cancelled = false;
-        codec_put_error(&out, "ERROR", "57014", "canceling statement due to user request", NULL,
-                        NULL);
-        codec_put_ready(&out, s->tx_status);
-        session_answer(s, &out);
-        return 0;
-    }
-    if (s->wait == WAIT_CALL) {
-        if (s->n_pending > 0) {
-            codec_buf_free(&out);
-            return 1;
-        }
-        session_finish_call(s, NULL, &out);
-        codec_put_ready(&out, s->tx_status);
-        session_answer(s, &out);
-        return 0;
-    }
-    const InterceptInfo *info = session_classify(s, q.sql, q.sql_len);
-    if (info->kind == INTERCEPT_PASS) {
-        codec_buf_free(&out);
-        if (info->relations.n && session_read_gate(s, info) > 0)
-            return 1;
-        session_forward(s, msg, len);
-        s->pending_z++;
-        return 0;
-    }
-    if (!session_warehouse_idle(s)) {
-        codec_buf_free(&out);
-        return 1;
-    }
-    if (answer_query(s->answer, &s->env->answer, q.sql, info, &out, &s->call) == 1 &&
-        session_start_call(s, &out, false) == 1) {
-        codec_buf_free(&out);
-        return 1;
-    }
-    codec_put_ready(&out, s->tx_status);
-    session_answer(s, &out);
-    return 0;
-}
-
-/* Parse. */
-static int up_parse(Session *s, const uint8_t *msg, size_t len)
-{
-    CodecParse p;
-    CodecError err;
-    if (codec_read_parse(msg, len, &p, &err) != CODEC_OK) {
-        session_fail(s, "08P01", err.msg, NULL);
-        return -1;
-    }
-    if (s->wait_cancelled) {
-        s->wait_cancelled = false;
-        CodecBuf out;
-        codec_buf_init(&out, 64 * 1024);
-        answer_error(s->answer, &out, "57014", "canceling statement due to user request", true);
-        session_answer(s, &out);
-        return 0;
-    }
-    if (answer_skipping(s->answer))
-        return 0;
-    const InterceptInfo *info = session_classify(s, p.query, strlen(p.query));
-    if (info->kind == INTERCEPT_PASS) {
-        if (info->relations.n && session_read_gate(s, info) > 0)
-            return 1;
-        if (!*p.name)
-            answer_forget_unnamed(s->answer, true, false);
-        session_forward(s, msg, len);
-        s->unsynced = true;
-        return 0;
-    }
-    if (!session_warehouse_idle(s))
-        return 1;
-    CodecBuf out;
-    codec_buf_init(&out, (size_t)1 << 30);
-    answer_parse(s->answer, &s->env->answer, &p, info, &out);
-    session_answer(s, &out);
-    return 0;
-}
-
-/* Bind, Describe, Execute, Close, Sync and Flush while Duro has statements or portals. */
-static int up_extended(Session *s, const uint8_t *msg, size_t len)
-{
-    char type = (char)msg[0];
-    CodecError err;
-    CodecBuf out;
-    if (type == 'S') {
-        if (s->unsynced) {
-            answer_sync(s->answer);
-            session_forward(s, msg, len);
-            s->pending_z++;
-            s->unsynced = false;
-            return 0;
-        }
-        if (!session_warehouse_idle(s))
-            return 1;
-        answer_sync(s->answer);
-        codec_buf_init(&out, 64);
-        codec_put_ready(&out, s->tx_status);
-        session_answer(s, &out);
-        return 0;
-    }
-    if (answer_skipping(s->answer))
-        return 0;
-    if (type == 'H') {
-        if (s->unsynced)
-            session_forward(s, msg, len);
-        return 0;
-    }
-    bool ours = false;
-    CodecBind b;
-    CodecTarget t;
-    CodecExecute e;
-    CodecStatus st = CODEC_OK;
-    switch (type) {
-    case 'B':
-        st = codec_read_bind(msg, len, &b, &err);
-        ours = st == CODEC_OK && answer_has_statement(s->answer, b.statement);
-        if (st == CODEC_OK && !ours && !*b.portal)
-            answer_forget_unnamed(s->answer, false, true);
-        break;
-    case 'D':
-        st = codec_read_describe(msg, len, &t, &err);
-        ours = st == CODEC_OK && (t.kind == 'S' ? answer_has_statement(s->answer, t.name)
-                                                : answer_has_portal(s->answer, t.name));
-        break;
-    case 'C':
-        st = codec_read_close(msg, len, &t, &err);
-        ours = st == CODEC_OK && (t.kind == 'S' ? answer_has_statement(s->answer, t.name)
-                                                : answer_has_portal(s->answer, t.name));
-        break;
-    case 'E':
-        st = codec_read_execute(msg, len, &e, &err);
-        ours = st == CODEC_OK && answer_has_portal(s->answer, e.portal);
-        break;
-    default:
-        break;
-    }
-    if (st != CODEC_OK) {
-        session_fail(s, "08P01", err.msg, NULL);
-        return -1;
-    }
-    if (!ours) {
-        session_forward(s, msg, len);
-        s->unsynced = true;
-        return 0;
-    }
-    if (type == 'E' && s->wait_cancelled) {
-        s->wait_cancelled = false;
-        codec_buf_init(&out, 64 * 1024);
-        answer_error(s->answer, &out, "57014", "canceling statement due to user request", true);
-        session_answer(s, &out);
-        return 0;
-    }
-    if (type == 'E' && s->wait == WAIT_CALL) {
-        if (s->n_pending > 0)
-            return 1;
-        codec_buf_init(&out, (size_t)1 << 30);
-        session_finish_call(s, e.portal, &out);
-        session_answer(s, &out);
-        return 0;
-    }
-    if (!session_warehouse_idle(s))
-        return 1;
-    codec_buf_init(&out, (size_t)1 << 30);
-    if (type == 'B') {
-        answer_bind(s->answer, msg, len, &out);
-    } else if (type == 'D') {
-        answer_describe(s->answer, &t, &out);
-    } else if (type == 'C') {
-        answer_close(s->answer, &t, &out);
-    } else if (answer_execute(s->answer, &s->env->answer, &e, &out, &s->call) == 1 &&
-               session_start_call(s, &out, true) == 1) {
-        codec_buf_free(&out);
-        return 1;
-    }
-    session_answer(s, &out);
-    return 0;
-}
-
-/* A client message in a session that inspects: Duro's statements, reads of stale views. */
-static int up_duro(Session *s, const uint8_t *msg, size_t len)
-{
-    switch (msg[0]) {
-    case 'Q':
-        return up_query(s, msg, len);
-    case 'P':
-        return up_parse(s, msg, len);
-    default:
-        return up_extended(s, msg, len);
-    }
-}
 
 /* ---- the warehouse connection ------------------------------------------------ */
 
@@ -1086,6 +677,8 @@ static bool session_startup_message(Session *s, const CodecStartup *su)
         return false;
     }
     s->admitted = true;
+    if (s->inspect)
+        inspect_set_user(s->inspect, s->user);
     session_build_startup(s, su);
 
     /* Protocol 3.2 and _pq_ options are declined here, before the warehouse sees them. */
@@ -1172,6 +765,31 @@ static void session_startup(Session *s)
     }
 }
 
+/* ---- what the interception of Duro's SQL may do ------------------------------- */
+
+static void session_ops_to_client(void *arg, const void *data, size_t len)
+{
+    Session *s = arg;
+    session_queue(s, data, len);
+    stream_flush(s->client);
+}
+
+static bool session_ops_at_boundary(void *arg)
+{
+    Session *s = arg;
+    return relay_at_boundary(&s->down);
+}
+
+static void session_ops_to_server(void *arg, const void *data, size_t len)
+{
+    Session *s = arg;
+    evbuffer_add(stream_output(s->server), data, len);
+    stream_flush(s->server);
+}
+
+static const InspectOps session_inspect_ops = {session_ops_to_client, session_ops_at_boundary,
+                                               session_ops_to_server, session_resume};
+
 Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
                      const struct sockaddr *peer, int peer_len)
 {
@@ -1180,10 +798,10 @@ Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
     s->env = env;
     s->id = gateway_new_session_id(gw);
     evutil_secure_rng_get_bytes(&s->key, sizeof s->key);
-    s->tx_status = 'I';
     s->close_ev = xnonnull(event_new(env->base, -1, 0, session_close_cb, s));
     s->resume_ev = xnonnull(event_new(env->base, -1, 0, session_resume_cb, s));
-    s->answer = answer_new();
+    if (env->inspect)
+        s->inspect = inspect_new(&env->inspection, s->id, &session_inspect_ops, s);
 
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -1218,9 +836,7 @@ void session_free(Session *s)
         bufferevent_free(s->handshake);
     event_free(s->close_ev);
     event_free(s->resume_ev);
-    session_release_refreshes(s, true);
-    answer_refresh_clear(&s->call);
-    answer_free(s->answer);
+    inspect_free(s->inspect);
     free(s->user);
     free(s->database);
     free(s->startup);

@@ -1,9 +1,9 @@
 /*
  * One client session of the gateway, from accept to close: the startup
  * packets (TLS, GSSAPI refusal, cancel requests, protocol version), the
- * warehouse connection, authentication relayed both ways, then the relay with
- * the few messages the gateway looks at. Internal to proxy/; gateway.c owns
- * the list of sessions and frees them.
+ * warehouse connection, authentication relayed both ways, then the relay; the
+ * client messages that may be Duro's SQL go to inspect.c. Internal to proxy/;
+ * gateway.c owns the list of sessions and frees them.
  */
 #ifndef DURO_PROXY_SESSION_H
 #define DURO_PROXY_SESSION_H
@@ -14,13 +14,12 @@
 #include <stdint.h>
 
 #include "core/util.h"
-#include "planner/scheduler.h"
 #include "proxy/answer.h"
 #include "proxy/backend.h"
+#include "proxy/inspect.h"
 
 typedef struct Gateway Gateway;
 typedef struct Session Session;
-typedef struct GatewayRefresh GatewayRefresh;
 
 /* What sessions need of their gateway; owned by the gateway, read-only for sessions. */
 typedef struct GatewayEnv {
@@ -31,8 +30,8 @@ typedef struct GatewayEnv {
     int max_clients;
     BackendTarget warehouse; /* where sessions connect */
     bool inspect;            /* [gateway] inspect: answer Duro's SQL, hold reads of stale views */
-    const StrVec *admins;    /* [worker] admins; empty = everyone */
     AnswerEnv answer;        /* the catalog and the virtual tables' database */
+    InspectEnv inspection;   /* for inspect.c, with inspect */
 } GatewayEnv;
 
 /* Starts a session on an accepted, non-blocking socket (the session owns it). */
@@ -61,37 +60,10 @@ bool session_admitted(const Session *s);
 Session **session_next(Session *s);
 Session **session_prev(Session *s);
 
-/* A refresh of the session's finished (see gateway_refresh); called on the gateway's thread. */
-void session_refresh_done(Session *s, GatewayRefresh *r);
-/* A cancel request for a session that waits for a refresh instead of the warehouse. */
+/* A cancel request: true when the session waited for a refresh (not the warehouse) and stops. */
 bool session_cancel_wait(Session *s);
 
 /* ---- implemented by gateway.c, for sessions ---- */
-
-/* How a read of a relation goes. */
-typedef enum GatewayRead {
-    GATEWAY_READ_NOW,        /* not a managed view, or a fresh one */
-    GATEWAY_READ_WAIT,       /* stale with stale_read = wait, or never built */
-    GATEWAY_READ_BACKGROUND, /* stale with stale_read = serve: refresh in the background */
-} GatewayRead;
-
-/* What a read of relation ("schema.table" or "table") asks for; *view is its name then. */
-GatewayRead gateway_read(Gateway *gw, const char *relation, const char **view);
-/* The pre-filter: could sql concern Duro (its name, or a managed view's table name)? */
-bool gateway_may_concern(Gateway *gw, const char *sql, size_t len);
-/* intercept_analyze, cached by text; the result is valid until the next call. */
-const InterceptInfo *gateway_classify(Gateway *gw, const char *sql);
-
-/* A refresh asked for by a session (or by nobody, for stale_read = serve). */
-/* Submits it; session_refresh_done(s) follows unless s is NULL (then it frees itself). */
-GatewayRefresh *gateway_refresh(Gateway *gw, Session *s, const char *view, bool force,
-                                bool only_if_stale, const char *trigger);
-/* The session no longer waits for it: it frees itself when done. NULL-safe. */
-void gateway_refresh_detach(GatewayRefresh *r);
-/* The outcome of a finished refresh. */
-const SchedulerRequest *gateway_refresh_result(const GatewayRefresh *r);
-/* Frees a finished refresh the session was told about. */
-void gateway_refresh_free(GatewayRefresh *r);
 
 /* A session finished its startup: true when it may go on, false over max_clients. */
 bool gateway_admit(Gateway *gw, Session *s);

@@ -220,6 +220,28 @@ static void test_describe_is_canonical(void **state)
     free(texts[1]);
 }
 
+/* The stale_read of a described config reads back as it was set; absent means wait. */
+static void test_described_stale_read(void **state)
+{
+    (void)state;
+    const char *cases[] = {"", "stale_read=serve\n", "stale_read=wait\n"};
+    const StaleRead want[] = {STALE_READ_WAIT, STALE_READ_SERVE, STALE_READ_WAIT};
+    for (size_t i = 0; i < 3; i++) {
+        ViewConfig c;
+        config_init(&c);
+        ConfigFile f = parse_ok("x.conf", cases[i]);
+        config_apply(&c, &f);
+        char *text = config_describe(&c);
+        assert_int_equal(config_described_stale_read(text), want[i]);
+        free(text);
+        config_file_free(&f);
+        config_free(&c);
+    }
+    assert_int_equal(config_described_stale_read(""), STALE_READ_WAIT);
+    assert_int_equal(config_described_stale_read("grant_select=x\nstale_read=serve"),
+                     STALE_READ_SERVE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_problems_name_the_line),
         cmocka_unit_test(test_bad_line_skipped_rest_applies),
         cmocka_unit_test(test_describe_is_canonical),
+        cmocka_unit_test(test_described_stale_read),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,519 @@
+/*
+ * Interception of Duro's SQL in one session (see inspect.h). A held client
+ * message is decided on whole; a statement that waits stays held by the relay
+ * and is decided on again once the refreshes it waits for are done.
+ */
+#include "proxy/inspect.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "proxy/codec.h"
+
+#define INSPECT_MAX_WAITS 16 /* stale views one statement waits for at most */
+
+typedef enum InspectWaitKind {
+    WAIT_NONE,
+    WAIT_READ, /* a statement reading stale views, until they are refreshed */
+    WAIT_CALL, /* duro_refresh, until it is done */
+} InspectWaitKind;
+
+/* The extended-protocol bookkeeping: what the warehouse still owes the client. */
+typedef struct InspectSync {
+    int pending_z;    /* ReadyForQuery messages the warehouse still owes */
+    bool unsynced;    /* extended-protocol messages relayed since the last Sync */
+    bool swallow_z;   /* the last pending ReadyForQuery answers a Sync of Duro's own */
+    bool batch_error; /* the warehouse reported an error since its last ReadyForQuery */
+} InspectSync;
+
+/* The refreshes the held client message waits for. */
+typedef struct InspectWait {
+    InspectWaitKind kind;
+    bool cancelled; /* a cancel request ended the wait: the held message gets 57014 */
+    ViewsRefresh *refreshes[INSPECT_MAX_WAITS];
+    size_t n_refreshes;
+    size_t n_pending;   /* of those, not finished */
+    AnswerRefresh call; /* WAIT_CALL: the refresh a statement asked for */
+} InspectWait;
+
+struct Inspect {
+    const InspectEnv *env;
+    const InspectOps *ops;
+    void *arg;
+    uint32_t id;      /* the session's, for logs */
+    const char *user; /* borrowed from the session */
+    char tx_status;   /* of the last ReadyForQuery: 'I', 'T' or 'E' */
+    Answer *answer;   /* Duro's prepared statements and portals */
+    InspectSync sync;
+    InspectWait wait;
+    CodecError err; /* why the last message was refused */
+};
+
+Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, void *arg)
+{
+    Inspect *in = xcalloc(1, sizeof *in);
+    in->env = env;
+    in->ops = ops;
+    in->arg = arg;
+    in->id = id;
+    in->tx_status = 'I';
+    in->answer = answer_new();
+    return in;
+}
+
+static void inspect_release_refreshes(Inspect *in, bool detach);
+
+void inspect_free(Inspect *in)
+{
+    if (!in)
+        return;
+    inspect_release_refreshes(in, true);
+    answer_refresh_clear(&in->wait.call);
+    answer_free(in->answer);
+    free(in);
+}
+
+void inspect_set_user(Inspect *in, const char *user)
+{
+    in->user = user;
+}
+
+/* ---- waiting --------------------------------------------------------------------- */
+
+/* Lets go of the refreshes of the held message: detached ones go on without us. */
+static void inspect_release_refreshes(Inspect *in, bool detach)
+{
+    for (size_t i = 0; i < in->wait.n_refreshes; i++) {
+        if (detach)
+            views_refresh_detach(in->wait.refreshes[i]);
+        else
+            views_refresh_free(in->wait.refreshes[i]);
+    }
+    in->wait.n_refreshes = in->wait.n_pending = 0;
+}
+
+/* A refresh the held message waits for finished: the last one resumes it. */
+static void inspect_refresh_done(void *arg, ViewsRefresh *r)
+{
+    (void)r;
+    Inspect *in = arg;
+    assert(in->wait.kind != WAIT_NONE && in->wait.n_pending > 0);
+    if (--in->wait.n_pending == 0)
+        in->ops->resume(in->arg);
+}
+
+bool inspect_cancel_wait(Inspect *in)
+{
+    if (in->wait.kind == WAIT_NONE || in->wait.n_pending == 0)
+        return false;
+    log_info("session %u: cancelled while waiting for a refresh", in->id);
+    inspect_release_refreshes(in, true);
+    answer_refresh_clear(&in->wait.call);
+    in->wait.kind = WAIT_NONE;
+    in->wait.cancelled = true;
+    in->ops->resume(in->arg);
+    return true;
+}
+
+/* ---- the warehouse's side -------------------------------------------------------- */
+
+bool inspect_server_ready(Inspect *in, char tx_status)
+{
+    in->tx_status = tx_status;
+    if (in->sync.pending_z > 0)
+        in->sync.pending_z--;
+    if (in->sync.swallow_z && in->sync.pending_z == 0) {
+        /* Ours: the warehouse caught up; what was skipped after an error stays skipped. */
+        in->sync.swallow_z = false;
+        if (in->sync.batch_error)
+            answer_skip(in->answer);
+        in->sync.batch_error = false;
+        in->ops->resume(in->arg);
+        return true;
+    }
+    in->sync.batch_error = false;
+    if (in->sync.pending_z == 0)
+        in->ops->resume(in->arg);
+    return false;
+}
+
+void inspect_server_error(Inspect *in)
+{
+    in->sync.batch_error = true;
+}
+
+/* ---- the client's side ----------------------------------------------------------- */
+
+RelayVerdict inspect_header(Inspect *in, char type)
+{
+    switch (type) {
+    case 'Q':
+    case 'P':
+        return RELAY_HOLD; /* looked at: Duro's, or reading a stale view? */
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+    case 'S':
+    case 'H':
+        if (answer_active(in->answer))
+            return RELAY_HOLD; /* may be for a statement or portal of Duro's */
+        if (type == 'S') {
+            in->sync.pending_z++;
+            in->sync.unsynced = false;
+        } else if (type != 'H') {
+            in->sync.unsynced = true;
+        }
+        return RELAY_PASS;
+    case 'F':
+        in->sync.pending_z++;
+        return RELAY_PASS;
+    default:
+        return RELAY_PASS;
+    }
+}
+
+/*
+ * True when the warehouse owes nothing: everything relayed was answered, so an
+ * answer of Duro's comes in order. Relayed extended-protocol messages get a
+ * Sync of Duro's first (its ReadyForQuery is not relayed).
+ */
+static bool inspect_warehouse_idle(Inspect *in)
+{
+    if (in->sync.unsynced) {
+        static const uint8_t sync[] = {'S', 0, 0, 0, 4};
+        in->ops->to_server(in->arg, sync, sizeof sync);
+        in->sync.unsynced = false;
+        in->sync.pending_z++;
+        in->sync.swallow_z = true;
+    }
+    return in->sync.pending_z == 0;
+}
+
+/* A NOTICE or WARNING of Duro's for the client, when it can go whole. */
+static void inspect_notice(Inspect *in, const char *severity, const char *message)
+{
+    if (!in->ops->client_at_boundary(in->arg))
+        return; /* the warehouse is mid-message towards the client */
+    CodecBuf b;
+    codec_buf_init(&b, 64 * 1024);
+    codec_put_notice(&b, severity, severity[0] == 'W' ? "01000" : "00000", message, NULL, NULL);
+    if (codec_buf_ok(&b))
+        in->ops->to_client(in->arg, b.data, b.len);
+    codec_buf_free(&b);
+}
+
+/* Sends b (answers of Duro's) to the client. */
+static void inspect_answer(Inspect *in, CodecBuf *b)
+{
+    if (codec_buf_ok(b))
+        in->ops->to_client(in->arg, b->data, b->len);
+    codec_buf_free(b);
+}
+
+/*
+ * A statement that reads relations: holds it while a stale managed view it
+ * reads (stale_read = wait, or never built) is refreshed. Returns 1 to wait,
+ * 0 to relay it now.
+ */
+static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
+{
+    if (in->wait.kind == WAIT_READ) {
+        if (in->wait.n_pending > 0)
+            return 1;
+        for (size_t i = 0; i < in->wait.n_refreshes; i++) {
+            const SchedulerRequest *req = views_refresh_result(in->wait.refreshes[i]);
+            if (req->status == SCHEDULER_FAILED) {
+                char *m = xasprintf("duro: the refresh of %s failed (%s); reading the current "
+                                    "table",
+                                    req->view, req->error ? req->error : "unknown error");
+                inspect_notice(in, "WARNING", m);
+                free(m);
+            }
+        }
+        inspect_release_refreshes(in, false);
+        in->wait.kind = WAIT_NONE;
+        return 0;
+    }
+    for (size_t i = 0; i < info->relations.n && in->wait.n_refreshes < INSPECT_MAX_WAITS; i++) {
+        const char *view = NULL;
+        ViewsRead how = views_read(in->env->views, info->relations.items[i], &view);
+        if (how == VIEWS_READ_NOW)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < in->wait.n_refreshes && !seen; k++)
+            seen = strcmp(views_refresh_result(in->wait.refreshes[k])->view, view) == 0;
+        if (seen)
+            continue;
+        if (how == VIEWS_READ_BACKGROUND) {
+            (void)views_refresh(in->env->views, NULL, NULL, view, false, true, "read");
+            continue;
+        }
+        char *m = xasprintf("duro: %s is stale; waiting for its refresh", view);
+        inspect_notice(in, "NOTICE", m);
+        free(m);
+        in->wait.refreshes[in->wait.n_refreshes++] =
+            views_refresh(in->env->views, inspect_refresh_done, in, view, false, true, "read");
+        in->wait.n_pending++;
+    }
+    if (in->wait.n_refreshes == 0)
+        return 0;
+    in->wait.kind = WAIT_READ;
+    return 1;
+}
+
+/* True when the client may call duro_refresh. */
+static bool inspect_is_admin(const Inspect *in)
+{
+    const StrVec *admins = in->env->admins;
+    if (!admins || admins->n == 0)
+        return true;
+    for (size_t i = 0; i < admins->n; i++)
+        if (strcmp(admins->items[i], in->user) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A duro_refresh asked for by a statement (in->wait.call filled): starts it, or
+ * answers 42501 when the caller may not. Returns 1 to wait, 0 when answered.
+ */
+static int inspect_start_call(Inspect *in, CodecBuf *out, bool extended)
+{
+    assert(in->wait.kind == WAIT_NONE && in->wait.n_refreshes == 0);
+    if (!inspect_is_admin(in)) {
+        char *m = xasprintf("permission denied: %s is not in [worker] admins, who may call "
+                            "duro_refresh",
+                            in->user);
+        answer_error(in->answer, out, "42501", m, extended);
+        free(m);
+        answer_refresh_clear(&in->wait.call);
+        return 0;
+    }
+    log_info("session %u: %s calls duro_refresh('%s'%s)", in->id, in->user, in->wait.call.view,
+             in->wait.call.force ? ", true" : "");
+    in->wait.refreshes[0] = views_refresh(in->env->views, inspect_refresh_done, in,
+                                          in->wait.call.view, in->wait.call.force, false, "call");
+    in->wait.n_refreshes = in->wait.n_pending = 1;
+    in->wait.kind = WAIT_CALL;
+    return 1;
+}
+
+/* The held statement's duro_refresh finished: its answer into out. */
+static void inspect_finish_call(Inspect *in, const char *portal, CodecBuf *out)
+{
+    assert(in->wait.kind == WAIT_CALL && in->wait.n_refreshes == 1 && in->wait.n_pending == 0);
+    answer_refresh_result(in->answer, portal, &in->wait.call,
+                          views_refresh_result(in->wait.refreshes[0]), out);
+    inspect_release_refreshes(in, false);
+    answer_refresh_clear(&in->wait.call);
+    in->wait.kind = WAIT_NONE;
+}
+
+/* The statement's classification; the pre-filter spares most statements the parser. */
+static const InterceptInfo *inspect_classify(Inspect *in, const char *sql, size_t len)
+{
+    static const InterceptInfo pass = {.kind = INTERCEPT_PASS};
+    if (!views_may_concern(in->env->views, sql, len))
+        return &pass;
+    return views_classify(in->env->views, sql);
+}
+
+/* A simple Query. */
+static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
+{
+    CodecQuery q;
+    if (codec_read_query(msg, len, &q, &in->err) != CODEC_OK) {
+        return INSPECT_REFUSE;
+    }
+    CodecBuf out;
+    codec_buf_init(&out, (size_t)1 << 30);
+    if (in->wait.cancelled) {
+        in->wait.cancelled = false;
+        codec_put_error(&out, "ERROR", "57014", "canceling statement due to user request", NULL,
+                        NULL);
+        codec_put_ready(&out, in->tx_status);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
+    if (in->wait.kind == WAIT_CALL) {
+        if (in->wait.n_pending > 0) {
+            codec_buf_free(&out);
+            return INSPECT_WAIT;
+        }
+        inspect_finish_call(in, NULL, &out);
+        codec_put_ready(&out, in->tx_status);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
+    const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
+    if (info->kind == INTERCEPT_PASS) {
+        codec_buf_free(&out);
+        if (info->relations.n && inspect_read_gate(in, info) > 0)
+            return INSPECT_WAIT;
+        in->sync.pending_z++;
+        return INSPECT_PASS;
+    }
+    if (!inspect_warehouse_idle(in)) {
+        codec_buf_free(&out);
+        return INSPECT_WAIT;
+    }
+    if (answer_query(in->answer, in->env->answer, q.sql, info, &out, &in->wait.call) == 1 &&
+        inspect_start_call(in, &out, false) == 1) {
+        codec_buf_free(&out);
+        return INSPECT_WAIT;
+    }
+    codec_put_ready(&out, in->tx_status);
+    inspect_answer(in, &out);
+    return INSPECT_ANSWER;
+}
+
+/* Parse. */
+static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
+{
+    CodecParse p;
+    if (codec_read_parse(msg, len, &p, &in->err) != CODEC_OK) {
+        return INSPECT_REFUSE;
+    }
+    if (in->wait.cancelled) {
+        in->wait.cancelled = false;
+        CodecBuf out;
+        codec_buf_init(&out, 64 * 1024);
+        answer_error(in->answer, &out, "57014", "canceling statement due to user request", true);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
+    if (answer_skipping(in->answer))
+        return INSPECT_ANSWER;
+    const InterceptInfo *info = inspect_classify(in, p.query, strlen(p.query));
+    if (info->kind == INTERCEPT_PASS) {
+        if (info->relations.n && inspect_read_gate(in, info) > 0)
+            return INSPECT_WAIT;
+        if (!*p.name)
+            answer_forget_unnamed(in->answer, true, false);
+        in->sync.unsynced = true;
+        return INSPECT_PASS;
+    }
+    if (!inspect_warehouse_idle(in))
+        return INSPECT_WAIT;
+    CodecBuf out;
+    codec_buf_init(&out, (size_t)1 << 30);
+    answer_parse(in->answer, in->env->answer, &p, info, &out);
+    inspect_answer(in, &out);
+    return INSPECT_ANSWER;
+}
+
+/* Bind, Describe, Execute, Close, Sync and Flush while Duro has statements or portals. */
+static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t len)
+{
+    char type = (char)msg[0];
+    CodecBuf out;
+    if (type == 'S') {
+        if (in->sync.unsynced) {
+            answer_sync(in->answer);
+            in->sync.pending_z++;
+            in->sync.unsynced = false;
+            return INSPECT_PASS;
+        }
+        if (!inspect_warehouse_idle(in))
+            return INSPECT_WAIT;
+        answer_sync(in->answer);
+        codec_buf_init(&out, 64);
+        codec_put_ready(&out, in->tx_status);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
+    if (answer_skipping(in->answer))
+        return INSPECT_ANSWER;
+    if (type == 'H') {
+        return in->sync.unsynced ? INSPECT_PASS : INSPECT_ANSWER;
+    }
+    bool ours = false;
+    CodecBind b;
+    CodecTarget t;
+    CodecExecute e;
+    CodecStatus st = CODEC_OK;
+    switch (type) {
+    case 'B':
+        st = codec_read_bind(msg, len, &b, &in->err);
+        ours = st == CODEC_OK && answer_has_statement(in->answer, b.statement);
+        if (st == CODEC_OK && !ours && !*b.portal)
+            answer_forget_unnamed(in->answer, false, true);
+        break;
+    case 'D':
+        st = codec_read_describe(msg, len, &t, &in->err);
+        ours = st == CODEC_OK && (t.kind == 'S' ? answer_has_statement(in->answer, t.name)
+                                                : answer_has_portal(in->answer, t.name));
+        break;
+    case 'C':
+        st = codec_read_close(msg, len, &t, &in->err);
+        ours = st == CODEC_OK && (t.kind == 'S' ? answer_has_statement(in->answer, t.name)
+                                                : answer_has_portal(in->answer, t.name));
+        break;
+    case 'E':
+        st = codec_read_execute(msg, len, &e, &in->err);
+        ours = st == CODEC_OK && answer_has_portal(in->answer, e.portal);
+        break;
+    default:
+        break;
+    }
+    if (st != CODEC_OK) {
+        return INSPECT_REFUSE;
+    }
+    if (!ours) {
+        in->sync.unsynced = true;
+        return INSPECT_PASS;
+    }
+    if (type == 'E' && in->wait.cancelled) {
+        in->wait.cancelled = false;
+        codec_buf_init(&out, 64 * 1024);
+        answer_error(in->answer, &out, "57014", "canceling statement due to user request", true);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
+    if (type == 'E' && in->wait.kind == WAIT_CALL) {
+        if (in->wait.n_pending > 0)
+            return INSPECT_WAIT;
+        codec_buf_init(&out, (size_t)1 << 30);
+        inspect_finish_call(in, e.portal, &out);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
+    if (!inspect_warehouse_idle(in))
+        return INSPECT_WAIT;
+    codec_buf_init(&out, (size_t)1 << 30);
+    if (type == 'B') {
+        answer_bind(in->answer, msg, len, &out);
+    } else if (type == 'D') {
+        answer_describe(in->answer, &t, &out);
+    } else if (type == 'C') {
+        answer_close(in->answer, &t, &out);
+    } else if (answer_execute(in->answer, in->env->answer, &e, &out, &in->wait.call) == 1 &&
+               inspect_start_call(in, &out, true) == 1) {
+        codec_buf_free(&out);
+        return INSPECT_WAIT;
+    }
+    inspect_answer(in, &out);
+    return INSPECT_ANSWER;
+}
+
+InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why)
+{
+    InspectVerdict v;
+    switch (msg[0]) {
+    case 'Q':
+        v = inspect_query(in, msg, len);
+        break;
+    case 'P':
+        v = inspect_parse(in, msg, len);
+        break;
+    default:
+        v = inspect_extended(in, msg, len);
+        break;
+    }
+    assert(v != INSPECT_WAIT || in->wait.kind != WAIT_NONE || in->sync.pending_z > 0);
+    *why = in->err.msg;
+    return v;
+}
