@@ -210,7 +210,7 @@ void scheduler_request_clear(SchedulerRequest *req)
 static bool same_request(const SchedulerRequest *a, const SchedulerRequest *b)
 {
     return strcmp(a->view, b->view) == 0 && a->force == b->force &&
-           a->only_if_stale == b->only_if_stale && strcmp(a->trigger, b->trigger) == 0;
+           a->only_if_stale == b->only_if_stale && a->trigger == b->trigger;
 }
 
 /* Runs one request: builds its view (and stale or, forced, all dependencies) as one plan. */
@@ -234,10 +234,8 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
     RefreshReport rep;
     char *error = NULL;
     bool ran = false;
-    if (run_trigger_parse(req->trigger, &want.trigger) != 0)
-        error = xasprintf("unknown trigger %s", req->trigger ? req->trigger : "(none)");
-    else
-        ran = refresh_run(sc->worker, sc->store, r, &want, &rep, &error) == 0;
+    want.trigger = req->trigger;
+    ran = refresh_run(sc->worker, sc->store, r, &want, &rep, &error) == 0;
     if (!ran) {
         req->status = SCHEDULER_FAILED;
         req->failed_view = xstrdup(req->view);
@@ -310,7 +308,7 @@ static void run_requests(Scheduler *sc)
 
 void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
 {
-    assert(req->view && req->trigger && req->done);
+    assert(req->view && req->done);
     req->next = NULL;
     req->status = SCHEDULER_CANCELLED;
     req->refreshed = req->failed_view = req->error = NULL;

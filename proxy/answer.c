@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "catalog/interval.h"
+#include "catalog/names.h"
 #include "core/clock.h"
 #include "planner/staleness.h"
 
@@ -465,19 +466,6 @@ void answer_refresh_result(Answer *a, const char *portal, const AnswerRefresh *r
         p->run = true;
 }
 
-/* The view a duro_refresh argument names: schema.table, or table in public as search_path has it.
- */
-static char *refresh_view_name(const char *arg)
-{
-    char *view = intercept_view_name(arg);
-    if (!view) {
-        char *qualified = xasprintf("public.%s", arg);
-        view = intercept_view_name(qualified);
-        free(qualified);
-    }
-    return view;
-}
-
 /* ---- the simple protocol ---------------------------------------------------------- */
 
 int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
@@ -493,7 +481,7 @@ int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const Interce
             answer_error(a, out, "42P02", "duro_refresh: there is no parameter $1", false);
             return 0;
         }
-        refresh->view = refresh_view_name(info->refresh_name);
+        refresh->view = names_parse_view(info->refresh_name);
         if (!refresh->view) {
             char *m = xasprintf("duro_refresh: \"%s\" is not a view name (schema.table)",
                                 info->refresh_name);
@@ -783,7 +771,7 @@ int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, Codec
             answer_error(a, out, "22004", "duro_refresh: the view name is NULL", true);
             return 0;
         }
-        char *view = refresh_view_name(name);
+        char *view = names_parse_view(name);
         if (!view) {
             char *m = xasprintf("duro_refresh: \"%s\" is not a view name (schema.table)", name);
             answer_error(a, out, "42602", m, true);

@@ -380,10 +380,10 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
     gw->listen = xstrdup(s->gateway.listen);
     gw->base = xnonnull(event_base_new());
     gw->env.base = gw->base;
-    gw->env.tls_required = strcmp(s->gateway.tls, "require") == 0;
+    gw->env.tls_required = s->gateway.tls_mode == SETTINGS_TLS_REQUIRE;
     gw->env.max_message = (uint32_t)s->gateway.max_message;
     gw->env.max_clients = s->gateway.max_clients;
-    gw->env.inspect = strcmp(s->gateway.inspect, "on") == 0;
+    gw->env.inspect = s->gateway.inspect_mode == SETTINGS_ON;
     strvec_copy(&gw->admins, &s->worker.admins);
     raise_fd_limit(s->gateway.max_clients);
     if (gw->env.inspect) {

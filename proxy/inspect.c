@@ -248,14 +248,14 @@ static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
         if (seen)
             continue;
         if (how == VIEWS_READ_BACKGROUND) {
-            (void)views_refresh(in->env->views, NULL, NULL, view, false, true, "read");
+            (void)views_refresh(in->env->views, NULL, NULL, view, false, true, RUN_TRIGGER_READ);
             continue;
         }
         char *m = xasprintf("duro: %s is stale; waiting for its refresh", view);
         inspect_notice(in, "NOTICE", m);
         free(m);
-        in->wait.refreshes[in->wait.n_refreshes++] =
-            views_refresh(in->env->views, inspect_refresh_done, in, view, false, true, "read");
+        in->wait.refreshes[in->wait.n_refreshes++] = views_refresh(
+            in->env->views, inspect_refresh_done, in, view, false, true, RUN_TRIGGER_READ);
         in->wait.n_pending++;
     }
     if (in->wait.n_refreshes == 0)
@@ -294,8 +294,9 @@ static int inspect_start_call(Inspect *in, CodecBuf *out, bool extended)
     }
     log_info("session %u: %s calls duro_refresh('%s'%s)", in->id, in->user, in->wait.call.view,
              in->wait.call.force ? ", true" : "");
-    in->wait.refreshes[0] = views_refresh(in->env->views, inspect_refresh_done, in,
-                                          in->wait.call.view, in->wait.call.force, false, "call");
+    in->wait.refreshes[0] =
+        views_refresh(in->env->views, inspect_refresh_done, in, in->wait.call.view,
+                      in->wait.call.force, false, RUN_TRIGGER_CALL);
     in->wait.n_refreshes = in->wait.n_pending = 1;
     in->wait.kind = WAIT_CALL;
     return 1;

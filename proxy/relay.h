@@ -4,7 +4,7 @@
  * messages it is told to pass (never holding a whole result set), and stops
  * reading its source while the destination is full. What to do with each
  * message is its owner's call, made at the message's header. Not for: looking
- * inside messages (session.c) or opening connections (backend.c).
+ * inside messages (session.c, inspect.c) or opening connections (backend.c).
  */
 #ifndef DURO_PROXY_RELAY_H
 #define DURO_PROXY_RELAY_H

@@ -11,6 +11,7 @@
 #include <uthash.h>
 
 #include "catalog/config.h"
+#include "catalog/names.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "planner/staleness.h"
@@ -147,14 +148,9 @@ static const StoreView *find_view(Views *vw, const char *name)
 ViewsRead views_read(Views *vw, const char *relation, const char **view)
 {
     views_load(vw);
-    const StoreView *v;
-    if (strchr(relation, '.')) {
-        v = find_view(vw, relation);
-    } else {
-        char *qualified = xasprintf("public.%s", relation);
-        v = find_view(vw, qualified);
-        free(qualified);
-    }
+    char *qualified = strchr(relation, '.') ? NULL : names_qualified(NULL, relation);
+    const StoreView *v = find_view(vw, qualified ? qualified : relation);
+    free(qualified);
     if (!v || !v->enabled)
         return VIEWS_READ_NOW;
     *view = v->name;
@@ -243,7 +239,7 @@ static void refresh_request_done(SchedulerRequest *req)
 }
 
 ViewsRefresh *views_refresh(Views *vw, ViewsRefreshDone done, void *arg, const char *view,
-                            bool force, bool only_if_stale, const char *trigger)
+                            bool force, bool only_if_stale, RunTrigger trigger)
 {
     ViewsRefresh *r = xcalloc(1, sizeof *r);
     r->views = vw;

@@ -53,7 +53,7 @@ const InterceptInfo *views_classify(Views *v, const char *sql);
  * done is NULL (then nobody waits and it frees itself).
  */
 ViewsRefresh *views_refresh(Views *v, ViewsRefreshDone done, void *arg, const char *view,
-                            bool force, bool only_if_stale, const char *trigger);
+                            bool force, bool only_if_stale, RunTrigger trigger);
 /* Nobody waits for it any more: it frees itself when done. NULL-safe. */
 void views_refresh_detach(ViewsRefresh *r);
 /* The outcome of a finished refresh. */
