@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/names.h"
 #include "catalog/store.h"
 #include "cli/cli.h"
 #include "core/clock.h"
@@ -35,8 +36,7 @@ static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **s
         free(error);
         return 2;
     }
-    if (dialect_parse(s->warehouse.dialect, d) != 0)
-        return 2;
+    *d = s->warehouse.dialect_kind;
     RepoOptions opt = dialect_repo_options(*d);
     if (repo_load(s->views.path, &opt, r) != 0 || r->diags.n) {
         fprintf(stderr, "duro: the views repository %s has problems; nothing was refreshed\n",
@@ -107,9 +107,8 @@ int cli_refresh(int argc, char **argv)
     int rc = prepare(conf, &s, &d, &r, &store);
     size_t *targets = xcalloc((size_t)(argc - optind), sizeof(size_t)), n = 0;
     for (int i = optind; rc == 0 && i < argc; i++) {
-        char *name = xstrdup(argv[i]);
-        str_lower(name);
-        const View *v = repo_find(&r, name);
+        char *name = names_parse_view(argv[i]); /* as CALL duro_refresh reads its argument */
+        const View *v = name ? repo_find(&r, name) : NULL;
         if (!v) {
             fprintf(stderr, "duro: unknown view %s\n", argv[i]);
             rc = 2;

@@ -50,9 +50,7 @@ int cli_load_repo(int argc, char **argv, const char *usage, Repo *repo, char **d
             return 2;
         }
         from_conf = xstrdup(s.views.path);
-        Dialect d;
-        if (dialect_parse(s.warehouse.dialect, &d) == 0)
-            opt = dialect_repo_options(d);
+        opt = dialect_repo_options(s.warehouse.dialect_kind);
         settings_free(&s);
     }
     if (optind < argc) {

@@ -65,11 +65,7 @@ int cli_serve(int argc, char **argv)
         free(error);
         return 2;
     }
-    if (dialect_parse(s.warehouse.dialect, &d) != 0) {
-        log_error("unknown dialect %s", s.warehouse.dialect);
-        settings_free(&s);
-        return 2;
-    }
+    d = s.warehouse.dialect_kind;
 
     /* Only this thread takes the signals; every thread started from here inherits the mask. */
     sigset_t set;

@@ -56,10 +56,10 @@ static const char *const sslmodes[] = {"disable",   "allow",       "prefer", "re
 /* The choices are the enums' names, in order; a choice is stored through an int. */
 _Static_assert(ARRAY_LEN(tls_modes) - 1 == SETTINGS_TLS_REQUIRE + 1, "tls_modes");
 _Static_assert(ARRAY_LEN(on_off) - 1 == SETTINGS_ON + 1, "on_off");
-_Static_assert(ARRAY_LEN(dialects) - 1 == SETTINGS_DIALECT_REDSHIFT + 1, "dialects");
+_Static_assert(ARRAY_LEN(dialects) - 1 == DIALECT_REDSHIFT + 1, "dialects");
 _Static_assert(ARRAY_LEN(sslmodes) - 1 == SETTINGS_SSLMODE_VERIFY_FULL + 1, "sslmodes");
 _Static_assert(sizeof(SettingsTls) == sizeof(int) && sizeof(SettingsSwitch) == sizeof(int) &&
-                   sizeof(SettingsDialect) == sizeof(int) && sizeof(SettingsSslMode) == sizeof(int),
+                   sizeof(Dialect) == sizeof(int) && sizeof(SettingsSslMode) == sizeof(int),
                "choice enums are int-sized");
 
 #define FIELD(f) offsetof(Settings, f)

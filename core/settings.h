@@ -18,10 +18,8 @@
  */
 typedef enum SettingsTls { SETTINGS_TLS_ALLOW, SETTINGS_TLS_REQUIRE } SettingsTls;
 typedef enum SettingsSwitch { SETTINGS_OFF, SETTINGS_ON } SettingsSwitch;
-typedef enum SettingsDialect {
-    SETTINGS_DIALECT_POSTGRES,
-    SETTINGS_DIALECT_REDSHIFT
-} SettingsDialect;
+/* The warehouse's SQL dialect ([warehouse] dialect); planner/dialect writes its SQL. */
+typedef enum Dialect { DIALECT_POSTGRES, DIALECT_REDSHIFT } Dialect;
 typedef enum SettingsSslMode {
     SETTINGS_SSLMODE_DISABLE,
     SETTINGS_SSLMODE_ALLOW,
@@ -45,7 +43,7 @@ typedef struct Settings {
     } gateway;
     struct {
         char *dialect; /* "postgres" or "redshift" */
-        SettingsDialect dialect_kind;
+        Dialect dialect_kind;
         char *host;
         int port;
         char *dbname;

@@ -53,19 +53,6 @@ static char *buf_take(Buf *b)
     return s;
 }
 
-int dialect_parse(const char *name, Dialect *out)
-{
-    if (name != NULL && str_ieq(name, "postgres")) {
-        *out = DIALECT_POSTGRES;
-        return 0;
-    }
-    if (name != NULL && str_ieq(name, "redshift")) {
-        *out = DIALECT_REDSHIFT;
-        return 0;
-    }
-    return -1;
-}
-
 /* ---- Statements ---- */
 
 char *dialect_statement(const char *sql)

@@ -14,19 +14,12 @@
 
 #include "catalog/names.h"
 #include "catalog/repo.h"
+#include "core/settings.h" /* Dialect */
 #include "core/util.h"
-
-typedef enum Dialect {
-    DIALECT_POSTGRES,
-    DIALECT_REDSHIFT,
-} Dialect;
 
 #define DIALECT_TEMP_SUFFIX    "_duro_temp"
 #define DIALECT_OLD_SUFFIX     "_duro_old"
 #define DIALECT_HISTORY_SUFFIX "_history"
-
-/* "postgres" or "redshift" to *out; returns 0, or -1 for any other name. */
-int dialect_parse(const char *name, Dialect *out) MUST_CHECK;
 
 /* How the views repository is read for this warehouse: its identifier length limit. */
 RepoOptions dialect_repo_options(Dialect d);

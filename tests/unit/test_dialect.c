@@ -81,22 +81,6 @@ static void expect_sql(char *got, const char *want)
     free(got);
 }
 
-static void test_parse(void **state)
-{
-    (void)state;
-    Dialect d = PG;
-    assert_int_equal(dialect_parse("redshift", &d), 0);
-    assert_int_equal(d, RS);
-    assert_int_equal(dialect_parse("postgres", &d), 0);
-    assert_int_equal(d, PG);
-    assert_int_equal(dialect_parse("Redshift", &d), 0);
-    assert_int_equal(d, RS);
-    assert_int_equal(dialect_parse("mysql", &d), -1);
-    assert_int_equal(dialect_parse("", &d), -1);
-    assert_int_equal(dialect_parse("postgresql", &d), -1);
-    assert_int_equal(d, RS);
-}
-
 static void test_identifiers(void **state)
 {
     (void)state;
@@ -718,7 +702,6 @@ static void test_lock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_identifiers),
         cmocka_unit_test(test_statement),

@@ -178,7 +178,7 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->gateway.inspect, "on");
     assert_int_equal(s->gateway.inspect_mode, SETTINGS_ON);
     assert_string_equal(s->warehouse.dialect, "postgres");
-    assert_int_equal(s->warehouse.dialect_kind, SETTINGS_DIALECT_POSTGRES);
+    assert_int_equal(s->warehouse.dialect_kind, DIALECT_POSTGRES);
     assert_string_equal(s->warehouse.host, "127.0.0.1");
     assert_int_equal(s->warehouse.port, 5432);
     assert_string_equal(s->warehouse.dbname, "postgres");
@@ -315,7 +315,7 @@ static void test_file_values(void **state)
     assert_int_equal(s.gateway.max_clients, 50);
     assert_int_equal(s.gateway.max_message, 512 << 10);
     assert_string_equal(s.warehouse.dialect, "redshift");
-    assert_int_equal(s.warehouse.dialect_kind, SETTINGS_DIALECT_REDSHIFT);
+    assert_int_equal(s.warehouse.dialect_kind, DIALECT_REDSHIFT);
     assert_string_equal(s.warehouse.host, "example.redshift.amazonaws.com");
     assert_int_equal(s.warehouse.port, 5439);
     assert_string_equal(s.warehouse.dbname, "dev");
@@ -362,6 +362,34 @@ static void test_later_value_wins_and_names_are_case_insensitive(void **state)
     assert_string_equal(s.gateway.inspect, "off");
     assert_int_equal(s.gateway.inspect_mode, SETTINGS_OFF);
     settings_free(&s);
+}
+
+/* The dialect is read once, here: any case, and nothing but its two names. */
+static void test_dialect_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        Dialect want;
+    } ok[] = {{"redshift", DIALECT_REDSHIFT},
+              {"postgres", DIALECT_POSTGRES},
+              {"Redshift", DIALECT_REDSHIFT}};
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
+        char *text = xasprintf("[warehouse]\ndialect = %s\n", ok[i].value);
+        Settings s;
+        load_ok(text, &s);
+        assert_int_equal(s.warehouse.dialect_kind, ok[i].want);
+        settings_free(&s);
+        free(text);
+    }
+    static const char *const bad[] = {"mysql", "postgresql", ""};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        char *text = xasprintf("[warehouse]\ndialect = %s\n", bad[i]);
+        char *error = load_fail(text);
+        assert_non_null(strstr(error, "expected postgres or redshift"));
+        free(error);
+        free(text);
+    }
 }
 
 static void test_bom_and_crlf(void **state)
@@ -695,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup(test_shipped_conf_holds_defaults, test_setup),
         cmocka_unit_test_setup(test_file_values, test_setup),
         cmocka_unit_test_setup(test_later_value_wins_and_names_are_case_insensitive, test_setup),
+        cmocka_unit_test_setup(test_dialect_names, test_setup),
         cmocka_unit_test_setup(test_bom_and_crlf, test_setup),
         cmocka_unit_test_setup(test_env_overrides_file, test_setup),
         cmocka_unit_test_setup(test_env_without_file, test_setup),
