@@ -20,7 +20,8 @@
 static const char usage[] =
     "usage: duro refresh [-c FILE] [--tree] VIEW...\n"
     "\n"
-    "Refreshes each VIEW (schema.table) now, after the views it reads that are stale.\n"
+    "Refreshes each VIEW (schema.table, or a table in public) now, after the views it\n"
+    "reads that are stale.\n"
     "Prints one line per view built; exit status 0 when all succeeded, 1 otherwise.\n"
     "\n"
     "  -c, --config FILE   configuration (default: duro.conf)\n"
