@@ -472,10 +472,7 @@ def main(argv=None):
     # clients close), pgbench's and our own.
     cluster = Cluster(work, max_connections=2 * args.sessions + 200, label="bench/gateway",
                       settings=BENCH_SETTINGS)
-    duro = Duro(args.duro, work, cluster,
-                views={"bench/accounts_hot — 1h.sql": HOT_VIEW_SQL})
-    plain = Duro(args.duro, work, cluster, name="duro-plain", inspect="off")
-    bouncer = PgBouncer(work, cluster)
+    duro = plain = bouncer = None  # written once the cluster's port is known
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     duro_ok = False
     failed = False
@@ -483,6 +480,10 @@ def main(argv=None):
     try:
         log(f"work dir {work}")
         cluster.start()
+        duro = Duro(args.duro, work, cluster,
+                    views={"bench/accounts_hot — 1h.sql": HOT_VIEW_SQL})
+        plain = Duro(args.duro, work, cluster, name="duro-plain", inspect="off")
+        bouncer = PgBouncer(work, cluster)
         with cluster.connect() as conn:
             conn.execute(f"create database {DBNAME}")
         t0 = time.perf_counter()
@@ -542,9 +543,9 @@ def main(argv=None):
                 failed = True
                 log(f"  failed: {str(e).strip()}")
     finally:
-        duro.stop()
-        plain.stop()
-        bouncer.stop()
+        for proxy in (duro, plain, bouncer):
+            if proxy is not None:
+                proxy.stop()
         cluster.stop()
         if args.keep:
             log(f"kept {work}")
