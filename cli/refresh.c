@@ -22,7 +22,12 @@ static const char usage[] =
     "\n"
     "Refreshes each VIEW (schema.table, or a table in public) now, after the views it\n"
     "reads that are stale.\n"
-    "Prints one line per view built; exit status 0 when all succeeded, 1 otherwise.\n"
+    "Prints one line per view built.\n"
+    "\n"
+    "Exit status: 0 when every build succeeded; 1 when a build failed, an unreachable\n"
+    "warehouse included (its line says why); 2 when nothing was built: a bad command line\n"
+    "or configuration, a repository with problems, an unknown or disabled VIEW, or a\n"
+    "catalog that cannot be opened or read.\n"
     "\n"
     "  -c, --config FILE   configuration (default: duro.conf)\n"
     "  -t, --tree          also rebuild every view the named ones read, stale or not\n"
@@ -32,7 +37,11 @@ static const char usage[] =
 static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **store)
 {
     char *error = NULL;
-    if (settings_load(conf, s, &error) != 0) {
+    /* A refresh from the command line starts no gateway, web UI or notifications. */
+    if (settings_load_for(conf,
+                          SETTINGS_WAREHOUSE | SETTINGS_VIEWS | SETTINGS_CATALOG | SETTINGS_WORKER |
+                              SETTINGS_S3,
+                          s, &error) != 0) {
         fprintf(stderr, "duro: %s\n", error);
         free(error);
         return 2;

@@ -44,7 +44,8 @@ int cli_load_repo(int argc, char **argv, const char *usage, Repo *repo, char **d
     if (conf) {
         Settings s;
         char *error = NULL;
-        if (settings_load(conf, &s, &error) != 0) {
+        /* Only where the views are and how to read them (the dialect) matter here. */
+        if (settings_load_for(conf, SETTINGS_WAREHOUSE | SETTINGS_VIEWS, &s, &error) != 0) {
             fprintf(stderr, "duro: %s\n", error);
             free(error);
             return 2;

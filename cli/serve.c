@@ -25,9 +25,9 @@
 static const char usage[] =
     "usage: duro serve [-c FILE]\n"
     "\n"
-    "Runs the daemon: the gateway on [gateway] listen, relaying clients to the warehouse,\n"
-    "and the scheduler, refreshing stale views of the views repository, dependencies\n"
-    "first, every [worker] poll. Logs one line per event to stderr.\n"
+    "Runs the daemon: the gateway on [gateway] listen (none when it is empty), relaying\n"
+    "clients to the warehouse, and the scheduler, refreshing stale views of the views\n"
+    "repository, dependencies first, every [worker] poll. Logs one line per event to stderr.\n"
     "Signals: SIGHUP re-scans the repository; SIGTERM drains and exits.\n"
     "\n"
     "  -c, --config FILE   configuration (default: duro.conf)\n"
@@ -86,8 +86,11 @@ int cli_serve(int argc, char **argv)
         settings_free(&s);
         return 1;
     }
-    Gateway *gw = gateway_start(&s, sc, &error);
-    if (!gw) {
+    /* An empty [gateway] listen runs the scheduler alone, as an empty [web] listen has no UI. */
+    Gateway *gw = NULL;
+    if (*s.gateway.listen == '\0')
+        log_info("no gateway: [gateway] listen is empty");
+    else if (!(gw = gateway_start(&s, sc, &error))) {
         log_error("%s", error);
         free(error);
         scheduler_stop(sc);
@@ -110,15 +113,17 @@ int cli_serve(int argc, char **argv)
         } else if (sig == SIGTERM || sig == SIGINT) {
             if (signals++ == 0) {
                 log_info("%s: stopping; running builds and %d client sessions have %llds to finish",
-                         sig == SIGTERM ? "SIGTERM" : "SIGINT", gateway_sessions(gw),
+                         sig == SIGTERM ? "SIGTERM" : "SIGINT", gw ? gateway_sessions(gw) : 0,
                          (long long)s.worker.grace);
-                gateway_stop_accepting(gw);
+                if (gw)
+                    gateway_stop_accepting(gw);
                 scheduler_stop(sc);
                 cancel_at = clock_mono_us() + s.worker.grace * CLOCK_US_PER_SECOND;
             } else if (!closed_at) {
                 log_info("second signal: cancelling running builds, closing client sessions");
                 scheduler_cancel(sc);
-                gateway_close_sessions(gw);
+                if (gw)
+                    gateway_close_sessions(gw);
                 closed_at = clock_mono_us();
                 cancel_at = 0;
             }
@@ -126,18 +131,21 @@ int cli_serve(int argc, char **argv)
         if (signals && cancel_at && clock_mono_us() >= cancel_at) {
             log_info("grace period over: cancelling running builds, closing client sessions");
             scheduler_cancel(sc);
-            gateway_close_sessions(gw);
+            if (gw)
+                gateway_close_sessions(gw);
             closed_at = clock_mono_us();
             cancel_at = 0;
         }
-        bool sessions_done = gateway_sessions(gw) == 0 ||
+        bool sessions_done = !gw || gateway_sessions(gw) == 0 ||
                              (closed_at && clock_mono_us() >= closed_at + SERVE_CLOSE_WAIT_US);
         if (signals && sessions_done && scheduler_wait(sc, 0))
             break;
     }
-    gateway_halt(gw); /* no more refreshes asked for; then the scheduler ends the queued ones */
+    if (gw)
+        gateway_halt(gw); /* no more refreshes asked for; then the scheduler ends the queued ones */
     scheduler_free(sc);
-    gateway_free(gw);
+    if (gw)
+        gateway_free(gw);
     settings_free(&s);
     log_info("stopped");
     return 0;

@@ -1,9 +1,14 @@
 /*
- * The log sink: timestamped single lines on stderr (see log.h).
+ * The log sink: timestamped single lines on stderr (see log.h). Every message is made one line
+ * here, whatever it holds: control characters (a libpq error's DETAIL line, a client's user name
+ * with a newline and a forged timestamp) are written escaped, so that one event is one line and no
+ * client can write a line of its own into the log.
  */
 #include "core/log.h"
 
+#include <assert.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 LogLevel log_level = LOG_LEVEL_INFO;
@@ -35,5 +40,37 @@ void log_write(LogLevel level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s %s %s\n", stamp, level_names[level], line);
+    char escaped[4 * sizeof(line)];
+    log_escape(line, escaped, sizeof(escaped));
+    fprintf(stderr, "%s %s %s\n", stamp, level_names[level], escaped);
+}
+
+size_t log_escape(const char *in, char *out, size_t size)
+{
+    assert(size > 0);
+    size_t len = strlen(in);
+    while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == '\r' || in[len - 1] == ' '))
+        len--; /* libpq's messages end with a newline */
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        char buf[5];
+        if (c == '\n')
+            memcpy(buf, "\\n", 3);
+        else if (c == '\r')
+            memcpy(buf, "\\r", 3);
+        else if (c == '\t')
+            memcpy(buf, "\\t", 3);
+        else if (c < 0x20 || c == 0x7f)
+            snprintf(buf, sizeof(buf), "\\x%02x", c);
+        else
+            buf[0] = (char)c, buf[1] = '\0';
+        size_t n = strlen(buf);
+        if (o + n >= size)
+            break;
+        memcpy(out + o, buf, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return o;
 }

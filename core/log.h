@@ -22,6 +22,13 @@ int log_parse_level(const char *s, LogLevel *out) MUST_CHECK;
 
 void log_write(LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/*
+ * Copies in to out (size bytes, always terminated) as one line: trailing newlines dropped, other
+ * control characters written as \n, \r, \t or \xHH; cut short rather than overflow. Returns the
+ * length written. log_write applies it to every message.
+ */
+size_t log_escape(const char *in, char *out, size_t size);
+
 #define LOG_AT(lvl, ...)                                                                           \
     do {                                                                                           \
         if ((lvl) <= log_level)                                                                    \

@@ -65,8 +65,8 @@ _Static_assert(sizeof(SettingsTls) == sizeof(int) && sizeof(SettingsSwitch) == s
 #define FIELD(f) offsetof(Settings, f)
 
 static const KeyDef keys[] = {
-    {"gateway", "listen", KEY_LISTEN, FIELD(gateway.listen), "127.0.0.1:6432", false, NULL,
-     "HOST:PORT"},
+    {"gateway", "listen", KEY_LISTEN_OFF, FIELD(gateway.listen), "127.0.0.1:6432", false, NULL,
+     "HOST:PORT, or empty for no gateway"},
     {"gateway", "tls_cert", KEY_STRING, FIELD(gateway.tls_cert), "", false, NULL, NULL},
     {"gateway", "tls_key", KEY_STRING, FIELD(gateway.tls_key), "", false, NULL, NULL},
     {"gateway", "tls", KEY_CHOICE, FIELD(gateway.tls), "allow", false, tls_modes,
@@ -123,8 +123,19 @@ static const KeyDef keys[] = {
 
 #define N_KEYS ARRAY_LEN(keys)
 
+/* In the order of the SettingsSection bits. */
 static const char *const sections[] = {"gateway", "warehouse", "views", "catalog",
                                        "worker",  "web",       "s3",    "slack"};
+_Static_assert(SETTINGS_ALL == (1 << ARRAY_LEN(sections)) - 1, "one bit per section");
+
+/* The SettingsSection bit of a section named in the key table. */
+static unsigned section_bit(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++)
+        if (strcmp(name, sections[i]) == 0)
+            return 1u << i;
+    abort(); /* a typo in the key table */
+}
 
 /* Where a key's current value came from. */
 typedef struct Origin {
@@ -141,7 +152,8 @@ typedef struct Loader {
     int lineno;                 /* of the line config_reader returned last */
     char env_names[N_KEYS][64]; /* DURO_<SECTION>_<KEY> */
     Origin origin[N_KEYS];
-    char *error; /* the first problem, owned */
+    unsigned used; /* SettingsSection bits whose values must be valid */
+    char *error;   /* the first problem, owned */
 } Loader;
 
 static void loader_fail(Loader *ld, char *message)
@@ -280,6 +292,8 @@ static bool apply(Loader *ld, size_t k, const char *value)
 {
     if (store_value(ld->s, &keys[k], value))
         return true;
+    if (!(ld->used & section_bit(keys[k].section)))
+        return true; /* not this command's concern: the default stays */
     char *where = origin_text(ld, k);
     if (keys[k].secret)
         loader_fail(ld, xasprintf("%s: invalid value for [%s] %s: expected %s", where,
@@ -397,6 +411,12 @@ static int config_handler(void *user, const char *section, const char *name, con
     }
     for (size_t k = 0; k < N_KEYS; k++) {
         if (strcmp(keys[k].section, section) == 0 && str_ieq(keys[k].name, name)) {
+            if (ld->origin[k].line > 0) {
+                loader_fail(ld,
+                            xasprintf("%s:%d: [%s] %s is set twice (first on line %d)", ld->path,
+                                      ld->lineno, section, keys[k].name, ld->origin[k].line));
+                return 0;
+            }
             ld->origin[k].line = ld->lineno;
             ld->origin[k].env = NULL;
             return apply(ld, k, value) ? 1 : 0;
@@ -473,6 +493,8 @@ static size_t key_index(const char *section, const char *name)
 /* The checks that involve several keys: TLS needs a certificate and its key together. */
 static void check_consistency(Loader *ld)
 {
+    if (!(ld->used & SETTINGS_GATEWAY))
+        return;
     size_t cert = key_index("gateway", "tls_cert"), key = key_index("gateway", "tls_key");
     size_t tls = key_index("gateway", "tls");
     const Settings *s = ld->s;
@@ -490,14 +512,20 @@ static void check_consistency(Loader *ld)
     }
 }
 
-/* On failure *out is left zeroed (settings_free on it is harmless). */
 int settings_load(const char *path, Settings *out, char **error)
+{
+    return settings_load_for(path, SETTINGS_ALL, out, error);
+}
+
+/* On failure *out is left zeroed (settings_free on it is harmless). */
+int settings_load_for(const char *path, unsigned used, Settings *out, char **error)
 {
     memset(out, 0, sizeof(*out));
     *error = NULL;
     Loader *ld = xcalloc(1, sizeof(*ld));
     ld->s = out;
     ld->path = path;
+    ld->used = used;
     for (size_t k = 0; k < N_KEYS; k++) {
         char *name = ld->env_names[k];
         snprintf(name, sizeof(ld->env_names[k]), "DURO_%s_%s", keys[k].section, keys[k].name);

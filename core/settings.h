@@ -89,9 +89,30 @@ typedef struct Settings {
  * Loads defaults, then path (when not NULL), then environment overrides.
  * Every string field is set (possibly ""). Returns 0, or -1 with *error
  * (caller frees) naming the file and line of the first problem: unknown
- * section or key, bad number or duration, unknown enum value.
+ * section or key, a key set twice, bad number or duration, unknown enum value.
  */
 int settings_load(const char *path, Settings *out, char **error) MUST_CHECK;
+
+/* The sections of duro.conf, as bits: what a command uses. */
+typedef enum SettingsSection {
+    SETTINGS_GATEWAY = 1 << 0,
+    SETTINGS_WAREHOUSE = 1 << 1,
+    SETTINGS_VIEWS = 1 << 2,
+    SETTINGS_CATALOG = 1 << 3,
+    SETTINGS_WORKER = 1 << 4,
+    SETTINGS_WEB = 1 << 5,
+    SETTINGS_S3 = 1 << 6,
+    SETTINGS_SLACK = 1 << 7,
+    SETTINGS_ALL = (1 << 8) - 1,
+} SettingsSection;
+
+/*
+ * settings_load for a command that uses only the sections in used (SettingsSection bits): an
+ * invalid value in another section leaves that key at its default instead of failing, so that
+ * `duro check` or `duro refresh` runs with a configuration whose [web] part, say, is for a newer
+ * daemon. Unknown sections and keys, and duplicate keys, are errors everywhere (they are typos).
+ */
+int settings_load_for(const char *path, unsigned used, Settings *out, char **error) MUST_CHECK;
 void settings_free(Settings *s);
 
 /* Parses a size "512kB", "64MB", "1GB" or a bare number of bytes (units 1024-based). 0 or -1. */

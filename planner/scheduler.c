@@ -39,6 +39,8 @@ struct Scheduler {
     char *last_problems; /* the problems last logged, so a broken repository is logged once */
     Backoff *backoff;
     bool cleaned;              /* leftovers of interrupted builds removed */
+    int cleanup_failures;      /* failed clean-ups in a row, for their backoff */
+    int64_t cleanup_next_us;   /* monotonic time of the next clean-up attempt */
     bool scanned;              /* the repository was loaded at least once */
     uint64_t last_fingerprint; /* of the files last loaded, good or not */
     pthread_t thread;
@@ -113,7 +115,16 @@ static bool backing_off(Scheduler *sc, const char *name, int64_t now_us)
     return b && now_us < b->next_try_us;
 }
 
-/* Records the outcome of a build for backoff: poll * 2^(failures-1), at most an hour. */
+/* How long to wait after failures in a row: poll * 2^(failures-1), at most an hour. */
+static int64_t backoff_wait(const Scheduler *sc, int failures)
+{
+    int64_t wait = sc->settings->worker.poll * CLOCK_US_PER_SECOND;
+    for (int i = 1; i < failures && wait < BACKOFF_MAX_US; i++)
+        wait *= 2;
+    return wait > BACKOFF_MAX_US ? BACKOFF_MAX_US : wait;
+}
+
+/* Records the outcome of a build for backoff. */
 static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
 {
     Backoff *b;
@@ -132,12 +143,7 @@ static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
         HASH_ADD_KEYPTR(hh, sc->backoff, b->name, strlen(b->name), b);
     }
     b->failures++;
-    int64_t wait = sc->settings->worker.poll * CLOCK_US_PER_SECOND;
-    for (int i = 1; i < b->failures && wait < BACKOFF_MAX_US; i++)
-        wait *= 2;
-    if (wait > BACKOFF_MAX_US)
-        wait = BACKOFF_MAX_US;
-    b->next_try_us = clock_mono_us() + wait;
+    b->next_try_us = clock_mono_us() + backoff_wait(sc, b->failures);
 }
 
 static void log_result(const View *v, RunTrigger trigger, const PipelineResult *res)
@@ -173,13 +179,22 @@ static void poll_once(Scheduler *sc)
     if (!sc->have_repo || r->n_views == 0)
         return;
     if (!sc->cleaned) {
+        /* Until the leftovers are gone nothing is built; a warehouse that refuses Duro is
+         * retried with the views' backoff, not at every poll. */
+        int64_t now = clock_mono_us();
+        if (now < sc->cleanup_next_us)
+            return;
         char *error = NULL;
         if (worker_cleanup(sc->worker, r, &error) != 0) {
-            log_error("cannot clean up after interrupted builds: %s", error);
+            sc->cleanup_failures++;
+            int64_t wait = backoff_wait(sc, sc->cleanup_failures);
+            sc->cleanup_next_us = now + wait;
+            log_error("cannot clean up after interrupted builds (trying again in %lld s): %s",
+                      (long long)(wait / CLOCK_US_PER_SECOND), error);
             free(error);
-        } else {
-            sc->cleaned = true;
+            return;
         }
+        sc->cleaned = true;
     }
     RefreshRequest req = {
         .all_stale = true,

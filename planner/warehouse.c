@@ -80,11 +80,17 @@ int wh_connect(const Settings *s, Warehouse **out, char **error)
     PGconn *conn = PQconnectdbParams(keys, values, 0);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
-        *error = xasprintf("cannot connect to the warehouse %s:%s as %s: %s", s->warehouse.host,
-                           port, s->warehouse.user, msg);
-        size_t n = strlen(*error);
-        while (n > 0 && (*error)[n - 1] == '\n')
-            (*error)[--n] = '\0';
+        /* The one setting an operator most often misses is named, since libpq's "no password
+         * supplied" does not say where Duro reads one from. */
+        const char *hint = conn && PQconnectionNeedsPassword(conn)
+                               ? " (the warehouse asks for a password and none is set: set "
+                                 "DURO_WAREHOUSE_PASSWORD in Duro's environment)"
+                               : "";
+        int len = (int)strlen(msg);
+        while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+            len--;
+        *error = xasprintf("cannot connect to the warehouse %s:%s as %s: %.*s%s", s->warehouse.host,
+                           port, s->warehouse.user, len, msg, hint);
         PQfinish(conn);
         return -1;
     }

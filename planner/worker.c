@@ -162,6 +162,7 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
     } else if (failed_dep != NOT_PLANNED) {
         pipeline_skip_for_dependency(slot->store, v, trigger, w->repo->views[failed_dep].name, out);
     } else {
+        log_info("refresh %s started (%s)", v->name, run_trigger_name(trigger));
         pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
     }
     free(error);

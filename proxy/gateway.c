@@ -32,6 +32,7 @@
 #define GATEWAY_BACKLOG           1024
 #define GATEWAY_CONNECT_TIMEOUT_S 10
 #define GATEWAY_RELISTEN_MS       200 /* pause after accept() failed, e.g. out of descriptors */
+#define GATEWAY_SUMMARY_SECONDS   60  /* period of the info line counting sessions */
 
 /*
  * A cancel request on its way to the warehouse. The client's own cancel connection
@@ -69,8 +70,10 @@ struct Gateway {
     struct event *exit_ev;
     struct event *reap_ev;
     struct event *relisten_ev;
-    Session *sessions; /* live, doubly linked through session_next/prev */
-    Session *dead;     /* waiting for reap_cb, singly linked */
+    struct event *summary_ev; /* the periodic "sessions opened/closed" line */
+    int opened, closed;       /* admitted sessions since the last summary */
+    Session *sessions;        /* live, doubly linked through session_next/prev */
+    Session *dead;            /* waiting for reap_cb, singly linked */
     CancelJob *cancels;
     int admitted; /* sessions past their startup message, against max_clients */
     uint32_t next_id;
@@ -107,6 +110,7 @@ bool gateway_admit(Gateway *gw, Session *s)
     if (gw->admitted >= gw->env.max_clients)
         return false;
     gw->admitted++;
+    gw->opened++;
     return true;
 }
 
@@ -133,6 +137,20 @@ void gateway_session_dead(Gateway *gw, Session *s)
     event_active(gw->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* Each session's opening and closing is logged at debug; info gets one line a period, and only
+ * when sessions came or went. */
+static void summary_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Gateway *gw = arg;
+    if (gw->opened == 0 && gw->closed == 0)
+        return;
+    log_info("gateway: %d session%s opened, %d closed in the last %d s; %d open", gw->opened,
+             gw->opened == 1 ? "" : "s", gw->closed, GATEWAY_SUMMARY_SECONDS, gw->admitted);
+    gw->opened = gw->closed = 0;
+}
+
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -141,8 +159,10 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
     while (gw->dead) {
         Session *s = gw->dead;
         gw->dead = *session_next(s);
-        if (session_admitted(s))
+        if (session_admitted(s)) {
             gw->admitted--;
+            gw->closed++;
+        }
         session_free(s);
         atomic_fetch_sub(&gw->connections, 1);
     }
@@ -443,6 +463,9 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
     gw->exit_ev = xnonnull(event_new(gw->base, -1, 0, exit_cb, gw));
     gw->reap_ev = xnonnull(event_new(gw->base, -1, 0, reap_cb, gw));
     gw->relisten_ev = xnonnull(event_new(gw->base, -1, 0, relisten_cb, gw));
+    gw->summary_ev = xnonnull(event_new(gw->base, -1, EV_PERSIST, summary_cb, gw));
+    struct timeval period = {GATEWAY_SUMMARY_SECONDS, 0};
+    event_add(gw->summary_ev, &period);
 
     if (pthread_create(&gw->thread, NULL, gateway_thread, gw) != 0) {
         *error = xstrdup("gateway: cannot start its thread");
@@ -508,8 +531,8 @@ void gateway_free(Gateway *gw)
     }
     if (gw->listener)
         evconnlistener_free(gw->listener);
-    struct event *evs[] = {gw->stop_accepting_ev, gw->close_sessions_ev, gw->exit_ev, gw->reap_ev,
-                           gw->relisten_ev};
+    struct event *evs[] = {gw->stop_accepting_ev, gw->close_sessions_ev, gw->exit_ev,
+                           gw->reap_ev,           gw->relisten_ev,       gw->summary_ev};
     for (size_t i = 0; i < ARRAY_LEN(evs); i++)
         if (evs[i])
             event_free(evs[i]);

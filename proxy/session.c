@@ -220,8 +220,8 @@ static void session_close(Session *s, const char *fmt, ...)
     s->close_reason = xvasprintf(fmt, ap);
     va_end(ap);
     if (s->admitted)
-        log_info("session %u (%s@%s from %s) closed: %s", s->id, session_who(s),
-                 s->database ? s->database : "?", s->peer, s->close_reason);
+        log_debug("session %u (%s@%s from %s) closed: %s", s->id, session_who(s),
+                  s->database ? s->database : "?", s->peer, s->close_reason);
     else
         log_debug("session %u from %s closed: %s", s->id, s->peer, s->close_reason);
     session_set_state(s, SESSION_CLOSING);
@@ -357,8 +357,8 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
         }
         if (s->state == SESSION_AUTH) {
             session_set_state(s, SESSION_READY);
-            log_info("session %u: %s@%s from %s connected%s", s->id, session_who(s), s->database,
-                     s->peer, stream_is_tls(s->client) ? " (TLS)" : "");
+            log_debug("session %u: %s@%s from %s connected%s", s->id, session_who(s), s->database,
+                      s->peer, stream_is_tls(s->client) ? " (TLS)" : "");
         }
         if (s->inspect && inspect_server_ready(s->inspect, tx_status))
             return 0; /* answers a Sync of Duro's */

@@ -147,3 +147,37 @@ def test_graph_marks_disabled_views_and_reports_problems(repo):
     assert re.search(r'"first.shops" \[label=[^\]]*style=dashed', r.stdout)
     assert re.search(r'"first.people" \[label=[^\]]*style=dashed', r.stdout)  # reads shops
     assert f"{repo}/first/bad.conf:1: unknown key 'x'" in r.stderr
+
+
+def test_check_and_refresh_ignore_sections_they_do_not_use(repo, tmp_path):
+    """A configuration whose [gateway] or [web] part is wrong (say, written for a newer daemon)
+    still serves `duro check` and `duro refresh`, which use neither; a typo in the part they use,
+    or a key set twice, is still an error."""
+    conf = tmp_path / "duro.conf"
+    conf.write_text("[gateway]\nlisten = not an address\ntls = sometimes\n"
+                    "[web]\nlisten = nowhere\n[views]\npath = views\n")
+    r = duro("check", "-c", conf)
+    assert r.returncode == 0, r.stderr
+    r = duro("refresh", "-c", conf, "no.such_view")
+    assert r.returncode == 2
+    assert "unknown view no.such_view" in r.stderr  # the configuration was accepted
+    conf.write_text("[gateway]\nlisten = not an address\n[views]\npath = views\n")
+    r = duro("serve", "-c", conf)
+    assert r.returncode == 2
+    assert "invalid value 'not an address' for [gateway] listen" in r.stderr
+    conf.write_text("[warehouse]\ndialect = oracle\n[views]\npath = views\n")
+    r = duro("check", "-c", conf)
+    assert r.returncode == 2
+    assert "invalid value 'oracle' for [warehouse] dialect" in r.stderr
+    conf.write_text("[views]\npath = views\n\n[views]\npath = other\n")
+    r = duro("check", "-c", conf)
+    assert r.returncode == 2
+    assert f"{conf}:5: [views] path is set twice (first on line 2)" in r.stderr
+
+
+def test_refresh_help_states_the_exit_codes():
+    r = duro("refresh", "-h")
+    assert r.returncode == 0
+    assert "0 when every build succeeded" in r.stdout
+    assert "1 when a build failed" in r.stdout
+    assert "2 when nothing was built" in r.stdout

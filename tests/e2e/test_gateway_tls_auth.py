@@ -13,6 +13,7 @@ import re
 import select
 import shutil
 import subprocess
+import time
 from types import SimpleNamespace
 
 import psycopg
@@ -390,3 +391,25 @@ def test_scram_with_tls_on_both_legs(gateway_factory, secure_pg, certs):
                                     channel_binding="prefer"))
     assert "FATAL:  28000: " in msg and "channel_binding=disable" in msg, msg
     assert gateway.proc.running()
+
+
+# -- Duro's own connections -----------------------------------------------------------------------
+
+
+def test_a_missing_warehouse_password_is_named_and_retried_with_backoff(
+        gateway_factory, secure_pg, tmp_path):
+    """Duro's own warehouse user needs a password and none is set: the log names the variable
+    to set, and the clean-up that must precede every build is retried with backoff (1 s, 2 s,
+    4 s... with poll = 1s), not at every poll."""
+    views = tmp_path / "views" / "first"
+    views.mkdir(parents=True)
+    (views / "one — 1h.sql").write_text("select 1 as x\n")
+    sections = to_secure(secure_pg, "disable")
+    sections["warehouse"]["user"] = "md5user"
+    gw = gateway_factory(**sections)
+    time.sleep(7.5)
+    tries = [line for line in gw.logs().splitlines() if "cannot clean up" in line]
+    assert tries, gw.logs()
+    assert all("DURO_WAREHOUSE_PASSWORD" in line for line in tries), tries
+    assert all("trying again in" in line for line in tries), tries
+    assert len(tries) <= 4, tries  # at every poll it would be 7 or 8

@@ -7,7 +7,10 @@ Views are made stale by ageing their last success in the catalog, never by waiti
 """
 import os
 import signal
+import socket
 import time
+
+import pytest
 
 import sampledata
 
@@ -267,3 +270,16 @@ def sleeping(wh):
     return wh.sql("select count(*) from pg_stat_activity where datname = %s "
                   "and state = 'active' and query ilike '%%pg_sleep%%' "
                   "and pid <> pg_backend_pid()", (wh.dbname,))[0][0]
+
+
+def test_an_empty_gateway_listen_runs_the_scheduler_alone(duro, wh, example_repo, wait_until):
+    """`[gateway] listen =` means no gateway, as an empty `[web] listen` means no web UI: the
+    views are still built, nothing listens, and SIGTERM still stops the daemon."""
+    duro.write_conf(dbname=wh.dbname, gateway={"listen": ""})
+    p = serve_until_built(duro, wait_until)
+    assert "no gateway: [gateway] listen is empty" in p.logs()
+    assert "gateway listening" not in p.logs()
+    with pytest.raises(OSError):  # the port write_conf picked for it stays free
+        socket.create_connection(("127.0.0.1", duro.gateway_port), timeout=1).close()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0, p.logs()

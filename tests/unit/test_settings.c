@@ -347,12 +347,12 @@ static void test_file_values(void **state)
     settings_free(&s);
 }
 
-static void test_later_value_wins_and_names_are_case_insensitive(void **state)
+static void test_names_are_case_insensitive(void **state)
 {
     (void)state;
     Settings s;
-    load_ok("[Worker]\nadmins = a, b\nConcurrency = 3\nadmins = c\n"
-            "[warehouse]\nsslmode = ALLOW\nsslmode = verify-ca\n[gateway]\ninspect = Off\n",
+    load_ok("[Worker]\nConcurrency = 3\nADMINS = c\n"
+            "[warehouse]\nsslmode = VERIFY-CA\n[gateway]\ninspect = Off\n",
             &s);
     assert_int_equal(s.worker.admins.n, 1);
     assert_string_equal(s.worker.admins.items[0], "c");
@@ -562,7 +562,7 @@ static const struct {
     {"[worker]\npoll =   ; nothing\n",
      ":2: invalid value '' for [worker] poll: expected a duration such as 30s, 10m, 2h or 1d"},
     {"[gateway]\nlisten = 6432\n",
-     ":2: invalid value '6432' for [gateway] listen: expected HOST:PORT"},
+     ":2: invalid value '6432' for [gateway] listen: expected HOST:PORT, or empty for no gateway"},
     {"[web]\nlisten = localhost\n",
      ":2: invalid value 'localhost' for [web] listen: expected HOST:PORT, or empty for no web UI"},
     {"[views]\npath =\n", ":2: invalid value '' for [views] path: expected a non-empty path"},
@@ -591,6 +591,53 @@ static void test_bad_files(void **state)
         free(expect);
         free(error);
     }
+}
+
+static void test_duplicate_keys(void **state)
+{
+    (void)state;
+    char *error = load_fail("[worker]\npoll = 30s\nconcurrency = 2\n[web]\n[worker]\nPOLL = 1m\n");
+    assert_non_null(strstr(error, ":6: [worker] poll is set twice (first on line 2)"));
+    free(error);
+    /* The environment overriding the file is not a duplicate. */
+    setenv("DURO_WORKER_POLL", "5s", 1);
+    Settings s;
+    load_ok("[worker]\npoll = 30s\n", &s);
+    assert_int_equal(s.worker.poll, 5);
+    settings_free(&s);
+    unsetenv("DURO_WORKER_POLL");
+}
+
+static void test_sections_a_command_does_not_use(void **state)
+{
+    (void)state;
+    write_file(conf_path, "[gateway]\nlisten = nowhere\ntls = require\n[web]\nlisten = x\n"
+                          "[worker]\npoll = 2m\n");
+    Settings s;
+    char *error = NULL;
+    assert_int_equal(settings_load_for(conf_path, SETTINGS_WORKER | SETTINGS_VIEWS, &s, &error), 0);
+    assert_int_equal(s.worker.poll, 120);
+    assert_string_equal(s.gateway.listen, "127.0.0.1:6432"); /* the default stays */
+    assert_string_equal(s.web.listen, "127.0.0.1:8080");
+    settings_free(&s);
+    /* The daemon uses them all. */
+    assert_int_equal(settings_load(conf_path, &s, &error), -1);
+    assert_non_null(strstr(error, "invalid value 'nowhere' for [gateway] listen"));
+    free(error);
+    /* An unknown key is a typo wherever it is. */
+    write_file(conf_path, "[web]\nlisen = 127.0.0.1:1\n");
+    assert_int_equal(settings_load_for(conf_path, SETTINGS_VIEWS, &s, &error), -1);
+    assert_non_null(strstr(error, "unknown key 'lisen' in [web]"));
+    free(error);
+}
+
+static void test_empty_gateway_listen(void **state)
+{
+    (void)state;
+    Settings s;
+    load_ok("[gateway]\nlisten =\n", &s);
+    assert_string_equal(s.gateway.listen, "");
+    settings_free(&s);
 }
 
 static void test_long_lines(void **state)
@@ -722,7 +769,7 @@ int main(void)
         cmocka_unit_test_setup(test_spec_example_with_inline_comments, test_setup),
         cmocka_unit_test_setup(test_shipped_conf_holds_defaults, test_setup),
         cmocka_unit_test_setup(test_file_values, test_setup),
-        cmocka_unit_test_setup(test_later_value_wins_and_names_are_case_insensitive, test_setup),
+        cmocka_unit_test_setup(test_names_are_case_insensitive, test_setup),
         cmocka_unit_test_setup(test_dialect_names, test_setup),
         cmocka_unit_test_setup(test_bom_and_crlf, test_setup),
         cmocka_unit_test_setup(test_env_overrides_file, test_setup),
@@ -733,6 +780,9 @@ int main(void)
         cmocka_unit_test_setup(test_missing_file, test_setup),
         cmocka_unit_test_setup(test_bad_files, test_setup),
         cmocka_unit_test_setup(test_long_lines, test_setup),
+        cmocka_unit_test_setup(test_duplicate_keys, test_setup),
+        cmocka_unit_test_setup(test_sections_a_command_does_not_use, test_setup),
+        cmocka_unit_test_setup(test_empty_gateway_listen, test_setup),
         cmocka_unit_test_setup(test_secrets_never_echoed, test_setup),
         cmocka_unit_test_setup(test_parse_duration, test_setup),
         cmocka_unit_test_setup(test_free_is_idempotent, test_setup),

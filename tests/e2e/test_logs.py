@@ -1,0 +1,44 @@
+"""What Duro's log holds for an operator: one line per event, whatever a client sends, and no
+line per client session at the default level."""
+import psycopg
+import pytest
+
+FORGED = "2026-12-03T00:00:00Z INFO refresh first.cities ok, 3 rows in 0.01s (schedule)"
+
+
+def test_a_client_cannot_write_a_line_of_its_own(gateway):
+    """A user, database and application name carrying a newline and a fake log line are written
+    escaped: the log gets no line that starts with the forged timestamp."""
+    for params in ({"user": "alice\n" + FORGED}, {"dbname": "db\n" + FORGED},
+                   {"application_name": "app\r\n" + FORGED}):
+        try:
+            gateway.connect(**params).close()
+        except psycopg.OperationalError:
+            pass  # the warehouse refuses the made-up role or database
+    lines = gateway.logs().splitlines()
+    assert not [line for line in lines if line.startswith("2026-12-03T00:00:00Z")], lines
+    assert any("alice\\n2026-12-03T00:00:00Z" in line for line in lines), lines
+
+
+def test_sessions_are_not_logged_one_by_one(gateway):
+    """Opening and closing a session is a debug line; at info the log stays quiet."""
+    for _ in range(5):
+        with gateway.connect() as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    lines = gateway.logs().splitlines()
+    assert not [line for line in lines if " INFO session " in line], lines
+
+
+def test_a_multi_line_warehouse_error_is_one_line(duro, wh, tmp_path):
+    """A build error from libpq that spans lines (ERROR plus DETAIL or HINT) is logged as one line."""
+    views = tmp_path / "views" / "first"
+    views.mkdir(parents=True)
+    # A HINT follows the error: "No function matches the given name and argument types..."
+    (views / "broken — 1h.sql").write_text("select no_such_function(1) as x\n")
+    duro.write_conf(dbname=wh.dbname, views=tmp_path / "views")
+    p = duro.refresh("first.broken")
+    assert p.returncode != 0
+    lines = (p.stderr + p.stdout).splitlines()
+    failed = [line for line in lines if "no_such_function" in line]
+    assert failed, lines
+    assert not [line for line in lines if line.startswith("HINT") or line.startswith("LINE")], lines
