@@ -21,7 +21,8 @@ typedef enum SqlKind {
 
 typedef enum SqlMode {
     SQL_PARSED,    /* the PostgreSQL parser read it: everything below is exact */
-    SQL_TOKENIZED, /* parser rejected it; relations found by the tokenizer, columns unknown */
+    SQL_TOKENIZED, /* parser rejected it, or its tree nests deeper than catalog/sqltree reads:
+                      relations found by the tokenizer, columns unknown */
 } SqlMode;
 
 /* A byte range [start, end) of a text; {-1, -1} when unknown. */
