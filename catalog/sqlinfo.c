@@ -1,9 +1,9 @@
 /*
  * Reads the SQL of a view, its tests or a processor's DDL with libpg_query (see sqlinfo.h): which
  * relations it reads (catalog/sqltree's walk over the protobuf parse tree), which columns it
- * outputs (PostgreSQL's FigureColname rules over the same tree) and what kind of statements it
- * holds; the tokenizer (catalog/sqltokens) stands in for a parser that rejected the text. Not for:
- * resolving names against the repository or deciding what is a managed view.
+ * outputs (PostgreSQL's FigureColname rules over the same tree), what kind of statements it holds,
+ * and when the tokenizer (catalog/sqltokens) stands in for a parser that rejected the text. Not
+ * for: resolving names against the repository or deciding what is a managed view.
  */
 #include "catalog/sqlinfo.h"
 
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/sqlredshift.h"
 #include "catalog/sqltokens.h"
 #include "catalog/sqltree.h"
 
@@ -459,9 +460,61 @@ static int analyze_tree(Analysis *a, const PgQuery__ParseResult *tree, SqlKind k
     return 0;
 }
 
+/* ---- When the parser rejects the text ---- */
+
+/* The parser's message on the rewritten text, naming the token of the original text at the same
+ * offset ("syntax error at or near ..." quotes the token it stopped at). Caller frees. */
+static char *near_original(const SqlTokens *ts, const SqlTree *rewritten)
+{
+    static const char prefix[] = "syntax error at or near \"";
+    if (strncmp(rewritten->error, prefix, sizeof(prefix) - 1) == 0)
+        for (int i = 0; i < ts->n; i++)
+            if ((int)ts->t[i]->start == rewritten->error_offset)
+                return xasprintf("%s%.*s\"", prefix, (int)(ts->t[i]->end - ts->t[i]->start),
+                                 ts->sql + ts->t[i]->start);
+    return xstrdup(rewritten->error);
+}
+
+/*
+ * The parser rejected sql (tree->error); its tokens were read. Checks the statements from their
+ * tokens, then decides, per the dialect, whether the tokens stand in for the parser (see
+ * sqlinfo_analyze_as). Returns 0, or -1 with *error filled.
+ */
+static int analyze_rejected(const char *sql, const SqlTokens *ts, const SqlTree *tree, SqlKind kind,
+                            Dialect dialect, SqlInfo *out, SqlError *error)
+{
+    if (sqltokens_analyze(ts, kind, out, &error->message, &error->offset) < 0)
+        return -1;
+    if (tree->too_deep)
+        return 0; /* not a syntax error: read as the tokenizer does, whatever the dialect */
+
+    const SqlTree *reported = tree;
+    SqlTree neutral = {NULL, NULL, -1};
+    char *rewritten = dialect == DIALECT_REDSHIFT ? sqlredshift_neutral(sql, ts->t, ts->n) : NULL;
+    if (rewritten != NULL) {
+        int parsed = sqltree_parse(rewritten, &neutral);
+        if (parsed == 0 || neutral.too_deep) {
+            sqltree_free(&neutral);
+            free(rewritten);
+            return 0;
+        }
+        reported = &neutral; /* same length, same offsets: its error is the one left to fix */
+    }
+    error->message = reported == &neutral ? near_original(ts, reported) : xstrdup(reported->error);
+    error->offset = reported->error_offset;
+    error->syntax = true;
+    /* "at end of input": point just past the last token rather than at trailing blanks. */
+    if (ts->n > 0 && (error->offset < 0 || error->offset > (int)ts->t[ts->n - 1]->end))
+        error->offset = (int)ts->t[ts->n - 1]->end;
+    sqltree_free(&neutral);
+    free(rewritten);
+    return -1;
+}
+
 /* ---- Entry points ---- */
 
-int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, int *error_offset)
+int sqlinfo_analyze_as(const char *sql, SqlKind kind, Dialect dialect, SqlInfo *out,
+                       SqlError *error)
 {
     Analysis a = {sql, out, 0, NULL, -1};
     SqlTokens ts;
@@ -469,32 +522,33 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     int rc;
 
     memset(out, 0, sizeof(*out));
-    *error = NULL;
-    *error_offset = -1;
+    *error = (SqlError){NULL, -1, false};
     bool scanned = sqltokens_scan(sql, &ts) == 0;
     if (sqltree_parse(sql, &tree) == 0) {
-        /* A tree deeper than sqltree walks is read as the tokenizer does. */
+        /* A tree deeper than sqltree walks is read as the tokenizer does, whatever the dialect. */
         rc = analyze_tree(&a, tree.result, kind);
         if (rc > 0) {
             sqlinfo_free(out);
-            rc = sqltokens_analyze(&ts, kind, out, error, error_offset);
+            rc = sqltokens_analyze(&ts, kind, out, &error->message, &error->offset);
         } else if (rc < 0) {
-            *error = a.error;
-            *error_offset = a.error_offset;
+            error->message = a.error;
+            error->offset = a.error_offset;
         }
     } else if (!scanned) {
         rc = -1;
-        *error = ts.error;
-        *error_offset = ts.error_offset;
+        error->message = ts.error;
+        error->offset = ts.error_offset;
+        error->syntax = true;
         ts.error = NULL;
     } else {
-        rc = sqltokens_analyze(&ts, kind, out, error, error_offset);
+        rc = analyze_rejected(sql, &ts, &tree, kind, dialect, out, error);
     }
     sqltree_free(&tree);
 
     if (rc == 0 && out->n_relations > 1)
         qsort(out->relations, out->n_relations, sizeof(SqlRelation), relation_cmp);
     if (rc == 0) {
+        out->statements = NULL;
         (void)sqltokens_statements(&ts, &out->statements);
         for (size_t i = 0; i < out->n_relations; i++)
             sqltokens_record_extent(&ts, out->mode == SQL_PARSED, &out->relations[i]);
@@ -502,16 +556,26 @@ int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, i
     if (rc == 0 && kind == SQL_KIND_DDL) {
         int end;
         bool temporary;
-        rc = sqltokens_created_table(&ts, &out->created, &end, &temporary, error, error_offset);
+        rc = sqltokens_created_table(&ts, &out->created, &end, &temporary, &error->message,
+                                     &error->offset);
     }
     sqltokens_free(&ts);
     if (rc < 0) {
         sqlinfo_free(out);
-        if (*error == NULL)
-            *error = xstrdup("invalid SQL");
+        if (error->message == NULL)
+            error->message = xstrdup("invalid SQL");
         return -1;
     }
     return 0;
+}
+
+int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error, int *error_offset)
+{
+    SqlError e;
+    int rc = sqlinfo_analyze_as(sql, kind, DIALECT_REDSHIFT, out, &e);
+    *error = e.message;
+    *error_offset = e.offset;
+    return rc;
 }
 
 void sqlinfo_free(SqlInfo *info)
@@ -537,4 +601,16 @@ int sqlinfo_line_of(const char *text, int offset)
         if (text[i] == '\n')
             line++;
     return line;
+}
+
+int sqlinfo_column_of(const char *text, int offset)
+{
+    int column = 1;
+    for (int i = 0; i < offset && text[i] != '\0'; i++) {
+        if (text[i] == '\n')
+            column = 1;
+        else if (((unsigned char)text[i] & 0xC0) != 0x80)
+            column++;
+    }
+    return column;
 }

@@ -245,13 +245,23 @@ static bool tok_ends_from(int token)
     }
 }
 
+/* Whether token i is the "#" of a Redshift temporary table's name (#name, no blank between). */
+static bool tok_temp_marker(const Tokens *ts, int i)
+{
+    if (!tok_is(ts, i, PG_QUERY__TOKEN__Op) || !tok_label(ts, i + 1))
+        return false;
+    const PgQuery__ScanToken *t = ts->t[i];
+    return t->end - t->start == 1 && ts->sql[t->start] == '#' && ts->t[i + 1]->start == t->end;
+}
+
 /*
  * Finds relations in one statement's tokens. After FROM, JOIN or a comma of a FROM list (at a
  * query level, not inside extract(... from ...)): a name, schema.name or catalog.schema.name is a
  * relation (unqualified names that are visible CTEs excepted). Elsewhere schema.name is recorded
  * too, unless its first part is an alias, a CTE or a table named in the statement (then it is
  * alias.column); longer chains there are column references and ignored. A name followed by "("
- * is a function, one followed by ".*" a column star, one after "::" a type.
+ * is a function, one followed by ".*" a column star, one after "::" a type. A FROM item #name is
+ * a Redshift temporary table: not a relation, but it and its alias are known names.
  */
 static void tok_relations(Analysis *a, const Tokens *ts)
 {
@@ -272,6 +282,15 @@ static void tok_relations(Analysis *a, const Tokens *ts)
 
     for (int i = 0; i < n; i++) {
         const PgQuery__ScanToken *t = ts->t[i];
+        if (expect && tok_temp_marker(ts, i)) {
+            int al = tok_is(ts, i + 2, PG_QUERY__TOKEN__AS) ? i + 3 : i + 2;
+            strvec_push_owned(&known, tok_name(ts, i + 1));
+            if (tok_name_start(ts, al))
+                strvec_push_owned(&known, tok_name(ts, al));
+            expect = false;
+            i++;
+            continue;
+        }
         if (tok_name_start(ts, i) && !tok_is(ts, i - 1, PG_QUERY__TOKEN__ASCII_46)) {
             int j = i, parts = 1;
             while (tok_is(ts, j + 1, PG_QUERY__TOKEN__ASCII_46) && tok_label(ts, j + 2)) {
