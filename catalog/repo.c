@@ -58,12 +58,12 @@ typedef struct SqlJob {
     bool deps;    /* this job's relations are the view's dependencies */
     bool columns; /* this job's output columns are the view's */
     int rc;
-    char *error;
-    int error_offset;
+    SqlError error;
 } SqlJob;
 
 typedef struct JobQueue {
     Repo *repo; /* views and index; each view is written by its own jobs only */
+    Dialect dialect;
     SqlJob *jobs;
     size_t n;
     atomic_size_t next;
@@ -184,7 +184,7 @@ static void *job_worker(void *arg)
             break;
         SqlJob *j = &q->jobs[i];
         SqlInfo info;
-        j->rc = sqlinfo_analyze(j->text, j->kind, &info, &j->error, &j->error_offset);
+        j->rc = sqlinfo_analyze_as(j->text, j->kind, q->dialect, &info, &j->error);
         if (j->rc != 0)
             continue;
         View *v = &q->repo->views[j->view];
@@ -193,9 +193,10 @@ static void *job_worker(void *arg)
                                         (made->schema && strcmp(made->schema, v->schema) != 0))) {
             /* A processor's DDL is the view's table: its temp copy is made by renaming it. */
             j->rc = -1;
-            j->error = xasprintf("the DDL creates %s%s%s, not %s", made->schema ? made->schema : "",
-                                 made->schema ? "." : "", made->name, v->name);
-            j->error_offset = made->location;
+            j->error.message =
+                xasprintf("the DDL creates %s%s%s, not %s", made->schema ? made->schema : "",
+                          made->schema ? "." : "", made->name, v->name);
+            j->error.offset = made->location;
         }
         if (j->deps) {
             resolve_deps(q->repo, j->view, &info);
@@ -215,9 +216,9 @@ static void *job_worker(void *arg)
  * Runs every job on up to `threads` threads. The threads get large stacks: the
  * PostgreSQL parser recurses once per nesting level of an expression.
  */
-static void run_jobs(Repo *repo, SqlJob *jobs, size_t n, int threads)
+static void run_jobs(Repo *repo, Dialect dialect, SqlJob *jobs, size_t n, int threads)
 {
-    JobQueue q = {repo, jobs, n, 0};
+    JobQueue q = {repo, dialect, jobs, n, 0};
     if (threads <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cpus > 0 ? (int)cpus : 1;
@@ -246,8 +247,10 @@ static void report_job(const SqlJob *j, const char *path, DiagList *diags)
 {
     if (j->rc == 0)
         return;
-    diag_add(diags, path, sqlinfo_line_of(j->text, j->error_offset), "%s",
-             j->error ? j->error : "invalid SQL");
+    /* A syntax error has the parser's position: line and column. */
+    diag_add_at(diags, path, sqlinfo_line_of(j->text, j->error.offset),
+                j->error.syntax ? sqlinfo_column_of(j->text, j->error.offset) : 0, "%s",
+                j->error.message ? j->error.message : "invalid SQL");
 }
 
 /* --- the model --------------------------------------------------------------------------- */
@@ -618,7 +621,7 @@ static void build(const RepoFile *files, size_t n_files, const RepoOptions *opt,
                 };
         }
     }
-    run_jobs(out, jobs, n_jobs, opt ? opt->threads : 0);
+    run_jobs(out, opt ? opt->dialect : DIALECT_POSTGRES, jobs, n_jobs, opt ? opt->threads : 0);
 
     for (size_t i = 0; i < n; i++) {
         View *v = &out->views[i];
@@ -639,7 +642,7 @@ static void build(const RepoFile *files, size_t n_files, const RepoOptions *opt,
     }
     free(slot);
     for (size_t j = 0; j < n_jobs; j++)
-        free(jobs[j].error);
+        free(jobs[j].error.message);
     free(jobs);
 
     link_dependents(out);

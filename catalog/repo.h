@@ -14,6 +14,7 @@
 #include "catalog/config.h"
 #include "catalog/diag.h"
 #include "catalog/names.h"
+#include "core/settings.h"
 #include "core/util.h"
 
 /* Identifier limits: catalog/names (PostgreSQL's, the default; Redshift's). */
@@ -79,6 +80,7 @@ typedef struct Repo {
 
 typedef struct RepoOptions {
     int max_ident_len; /* REPO_MAX_IDENT_POSTGRES (default when 0) or _REDSHIFT */
+    Dialect dialect;   /* how SQL is read (catalog/sqlinfo): DIALECT_POSTGRES by default */
     int threads;       /* SQL analysis threads; 0 = one per online CPU */
 } RepoOptions;
 

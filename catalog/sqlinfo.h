@@ -1,9 +1,10 @@
 /*
- * What Duro learns from the SQL of a view, its tests or a processor's DDL,
- * using libpg_query: the relations a statement reads and the names of the
- * columns it outputs. When the PostgreSQL parser rejects the text (Redshift-only
- * syntax such as "select top 10"), relations come from libpg_query's tokenizer.
- * Pure and thread-safe. Not for: deciding which relations are managed views.
+ * What Duro learns from the SQL of a view, its tests or a processor's DDL, using libpg_query: the
+ * relations a statement reads and the names of the columns it outputs, or why the text is not
+ * acceptable (a syntax error, a statement of the wrong kind). With the Redshift dialect, text the
+ * PostgreSQL parser rejects only for Redshift-only syntax (such as "select top 10") is accepted,
+ * its relations read by libpg_query's tokenizer. Pure and thread-safe. Not for: deciding which
+ * relations are managed views.
  */
 #ifndef DURO_CATALOG_SQLINFO_H
 #define DURO_CATALOG_SQLINFO_H
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/settings.h"
 #include "core/util.h"
 
 typedef enum SqlKind {
@@ -21,7 +23,8 @@ typedef enum SqlKind {
 
 typedef enum SqlMode {
     SQL_PARSED,    /* the PostgreSQL parser read it: everything below is exact */
-    SQL_TOKENIZED, /* parser rejected it; relations found by the tokenizer, columns unknown */
+    SQL_TOKENIZED, /* Redshift-only syntax, or nested deeper than catalog/sqltree walks: relations
+                      found by the tokenizer, columns unknown */
 } SqlMode;
 
 /* A byte range [start, end) of a text; {-1, -1} when unknown. */
@@ -58,13 +61,34 @@ typedef struct SqlInfo {
     SqlRelation created;
 } SqlInfo;
 
+/* Why a text was rejected. */
+typedef struct SqlError {
+    char *message; /* caller frees */
+    int offset;    /* the byte offset the problem is at, or -1 */
+    bool syntax;   /* the PostgreSQL parser's (or tokenizer's) own error, at the position it
+                      points at: worth a column in messages */
+} SqlError;
+
 /*
- * Analyses sql as the given kind. Returns 0 on success. On failure returns -1,
- * sets *error (caller frees) to a message and *error_offset to the byte offset
- * the problem is at (or -1), and leaves *out empty: the text is not a single
- * SELECT / only SELECTs / one CREATE TABLE, or even the tokenizer rejects it
- * (an unterminated quote or comment).
+ * Analyses sql as the given kind, as the dialect's warehouse would read it. Returns 0 on success.
+ * On failure returns -1, fills *error and leaves *out empty: a syntax error, or the text is not a
+ * single SELECT / only SELECTs / one CREATE TABLE.
+ *
+ * When the PostgreSQL parser rejects the text, its statements are first checked from their tokens
+ * (a wrong kind of statement is reported as such). Then, with DIALECT_POSTGRES, the parser's
+ * error is the answer. With DIALECT_REDSHIFT the text is accepted (SQL_TOKENIZED) only when the
+ * failure is explained by Redshift-only syntax: the known Redshift-only constructs (TOP n,
+ * QUALIFY, APPROXIMATE, PIVOT / UNPIVOT (...), LISTAGG(DISTINCT ...), #temp names, VARCHAR(MAX),
+ * DISTSTYLE / DISTKEY / SORTKEY / ENCODE / BACKUP / IDENTITY(...) in CREATE TABLE; see
+ * catalog/sqlredshift) are rewritten into PostgreSQL of the same length and the result must parse;
+ * if it does not, its error (at the same position in the text) is reported, so that a trailing
+ * comma next to a TOP is still caught.
  */
+int sqlinfo_analyze_as(const char *sql, SqlKind kind, Dialect dialect, SqlInfo *out,
+                       SqlError *error) MUST_CHECK;
+
+/* sqlinfo_analyze_as with DIALECT_REDSHIFT, the more lenient of the two, with the error as a
+ * message (caller frees) and its offset (or -1). */
 int sqlinfo_analyze(const char *sql, SqlKind kind, SqlInfo *out, char **error,
                     int *error_offset) MUST_CHECK;
 void sqlinfo_free(SqlInfo *info);
@@ -94,5 +118,7 @@ bool sqlinfo_has_table_attributes(const char *sql);
 
 /* The 1-based line of a byte offset into text (1 for offsets < 0). */
 int sqlinfo_line_of(const char *text, int offset);
+/* The 1-based column, in characters, of a byte offset into a UTF-8 text (1 for offsets < 0). */
+int sqlinfo_column_of(const char *text, int offset);
 
 #endif

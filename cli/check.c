@@ -1,7 +1,8 @@
 /*
  * duro check: validates a views repository. Lists every view with its own and
  * effective interval and its dependencies on stdout, every problem as
- * "path:line: message" on stderr, and exits 1 when there is any.
+ * "path:line: message" on stderr ("path:line:column: message" for an SQL syntax error), and
+ * exits 1 when there is any.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@ static const char usage[] =
     "\n"
     "Validates the views repository DIR (default: the [views] path of FILE, else ./views).\n"
     "Prints each view with its interval, effective interval and dependencies, then every\n"
-    "problem as path:line: message. Exit status: 0 when valid, 1 otherwise.\n"
+    "problem as path:line: message (path:line:column: message for an SQL syntax error).\n"
+    "SQL is read as the dialect of FILE says (default: postgres). Exit status: 0 when valid,\n"
+    "1 otherwise.\n"
     "\n"
     "  -c, --config FILE   read the dialect and the repository path from FILE\n"
     "  -h, --help          show this help\n";

@@ -453,6 +453,8 @@ char *dialect_lock(Dialect d, const StrVec *relations)
 
 RepoOptions dialect_repo_options(Dialect d)
 {
-    return (RepoOptions){.max_ident_len =
-                             d == DIALECT_REDSHIFT ? NAMES_MAX_IDENT_REDSHIFT : NAMES_MAX_IDENT};
+    return (RepoOptions){
+        .max_ident_len = d == DIALECT_REDSHIFT ? NAMES_MAX_IDENT_REDSHIFT : NAMES_MAX_IDENT,
+        .dialect = d,
+    };
 }

@@ -69,9 +69,7 @@ static void rescan(Scheduler *sc, bool forced)
     if (rc != 0 || r.diags.n) {
         StrVec lines = {0};
         for (size_t i = 0; i < r.diags.n; i++)
-            strvec_push_owned(&lines, xasprintf("%s/%s:%d: %s", sc->settings->views.path,
-                                                r.diags.items[i].path, r.diags.items[i].line,
-                                                r.diags.items[i].message));
+            strvec_push_owned(&lines, diag_format(&r.diags.items[i], sc->settings->views.path));
         char *text = strvec_join(&lines, "\n");
         if (!sc->last_problems || strcmp(text, sc->last_problems) != 0) {
             log_error("views repository %s has %zu problem%s; %s", sc->settings->views.path,

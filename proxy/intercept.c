@@ -1,25 +1,22 @@
 /*
- * Classifies a client's SQL for the gateway: a walk over libpg_query's protobuf parse tree (with
- * WITH scoping) finds duro.* relations, duro_refresh calls and the other relations read; plus a
- * one-pass lexer that tells cheaply whether the text could concern Duro at all. Not for: running
- * anything, or deciding whether a relation is a managed view.
+ * Classifies a client's SQL for the gateway: catalog/sqltree's walk over libpg_query's protobuf
+ * parse tree (with WITH scoping) finds duro.* relations, duro_refresh calls and the other relations
+ * read; plus a one-pass lexer that tells cheaply whether the text could concern Duro at all. Not
+ * for: running anything, or deciding whether a relation is a managed view.
  */
 #include "proxy/intercept.h"
 
-#include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "catalog/names.h"
+#include "catalog/sqltree.h"
 
 /* What the walk of one statement found. */
 typedef struct Walk {
     InterceptInfo *out;
-    const char **scope; /* CTE names visible here */
-    size_t n_scope, scope_cap;
     int refresh_calls;
     int duro_relations;
     int other_relations;
@@ -28,23 +25,6 @@ typedef struct Walk {
     char *unknown_func; /* first duro.xxx() that is not duro_refresh */
     char *first_other;  /* first other relation, for messages */
 } Walk;
-
-static void walk_message(Walk *w, const ProtobufCMessage *m, const ProtobufCMessage *skip);
-
-/* Whether a CTE called name is visible. */
-static bool in_scope(const Walk *w, const char *name)
-{
-    for (size_t i = w->n_scope; i > 0; i--)
-        if (strcmp(w->scope[i - 1], name) == 0)
-            return true;
-    return false;
-}
-
-static void push_scope(Walk *w, const char *name)
-{
-    grow_array((void **)&w->scope, &w->scope_cap, w->n_scope + 1, sizeof(char *));
-    w->scope[w->n_scope++] = name;
-}
 
 /* The string of a String node, or NULL. */
 static const char *node_str(const PgQuery__Node *n)
@@ -64,8 +44,10 @@ static bool is_refresh_name(PgQuery__Node **names, size_t n)
     return n == 2 && schema != NULL && strcmp(schema, "duro") == 0;
 }
 
-static void on_range_var(Walk *w, const PgQuery__RangeVar *rv)
+/* sqltree's relation visitor: a relation that is not a CTE. */
+static bool on_relation(void *arg, const PgQuery__RangeVar *rv)
 {
+    Walk *w = arg;
     const char *schema = rv->schemaname != NULL && rv->schemaname[0] ? rv->schemaname : NULL;
     if (schema != NULL && strcmp(schema, "duro") == 0) {
         w->duro_relations++;
@@ -74,10 +56,8 @@ static void on_range_var(Walk *w, const PgQuery__RangeVar *rv)
         if (strcmp(rv->relname, "status") != 0 && strcmp(rv->relname, "runs") != 0 &&
             w->unknown_duro == NULL)
             w->unknown_duro = xasprintf("duro.%s", rv->relname);
-        return;
+        return true;
     }
-    if (schema == NULL && in_scope(w, rv->relname))
-        return;
     char *name = schema ? xasprintf("%s.%s", schema, rv->relname) : xstrdup(rv->relname);
     w->other_relations++;
     if (w->first_other == NULL)
@@ -86,10 +66,16 @@ static void on_range_var(Walk *w, const PgQuery__RangeVar *rv)
         free(name);
     else
         strvec_push_owned(&w->out->relations, name);
+    return true;
 }
 
-static void on_func_call(Walk *w, const PgQuery__FuncCall *fc)
+/* sqltree's message visitor: function calls, for duro_refresh and duro.xxx(). */
+static bool on_message(void *arg, const ProtobufCMessage *m)
 {
+    Walk *w = arg;
+    if (m->descriptor != &pg_query__func_call__descriptor)
+        return true;
+    const PgQuery__FuncCall *fc = (const PgQuery__FuncCall *)m;
     if (is_refresh_name(fc->funcname, fc->n_funcname)) {
         w->refresh_calls++;
     } else if (fc->n_funcname == 2 && w->unknown_func == NULL) {
@@ -98,87 +84,7 @@ static void on_func_call(Walk *w, const PgQuery__FuncCall *fc)
         if (schema != NULL && name != NULL && strcmp(schema, "duro") == 0)
             w->unknown_func = xasprintf("duro.%s", name);
     }
-}
-
-/* Walks a statement holding a WITH clause: each CTE body sees the CTEs before it (all of them
- * when recursive), the rest of the statement sees all. */
-static void walk_with(Walk *w, const ProtobufCMessage *stmt, const PgQuery__WithClause *with)
-{
-    size_t saved = w->n_scope;
-    if (with->recursive) {
-        for (size_t i = 0; i < with->n_ctes; i++)
-            if (with->ctes[i]->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR)
-                push_scope(w, with->ctes[i]->common_table_expr->ctename);
-    }
-    for (size_t i = 0; i < with->n_ctes; i++) {
-        if (with->ctes[i]->node_case != PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR)
-            continue;
-        const PgQuery__CommonTableExpr *cte = with->ctes[i]->common_table_expr;
-        if (cte->ctequery != NULL)
-            walk_message(w, &cte->ctequery->base, NULL);
-        if (!with->recursive)
-            push_scope(w, cte->ctename);
-    }
-    walk_message(w, stmt, &with->base);
-    w->n_scope = saved;
-}
-
-/* The WITH clause of a statement message, or NULL. */
-static const PgQuery__WithClause *with_of(const ProtobufCMessage *m)
-{
-    if (m->descriptor == &pg_query__select_stmt__descriptor)
-        return ((const PgQuery__SelectStmt *)m)->with_clause;
-    if (m->descriptor == &pg_query__insert_stmt__descriptor)
-        return ((const PgQuery__InsertStmt *)m)->with_clause;
-    if (m->descriptor == &pg_query__update_stmt__descriptor)
-        return ((const PgQuery__UpdateStmt *)m)->with_clause;
-    if (m->descriptor == &pg_query__delete_stmt__descriptor)
-        return ((const PgQuery__DeleteStmt *)m)->with_clause;
-    if (m->descriptor == &pg_query__merge_stmt__descriptor)
-        return ((const PgQuery__MergeStmt *)m)->with_clause;
-    return NULL;
-}
-
-/* Visits m and every message below it, except skip (a field of m). Generic over the protobuf
- * descriptors, so that no node type is forgotten; recursion follows the tree's depth. */
-static void walk_message(Walk *w, const ProtobufCMessage *m, const ProtobufCMessage *skip)
-{
-    if (m == NULL)
-        return;
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    if (d == &pg_query__range_var__descriptor) {
-        on_range_var(w, (const PgQuery__RangeVar *)m);
-        return;
-    }
-    if (d == &pg_query__func_call__descriptor)
-        on_func_call(w, (const PgQuery__FuncCall *)m);
-    if (skip == NULL) {
-        const PgQuery__WithClause *with = with_of(m);
-        if (with != NULL) {
-            walk_with(w, m, with);
-            return;
-        }
-    }
-    const char *base = (const char *)m;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
-                continue;
-        }
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
-            for (size_t k = 0; k < n; k++)
-                walk_message(w, items[k], NULL);
-        } else {
-            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
-            if (sub != NULL && sub != skip)
-                walk_message(w, sub, NULL);
-        }
-    }
+    return true;
 }
 
 /* Records an error classification; always leaves kind MIXED. */
@@ -314,7 +220,9 @@ static const PgQuery__FuncCall *standalone_refresh(const PgQuery__Node *stmt)
  * list in w->out. */
 static void classify(Walk *w, const PgQuery__Node *stmt, InterceptInfo *one)
 {
-    walk_message(w, &stmt->base, NULL);
+    SqlTreeVisitor visitor = {on_relation, on_message, w};
+    if (sqltree_walk(&stmt->base, &visitor) == SQLTREE_TOO_DEEP)
+        return; /* sqltree_parse turns such trees away; relayed as it is regardless */
     if (w->refresh_calls > 0) {
         const PgQuery__FuncCall *fc = w->refresh_calls == 1 ? standalone_refresh(stmt) : NULL;
         if (fc != NULL)
@@ -353,14 +261,10 @@ static void classify(Walk *w, const PgQuery__Node *stmt, InterceptInfo *one)
 int intercept_analyze(const char *sql, InterceptInfo *out)
 {
     memset(out, 0, sizeof(*out));
-    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
-    PgQuery__ParseResult *tree = NULL;
-    if (parsed.error != NULL)
+    SqlTree parsed;
+    if (sqltree_parse(sql, &parsed) < 0)
         goto done;
-    tree = pg_query__parse_result__unpack(NULL, parsed.parse_tree.len,
-                                          (const uint8_t *)parsed.parse_tree.data);
-    if (tree == NULL)
-        goto done;
+    const PgQuery__ParseResult *tree = parsed.result;
     out->n_statements = (int)tree->n_stmts;
     for (size_t i = 0; i < tree->n_stmts; i++) {
         const PgQuery__RawStmt *raw = tree->stmts[i];
@@ -369,7 +273,6 @@ int intercept_analyze(const char *sql, InterceptInfo *out)
         Walk w = {.out = out};
         InterceptInfo one = {0};
         classify(&w, raw->stmt, &one);
-        free(w.scope);
         free(w.first_duro);
         free(w.unknown_duro);
         free(w.unknown_func);
@@ -394,12 +297,10 @@ int intercept_analyze(const char *sql, InterceptInfo *out)
     }
 done:
     if (out->kind == INTERCEPT_VIRTUAL) {
-        out->tree = tree;
-        tree = NULL;
+        out->tree = parsed.result;
+        parsed.result = NULL;
     }
-    if (tree != NULL)
-        pg_query__parse_result__free_unpacked(tree, NULL);
-    pg_query_free_protobuf_parse_result(parsed);
+    sqltree_free(&parsed);
     return 0;
 }
 

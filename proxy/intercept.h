@@ -42,7 +42,8 @@ typedef struct InterceptInfo {
 } InterceptInfo;
 
 /* Classifies sql into *out (free with intercept_info_free). Always returns 0: SQL the parser
- * rejects is INTERCEPT_PASS with no relations. */
+ * rejects, or nested deeper than catalog/sqltree reads (SQLTREE_MAX_DEPTH), is INTERCEPT_PASS
+ * with no relations. */
 int intercept_analyze(const char *sql, InterceptInfo *out);
 void intercept_info_free(InterceptInfo *info);
 

@@ -113,6 +113,50 @@ def test_check_default_directory_and_errors(tmp_path, repo):
     assert r.returncode == 2 and "usage:" in r.stderr
 
 
+def test_check_reports_sql_syntax_errors_at_line_and_column(repo):
+    # A trailing comma and an unfinished WHERE: the PostgreSQL dialect (no -c) and Redshift alike.
+    (repo / "first" / "broken - 1h.sql").write_text(
+        "select city,\n       country,\nfrom first.cities\n")
+    (repo / "first" / "open - 1h.sql").write_text("select city from first.cities\nwhere\n")
+    r = duro("check", repo)
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f'{repo}/first/broken - 1h.sql:3:1: syntax error at or near "from"',
+        f"{repo}/first/open - 1h.sql:2:6: syntax error at end of input",
+    ]
+    assert r.stdout.rstrip().endswith("2 problems")
+
+
+def test_check_reads_redshift_syntax_only_with_the_redshift_dialect(repo, tmp_path):
+    (repo / "first" / "top - 1h.sql").write_text(
+        "select top 3 city\nfrom first.cities\nqualify row_number() over (order by city) = 1\n")
+    conf = tmp_path / "duro.conf"
+    conf.write_text("[warehouse]\ndialect = redshift\n[views]\npath = views\n")
+    r = duro("check", "-c", conf)
+    assert r.returncode == 0, r.stderr
+    assert rows(r.stdout)["first.top"][:3] == ["1h", "1h", "first.cities"]
+    assert "read by the tokenizer" in r.stdout
+
+    r = duro("check", repo)  # PostgreSQL
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [f'{repo}/first/top - 1h.sql:1:12: syntax error at or near "3"']
+
+    # A mistake next to Redshift-only syntax is still one with Redshift.
+    (repo / "first" / "top - 1h.sql").write_text("select top 3 city,\nfrom first.cities\n")
+    r = duro("check", "-c", conf)
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f'{repo}/first/top - 1h.sql:2:1: syntax error at or near "from"']
+
+
+def test_refresh_of_a_view_with_a_syntax_error_names_its_file(duro, repo):
+    (repo / "first" / "broken - 1h.sql").write_text("select city,\nfrom first.cities\n")
+    duro.write_conf(views=repo)
+    r = duro.refresh("first.broken", check=2)
+    assert f'{repo}/first/broken - 1h.sql:2:1: syntax error at or near "from"' in r.stderr
+    assert "nothing was refreshed" in r.stderr
+
+
 def test_check_of_a_one_view_repository(tmp_path):
     (tmp_path / "first").mkdir()
     (tmp_path / "first" / "cities-24h.sql").write_text("select city from first.cities_raw")

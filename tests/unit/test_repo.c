@@ -18,21 +18,40 @@
 
 #define EXAMPLES "../../examples/views"
 
-/* Builds a repository from alternating path, text strings ending with NULL. */
-static Repo build(const char *first, ...)
+/* Builds a repository from alternating path, text strings (ap) with the given options. */
+static Repo build_v(const RepoOptions *opt, const char *first, va_list ap)
 {
     RepoFile files[64];
     size_t n = 0;
-    va_list ap;
-    va_start(ap, first);
     for (const char *path = first; path; path = va_arg(ap, const char *)) {
         files[n].path = (char *)path;
         files[n].text = va_arg(ap, char *);
         n++;
     }
-    va_end(ap);
     Repo r;
-    repo_build(files, n, NULL, &r);
+    repo_build(files, n, opt, &r);
+    return r;
+}
+
+/* Builds a repository from alternating path, text strings ending with NULL (the defaults: the
+ * PostgreSQL dialect). */
+static Repo build(const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    Repo r = build_v(NULL, first, ap);
+    va_end(ap);
+    return r;
+}
+
+/* build() for a Redshift warehouse. */
+static Repo build_redshift(const char *first, ...)
+{
+    RepoOptions opt = {.max_ident_len = REPO_MAX_IDENT_REDSHIFT, .dialect = DIALECT_REDSHIFT};
+    va_list ap;
+    va_start(ap, first);
+    Repo r = build_v(&opt, first, ap);
+    va_end(ap);
     return r;
 }
 
@@ -195,14 +214,58 @@ static void test_cte_and_unqualified_names(void **state)
 static void test_redshift_syntax_falls_back_to_tokenizer(void **state)
 {
     (void)state;
-    Repo r = build("first/cities - 1h.sql", "select 1 as city", "first/top - 1h.sql",
-                   "select top 10 city from first.cities /* first.other */ where x = 'first.other'",
-                   "first/other - 1h.sql", "select 1 as x", NULL);
+    Repo r = build_redshift(
+        "first/cities - 1h.sql", "select 1 as city", "first/top - 1h.sql",
+        "select top 10 city from first.cities /* first.other */ where x = 'first.other'",
+        "first/other - 1h.sql", "select 1 as x", NULL);
     assert_valid(&r);
     assert_deps(&r, "first.top", "first.cities");
     assert_true(repo_find(&r, "first.top")->tokenized);
     assert_false(repo_find(&r, "first.top")->columns_known);
     repo_free(&r);
+}
+
+/* Asserts a problem at path:line:column whose message is exactly want. */
+static void assert_syntax_error(const Repo *r, const char *path, int line, int column,
+                                const char *want)
+{
+    for (size_t i = 0; i < r->diags.n; i++)
+        if (strcmp(r->diags.items[i].path, path) == 0 && r->diags.items[i].line == line &&
+            r->diags.items[i].column == column && strcmp(r->diags.items[i].message, want) == 0)
+            return;
+    print_error("no problem '%s' at %s:%d:%d; got:\n", want, path, line, column);
+    print_diags(r);
+    fail();
+}
+
+/* A syntax error is a problem of its file at the parser's line and column, in both dialects;
+ * Redshift-only syntax is one only with the PostgreSQL dialect. */
+static void test_syntax_errors_by_dialect(void **state)
+{
+    (void)state;
+    const char *comma = "select city,\n  country,\nfrom first.raw";
+    const char *where = "select city from first.raw\nwhere";
+    const char *top = "-- the ten first\nselect top 10 city from first.cities";
+    const char *tests = "select count(*) > 0 from first.cities;\nselect from where";
+    for (int d = 0; d < 2; d++) {
+        Repo r = (d ? build_redshift : build)("first/cities - 1h.sql", "select 1 as city",
+                                              "first/comma - 1h.sql", comma, "first/where - 1h.sql",
+                                              where, "first/top - 1h.sql", top,
+                                              "first/cities_test.sql", tests, NULL);
+        assert_syntax_error(&r, "first/comma - 1h.sql", 3, 1, "syntax error at or near \"from\"");
+        assert_syntax_error(&r, "first/where - 1h.sql", 2, 6, "syntax error at end of input");
+        assert_syntax_error(&r, "first/cities_test.sql", 2, 13,
+                            "syntax error at or near \"where\"");
+        if (d) {
+            assert_int_equal(r.diags.n, 3);
+            assert_deps(&r, "first.top", "first.cities");
+            assert_true(repo_find(&r, "first.top")->tokenized);
+        } else {
+            assert_syntax_error(&r, "first/top - 1h.sql", 2, 12, "syntax error at or near \"10\"");
+            assert_int_equal(r.diags.n, 4);
+        }
+        repo_free(&r);
+    }
 }
 
 static void test_effective_interval_and_enabled(void **state)
@@ -351,15 +414,15 @@ static void test_duplicates_and_processor_parts(void **state)
 static void test_processor_ddl_names_its_view(void **state)
 {
     (void)state;
-    Repo r = build("first/a - 1h.sql", "create table first.a (x int)", "first/a.py", "",
-                   "first/a_select.sql", "select 1 as x",                          //
-                   "first/b - 1h.sql", "create table b (x int)", "first/b.py", "", //
-                   "first/b_select.sql", "select 1 as x",                          //
-                   "first/c - 1h.sql", "-- result\ncreate table first.other (x int)", "first/c.py",
-                   "", "first/c_select.sql", "select 1 as x", //
-                   "first/d - 1h.sql", "create table second.d (x int) diststyle even", "first/d.py",
-                   "", "first/d_select.sql", "select 1 as x", //
-                   NULL);
+    Repo r = build_redshift("first/a - 1h.sql", "create table first.a (x int)", "first/a.py", "",
+                            "first/a_select.sql", "select 1 as x",                          //
+                            "first/b - 1h.sql", "create table b (x int)", "first/b.py", "", //
+                            "first/b_select.sql", "select 1 as x",                          //
+                            "first/c - 1h.sql", "-- result\ncreate table first.other (x int)",
+                            "first/c.py", "", "first/c_select.sql", "select 1 as x", //
+                            "first/d - 1h.sql", "create table second.d (x int) diststyle even",
+                            "first/d.py", "", "first/d_select.sql", "select 1 as x", //
+                            NULL);
     assert_problem(&r, "first/c - 1h.sql", 2, "the DDL creates first.other, not first.c");
     assert_problem(&r, "first/d - 1h.sql", 1, "the DDL creates second.d, not first.d");
     assert_int_equal(r.diags.n, 2);
@@ -457,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_dependency_names_follow_sql),
         cmocka_unit_test(test_cte_and_unqualified_names),
         cmocka_unit_test(test_redshift_syntax_falls_back_to_tokenizer),
+        cmocka_unit_test(test_syntax_errors_by_dialect),
         cmocka_unit_test(test_effective_interval_and_enabled),
         cmocka_unit_test(test_cycle_is_printed),
         cmocka_unit_test(test_root_without_interval),

@@ -1,7 +1,8 @@
 /*
  * Unit tests for catalog/sqlinfo.c: relations read, CTE scoping, output column names, the
  * tokenizer fallback for SQL the PostgreSQL parser rejects, rejected statements with their
- * offsets, and concurrent use. Table-driven; each row names what it checks.
+ * offsets, Redshift-only syntax against real mistakes in each dialect, and concurrent use.
+ * Table-driven; each row names what it checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -675,6 +676,181 @@ static void test_deep_nesting(void **state)
     strvec_free(&terms);
 }
 
+/* ---- Dialects: Redshift-only syntax, and real mistakes in both dialects ---- */
+
+/* One text under both dialects: under Redshift the mode and relations; under PostgreSQL the
+ * same when pg_error is NULL, else that syntax error at line:column. */
+typedef struct DialectCase {
+    const char *what;
+    SqlKind kind;
+    const char *sql;
+    SqlMode mode;
+    const char *relations;
+    const char *pg_error;
+    int line, column;
+} DialectCase;
+
+/* Analyses c->sql under one dialect and compares; prints a diff and returns false on a mismatch.
+ * want_error NULL: success with mode and relations expected. */
+static bool check_dialect(const DialectCase *c, Dialect d, const char *want_error)
+{
+    SqlInfo info;
+    SqlError e;
+    const char *name = d == DIALECT_REDSHIFT ? "redshift" : "postgres";
+    int rc = sqlinfo_analyze_as(c->sql, c->kind, d, &info, &e);
+    bool ok;
+    if (rc == 0) {
+        char *rels = render_relations(&info);
+        ok = want_error == NULL && info.mode == c->mode && strcmp(rels, c->relations) == 0;
+        if (!ok)
+            print_error("case \"%s\" (%s)\n  sql: %s\n  got: %s, \"%s\"\n  want: %s\n", c->what,
+                        name, c->sql, info.mode == P ? "parsed" : "tokenized", rels,
+                        want_error ? want_error : c->relations);
+        free(rels);
+        sqlinfo_free(&info);
+        return ok;
+    }
+    int line = sqlinfo_line_of(c->sql, e.offset), column = sqlinfo_column_of(c->sql, e.offset);
+    ok = want_error != NULL && strcmp(e.message, want_error) == 0 && e.syntax && line == c->line &&
+         column == c->column && info.n_relations == 0;
+    if (!ok)
+        print_error("case \"%s\" (%s)\n  sql: %s\n  got: %d:%d: %s (syntax %d)\n"
+                    "  want: %d:%d: %s\n",
+                    c->what, name, c->sql, line, column, e.message, e.syntax, c->line, c->column,
+                    want_error ? want_error : "(success)");
+    free(e.message);
+    return ok;
+}
+
+static const DialectCase redshift_cases[] = {
+    {"TOP", Q, "select top 10 city from first.cities", T, "first.cities",
+     "syntax error at or near \"10\"", 1, 12},
+    {"DISTINCT TOP", Q, "select distinct top 3 city\nfrom first.cities", T, "first.cities",
+     "syntax error at or near \"3\"", 1, 21},
+    {"QUALIFY", Q,
+     "select city, row_number() over (partition by country order by city) as rn\n"
+     "from first.cities\nqualify rn = 1",
+     T, "first.cities", "syntax error at or near \"rn\"", 3, 9},
+    {"QUALIFY after HAVING", Q,
+     "select country from first.cities group by country having count(*) > 1\n"
+     "qualify rank() over (order by count(*)) = 1",
+     T, "first.cities", "syntax error at or near \"qualify\"", 2, 1},
+    {"APPROXIMATE COUNT", Q, "select approximate count(distinct city) from first.cities", T,
+     "first.cities", "syntax error at or near \"(\"", 1, 25},
+    {"PIVOT of a subquery", Q,
+     "select * from (select country, city from first.cities)\n"
+     "pivot (count(city) for country in ('fr', 'de'))",
+     T, "first.cities", "syntax error at or near \"(\"", 2, 13},
+    {"PIVOT with an alias", Q,
+     "select * from first.sales pivot (sum(amount) for quarter in ('q1', 'q2')) as p", T,
+     "first.sales", "syntax error at or near \"(\"", 1, 37},
+    {"UNPIVOT INCLUDE NULLS", Q,
+     "select * from first.wide unpivot include nulls (amount for quarter in (q1, q2))", T,
+     "first.wide", "syntax error at or near \"include\"", 1, 34},
+    {"LISTAGG ... WITHIN GROUP: PostgreSQL reads it", Q,
+     "select listagg(city, ', ') within group (order by city) from first.cities", P, "first.cities",
+     NULL, 0, 0},
+    {"LISTAGG(DISTINCT ...) WITHIN GROUP", Q,
+     "select listagg(distinct city, ', ') within group (order by city) from first.cities", T,
+     "first.cities", "cannot use DISTINCT with WITHIN GROUP", 1, 37},
+    {"MEDIAN and PERCENTILE_CONT ... WITHIN GROUP: PostgreSQL reads them", Q,
+     "select median(x), percentile_cont(0.5) within group (order by x) from first.cities", P,
+     "first.cities", NULL, 0, 0},
+    {"#temp table", Q, "select * from #recent r\njoin first.cities c on c.id = r.id", T,
+     "first.cities", "syntax error at or near \"#\"", 1, 15},
+    {"casts to Redshift types", Q, "select city::varchar(max), doc::super from first.cities", T,
+     "first.cities", "syntax error at or near \"max\"", 1, 22},
+    {"tests: TOP in a second statement", SQL_KIND_TESTS,
+     "select count(*) > 0 from first.cities;\nselect top 1 true from first.shops", T,
+     "first.cities, first.shops", "syntax error at or near \"1\"", 2, 12},
+    {"DDL: table attributes", SQL_KIND_DDL,
+     "create table first.t (a int encode zstd distkey, b varchar(max) identity(1, 1))\n"
+     "diststyle key compound sortkey (a, b) backup no",
+     T, "", "syntax error at or near \"encode\"", 1, 29},
+};
+
+static void test_redshift_syntax(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(redshift_cases); i++) {
+        const DialectCase *c = &redshift_cases[i];
+        failed += !check_dialect(c, DIALECT_REDSHIFT, NULL);
+        failed += !check_dialect(c, DIALECT_POSTGRES, c->pg_error);
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* Mistakes that are mistakes in both dialects, Redshift syntax next to them or not. */
+static const DialectCase broken_cases[] = {
+    {"trailing comma in the select list", Q, "select city,\n  country,\nfrom first.cities", T, "",
+     "syntax error at or near \"from\"", 3, 1},
+    {"unfinished WHERE", Q, "select city from first.cities\nwhere\n\n", T, "",
+     "syntax error at end of input", 2, 6},
+    {"unbalanced parenthesis", Q, "select (city from first.cities", T, "",
+     "syntax error at or near \"from\"", 1, 14},
+    {"a closing parenthesis too many", Q, "select city) from first.cities", T, "",
+     "syntax error at or near \")\"", 1, 12},
+    {"columns after a non-ASCII name", Q, "select 'é', 'ü',\nfrom t", T, "",
+     "syntax error at or near \"from\"", 2, 1},
+    {"tests: a broken second statement", SQL_KIND_TESTS, "select 1;\nselect 2 from where", T, "",
+     "syntax error at or near \"where\"", 2, 15},
+};
+
+/* Mistakes next to Redshift-only syntax: Redshift reports the mistake; PostgreSQL stops at the
+ * Redshift syntax or at the mistake, whichever comes first (either way an error). */
+static const DialectCase broken_redshift_cases[] = {
+    {"trailing comma next to TOP", Q, "select top 10 city,\nfrom first.cities", T, "",
+     "syntax error at or near \"from\"", 2, 1},
+    {"unfinished WHERE before QUALIFY", Q, "select a from t where\nqualify x = 1", T, "",
+     "syntax error at or near \"qualify\"", 2, 1},
+    {"trailing comma inside a PIVOT'ed subquery", Q,
+     "select * from (select country, city, from first.cities)\n"
+     "pivot (count(city) for country in ('fr'))",
+     T, "", "syntax error at or near \"from\"", 1, 38},
+    {"DDL: a missing type next to DISTSTYLE", SQL_KIND_DDL,
+     "create table first.t (a int, b) diststyle even", T, "", "syntax error at or near \")\"", 1,
+     31},
+};
+
+static void test_broken_sql_in_both_dialects(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(broken_cases); i++) {
+        const DialectCase *c = &broken_cases[i];
+        failed += !check_dialect(c, DIALECT_REDSHIFT, c->pg_error);
+        failed += !check_dialect(c, DIALECT_POSTGRES, c->pg_error);
+    }
+    for (size_t i = 0; i < ARRAY_LEN(broken_redshift_cases); i++) {
+        const DialectCase *c = &broken_redshift_cases[i];
+        SqlInfo info;
+        SqlError e;
+        failed += !check_dialect(c, DIALECT_REDSHIFT, c->pg_error);
+        if (sqlinfo_analyze_as(c->sql, c->kind, DIALECT_POSTGRES, &info, &e) == 0) {
+            print_error("case \"%s\" (postgres): accepted\n", c->what);
+            sqlinfo_free(&info);
+            failed++;
+        } else {
+            failed += !e.syntax;
+            free(e.message);
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_column_of(void **state)
+{
+    (void)state;
+    const char *text = "ab\né€x\n";
+    assert_int_equal(sqlinfo_column_of(text, -1), 1);
+    assert_int_equal(sqlinfo_column_of(text, 0), 1);
+    assert_int_equal(sqlinfo_column_of(text, 2), 3);
+    assert_int_equal(sqlinfo_column_of(text, 3), 1);
+    assert_int_equal(sqlinfo_column_of(text, 8), 3); /* 'x': after two characters of 5 bytes */
+    assert_int_equal(sqlinfo_column_of(text, 1000), 1);
+}
+
 /* ---- Concurrency ---- */
 
 /* Whether one analysis gives the expected mode and relation count (or fails when n_relations
@@ -725,14 +901,24 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_relations_parsed), cmocka_unit_test(test_cte_scoping),
-        cmocka_unit_test(test_columns),          cmocka_unit_test(test_ddl),
-        cmocka_unit_test(test_created_table),    cmocka_unit_test(test_tokenized),
-        cmocka_unit_test(test_rejects),          cmocka_unit_test(test_locations),
-        cmocka_unit_test(test_line_of),          cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_threads),          cmocka_unit_test(test_escaped_names),
-        cmocka_unit_test(test_nested_rejects),   cmocka_unit_test(test_extents),
+        cmocka_unit_test(test_relations_parsed),
+        cmocka_unit_test(test_cte_scoping),
+        cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_ddl),
+        cmocka_unit_test(test_created_table),
+        cmocka_unit_test(test_tokenized),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_locations),
+        cmocka_unit_test(test_line_of),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_escaped_names),
+        cmocka_unit_test(test_nested_rejects),
+        cmocka_unit_test(test_extents),
         cmocka_unit_test(test_statements),
+        cmocka_unit_test(test_redshift_syntax),
+        cmocka_unit_test(test_broken_sql_in_both_dialects),
+        cmocka_unit_test(test_column_of),
     };
     return cmocka_run_group_tests_name("sqlinfo", tests, NULL, NULL);
 }
