@@ -15,6 +15,17 @@ void relay_init(Relay *r, Stream *src, Stream *dst, uint32_t max_len, const Rela
     stream_set_low_water(dst, RELAY_LOW_WATER);
 }
 
+void relay_watch(Relay *r, Stream *st)
+{
+    r->watch = st;
+    stream_set_low_water(st, RELAY_LOW_WATER);
+}
+
+bool relay_full(Stream *st)
+{
+    return stream_pending(st) >= RELAY_HIGH_WATER;
+}
+
 bool relay_at_boundary(const Relay *r)
 {
     return r->remaining == 0;
@@ -43,7 +54,7 @@ static int relay_move(Relay *r)
     for (;;) {
         if (r->paused)
             return 0;
-        if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+        if (relay_full(r->dst) || (r->watch && relay_full(r->watch))) {
             r->blocked = true;
             relay_update_reading(r);
             return 0;
