@@ -450,11 +450,21 @@ static int up_on_message(void *arg, const uint8_t *msg, size_t len)
              * The client supports channel binding and saw no -PLUS mechanism; the warehouse,
              * reached over TLS, would take that as a downgrade attack and refuse.
              */
-            session_fail(s, "28000",
-                         "SCRAM authentication through Duro with TLS on both sides needs "
-                         "channel binding turned off in the client",
-                         "Connect with channel_binding=disable: Duro terminates TLS, so the "
-                         "client's channel cannot be bound to the warehouse's.");
+            bool client_tls = stream_is_tls(s->client);
+            char *m = xasprintf("SCRAM authentication through Duro with TLS %s needs channel "
+                                "binding turned off in the client",
+                                client_tls ? "on both legs (client to Duro and Duro to the "
+                                             "warehouse)"
+                                           : "on the warehouse leg (Duro to the warehouse; the "
+                                             "client's connection to Duro has none)");
+            session_fail(s, "28000", m,
+                         client_tls ? "Connect with channel_binding=disable: Duro terminates "
+                                      "TLS, so the client's channel cannot be bound to the "
+                                      "warehouse's."
+                                    : "Connect with channel_binding=disable: the client "
+                                      "announced channel binding, which the warehouse's TLS "
+                                      "connection from Duro cannot honour.");
+            free(m);
             return -1;
         }
     }
