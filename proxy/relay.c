@@ -47,6 +47,20 @@ static CodecStatus relay_peek_header(Relay *r, struct evbuffer *in, size_t off, 
     return codec_header(hdr, sizeof hdr, r->max_len, h, err);
 }
 
+/*
+ * True when dst (or watch) is full even after sending what the socket takes
+ * now: then a drained callback will come, once output waits for the socket.
+ */
+static bool relay_dst_full(Relay *r)
+{
+    if (!relay_full(r->dst) && !(r->watch && relay_full(r->watch)))
+        return false;
+    stream_flush(r->dst);
+    if (r->watch)
+        stream_flush(r->watch);
+    return relay_full(r->dst) || (r->watch && relay_full(r->watch));
+}
+
 static int relay_move(Relay *r)
 {
     struct evbuffer *in = stream_input(r->src);
@@ -54,7 +68,7 @@ static int relay_move(Relay *r)
     for (;;) {
         if (r->paused)
             return 0;
-        if (relay_full(r->dst) || (r->watch && relay_full(r->watch))) {
+        if (relay_dst_full(r)) {
             r->blocked = true;
             relay_update_reading(r);
             return 0;
