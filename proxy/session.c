@@ -412,7 +412,7 @@ static RelayVerdict up_on_header(void *arg, const CodecHeader *h)
         return RELAY_HOLD; /* the SASLInitialResponse: see up_on_message */
     if (s->state != SESSION_READY || !s->inspect)
         return RELAY_PASS;
-    return inspect_header(s->inspect, (char)h->type);
+    return inspect_header(s->inspect, (char)h->type, h->size);
 }
 
 /* A held client message in a session that inspects: what Duro's interception decides. */

@@ -4,6 +4,7 @@ sockets pipeline Duro's own SQL or SSL/GSS requests and never read the answers, 
 the answers are all there once the client reads, and other clients are served meanwhile.
 """
 import select
+import threading
 import socket
 import struct
 import time
@@ -155,3 +156,99 @@ def test_encryption_request_flood(gateway, code):
     assert got[:1] == b"N" and got[1:2] == b"E" and b"C08P01\0" in got, got[:200]
     sock.close()
     wait_until(lambda: rss(pid) - baseline < RSS_BOUND, 10, "RSS to settle", gateway.proc)
+
+
+# -- statements over [gateway] inspect_limit --------------------------------------------------------
+
+
+class RssSampler:
+    """Samples a process's RSS every 10 ms in a thread, keeping the peak."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak = rss(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, rss(self.pid))
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def test_60mb_query_streams_through(gateway):
+    """A 60 MB simple Query (over inspect_limit, under max_message) is relayed as it arrives:
+    the warehouse's right answer comes back, Duro's RSS never grows by 64 MB, and afterwards it
+    is within 16 MB of where it started. The same for a 60 MB Parse (psycopg)."""
+    pid = gateway.proc.pid
+    sock = login(gateway, "memory-big")
+    sock.sendall(message(b"Q", b"select 1\0"))
+    read_until_ready(sock)
+    baseline = rss(pid)
+    size = 60 * 1000 * 1000
+    sampler = RssSampler(pid)
+    sock.sendall(message(b"Q", b"select length('" + b"x" * size + b"')\0"))
+    got = read_until_ready(sock)
+    peak = sampler.stop()
+    assert b"D\0\0\0\x12\0\x01\0\0\0\x0860000000" in got, got[:300]
+    after = rss(pid)
+    print(f"60 MB Query: RSS {baseline >> 20} MB before, {peak >> 20} MB at peak, "
+          f"{after >> 20} MB after")
+    assert peak - baseline < RSS_BOUND, (baseline, peak)
+    assert after - baseline < 16 * 1024 * 1024, (baseline, after)
+    sock.close()
+
+    with gateway.connect() as conn:
+        sampler = RssSampler(pid)
+        assert conn.execute("select length(%s)", ["y" * size]).fetchone() == (size,)
+        assert conn.execute("select length('" + "z" * size + "')").fetchone() == (size,)
+        peak = sampler.stop()
+        assert conn.execute("select count(*) from duro.status").fetchone() == (0,)
+    assert peak - baseline < RSS_BOUND, (baseline, peak)
+
+    # Statements just under the limit are held whole and looked at; memory comes back after.
+    sock = login(gateway, "memory-held")
+    held = 1000 * 1000
+    sock.sendall(message(b"Q", b"select length('" + b"h" * held + b"')\0") * 30)
+    got = b""
+    while got.count(b"Z\0\0\0\x05") < 30:
+        data = sock.recv(65536)
+        assert data, got[-300:]
+        got += data
+    assert got.count(b"\0\0\0\x071000000") == 30, got[:300]
+    sock.close()
+    after = rss(pid)
+    print(f"30 held 1 MB queries: RSS {after >> 20} MB after")
+    assert after - baseline < 16 * 1024 * 1024, (baseline, after)
+    assert gateway.proc.running()
+
+
+def test_statement_over_inspect_limit_reads_a_stale_view_at_once(duro, wh, example_repo,
+                                                                   gateway_factory):
+    """The documented consequence of inspect_limit: a 2 MB statement that reads a stale view
+    (stale_read = wait) is relayed unexamined, so it runs at once on the current table, with no
+    NOTICE and no refresh; the same statement under the limit waits for the refresh."""
+    from test_duro_sql import DAY, last_run_id, notices_of, serve, stale_notices
+
+    gw = serve(gateway_factory, duro, wait_until)
+    cat = duro.catalog
+    wh.sql("update first.cities_raw set city = 'Edo' where city = 'Tokyo'")
+    cat.age("first.cities", seconds=2 * DAY)
+    mark = last_run_id(cat)
+    sql = "select city from first.cities where city in ('Edo', 'Tokyo') -- "
+    with gw.connect() as conn:
+        notices = notices_of(conn)
+        start = time.monotonic()
+        assert conn.execute(sql + "x" * (2 << 20)).fetchall() == [("Tokyo",)]
+        assert time.monotonic() - start < 5
+        assert stale_notices(notices, "first.cities") == []
+        assert last_run_id(cat) == mark, cat.runs()
+        # Under the limit, the same read waits for the refresh and sees the new table.
+        assert conn.execute(sql + "x" * 1000).fetchall() == [("Edo",)]
+        assert len(stale_notices(notices, "first.cities")) == 1, notices
+    assert [r["trigger"] for r in cat.runs()[-1:]] == ["read"]
