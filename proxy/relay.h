@@ -2,7 +2,8 @@
  * Moving PostgreSQL protocol messages from one stream to another: the
  * relay knows where each message starts and ends, streams the bytes of the
  * messages it is told to pass (never holding a whole result set), and stops
- * reading its source while the destination is full. What to do with each
+ * reading its source while the destination (or the stream where its owner
+ * answers the source, see relay_watch) is full. What to do with each
  * message is its owner's call, made at the message's header. Not for: looking
  * inside messages (session.c, inspect.c) or opening connections (backend.c).
  */
@@ -76,7 +77,9 @@ bool relay_full(Stream *st);
  */
 int relay_pump(Relay *r);
 
-/* dst's (or watch's) drained callback: resumes a blocked source and pumps. Returns as relay_pump.
+/*
+ * The drained callback of dst (and of watch): resumes a blocked source and
+ * pumps. Returns as relay_pump.
  */
 int relay_drained(Relay *r);
 
