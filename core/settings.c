@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bounds of [gateway] max_message: a startup packet must fit; PostgreSQL's own limit above. */
+/* Bounds of [gateway] max_message and inspect_limit: a startup packet must fit; PostgreSQL's own
+ * limit above. */
 #define SETTINGS_SIZE_MIN (16LL << 10)
 #define SETTINGS_SIZE_MAX (1LL << 30)
 
@@ -77,6 +78,8 @@ static const KeyDef keys[] = {
      FIELD(gateway.inspect_mode)},
     {"gateway", "max_message", KEY_SIZE, FIELD(gateway.max_message), "64MB", false, NULL,
      "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
+    {"gateway", "inspect_limit", KEY_SIZE, FIELD(gateway.inspect_limit), "1MB", false, NULL,
+     "a size from 16kB to 1GB, such as 512kB, 1MB or 16MB"},
 
     {"warehouse", "dialect", KEY_CHOICE, FIELD(warehouse.dialect), "postgres", false, dialects,
      "postgres or redshift", FIELD(warehouse.dialect_kind)},

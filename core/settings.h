@@ -37,8 +37,9 @@ typedef struct Settings {
         char *tls; /* "allow" or "require" */
         SettingsTls tls_mode;
         int max_clients;
-        int64_t max_message; /* bytes: the largest message a client may send */
-        char *inspect;       /* "on": Duro answers its own SQL and holds reads of stale views */
+        int64_t max_message;   /* bytes: the largest message a client may send */
+        int64_t inspect_limit; /* bytes: larger queries are relayed as they come, unexamined */
+        char *inspect;         /* "on": Duro answers its own SQL and holds reads of stale views */
         SettingsSwitch inspect_mode;
     } gateway;
     struct {

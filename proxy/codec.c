@@ -63,51 +63,79 @@ CodecStatus codec_header(const uint8_t *data, size_t len, uint32_t max_len, Code
     return CODEC_OK;
 }
 
-/* Splits a StartupMessage's body data[8 .. length) into out->params. */
+/* PostgreSQL's answers to malformed startup packets (ProcessStartupPacket in its postmaster). */
+#define SQLSTATE_PROTOCOL_VIOLATION "08P01"
+#define SQLSTATE_NOT_SUPPORTED      "0A000"
+#define SQLSTATE_NO_AUTHORIZATION   "28000"
+
+/* Refuses a startup packet as PostgreSQL does: with sqlstate, or (NULL) a silent close. */
+static CodecStatus startup_refuse(CodecStartup *out, const char *sqlstate)
+{
+    out->sqlstate = sqlstate;
+    return CODEC_ERROR;
+}
+
+/*
+ * Splits a StartupMessage's body data[8 .. length) into out->params. Like
+ * PostgreSQL, any flaw in the layout is one error: the terminator must be the
+ * last byte.
+ */
 static CodecStatus parse_startup_params(const uint8_t *data, size_t length, CodecStartup *out,
                                         CodecError *err)
 {
     size_t pos = CODEC_STARTUP_HEADER_LEN;
-    for (;;) {
-        if (pos >= length) {
-            set_error(err, "StartupMessage: missing the final NUL");
-            return CODEC_ERROR;
-        }
-        if (data[pos] == 0)
-            break;
+    while (pos < length && data[pos] != 0) {
         const char *name = (const char *)data + pos;
         const uint8_t *nul = memchr(data + pos, 0, length - pos);
+        if (!nul)
+            break; /* the name runs past the end */
+        size_t value_pos = (size_t)(nul - data) + 1;
+        nul = value_pos < length ? memchr(data + value_pos, 0, length - value_pos) : NULL;
         if (!nul) {
-            set_error(err, "StartupMessage: a parameter name runs past the end of the packet");
-            return CODEC_ERROR;
+            pos = length; /* no value, or one that runs past the end */
+            break;
         }
-        pos = (size_t)(nul - data) + 1;
-        const char *value = (const char *)data + pos;
-        nul = pos < length ? memchr(data + pos, 0, length - pos) : NULL;
-        if (!nul) {
-            set_error(err, "StartupMessage: parameter \"%.64s\" has no value", name);
-            return CODEC_ERROR;
-        }
-        pos = (size_t)(nul - data) + 1;
         if (out->nparams == CODEC_MAX_STARTUP_PARAMS) {
-            set_error(err, "StartupMessage: more than %d parameters", CODEC_MAX_STARTUP_PARAMS);
-            return CODEC_ERROR;
+            set_error(err, "too many parameters in the startup packet (at most %d)",
+                      CODEC_MAX_STARTUP_PARAMS);
+            return startup_refuse(out, SQLSTATE_PROTOCOL_VIOLATION);
         }
+        const char *value = (const char *)data + value_pos;
         out->params[out->nparams++] = (CodecParam){name, value};
         if (strcmp(name, "user") == 0)
             out->user = value;
         else if (strcmp(name, "database") == 0)
             out->database = value;
+        pos = (size_t)(nul - data) + 1;
     }
     if (pos + 1 != length) {
-        set_error(err, "StartupMessage: %zu bytes after the final NUL", length - pos - 1);
-        return CODEC_ERROR;
+        set_error(err, "invalid startup packet layout: expected terminator as last byte");
+        return startup_refuse(out, SQLSTATE_PROTOCOL_VIOLATION);
     }
     if (!out->user || !*out->user) {
-        set_error(err, "StartupMessage: no user name specified");
-        return CODEC_ERROR;
+        set_error(err, "no PostgreSQL user name specified in startup packet");
+        return startup_refuse(out, SQLSTATE_NO_AUTHORIZATION);
     }
     return CODEC_OK;
+}
+
+/* A protocol version (or request code) PostgreSQL 3.0 to 3.x does not speak. */
+static CodecStatus startup_unsupported(CodecStartup *out, CodecError *err)
+{
+    set_error(err,
+              "unsupported frontend protocol %" PRIu32 ".%" PRIu32 ": server supports 3.0 to 3.0",
+              out->version >> 16, out->version & 0xffff);
+    return startup_refuse(out, SQLSTATE_NOT_SUPPORTED);
+}
+
+CodecStatus codec_startup_repeated(CodecStartup *out, CodecError *err)
+{
+    return startup_unsupported(out, err);
+}
+
+bool codec_startup_v2(const CodecStartup *su)
+{
+    return su->version >> 16 < 3;
 }
 
 CodecStatus codec_startup_header(const uint8_t *data, size_t len, uint32_t max_len,
@@ -118,37 +146,36 @@ CodecStatus codec_startup_header(const uint8_t *data, size_t len, uint32_t max_l
     if (len < 4)
         return CODEC_NEED_MORE;
     uint32_t length = get_u32(data);
+    /* PostgreSQL logs these and closes without an answer; so does a typed message here. */
     if ((int32_t)length < CODEC_STARTUP_HEADER_LEN) {
-        set_error(err, "invalid startup packet length %" PRId32, (int32_t)length);
-        return CODEC_ERROR;
+        set_error(err, "invalid length of startup packet: %" PRId32, (int32_t)length);
+        return startup_refuse(out, NULL);
     }
     if (length > max_len) {
-        set_error(err, "startup packet too large: %" PRIu32 " bytes, the maximum is %" PRIu32,
+        set_error(err,
+                  "invalid length of startup packet: %" PRIu32 " bytes, the maximum is %" PRIu32,
                   length, max_len);
-        return CODEC_ERROR;
+        return startup_refuse(out, NULL);
     }
     out->size = length;
     if (len < length)
         return CODEC_NEED_MORE;
 
-    uint32_t code = get_u32(data + 4);
-    uint32_t major = code >> 16, minor = code & 0xffff;
-    switch (code) {
+    out->version = get_u32(data + 4);
+    switch (out->version) {
     case CODEC_SSL_REQUEST:
     case CODEC_GSSENC_REQUEST:
-        out->kind = code == CODEC_SSL_REQUEST ? CODEC_STARTUP_SSL : CODEC_STARTUP_GSSENC;
-        if (length != CODEC_STARTUP_HEADER_LEN) {
-            set_error(err, "%s of %" PRIu32 " bytes, expected 8",
-                      code == CODEC_SSL_REQUEST ? "SSLRequest" : "GSSENCRequest", length);
-            return CODEC_ERROR;
-        }
+        /* Any bytes after the code are part of the request, as PostgreSQL reads it. */
+        out->kind = out->version == CODEC_SSL_REQUEST ? CODEC_STARTUP_SSL : CODEC_STARTUP_GSSENC;
         return CODEC_OK;
     case CODEC_CANCEL_REQUEST:
         out->kind = CODEC_STARTUP_CANCEL;
         if (length != CODEC_CANCEL_REQUEST_LEN) {
-            set_error(err, "CancelRequest of %" PRIu32 " bytes, expected %d", length,
-                      CODEC_CANCEL_REQUEST_LEN);
-            return CODEC_ERROR;
+            set_error(err,
+                      "invalid length of startup packet: a CancelRequest of %" PRIu32
+                      " bytes, expected %d",
+                      length, CODEC_CANCEL_REQUEST_LEN);
+            return startup_refuse(out, NULL);
         }
         out->cancel_pid = get_u32(data + 8);
         out->cancel_key = get_u32(data + 12);
@@ -156,18 +183,10 @@ CodecStatus codec_startup_header(const uint8_t *data, size_t len, uint32_t max_l
     default:
         break;
     }
-    if (major == 1234) {
-        set_error(err, "unsupported startup request code 1234.%" PRIu32, minor);
-        return CODEC_ERROR;
-    }
-    if (major != 3) {
-        set_error(err,
-                  "unsupported frontend protocol %" PRIu32 ".%" PRIu32 ": the gateway supports 3.x",
-                  major, minor);
-        return CODEC_ERROR;
-    }
+    if (out->version >> 16 != 3)
+        return startup_unsupported(out, err);
     out->kind = CODEC_STARTUP_MESSAGE;
-    out->minor = (uint16_t)minor;
+    out->minor = (uint16_t)(out->version & 0xffff);
     return parse_startup_params(data, length, out, err);
 }
 
@@ -738,6 +757,26 @@ void codec_put_notice(CodecBuf *b, const char *severity, const char *sqlstate, c
                       const char *detail, const char *hint)
 {
     put_notice(b, 'N', severity, sqlstate, message, detail, hint);
+}
+
+void codec_put_error_v2(CodecBuf *b, const char *severity, const char *message)
+{
+    if (!severity || !message) {
+        b->failed = true;
+        return;
+    }
+    size_t start = b->len;
+    codec_buf_start_message(b, 'E');
+    codec_buf_put_bytes(b, severity, strlen(severity));
+    codec_buf_put_bytes(b, ":  ", 3);
+    codec_buf_put_bytes(b, message, strlen(message));
+    codec_buf_put_string(b, "\n");
+    if (b->failed)
+        return;
+    /* Built as a protocol 3 message, then without its length word. */
+    b->in_message = false;
+    memmove(b->data + start + 1, b->data + start + 5, b->len - start - 5);
+    b->len -= 4;
 }
 
 void codec_put_ready(CodecBuf *b, char status)

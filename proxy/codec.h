@@ -16,7 +16,9 @@
 #define CODEC_HEADER_LEN         5 /* type byte + int32 length */
 #define CODEC_STARTUP_HEADER_LEN 8 /* int32 length + int32 code */
 #define CODEC_MAX_STARTUP_PARAMS 64
-#define CODEC_MAX_SASL_MECHS     16
+/* PostgreSQL's MAX_STARTUP_PACKET_LENGTH (10000 bytes after the length word), with that word. */
+#define CODEC_MAX_STARTUP_LEN 10004
+#define CODEC_MAX_SASL_MECHS  16
 
 #define CODEC_PROTOCOL_3_0       196608u /* 3 << 16 */
 #define CODEC_CANCEL_REQUEST     80877102u
@@ -88,16 +90,35 @@ typedef struct CodecStartup {
     const char *database; /* MESSAGE: NULL when absent (PostgreSQL then uses user) */
     size_t nparams;
     CodecParam params[CODEC_MAX_STARTUP_PARAMS];
+    uint32_t version; /* the packet's protocol version or request code (once known) */
+    /*
+     * On ERROR, what PostgreSQL's postmaster does with such a packet: NULL when
+     * it closes the connection without a word (a bad length, a malformed
+     * CancelRequest), else the SQLSTATE of the FATAL error it sends, in the
+     * message format of protocol 2 when codec_startup_v2() says so.
+     */
+    const char *sqlstate;
 } CodecStartup;
 
 /*
  * Parses a startup-phase packet (no type byte). NEED_MORE until the whole
  * packet is there (out->size says how much that is); ERROR for a length below
  * 8 or above max_len (known from 4 bytes on), a protocol other than 3.x, an
- * unknown request code or a malformed StartupMessage.
+ * unknown request code or a malformed StartupMessage, with PostgreSQL's answer
+ * in out->sqlstate and its message in err.
  */
 CodecStatus codec_startup_header(const uint8_t *data, size_t len, uint32_t max_len,
                                  CodecStartup *out, CodecError *err) MUST_CHECK;
+
+/*
+ * An SSLRequest or GSSENCRequest after the same request was answered (or over
+ * TLS): PostgreSQL takes its code for a protocol version it does not support.
+ * Sets out and err as codec_startup_header does for one; returns CODEC_ERROR.
+ */
+CodecStatus codec_startup_repeated(CodecStartup *out, CodecError *err);
+
+/* True when an error about the packet goes in protocol 2's format (codec_put_error_v2). */
+bool codec_startup_v2(const CodecStartup *su);
 
 /* ---- Readers: each takes one complete message (type + length + body) ---- */
 
@@ -252,6 +273,12 @@ void codec_put_error(CodecBuf *b, const char *severity, const char *sqlstate, co
                      const char *detail, const char *hint);
 void codec_put_notice(CodecBuf *b, const char *severity, const char *sqlstate, const char *message,
                       const char *detail, const char *hint);
+/*
+ * A protocol-2 ErrorResponse, for a client that asked for protocol 2 in its
+ * startup packet: 'E', then "SEVERITY:  message\n" with its NUL; no length word
+ * and no fields.
+ */
+void codec_put_error_v2(CodecBuf *b, const char *severity, const char *message);
 void codec_put_ready(CodecBuf *b, char status); /* 'I', 'T' or 'E' */
 void codec_put_parameter_status(CodecBuf *b, const char *name, const char *value);
 void codec_put_row_description(CodecBuf *b, const CodecColumn *cols, size_t n);

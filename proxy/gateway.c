@@ -414,7 +414,8 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
         gw->env.answer.vt = vtable_open(error);
         if (!gw->env.answer.vt)
             goto fail;
-        gw->env.inspection = (InspectEnv){gw->views, &gw->env.answer, &gw->admins};
+        gw->env.inspection =
+            (InspectEnv){gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit};
     }
 
     TlsSslMode mode;

@@ -146,11 +146,26 @@ void inspect_server_error(Inspect *in)
 
 /* ---- the client's side ----------------------------------------------------------- */
 
-RelayVerdict inspect_header(Inspect *in, char type)
+/* A Query or Parse too large to hold: relayed unexamined, as inspect_query/parse relay one. */
+static RelayVerdict inspect_unexamined(Inspect *in, char type)
+{
+    if (type == 'Q') {
+        in->sync.pending_z++;
+    } else {
+        /* Its name is not known yet: were it unnamed, it would replace an unnamed one of Duro's. */
+        answer_forget_unnamed(in->answer, true, false);
+        in->sync.unsynced = true;
+    }
+    return RELAY_PASS;
+}
+
+RelayVerdict inspect_header(Inspect *in, char type, size_t size)
 {
     switch (type) {
     case 'Q':
     case 'P':
+        if (size > in->env->limit)
+            return inspect_unexamined(in, type);
         return RELAY_HOLD; /* looked at: Duro's, or reading a stale view? */
     case 'B':
     case 'D':

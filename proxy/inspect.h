@@ -44,6 +44,7 @@ typedef struct InspectEnv {
     Views *views;
     const AnswerEnv *answer; /* the catalog and the virtual tables' database */
     const StrVec *admins;    /* [worker] admins; empty = everyone */
+    size_t limit;            /* [gateway] inspect_limit: larger queries pass unexamined */
 } InspectEnv;
 
 /* A module for session id (in logs); env and ops outlive it. */
@@ -53,8 +54,12 @@ void inspect_free(Inspect *in);
 /* The client's role, once known (borrowed: it outlives the module). */
 void inspect_set_user(Inspect *in, const char *user);
 
-/* At the header of a client message once the session is ready: hold it, or pass it. */
-RelayVerdict inspect_header(Inspect *in, char type);
+/*
+ * At the header of a client message of size bytes once the session is ready:
+ * hold it, or pass it. A Query or Parse over env->limit passes as it arrives,
+ * unexamined: Duro neither answers it nor holds it for a stale view.
+ */
+RelayVerdict inspect_header(Inspect *in, char type, size_t size);
 /* A held client message, whole; *why is set for INSPECT_REFUSE (valid until the next call). */
 InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why);
 

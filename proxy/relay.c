@@ -15,6 +15,17 @@ void relay_init(Relay *r, Stream *src, Stream *dst, uint32_t max_len, const Rela
     stream_set_low_water(dst, RELAY_LOW_WATER);
 }
 
+void relay_watch(Relay *r, Stream *st)
+{
+    r->watch = st;
+    stream_set_low_water(st, RELAY_LOW_WATER);
+}
+
+bool relay_full(Stream *st)
+{
+    return stream_pending(st) >= RELAY_HIGH_WATER;
+}
+
 bool relay_at_boundary(const Relay *r)
 {
     return r->remaining == 0;
@@ -36,6 +47,20 @@ static CodecStatus relay_peek_header(Relay *r, struct evbuffer *in, size_t off, 
     return codec_header(hdr, sizeof hdr, r->max_len, h, err);
 }
 
+/*
+ * True when dst (or watch) is full even after sending what the socket takes
+ * now: then a drained callback will come, once output waits for the socket.
+ */
+static bool relay_dst_full(Relay *r)
+{
+    if (!relay_full(r->dst) && !(r->watch && relay_full(r->watch)))
+        return false;
+    stream_flush(r->dst);
+    if (r->watch)
+        stream_flush(r->watch);
+    return relay_full(r->dst) || (r->watch && relay_full(r->watch));
+}
+
 static int relay_move(Relay *r)
 {
     struct evbuffer *in = stream_input(r->src);
@@ -43,7 +68,7 @@ static int relay_move(Relay *r)
     for (;;) {
         if (r->paused)
             return 0;
-        if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+        if (relay_dst_full(r)) {
             r->blocked = true;
             relay_update_reading(r);
             return 0;

@@ -2,7 +2,8 @@
  * Moving PostgreSQL protocol messages from one stream to another: the
  * relay knows where each message starts and ends, streams the bytes of the
  * messages it is told to pass (never holding a whole result set), and stops
- * reading its source while the destination is full. What to do with each
+ * reading its source while the destination (or the stream where its owner
+ * answers the source, see relay_watch) is full. What to do with each
  * message is its owner's call, made at the message's header. Not for: looking
  * inside messages (session.c, inspect.c) or opening connections (backend.c).
  */
@@ -16,7 +17,10 @@
 #include "proxy/codec.h"
 #include "proxy/stream.h"
 
-/* Stop reading the source while the destination holds this much; resume below the low mark. */
+/*
+ * Stop reading the source while the destination (or the watched stream, see
+ * relay_watch) holds this much output; resume below the low mark.
+ */
 #define RELAY_HIGH_WATER (256 * 1024)
 #define RELAY_LOW_WATER  (64 * 1024)
 
@@ -43,12 +47,13 @@ typedef struct RelayOps {
 typedef struct Relay {
     Stream *src;
     Stream *dst;
+    Stream *watch;    /* where the owner answers the source itself, or NULL */
     uint32_t max_len; /* largest length field accepted */
     const RelayOps *ops;
     void *arg;
     size_t remaining; /* bytes of the message being streamed not yet moved */
     size_t hold_size; /* size of the held message being waited for, or 0 */
-    bool blocked;     /* reading src stopped because dst is full */
+    bool blocked;     /* reading src stopped because dst (or watch) is full */
     bool paused;      /* reading src stopped by a RELAY_PAUSE verdict */
 } Relay;
 
@@ -57,12 +62,25 @@ void relay_init(Relay *r, Stream *src, Stream *dst, uint32_t max_len, const Rela
                 void *arg);
 
 /*
+ * The owner writes answers of its own into st (the source's own connection,
+ * for the client's relay): the source is not read either while st's output is
+ * full. Call relay_drained from st's drained callback too.
+ */
+void relay_watch(Relay *r, Stream *st);
+
+/* True when st's output holds RELAY_HIGH_WATER or more: stop reading what fills it. */
+bool relay_full(Stream *st);
+
+/*
  * Moves what it can and flushes dst: call from src's read callback. Returns 0,
  * or -1 once a callback stopped it.
  */
 int relay_pump(Relay *r);
 
-/* dst's drained callback: resumes a blocked source and pumps. Returns as relay_pump. */
+/*
+ * The drained callback of dst (and of watch): resumes a blocked source and
+ * pumps. Returns as relay_pump.
+ */
 int relay_drained(Relay *r);
 
 /* Ends a pause: reads the source again and pumps. Returns as relay_pump. */

@@ -24,9 +24,8 @@
 #include "proxy/inspect.h"
 #include "proxy/relay.h"
 
-#define SESSION_STARTUP_MAX       10000 /* PostgreSQL's limit on a startup packet */
-#define SESSION_STARTUP_TIMEOUT_S 60    /* to finish TLS and send the startup message */
-#define SESSION_FLUSH_TIMEOUT_S   5     /* for a closing session's last bytes to leave */
+#define SESSION_STARTUP_TIMEOUT_S 60 /* to finish TLS and send the startup message */
+#define SESSION_FLUSH_TIMEOUT_S   5  /* for a closing session's last bytes to leave */
 #define SESSION_SERVER_MAX_LEN    0x7fffffffu
 
 typedef enum SessionState {
@@ -62,6 +61,9 @@ struct Session {
     uint8_t *startup; /* the startup message for the warehouse, until sent */
     size_t startup_len;
     bool admitted; /* counted against max_clients */
+    bool ssl_done; /* an SSLRequest was just answered: another one is refused, as PostgreSQL does */
+    bool gss_done; /* likewise a GSSENCRequest */
+    bool startup_full; /* session_startup stopped reading while the client's output is full */
     bool client_terminated;
     bool server_fatal; /* the warehouse sent a FATAL error the client has */
     bool sasl_started; /* the warehouse asked for SASL; the client's first answer is next */
@@ -148,16 +150,22 @@ static void session_set_state(Session *s, SessionState next)
         stream_set_deadline(s->client, SESSION_FLUSH_TIMEOUT_S);
 }
 
-/* Queues bytes for the client; the relay, or session_send, flushes them. */
+/* Queues a message relayed from the warehouse for the client; the down relay flushes it. */
 static void session_queue(Session *s, const void *data, size_t len)
 {
     evbuffer_add(stream_output(s->client), data, len);
 }
 
-/* Sends bytes to the client now (outside the relay's callbacks). */
-static void session_send(Session *s, const void *data, size_t len)
+/*
+ * Sends bytes of Duro's own to the client: its answers, its errors, its
+ * answers to SSL and GSS requests. Whoever reads the client stops while the
+ * client's output is full (relay_full): the up relay, which watches it, and
+ * session_startup before there is one.
+ */
+static void session_to_client(Session *s, const void *data, size_t len)
 {
-    stream_write(s->client, data, len);
+    evbuffer_add(stream_output(s->client), data, len);
+    stream_flush(s->client);
 }
 
 /* Queues an ErrorResponse for the client when it can be sent whole, between messages. */
@@ -172,7 +180,7 @@ static void session_send_error(Session *s, const char *severity, const char *sql
     codec_buf_init(&b, 64 * 1024);
     codec_put_error(&b, severity, sqlstate, message, NULL, hint);
     if (codec_buf_ok(&b))
-        session_queue(s, b.data, b.len);
+        session_to_client(s, b.data, b.len);
     codec_buf_free(&b);
 }
 
@@ -404,7 +412,7 @@ static RelayVerdict up_on_header(void *arg, const CodecHeader *h)
         return RELAY_HOLD; /* the SASLInitialResponse: see up_on_message */
     if (s->state != SESSION_READY || !s->inspect)
         return RELAY_PASS;
-    return inspect_header(s->inspect, (char)h->type);
+    return inspect_header(s->inspect, (char)h->type, h->size);
 }
 
 /* A held client message in a session that inspects: what Duro's interception decides. */
@@ -442,11 +450,21 @@ static int up_on_message(void *arg, const uint8_t *msg, size_t len)
              * The client supports channel binding and saw no -PLUS mechanism; the warehouse,
              * reached over TLS, would take that as a downgrade attack and refuse.
              */
-            session_fail(s, "28000",
-                         "SCRAM authentication through Duro with TLS on both sides needs "
-                         "channel binding turned off in the client",
-                         "Connect with channel_binding=disable: Duro terminates TLS, so the "
-                         "client's channel cannot be bound to the warehouse's.");
+            bool client_tls = stream_is_tls(s->client);
+            char *m = xasprintf("SCRAM authentication through Duro with TLS %s needs channel "
+                                "binding turned off in the client",
+                                client_tls ? "on both legs (client to Duro and Duro to the "
+                                             "warehouse)"
+                                           : "on the warehouse leg (Duro to the warehouse; the "
+                                             "client's connection to Duro has none)");
+            session_fail(s, "28000", m,
+                         client_tls ? "Connect with channel_binding=disable: Duro terminates "
+                                      "TLS, so the client's channel cannot be bound to the "
+                                      "warehouse's."
+                                    : "Connect with channel_binding=disable: the client "
+                                      "announced channel binding, which the warehouse's TLS "
+                                      "connection from Duro cannot honour.");
+            free(m);
             return -1;
         }
     }
@@ -519,6 +537,7 @@ static void session_backend_ready(Stream *server, const char *error, void *arg)
     }
     s->server = server;
     relay_init(&s->up, s->client, server, s->env->max_message, &up_ops, s);
+    relay_watch(&s->up, s->client); /* Duro's own answers go there */
     relay_init(&s->down, server, s->client, SESSION_SERVER_MAX_LEN, &down_ops, s);
     stream_setcb(server, server_read_cb, server_drained_cb, server_event_cb, s);
     stream_write(server, s->startup, s->startup_len);
@@ -550,9 +569,17 @@ static void client_drained_cb(Stream *st, void *arg)
         if (stream_pending(st) == 0)
             session_start_tls(s);
         break;
+    case SESSION_STARTUP:
+        if (s->startup_full) {
+            s->startup_full = false;
+            stream_enable_read(st, true);
+            session_startup(s);
+        }
+        break;
     case SESSION_AUTH:
     case SESSION_READY:
-        relay_drained(&s->down);
+        if (relay_drained(&s->down) == 0 && s->state < SESSION_CLOSING)
+            relay_drained(&s->up);
         break;
     case SESSION_CLOSING:
         if (!s->server && !s->connecting && stream_pending(st) == 0)
@@ -573,8 +600,8 @@ static void client_event_cb(Stream *st, short what, int err, void *arg)
     }
     if (s->state == SESSION_DEAD)
         return;
-    if (what & BEV_EVENT_TIMEOUT) {
-        session_fail(s, "08P01", "timeout waiting for the startup packet", NULL);
+    if (what & BEV_EVENT_TIMEOUT) { /* PostgreSQL's authentication_timeout: no answer either */
+        session_close(s, "timeout waiting for the startup packet");
         return;
     }
     if (what & BEV_EVENT_EOF)
@@ -593,6 +620,8 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
         s->handshake = NULL;
         s->client = stream_tls(s->env->base, bev);
         stream_setcb(s->client, client_read_cb, client_drained_cb, client_event_cb, s);
+        stream_set_low_water(s->client, RELAY_LOW_WATER);
+        s->ssl_done = s->gss_done = true; /* neither request is taken over TLS */
         session_set_state(s, SESSION_STARTUP);
         stream_enable_read(s->client, true);
         session_startup(s);
@@ -689,10 +718,10 @@ static bool session_startup_message(Session *s, const CodecStartup *su)
             unsupported[nunsupported++] = su->params[i].name;
     if (su->minor > 0 || nunsupported > 0) {
         CodecBuf b;
-        codec_buf_init(&b, SESSION_STARTUP_MAX * 2);
+        codec_buf_init(&b, CODEC_MAX_STARTUP_LEN * 2);
         codec_put_negotiate_version(&b, 0, unsupported, nunsupported);
         if (codec_buf_ok(&b))
-            session_send(s, b.data, b.len);
+            session_to_client(s, b.data, b.len);
         codec_buf_free(&b);
     }
 
@@ -702,34 +731,85 @@ static bool session_startup_message(Session *s, const CodecStartup *su)
     return true;
 }
 
-/* Reads startup packets for as long as the session stays in SESSION_STARTUP. */
+/*
+ * A startup packet PostgreSQL refuses: its FATAL error (in protocol 2's format
+ * for a client that asked for protocol 2), or a close without a word.
+ */
+static void session_refuse_startup(Session *s, const CodecStartup *su, const CodecError *err)
+{
+    if (!su->sqlstate) {
+        session_close(s, "%s", err->msg);
+        return;
+    }
+    if (!codec_startup_v2(su)) {
+        session_fail(s, su->sqlstate, err->msg, NULL);
+        return;
+    }
+    CodecBuf b;
+    codec_buf_init(&b, sizeof err->msg + 64);
+    codec_put_error_v2(&b, "FATAL", err->msg);
+    if (codec_buf_ok(&b))
+        session_to_client(s, b.data, b.len);
+    codec_buf_free(&b);
+    session_close(s, "%s", err->msg);
+}
+
+/*
+ * Answers 'N' to an SSLRequest or a GSSENCRequest of len bytes at the front
+ * of in. As in PostgreSQL, what the client sent before reading the answer is
+ * refused: it was not sent knowing whether the connection would be encrypted.
+ * Returns false when closing.
+ */
+static bool session_refuse_encryption(Session *s, struct evbuffer *in, size_t len, const char *what)
+{
+    evbuffer_drain(in, len);
+    session_to_client(s, "N", 1);
+    if (evbuffer_get_length(in) == 0)
+        return true;
+    char *msg = xasprintf("received unencrypted data after %s request", what);
+    session_fail(s, "08P01", msg, NULL);
+    free(msg);
+    return false;
+}
+
+/*
+ * Reads startup packets for as long as the session stays in SESSION_STARTUP,
+ * as PostgreSQL's postmaster does (ProcessStartupPacket), and stops reading
+ * while the client's output is full.
+ */
 static void session_startup(Session *s)
 {
     struct evbuffer *in = stream_input(s->client);
     while (s->state == SESSION_STARTUP) {
+        if (relay_full(s->client)) {
+            s->startup_full = true; /* client_drained_cb reads on */
+            stream_enable_read(s->client, false);
+            return;
+        }
         size_t len = evbuffer_get_length(in);
         if (len == 0)
             return;
-        size_t look = len < SESSION_STARTUP_MAX ? len : SESSION_STARTUP_MAX;
+        size_t look = len < CODEC_MAX_STARTUP_LEN ? len : CODEC_MAX_STARTUP_LEN;
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)look);
         CodecStartup su;
         CodecError err;
-        CodecStatus st = codec_startup_header(data, look, SESSION_STARTUP_MAX, &su, &err);
+        CodecStatus st = codec_startup_header(data, look, CODEC_MAX_STARTUP_LEN, &su, &err);
         if (st == CODEC_NEED_MORE)
             return;
+        if (st == CODEC_OK && ((su.kind == CODEC_STARTUP_SSL && s->ssl_done) ||
+                               (su.kind == CODEC_STARTUP_GSSENC && s->gss_done)))
+            st = codec_startup_repeated(&su, &err);
         if (st == CODEC_ERROR) {
-            session_fail(s, "08P01", err.msg, NULL);
+            session_refuse_startup(s, &su, &err);
             return;
         }
         switch (su.kind) {
         case CODEC_STARTUP_SSL:
-            if (stream_is_tls(s->client)) {
-                session_fail(s, "08P01", "SSLRequest on a connection that already uses TLS", NULL);
-                return;
-            }
             if (!s->env->server_ctx) {
-                evbuffer_drain(in, su.size);
-                session_send(s, "N", 1);
+                s->ssl_done = true;
+                s->gss_done = false;
+                if (!session_refuse_encryption(s, in, su.size, "SSL"))
+                    return;
                 break;
             }
             if (len != su.size) { /* CVE-2021-23214: nothing may come before the handshake */
@@ -739,13 +819,15 @@ static void session_startup(Session *s)
             evbuffer_drain(in, su.size);
             session_set_state(s, SESSION_TLS_ANSWER);
             stream_enable_read(s->client, false);
-            session_send(s, "S", 1);
+            session_to_client(s, "S", 1);
             if (stream_pending(s->client) == 0 && s->state == SESSION_TLS_ANSWER)
                 session_start_tls(s);
             return;
-        case CODEC_STARTUP_GSSENC:
-            evbuffer_drain(in, su.size);
-            session_send(s, "N", 1);
+        case CODEC_STARTUP_GSSENC: /* Duro has no GSSAPI encryption */
+            s->gss_done = true;
+            s->ssl_done = false;
+            if (!session_refuse_encryption(s, in, su.size, "GSSAPI encryption"))
+                return;
             break;
         case CODEC_STARTUP_CANCEL:
             evbuffer_drain(in, su.size);
@@ -769,9 +851,7 @@ static void session_startup(Session *s)
 
 static void session_ops_to_client(void *arg, const void *data, size_t len)
 {
-    Session *s = arg;
-    session_queue(s, data, len);
-    stream_flush(s->client);
+    session_to_client(arg, data, len);
 }
 
 static bool session_ops_at_boundary(void *arg)
@@ -820,6 +900,7 @@ Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     s->client = stream_socket(env->base, fd);
     stream_setcb(s->client, client_read_cb, client_drained_cb, client_event_cb, s);
+    stream_set_low_water(s->client, RELAY_LOW_WATER);
     stream_set_deadline(s->client, SESSION_STARTUP_TIMEOUT_S);
     stream_enable_read(s->client, true);
     return s;

@@ -364,6 +364,143 @@ def test_truncated_startup(gw, pg):
     assert_still_serving(gw, pg)
 
 
+# -- the startup phase, compared with PostgreSQL ---------------------------------------------------
+
+
+def answer_summary(data):
+    """What a server answered in the startup phase, comparable between servers: single bytes
+    (the answers to SSLRequest/GSSENCRequest), ('E', SQLSTATE, message) for an ErrorResponse,
+    ('E2', text) for protocol 2's; [] is a close without a word."""
+    out = []
+    while data:
+        if data[:1] in (b"N", b"S", b"G") and (len(data) == 1 or data[1] != 0):
+            out.append(data[:1].decode())
+            data = data[1:]
+        elif data[:1] == b"E" and len(data) >= 5 and data[1] == 0:
+            length = struct.unpack("!I", data[1:5])[0]
+            fields = parse_error(data[5:1 + length])
+            out.append(("E", fields.get("C"), fields.get("M")))
+            data = data[1 + length:]
+        elif data[:1] == b"E":
+            text, _, data = data[1:].partition(b"\0")
+            out.append(("E2", text.decode(errors="replace")))
+        else:
+            out.append(("?", data))
+            break
+    return out
+
+
+def startup_answer(server, chunks):
+    """Sends chunks to server (anything with .host and .port), reading the one-byte answer
+    after each but the last, then half-closes and reads to the end: answer_summary of it all."""
+    w = Wire(server)
+    got = b""
+    for chunk in chunks[:-1]:
+        w.send(chunk)
+        got += w.read_byte() or b""
+    try:
+        w.send(chunks[-1])
+        w.sock.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    got += w.read_all()
+    w.close()
+    return answer_summary(got)
+
+
+SSL = request_packet(SSL_REQUEST)
+GSS = request_packet(GSSENC_REQUEST)
+USER = {"user": "postgres", "database": "postgres", "application_name": "raw"}
+SAME_AS_POSTGRESQL = {
+    "http": [b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"],
+    "tls-hello": [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\xaa" * 64],
+    "terminate-first": [message(b"X")],  # node-postgres's connect(); end()
+    "query-first": [message(b"Q", b"select 1\0")],
+    "length-0": [struct.pack("!I", 0)],
+    "length-7": [struct.pack("!II", 7, PROTOCOL_3)],
+    "length-negative": [struct.pack("!II", 0xFFFFFFFF, PROTOCOL_3)],
+    "length-10005": [struct.pack("!II", 10005, PROTOCOL_3) + b"\0" * 9997],
+    "length-10004-zeros": [struct.pack("!II", 10004, PROTOCOL_3) + b"\0" * 9996],
+    "length-lies": [struct.pack("!II", 40, PROTOCOL_3) + b"user\0postgres\0"],
+    "three-bytes": [b"\0\0\0"],
+    "garbage-version": [struct.pack("!II", 12, 0x12345678) + b"\0\0\0\0"],
+    "protocol-2": [startup_packet(USER, version=2 << 16)],
+    "protocol-1": [startup_packet(USER, version=1 << 16)],
+    "protocol-4": [startup_packet(USER, version=4 << 16)],
+    "request-1234.9": [startup_packet(USER, version=(1234 << 16) | 9)],
+    "no-user": [startup_packet({"database": "postgres"})],
+    "empty-user": [startup_packet({"user": "", "database": "postgres"})],
+    "no-terminator": [startup_packet(USER, terminate=False)],
+    "no-parameters": [struct.pack("!II", 8, PROTOCOL_3)],
+    "bytes-after-terminator": [struct.pack("!II", 27, PROTOCOL_3) + b"user\0postgres\0\0xy"],
+    "name-without-value": [struct.pack("!II", 13, PROTOCOL_3) + b"user\0"],
+    "no-user-bad-layout": [startup_packet({"database": "postgres"}, terminate=False)],
+    "cancel-short": [request_packet(CANCEL_REQUEST, b"\0" * 4)],
+    "cancel-long": [request_packet(CANCEL_REQUEST, b"\0" * 40)],
+    "cancel-unknown": [request_packet(CANCEL_REQUEST, struct.pack("!II", 1, 2))],
+    "ssl-long": [request_packet(SSL_REQUEST, b"abcd")],
+    "ssl-then-eof": [SSL],
+    "ssl-ssl-pipelined": [SSL + SSL],
+    "ssl-startup-pipelined": [SSL + startup_packet(USER)],
+    "ssl-answered-ssl": [SSL, SSL],
+    "ssl-answered-no-user": [SSL, startup_packet({"database": "postgres"})],
+    "ssl-answered-bad-length": [SSL, struct.pack("!I", 3)],
+    "ssl-answered-protocol-2": [SSL, startup_packet(USER, version=2 << 16)],
+}
+
+
+def test_startup_answers_as_postgresql(gw, pg):
+    """The same bytes sent to the PostgreSQL 15 cluster directly and to Duro get the same answer:
+    a close without a word (bad lengths, a Terminate or Query before the startup, malformed
+    CancelRequests), the same FATAL SQLSTATE and message (0A000 for protocol versions, 28000
+    without a user, 08P01 for a broken layout or data sent before reading an 'N'), protocol 2's
+    format for a protocol-2 client, and 'N' to an SSLRequest once but not twice in a row."""
+    assert pg.sql("show ssl") == [("off",)]  # so the cluster answers SSLRequest 'N' as Duro does
+    differences = {}
+    for name, chunks in SAME_AS_POSTGRESQL.items():
+        direct, through = startup_answer(pg, chunks), startup_answer(gw, chunks)
+        if direct != through:
+            differences[name] = {"postgresql": direct, "duro": through}
+    assert not differences, differences
+    # The comparison compares something: each kind of answer occurs.
+    seen = {str(startup_answer(pg, SAME_AS_POSTGRESQL[k])[:2]) for k in
+            ("http", "protocol-2", "no-user", "ssl-answered-ssl")}
+    assert len(seen) == 4, seen
+    assert_still_serving(gw, pg)
+
+
+def test_gssenc_requests_as_postgresql_without_gssapi(gw, pg):
+    """Duro has no GSSAPI encryption, so it answers a GSSENCRequest 'N' (the cluster, built with
+    GSSAPI, says 'G': no comparison there) and then follows PostgreSQL's rules: the same request
+    again is an unsupported protocol 1234.5680 (0A000), data sent before reading the 'N' is
+    refused (08P01), and alternating with SSLRequest goes on to a normal login."""
+    assert startup_answer(gw, [GSS, GSS]) == [
+        "N", ("E", "0A000", "unsupported frontend protocol 1234.5680: server supports 3.0 to 3.0")]
+    assert startup_answer(gw, [GSS + GSS]) == [
+        "N", ("E", "08P01", "received unencrypted data after GSSAPI encryption request")]
+    assert startup_answer(gw, [GSS + startup_packet(USER)]) == [
+        "N", ("E", "08P01", "received unencrypted data after GSSAPI encryption request")]
+    w = Wire(gw)
+    for packet in (GSS, SSL, GSS, SSL):
+        w.send(packet)
+        assert w.read_byte() == b"N"
+    w.login(gw.dbname)
+    assert w.query("select 1")[1] == (b"D", b"\0\x01\0\0\0\x011")
+    w.close()
+    assert_still_serving(gw, pg)
+
+
+def test_terminate_before_startup_is_silent(gw, pg):
+    """node-postgres's connect() then end() before the connection is up sends Terminate first:
+    Duro closes without an error, as PostgreSQL does, and logs no warning."""
+    w = Wire(gw)
+    w.send(message(b"X"))
+    assert w.read_all() == b""
+    w.close()
+    assert_still_serving(gw, pg)
+    assert " WARN " not in gw.logs() and "FATAL" not in gw.logs(), gw.logs()
+
+
 # -- after the startup ----------------------------------------------------------------------------
 
 

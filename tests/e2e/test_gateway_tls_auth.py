@@ -12,6 +12,8 @@ import os
 import re
 import select
 import shutil
+import socket
+import struct
 import subprocess
 import time
 from types import SimpleNamespace
@@ -390,6 +392,41 @@ def test_scram_with_tls_on_both_legs(gateway_factory, secure_pg, certs):
     msg = connect_error(gateway.dsn(user="scramuser", password=password, sslmode="require",
                                     channel_binding="prefer"))
     assert "FATAL:  28000: " in msg and "channel_binding=disable" in msg, msg
+    assert "TLS on both legs" in msg, msg
+    assert gateway.proc.running()
+
+
+def _read_message(sock, buf):
+    """(type, payload, rest of buf) of the next backend message on sock."""
+    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
+        data = sock.recv(65536)
+        assert data, f"closed; got {buf!r}"
+        buf += data
+    length = struct.unpack("!I", buf[1:5])[0]
+    return buf[:1], buf[5:1 + length], buf[1 + length:]
+
+
+def test_scram_channel_binding_names_the_tls_leg(gateway_factory, secure_pg, certs):
+    """A client without TLS to Duro that announces channel binding support all the same (gs2
+    flag y, sent here by hand) while Duro reaches the warehouse over TLS: the FATAL 28000 says
+    the warehouse leg uses TLS, not that both do."""
+    gateway = gateway_factory(**to_secure(secure_pg, "require"), gateway=gateway_tls(certs))
+    sock = socket.create_connection((gateway.host, gateway.port), timeout=15)
+    params = b"user\0scramuser\0database\0postgres\0\0"
+    sock.sendall(struct.pack("!II", 8 + len(params), 3 << 16) + params)
+    kind, payload, buf = _read_message(sock, b"")
+    assert kind == b"R" and struct.unpack("!I", payload[:4])[0] == 10, (kind, payload)
+    assert b"SCRAM-SHA-256\0" in payload and b"PLUS" not in payload, payload
+    first = b"y,,n=,r=rOprNGfwEbeRWgbNEkqO"
+    body = b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first
+    sock.sendall(b"p" + struct.pack("!I", 4 + len(body)) + body)
+    kind, payload, buf = _read_message(sock, buf)
+    sock.close()
+    fields = {part[:1]: part[1:].decode() for part in payload.split(b"\0") if part}
+    assert kind == b"E" and fields[b"V"] == "FATAL" and fields[b"C"] == "28000", fields
+    assert "TLS on the warehouse leg" in fields[b"M"], fields
+    assert "both" not in fields[b"M"], fields
+    assert "channel_binding=disable" in fields[b"H"], fields
     assert gateway.proc.running()
 
 

@@ -135,6 +135,8 @@ static void test_startup_need_more(void **state)
     free(full);
 }
 
+/* What PostgreSQL 15's postmaster does with each packet: accept it, close silently ("" below),
+ * or send a FATAL error with this SQLSTATE and message. */
 static void test_startup_cases(void **state)
 {
     (void)state;
@@ -146,48 +148,54 @@ static void test_startup_cases(void **state)
         uint32_t length; /* 0: the real length */
         CodecStatus want;
         CodecStartupKind kind;
+        const char *sqlstate; /* on ERROR: "" for a silent close */
         const char *err;
     } cases[] = {
 #define P(s) s, sizeof(s) - 1
-        {"ssl", CODEC_SSL_REQUEST, P(""), 0, CODEC_OK, CODEC_STARTUP_SSL, NULL},
-        {"gssenc", CODEC_GSSENC_REQUEST, P(""), 0, CODEC_OK, CODEC_STARTUP_GSSENC, NULL},
-        {"ssl, long", CODEC_SSL_REQUEST, P("abcd"), 0, CODEC_ERROR, 0, "SSLRequest of 12 bytes"},
+        {"ssl", CODEC_SSL_REQUEST, P(""), 0, CODEC_OK, CODEC_STARTUP_SSL, NULL, NULL},
+        {"gssenc", CODEC_GSSENC_REQUEST, P(""), 0, CODEC_OK, CODEC_STARTUP_GSSENC, NULL, NULL},
+        {"ssl, long", CODEC_SSL_REQUEST, P("abcd"), 0, CODEC_OK, CODEC_STARTUP_SSL, NULL, NULL},
         {"cancel", CODEC_CANCEL_REQUEST, P("\0\0\0\x2a\x12\x34\x56\x78"), 0, CODEC_OK,
-         CODEC_STARTUP_CANCEL, NULL},
-        {"cancel, short", CODEC_CANCEL_REQUEST, P("\0\0\0\x2a"), 0, CODEC_ERROR, 0,
-         "CancelRequest of 12 bytes, expected 16"},
+         CODEC_STARTUP_CANCEL, NULL, NULL},
+        {"cancel, short", CODEC_CANCEL_REQUEST, P("\0\0\0\x2a"), 0, CODEC_ERROR, 0, "",
+         "a CancelRequest of 12 bytes, expected 16"},
         {"cancel, long", CODEC_CANCEL_REQUEST, P("\0\0\0\x2a\x12\x34\x56\x78\0\0\0\0"), 0,
-         CODEC_ERROR, 0, "CancelRequest of 20 bytes"},
+         CODEC_ERROR, 0, "", "a CancelRequest of 20 bytes"},
         {"v3.0", CODEC_PROTOCOL_3_0,
          P("user\0alice\0database\0shop\0options\0-c search_path=x\0\0"), 0, CODEC_OK,
-         CODEC_STARTUP_MESSAGE, NULL},
+         CODEC_STARTUP_MESSAGE, NULL, NULL},
         {"v3.2", CODEC_PROTOCOL_3_0 | 2, P("user\0alice\0_pq_.x\0on\0\0"), 0, CODEC_OK,
-         CODEC_STARTUP_MESSAGE, NULL},
-        {"v2", 2u << 16, P("user\0alice\0\0"), 0, CODEC_ERROR, 0,
-         "unsupported frontend protocol 2.0"},
-        {"v4", 4u << 16, P("user\0alice\0\0"), 0, CODEC_ERROR, 0,
-         "unsupported frontend protocol 4.0"},
-        {"unknown request", 80877199u, P(""), 0, CODEC_ERROR, 0,
-         "unsupported startup request code 1234.5775"},
-        {"no user", CODEC_PROTOCOL_3_0, P("database\0shop\0\0"), 0, CODEC_ERROR, 0, "no user name"},
-        {"empty user", CODEC_PROTOCOL_3_0, P("user\0\0\0"), 0, CODEC_ERROR, 0, "no user name"},
-        {"no params", CODEC_PROTOCOL_3_0, P(""), 0, CODEC_ERROR, 0, "missing the final NUL"},
-        {"no final NUL", CODEC_PROTOCOL_3_0, P("user\0alice\0"), 0, CODEC_ERROR, 0,
-         "missing the final NUL"},
-        {"truncated name", CODEC_PROTOCOL_3_0, P("user\0alice\0data"), 0, CODEC_ERROR, 0,
-         "parameter name runs past the end"},
+         CODEC_STARTUP_MESSAGE, NULL, NULL},
+        {"v2", 2u << 16, P("user\0alice\0\0"), 0, CODEC_ERROR, 0, "0A000",
+         "unsupported frontend protocol 2.0: server supports 3.0 to 3.0"},
+        {"v4", 4u << 16, P("user\0alice\0\0"), 0, CODEC_ERROR, 0, "0A000",
+         "unsupported frontend protocol 4.0: server supports 3.0 to 3.0"},
+        {"unknown request", 80877199u, P(""), 0, CODEC_ERROR, 0, "0A000",
+         "unsupported frontend protocol 1234.5775: server supports 3.0 to 3.0"},
+        {"no user", CODEC_PROTOCOL_3_0, P("database\0shop\0\0"), 0, CODEC_ERROR, 0, "28000",
+         "no PostgreSQL user name specified in startup packet"},
+        {"empty user", CODEC_PROTOCOL_3_0, P("user\0\0\0"), 0, CODEC_ERROR, 0, "28000",
+         "no PostgreSQL user name specified in startup packet"},
+        {"no params", CODEC_PROTOCOL_3_0, P(""), 0, CODEC_ERROR, 0, "08P01",
+         "invalid startup packet layout: expected terminator as last byte"},
+        {"no final NUL", CODEC_PROTOCOL_3_0, P("user\0alice\0"), 0, CODEC_ERROR, 0, "08P01",
+         "expected terminator as last byte"},
+        {"truncated name", CODEC_PROTOCOL_3_0, P("user\0alice\0data"), 0, CODEC_ERROR, 0, "08P01",
+         "expected terminator as last byte"},
         {"name without value", CODEC_PROTOCOL_3_0, P("user\0alice\0database\0"), 0, CODEC_ERROR, 0,
-         "parameter \"database\" has no value"},
-        {"truncated value", CODEC_PROTOCOL_3_0, P("user\0ali"), 0, CODEC_ERROR, 0,
-         "parameter \"user\" has no value"},
-        {"bytes after NUL", CODEC_PROTOCOL_3_0, P("user\0alice\0\0xy"), 0, CODEC_ERROR, 0,
-         "2 bytes after the final NUL"},
-        {"length 7", CODEC_SSL_REQUEST, P(""), 7, CODEC_ERROR, 0,
-         "invalid startup packet length 7"},
-        {"negative length", CODEC_SSL_REQUEST, P(""), 0x80000008u, CODEC_ERROR, 0,
-         "invalid startup packet length -2147483640"},
-        {"too large", CODEC_SSL_REQUEST, P(""), 10001, CODEC_ERROR, 0,
-         "startup packet too large: 10001 bytes, the maximum is 10000"},
+         "08P01", "expected terminator as last byte"},
+        {"truncated value", CODEC_PROTOCOL_3_0, P("user\0ali"), 0, CODEC_ERROR, 0, "08P01",
+         "expected terminator as last byte"},
+        {"bytes after NUL", CODEC_PROTOCOL_3_0, P("user\0alice\0\0xy"), 0, CODEC_ERROR, 0, "08P01",
+         "expected terminator as last byte"},
+        {"no user, bad layout", CODEC_PROTOCOL_3_0, P("database\0shop\0"), 0, CODEC_ERROR, 0,
+         "08P01", "expected terminator as last byte"},
+        {"length 7", CODEC_SSL_REQUEST, P(""), 7, CODEC_ERROR, 0, "",
+         "invalid length of startup packet: 7"},
+        {"negative length", CODEC_SSL_REQUEST, P(""), 0x80000008u, CODEC_ERROR, 0, "",
+         "invalid length of startup packet: -2147483640"},
+        {"too large", CODEC_SSL_REQUEST, P(""), CODEC_MAX_STARTUP_LEN + 1, CODEC_ERROR, 0, "",
+         "invalid length of startup packet: 10005 bytes, the maximum is 10004"},
 #undef P
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -196,15 +204,76 @@ static void test_startup_cases(void **state)
                              cases[i].length, &len);
         CodecStartup s;
         CodecError err = {""};
-        CodecStatus st = codec_startup_header(m, len, 10000, &s, &err);
+        CodecStatus st = codec_startup_header(m, len, CODEC_MAX_STARTUP_LEN, &s, &err);
         if (st != cases[i].want)
             fail_msg("%s: status %d, want %d (%s)", cases[i].name, st, cases[i].want, err.msg);
-        if (st == CODEC_OK)
-            assert_int_equal(s.kind, cases[i].kind);
-        else if (!strstr(err.msg, cases[i].err))
-            fail_msg("%s: error \"%s\", want \"%s\"", cases[i].name, err.msg, cases[i].err);
         free(m);
+        if (st == CODEC_OK) {
+            assert_int_equal(s.kind, cases[i].kind);
+            continue;
+        }
+        if (!strstr(err.msg, cases[i].err))
+            fail_msg("%s: error \"%s\", want \"%s\"", cases[i].name, err.msg, cases[i].err);
+        if (strcmp(s.sqlstate ? s.sqlstate : "", cases[i].sqlstate) != 0)
+            fail_msg("%s: SQLSTATE \"%s\", want \"%s\"", cases[i].name,
+                     s.sqlstate ? s.sqlstate : "(silent close)", cases[i].sqlstate);
+        if (*cases[i].sqlstate)
+            assert_int_equal(codec_startup_v2(&s), cases[i].code == 2u << 16);
     }
+}
+
+/* The largest startup packet PostgreSQL accepts is accepted; a typed message is not one. */
+static void test_startup_limits(void **state)
+{
+    (void)state;
+    size_t plen = CODEC_MAX_STARTUP_LEN - CODEC_STARTUP_HEADER_LEN;
+    uint8_t *params = xcalloc(1, plen);
+    memcpy(params, "user\0alice\0app\0", 15);
+    memset(params + 15, 'x', plen - 17); /* app's value, its NUL, then the terminator */
+    size_t len;
+    uint8_t *m = startup(CODEC_PROTOCOL_3_0, params, plen, 0, &len);
+    assert_int_equal(len, CODEC_MAX_STARTUP_LEN);
+    CodecStartup s;
+    CodecError err = {""};
+    assert_int_equal(codec_startup_header(m, len, CODEC_MAX_STARTUP_LEN, &s, &err), CODEC_OK);
+    assert_string_equal(s.user, "alice");
+    free(m);
+    free(params);
+
+    /* node-postgres's Terminate before any startup reads as a length of 0x58000000. */
+    static const uint8_t terminate[] = {'X', 0, 0, 0, 4};
+    assert_int_equal(
+        codec_startup_header(terminate, sizeof terminate, CODEC_MAX_STARTUP_LEN, &s, &err),
+        CODEC_ERROR);
+    assert_null(s.sqlstate);
+
+    /* A request answered once comes again: PostgreSQL's unsupported version. */
+    static const uint8_t ssl[] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+    assert_int_equal(codec_startup_header(ssl, sizeof ssl, CODEC_MAX_STARTUP_LEN, &s, &err),
+                     CODEC_OK);
+    assert_int_equal(codec_startup_repeated(&s, &err), CODEC_ERROR);
+    assert_string_equal(s.sqlstate, "0A000");
+    assert_string_equal(err.msg, "unsupported frontend protocol 1234.5679: server supports 3.0 "
+                                 "to 3.0");
+}
+
+/* Protocol 2's ErrorResponse: 'E', the text with severity and a newline, a NUL; no length. */
+static void test_error_v2(void **state)
+{
+    (void)state;
+    CodecBuf b;
+    codec_buf_init(&b, 1024);
+    codec_put_error_v2(&b, "FATAL",
+                       "unsupported frontend protocol 2.0: server supports 3.0 to 3.0");
+    assert_true(codec_buf_ok(&b));
+    static const char want[] =
+        "EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n";
+    assert_int_equal(b.len, sizeof want);
+    assert_memory_equal(b.data, want, sizeof want);
+    codec_put_ready(&b, 'I'); /* the buffer goes on as before */
+    assert_true(codec_buf_ok(&b));
+    assert_int_equal(b.len, sizeof want + 6);
+    codec_buf_free(&b);
 }
 
 static void test_startup_fields(void **state)
@@ -925,6 +994,8 @@ int main(void)
         cmocka_unit_test(test_header_lengths),
         cmocka_unit_test(test_startup_need_more),
         cmocka_unit_test(test_startup_cases),
+        cmocka_unit_test(test_startup_limits),
+        cmocka_unit_test(test_error_v2),
         cmocka_unit_test(test_startup_fields),
         cmocka_unit_test(test_readers_valid),
         cmocka_unit_test(test_readers_truncated),

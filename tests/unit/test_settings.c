@@ -175,6 +175,7 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_int_equal(s->gateway.tls_mode, SETTINGS_TLS_ALLOW);
     assert_int_equal(s->gateway.max_clients, 1000);
     assert_int_equal(s->gateway.max_message, 64 << 20);
+    assert_int_equal(s->gateway.inspect_limit, 1 << 20);
     assert_string_equal(s->gateway.inspect, "on");
     assert_int_equal(s->gateway.inspect_mode, SETTINGS_ON);
     assert_string_equal(s->warehouse.dialect, "postgres");
@@ -274,6 +275,7 @@ static void test_file_values(void **state)
             "tls = REQUIRE\n"
             "max_clients = 50\n"
             "max_message = 512kB\n"
+            "inspect_limit = 64kB\n"
             "  [ warehouse ]  \n"
             "  dialect = redshift\n"
             "host = example.redshift.amazonaws.com\n"
@@ -314,6 +316,7 @@ static void test_file_values(void **state)
     assert_int_equal(s.gateway.tls_mode, SETTINGS_TLS_REQUIRE);
     assert_int_equal(s.gateway.max_clients, 50);
     assert_int_equal(s.gateway.max_message, 512 << 10);
+    assert_int_equal(s.gateway.inspect_limit, 64 << 10);
     assert_string_equal(s.warehouse.dialect, "redshift");
     assert_int_equal(s.warehouse.dialect_kind, DIALECT_REDSHIFT);
     assert_string_equal(s.warehouse.host, "example.redshift.amazonaws.com");
@@ -575,6 +578,9 @@ static const struct {
     {"[gateway]\nmax_message = 2GB\n",
      ":2: invalid value '2GB' for [gateway] max_message: expected a size from 16kB to 1GB, such as "
      "512kB, 64MB or 1GB"},
+    {"[gateway]\ninspect_limit = 8kB\n",
+     ":2: invalid value '8kB' for [gateway] inspect_limit: expected a size from 16kB to 1GB, such "
+     "as 512kB, 1MB or 16MB"},
     /* The first problem wins. */
     {"[worker]\nconcurrency = 0\n[nosuch]\n",
      ":2: invalid value '0' for [worker] concurrency: expected a positive integer"},
