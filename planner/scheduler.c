@@ -1,7 +1,7 @@
 /*
  * The scheduler thread (see scheduler.h). One loop: re-scan when due, find the
- * stale views, run them as one plan on the worker, remember failures for
- * backoff, sleep until the next poll or a wake-up. The repository it holds is
+ * stale views no backoff holds back (planner/backoff), run them as one plan
+ * on the worker, sleep until the next poll or a wake-up. The repository it holds is
  * only touched by this thread, so a re-scan can replace it between plans.
  */
 #include "planner/scheduler.h"
@@ -11,23 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uthash.h>
 
 #include "catalog/interval.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "planner/refresh.h"
 #include "planner/worker.h"
-
-/* The longest a failing view waits between attempts. */
-#define BACKOFF_MAX_US (3600 * CLOCK_US_PER_SECOND)
-
-typedef struct Backoff {
-    char *name;
-    int failures;
-    int64_t next_try_us;
-    UT_hash_handle hh;
-} Backoff;
 
 struct Scheduler {
     const Settings *settings;
@@ -36,8 +25,7 @@ struct Scheduler {
     Worker *worker;
     Repo repo;
     bool have_repo;
-    char *last_problems; /* the problems last logged, so a broken repository is logged once */
-    Backoff *backoff;
+    char *last_problems;       /* the problems last logged, so a broken repository is logged once */
     bool cleaned;              /* leftovers of interrupted builds removed */
     bool scanned;              /* the repository was loaded at least once */
     uint64_t last_fingerprint; /* of the files last loaded, good or not */
@@ -105,41 +93,6 @@ static void rescan(Scheduler *sc, bool forced)
     sc->have_repo = true;
 }
 
-/* Whether a failing view must still wait before its next attempt. */
-static bool backing_off(Scheduler *sc, const char *name, int64_t now_us)
-{
-    Backoff *b;
-    HASH_FIND_STR(sc->backoff, name, b);
-    return b && now_us < b->next_try_us;
-}
-
-/* Records the outcome of a build for backoff: poll * 2^(failures-1), at most an hour. */
-static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
-{
-    Backoff *b;
-    HASH_FIND_STR(sc->backoff, v->name, b);
-    if (res->outcome == RUN_OK || res->busy) {
-        if (b) {
-            HASH_DEL(sc->backoff, b);
-            free(b->name);
-            free(b);
-        }
-        return;
-    }
-    if (!b) {
-        b = xcalloc(1, sizeof(*b));
-        b->name = xstrdup(v->name);
-        HASH_ADD_KEYPTR(hh, sc->backoff, b->name, strlen(b->name), b);
-    }
-    b->failures++;
-    int64_t wait = sc->settings->worker.poll * CLOCK_US_PER_SECOND;
-    for (int i = 1; i < b->failures && wait < BACKOFF_MAX_US; i++)
-        wait *= 2;
-    if (wait > BACKOFF_MAX_US)
-        wait = BACKOFF_MAX_US;
-    b->next_try_us = clock_mono_us() + wait;
-}
-
 static void log_result(const View *v, RunTrigger trigger, const PipelineResult *res)
 {
     double secs = (double)(res->finished_us - res->started_us) / 1e6;
@@ -151,22 +104,14 @@ static void log_result(const View *v, RunTrigger trigger, const PipelineResult *
                  run_trigger_name(trigger), res->error ? res->error : "");
 }
 
-/* Logs each build of rep and remembers its outcome for backoff. */
-static void account(Scheduler *sc, const RefreshReport *rep)
+/* Logs each build of rep (the catalog has recorded them, and with them the backoffs). */
+static void account(const RefreshReport *rep)
 {
-    for (size_t k = 0; k < rep->n; k++) {
+    for (size_t k = 0; k < rep->n; k++)
         log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
-        remember(sc, rep->builds[k].view, &rep->builds[k].result);
-    }
 }
 
-/* RefreshSkipFn: a failing view waits out its backoff before the poll tries it again. */
-static bool skip_backing_off(void *arg, const View *v)
-{
-    return backing_off(arg, v->name, clock_mono_us());
-}
-
-/* One poll: builds every stale view that is not backing off. */
+/* One poll: builds every stale view that no backoff holds back. */
 static void poll_once(Scheduler *sc)
 {
     const Repo *r = &sc->repo;
@@ -184,8 +129,6 @@ static void poll_once(Scheduler *sc)
     RefreshRequest req = {
         .all_stale = true,
         .trigger = RUN_TRIGGER_SCHEDULE,
-        .skip = skip_backing_off,
-        .skip_arg = sc,
     };
     RefreshReport rep;
     char *error = NULL;
@@ -194,7 +137,7 @@ static void poll_once(Scheduler *sc)
         free(error);
         return;
     }
-    account(sc, &rep);
+    account(&rep);
     refresh_report_free(&rep);
 }
 
@@ -242,7 +185,7 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         req->error = error;
         return;
     }
-    account(sc, &rep);
+    account(&rep);
     req->status = SCHEDULER_DONE;
     const RefreshBuild *bad = refresh_report_first_failure(&rep);
     if (bad) {
@@ -250,6 +193,13 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         req->failed_view = xstrdup(bad->view->name);
         req->error =
             xstrdup(bad->result.error ? bad->result.error : pipeline_outcome_name(&bad->result));
+        req->next_try_us = bad->result.retry_us;
+    } else if (rep.held_by) {
+        req->status = SCHEDULER_FAILED;
+        req->held = true;
+        req->failed_view = xstrdup(rep.held_by);
+        req->error = xstrdup(rep.held_error);
+        req->next_try_us = rep.held_until_us;
     } else if (rep.n == 0 && !req->only_if_stale) {
         req->status = SCHEDULER_FAILED; /* a disabled view: the plan leaves it out */
         req->failed_view = xstrdup(req->view);
@@ -266,6 +216,8 @@ static void copy_results(SchedulerRequest *to, const SchedulerRequest *from)
     to->refreshed = from->refreshed ? xstrdup(from->refreshed) : NULL;
     to->failed_view = from->failed_view ? xstrdup(from->failed_view) : NULL;
     to->error = from->error ? xstrdup(from->error) : NULL;
+    to->held = from->held;
+    to->next_try_us = from->next_try_us;
     to->started_us = from->started_us;
     to->finished_us = from->finished_us;
 }
@@ -312,6 +264,8 @@ void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
     req->next = NULL;
     req->status = SCHEDULER_CANCELLED;
     req->refreshed = req->failed_view = req->error = NULL;
+    req->held = false;
+    req->next_try_us = 0;
     pthread_mutex_lock(&sc->lock);
     bool ended = sc->ended;
     if (!ended) {
@@ -439,13 +393,6 @@ void scheduler_free(Scheduler *sc)
     if (sc->have_repo)
         repo_free(&sc->repo);
     free(sc->last_problems);
-    Backoff *b, *tmp;
-    HASH_ITER(hh, sc->backoff, b, tmp)
-    {
-        HASH_DEL(sc->backoff, b);
-        free(b->name);
-        free(b);
-    }
     pthread_mutex_destroy(&sc->lock);
     pthread_cond_destroy(&sc->wake);
     free(sc);
