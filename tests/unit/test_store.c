@@ -585,6 +585,69 @@ static void test_changed_view_stays_stale(void **state)
 
 /* ---- runs ---- */
 
+/* A finished run of a.x started at started with outcome and next try retry (0: none). */
+static void finished_run(Store *s, int64_t started, RunOutcome outcome, int64_t retry)
+{
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, started, &id), 0);
+    assert_int_equal(store_run_finish(s, id, outcome, started + 10, outcome == RUN_OK ? 1 : -1,
+                                      outcome == RUN_OK ? NULL : "boom",
+                                      outcome == RUN_OK ? "h1" : NULL, retry),
+                     0);
+}
+
+static void test_own_failures_count_until_a_success_or_a_change(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
+    sync_specs(s, specs, 1, T1);
+    StoreView v;
+
+    finished_run(s, T1 + 1, RUN_FAILED, T1 + 100);
+    finished_run(s, T1 + 20, RUN_TESTS_FAILED, T1 + 200);
+    finished_run(s, T1 + 30, RUN_FAILED, 0); /* a dependency's failure: not counted */
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 2);
+    assert_true(v.retry_us == T1 + 200);
+    assert_true(v.last_failed);
+    assert_string_equal(v.last_error, "boom");
+    store_view_free(&v);
+
+    /* A success ends them (and stores no next try, whatever it is given). */
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 40, &id), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T1 + 50, 1, NULL, "h1", T1 + 999), 0);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 0);
+    assert_true(v.retry_us == 0);
+    store_view_free(&v);
+
+    /* Failures of a definition changed since do not count, nor show. */
+    finished_run(s, T2, RUN_TESTS_FAILED, T2 + 100);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 1);
+    assert_true(v.last_failed);
+    store_view_free(&v);
+    specs[0].hash = "h2";
+    sync_specs(s, specs, 1, T2 + 50);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 0);
+    assert_true(v.retry_us == 0);
+    assert_false(v.last_failed);
+    assert_null(v.last_error);
+    assert_string_equal(v.last_outcome, "tests_failed"); /* still the newest run's */
+    store_view_free(&v);
+    /* Back to the definition that failed: a new definition all the same. */
+    specs[0].hash = "h1";
+    sync_specs(s, specs, 1, T3);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 0);
+    assert_false(v.last_failed);
+    store_view_free(&v);
+    store_close(s);
+}
+
 static void test_last_outcome_and_running(void **state)
 {
     Fixture *f = *state;
@@ -1013,6 +1076,7 @@ int main(void)
         TEST(test_sync_failure_changes_nothing),
         TEST(test_changed_view_stays_stale),
         TEST(test_last_outcome_and_running),
+        TEST(test_own_failures_count_until_a_success_or_a_change),
         TEST(test_list_runs_and_steps),
         TEST(test_migrates_a_version_1_catalog),
         TEST(test_one_build_of_a_view_at_a_time),
