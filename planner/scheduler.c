@@ -38,7 +38,35 @@ struct Scheduler {
 };
 
 /*
- * Loads the repository; keeps the last good one when this one has problems.
+ * Records a failed run, naming the cycle, for each view in or reading a
+ * dependency cycle whose definition as it is now is not marked so yet: what
+ * duro.status shows of it. Such a view is never built (planner/tree).
+ */
+static void mark_cycles(Scheduler *sc)
+{
+    for (size_t i = 0; i < sc->repo.n_views; i++) {
+        const View *v = &sc->repo.views[i];
+        if (!v->cycle)
+            continue;
+        StoreView sv;
+        if (store_get_view(sc->store, v->name, &sv) != 0)
+            continue;
+        bool marked = sv.last_failed && sv.last_error && strcmp(sv.last_error, v->cycle) == 0;
+        store_view_free(&sv);
+        if (marked)
+            continue;
+        int64_t now = clock_wall_us(), id;
+        if (store_run_begin(sc->store, v->name, RUN_TRIGGER_SCHEDULE, now, &id) != 0 ||
+            store_run_finish(sc->store, id, RUN_FAILED, now, -1, v->cycle, NULL, 0) != 0)
+            log_error("%s: cannot record run: %s", v->name, store_error(sc->store));
+        else
+            log_warn("refresh %s not built: %s", v->name, v->cycle);
+    }
+}
+
+/*
+ * Loads the repository; keeps the last good one when this one has problems
+ * other than dependency cycles.
  * Unless forced, an unchanged repository (same fingerprint) is not loaded again.
  */
 static void rescan(Scheduler *sc, bool forced)
@@ -52,6 +80,8 @@ static void rescan(Scheduler *sc, bool forced)
     int rc = repo_load(sc->settings->views.path, &opt, &r);
     sc->scanned = true;
     sc->last_fingerprint = r.fingerprint;
+    /* A dependency cycle stops only the views in it and those reading them. */
+    bool usable = rc == 0 && r.diags.n == r.n_cycles;
     if (rc != 0 || r.diags.n) {
         StrVec lines = {0};
         for (size_t i = 0; i < r.diags.n; i++)
@@ -62,7 +92,9 @@ static void rescan(Scheduler *sc, bool forced)
         if (!sc->last_problems || strcmp(text, sc->last_problems) != 0) {
             log_error("views repository %s has %zu problem%s; %s", sc->settings->views.path,
                       r.diags.n, r.diags.n == 1 ? "" : "s",
-                      sc->have_repo ? "keeping the last good one" : "no views are refreshed");
+                      usable          ? "the views in or reading a dependency cycle are not built"
+                      : sc->have_repo ? "keeping the last good one"
+                                      : "no views are refreshed");
             for (size_t i = 0; i < lines.n; i++)
                 log_error("%s", lines.items[i]);
             free(sc->last_problems);
@@ -71,11 +103,14 @@ static void rescan(Scheduler *sc, bool forced)
             free(text);
         }
         strvec_free(&lines);
-        repo_free(&r);
-        return;
+        if (!usable) {
+            repo_free(&r);
+            return;
+        }
+    } else {
+        free(sc->last_problems);
+        sc->last_problems = NULL;
     }
-    free(sc->last_problems);
-    sc->last_problems = NULL;
     StoreSyncStats st;
     char *error = NULL;
     if (store_sync(sc->store, &r, clock_wall_us(), &st, &error) != 0) {
@@ -91,6 +126,7 @@ static void rescan(Scheduler *sc, bool forced)
         repo_free(&sc->repo);
     sc->repo = r;
     sc->have_repo = true;
+    mark_cycles(sc);
 }
 
 static void log_result(const View *v, RunTrigger trigger, const PipelineResult *res)
@@ -164,6 +200,14 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
     View *v = sc->have_repo ? repo_find(r, req->view) : NULL;
     if (!v) {
         req->status = SCHEDULER_UNKNOWN;
+        req->refreshed = xstrdup("");
+        return;
+    }
+    if (v->cycle) { /* never built: its error says why */
+        req->status = SCHEDULER_FAILED;
+        req->held = true;
+        req->failed_view = xstrdup(v->name);
+        req->error = xstrdup(v->cycle);
         req->refreshed = xstrdup("");
         return;
     }

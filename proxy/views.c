@@ -162,30 +162,28 @@ ViewsRead views_read(Views *vw, const char *relation, ViewsReadInfo *info)
 char *views_failure_message(const char *view, bool built, const char *failed, const char *error,
                             int64_t next_try_us)
 {
-    char when[64] = "unknown";
+    char when[64] = ""; /* no next try (a dependency cycle): none is told */
     if (next_try_us > 0) {
         time_t secs = (time_t)(next_try_us / CLOCK_US_PER_SECOND);
         struct tm tm;
         gmtime_r(&secs, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S+00", &tm);
+        strftime(when, sizeof when, "; next try at %Y-%m-%d %H:%M:%S+00", &tm);
     }
     if (!error)
         error = "no error recorded";
     bool own = strcmp(view, failed) == 0;
     if (built && own)
-        return xasprintf("duro: the last refresh of %s failed (%s); reading its current table; "
-                         "next try at %s",
+        return xasprintf("duro: the last refresh of %s failed (%s); reading its current table%s",
                          view, error, when);
     if (built)
         return xasprintf("duro: the last refresh of %s, which %s reads, failed (%s); reading the "
-                         "current table of %s; next try at %s",
+                         "current table of %s%s",
                          failed, view, error, view, when);
     if (own)
-        return xasprintf("duro: %s has never been built: its last refresh failed (%s); next try "
-                         "at %s",
-                         view, error, when);
+        return xasprintf("duro: %s has never been built: its last refresh failed (%s)%s", view,
+                         error, when);
     return xasprintf("duro: %s has never been built: the last refresh of %s, which it reads, "
-                     "failed (%s); next try at %s",
+                     "failed (%s)%s",
                      view, failed, error, when);
 }
 

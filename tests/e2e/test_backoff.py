@@ -287,3 +287,49 @@ def test_a_change_of_the_files_resets_the_backoff(duro, wh, repo, gateway_factor
         assert conn.execute("select state, last_error from duro.status where view = 'x.slow'"
                             ).fetchone() == ("fresh", None)
         assert conn.execute("select n from x.slow").fetchall() == [(0,)]
+
+
+def test_a_dependency_cycle_stops_only_its_views(duro, wh, repo, gateway_factory, wait_until):
+    # c.a and c.b read each other; c.reader reads c.a; x.* know nothing of them.
+    (repo / "c.a - 1h.sql").write_text("select n from c.b\n")
+    (repo / "c.b - 1h.sql").write_text("select n from c.a\n")
+    (repo / "c.reader - 1h.sql").write_text("select n from c.a\n")
+    cycle = "dependency cycle: c.a -> c.b -> c.a"
+    gw = serve(gateway_factory, duro, wait_until, ["x.slow", "x.reader", "x.other"])
+    cat = duro.catalog
+    with gw.connect() as conn:
+        def states():
+            return dict((v, (s, e)) for v, s, e in conn.execute(
+                "select view, state, last_error from duro.status order by view").fetchall())
+
+        wait_until(lambda: states().get("c.reader", (None,))[0] == "failed", TIMEOUT,
+                   "the views of the cycle to be marked", gw.proc)
+        got = states()
+        assert got["c.a"] == ("failed", cycle)
+        assert got["c.b"] == ("failed", cycle)
+        assert got["c.reader"] == ("failed", cycle)
+        assert got["x.other"] == ("fresh", None)
+        assert got["x.reader"] == ("fresh", None)
+        assert "dependency cycle" in gw.logs()
+
+        # Marked once, never built, however many polls go by; a read is an error at once.
+        time.sleep(2)
+        assert [r["error"] for r in cat.runs("c.a")] == [cycle]
+        assert not wh.exists("c.a")
+        t0 = time.monotonic()
+        with pytest.raises(errors.ObjectNotInPrerequisiteState) as refused:
+            conn.execute("select n from c.reader")
+        assert time.monotonic() - t0 < PROMPT
+        assert "c.reader has never been built" in str(refused.value)
+        assert cycle in str(refused.value)
+        with pytest.raises(errors.RaiseException) as failed:
+            conn.execute("call duro_refresh('c.a')")
+        assert cycle in str(failed.value)
+
+        # The cycle is broken: the views are built on the next poll.
+        wh.sql("create schema c")
+        write_atomic(repo / "c.b - 1h.sql", "select answer as n from x.other\n")
+        wait_until(lambda: built(cat, ["c.a", "c.b", "c.reader"]), TIMEOUT,
+                   "the views of the former cycle to be built", gw.proc)
+        assert conn.execute("select n from c.reader").fetchall() == [(42,)]
+        assert states()["c.a"] == ("fresh", None)
