@@ -1,8 +1,9 @@
 /*
  * The scheduler thread (see scheduler.h). One loop: re-scan when due, find the
  * stale views no backoff holds back (planner/backoff), run them as one plan
- * on the worker, sleep until the next poll or a wake-up. The repository it holds is
- * only touched by this thread, so a re-scan can replace it between plans.
+ * on the worker, sleep until the next poll or a wake-up. The repository it
+ * holds is only touched by this thread, so a re-scan can replace it between
+ * plans.
  */
 #include "planner/scheduler.h"
 
