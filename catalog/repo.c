@@ -443,6 +443,10 @@ static void order_views(Repo *r, size_t *order)
                         strvec_push(&names, r->views[d].name);
                         char *path = strvec_join(&names, " -> ");
                         diag_add(&r->diags, r->views[d].source, 1, "dependency cycle: %s", path);
+                        r->n_cycles++;
+                        for (size_t k = from; k <= depth; k++)
+                            if (!r->views[stack[k]].cycle)
+                                r->views[stack[k]].cycle = xasprintf("dependency cycle: %s", path);
                         free(path);
                         strvec_free(&names);
                     }
@@ -462,12 +466,36 @@ static void order_views(Repo *r, size_t *order)
     free(edge);
 }
 
+/* Gives every view that reads a view in a cycle, directly or not, the cycle's text. */
+static void mark_cycle_dependents(Repo *r)
+{
+    size_t n = r->n_views;
+    size_t *queue = xmalloc((n ? n : 1) * sizeof(size_t));
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r->views[i].cycle)
+            queue[tail++] = i;
+    while (head < tail) {
+        const View *v = &r->views[queue[head++]];
+        for (size_t k = 0; k < v->n_dependents; k++) {
+            View *d = &r->views[v->dependents[k]];
+            if (d->cycle)
+                continue;
+            d->cycle = xstrdup(v->cycle);
+            queue[tail++] = v->dependents[k];
+        }
+    }
+    free(queue);
+}
+
 /* Effective intervals (dependents first) and enabled flags (dependencies first). */
 static void derive_schedule(Repo *r, const size_t *order)
 {
+    /* Own flags first: in a dependency cycle a view comes before one of its dependencies. */
+    for (size_t k = 0; k < r->n_views; k++)
+        r->views[k].enabled = r->views[k].config.enabled;
     for (size_t k = 0; k < r->n_views; k++) {
         View *v = &r->views[order[k]];
-        v->enabled = v->config.enabled;
         for (size_t i = 0; i < v->n_deps; i++)
             v->enabled = v->enabled && r->views[v->deps[i]].enabled;
     }
@@ -648,6 +676,7 @@ static void build(const RepoFile *files, size_t n_files, const RepoOptions *opt,
     link_dependents(out);
     size_t *order = xmalloc((n ? n : 1) * sizeof(size_t));
     order_views(out, order);
+    mark_cycle_dependents(out);
     derive_schedule(out, order);
     free(order);
     diag_sort(&out->diags);
@@ -705,6 +734,7 @@ void repo_free(Repo *r)
         free(v->requirements);
         free(v->processor_text);
         free(v->requirements_text);
+        free(v->cycle);
         free(v->config_text);
         config_free(&v->config);
         strvec_free(&v->columns);

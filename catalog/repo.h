@@ -66,6 +66,8 @@ typedef struct View {
     size_t *dependents; /* indices of the views that read this one, sorted by name */
     size_t n_dependents;
     char hash[65]; /* SHA-256 hex of query, tests, DDL, processor files and config */
+    char *cycle;   /* in a dependency cycle or reading one: "dependency cycle: a.x -> b.y ->
+                      a.x" (never built); else NULL */
 } View;
 
 typedef struct RepoIndexEntry RepoIndexEntry; /* private: name -> index */
@@ -73,7 +75,8 @@ typedef struct RepoIndexEntry RepoIndexEntry; /* private: name -> index */
 typedef struct Repo {
     View *views; /* sorted by name */
     size_t n_views;
-    DiagList diags; /* every problem found; a repository is valid when empty */
+    DiagList diags;  /* every problem found; a repository is valid when empty */
+    size_t n_cycles; /* of those, dependency cycles: the rest of the views can still be built */
     RepoIndexEntry *index;
     uint64_t fingerprint; /* repo_load: what repo_fingerprint said of the files read */
 } Repo;

@@ -79,6 +79,8 @@ static const Migration migrations[] = {
         ");\n"
         "CREATE INDEX run_steps_by_run ON run_steps (run_id, started_us);\n"},
     {2, "ALTER TABLE runs ADD COLUMN pid INTEGER;    -- process that runs it; NULL = unknown\n"},
+    {3, "ALTER TABLE runs ADD COLUMN retry_us INTEGER; -- a failure of the view's own: its next "
+        "try\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -588,11 +590,23 @@ fail:
  * Every view column, plus the outcome and error of the view's newest finished
  * run (newest by start, as duro.runs lists them) and whether one is running.
  */
+/*
+ * The failures of view v's own (runs with a next try) since its last success,
+ * of its current definition: a change of the definition starts them over.
+ */
+#define OWN_FAILURES                                                                               \
+    " WHERE f.\"view\" = v.name AND f.retry_us IS NOT NULL AND f.started_us >= v.changed_us"       \
+    " AND f.id > coalesce((SELECT max(o.id) FROM runs o"                                           \
+    " WHERE o.\"view\" = v.name AND o.outcome = 'ok'), 0)"
+
 #define VIEW_SELECT                                                                                \
     "SELECT v.name, v.source, v.kind, v.interval_s, v.effective_interval_s, v.enabled,"            \
     " v.config, v.depends_on, v.hash, v.built_hash, v.first_seen_us, v.changed_us,"                \
     " v.last_success_us, v.last_duration_us, v.\"rows\", lr.outcome, lr.error,"                    \
-    " EXISTS (SELECT 1 FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running')"           \
+    " EXISTS (SELECT 1 FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"          \
+    " lr.started_us >= v.changed_us,"                                                              \
+    " (SELECT count(*) FROM runs f" OWN_FAILURES "),"                                              \
+    " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES ")"                                        \
     " FROM views v LEFT JOIN runs lr ON lr.id = (SELECT r.id FROM runs r"                          \
     " WHERE r.\"view\" = v.name AND r.outcome <> 'running'"                                        \
     " ORDER BY r.started_us DESC, r.id DESC LIMIT 1)"
@@ -616,10 +630,14 @@ static void read_view_row(sqlite3_stmt *st, StoreView *v)
     v->rows = col_int(st, 14, -1);
     v->last_outcome = col_text(st, 15);
     RunOutcome last;
-    v->last_failed =
-        v->last_outcome && (run_outcome_parse(v->last_outcome, &last) != 0 || last != RUN_OK);
-    v->last_error = col_text(st, 16);
+    /* A failure of a definition changed since is no failure of the view as it is now. */
+    bool current = col_int(st, 18, 0) != 0;
+    v->last_failed = current && v->last_outcome &&
+                     (run_outcome_parse(v->last_outcome, &last) != 0 || last != RUN_OK);
+    v->last_error = v->last_failed ? col_text(st, 16) : NULL;
     v->running = col_int(st, 17, 0) != 0;
+    v->failures = (int)col_int(st, 19, 0);
+    v->retry_us = col_int(st, 20, 0);
 }
 
 int store_get_view(Store *s, const char *name, StoreView *out)
@@ -839,7 +857,7 @@ fail:
 }
 
 int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
-                     int64_t rows, const char *error, const char *built_hash)
+                     int64_t rows, const char *error, const char *built_hash, int64_t retry_us)
 {
     sqlite3_stmt *run = NULL, *view = NULL;
     bool ok = outcome == RUN_OK;
@@ -857,10 +875,10 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
         goto fail;
     if (prepare(s,
                 "UPDATE runs SET outcome = ?2, finished_us = ?3, \"rows\" = ?4, error = ?5,"
-                " hash = ?6 WHERE id = ?1 AND outcome = 'running'",
+                " hash = ?6, retry_us = ?7 WHERE id = ?1 AND outcome = 'running'",
                 &run) ||
-        bind_values(s, run, "itintt", run_id, run_outcome_name(outcome), finished_us, rows, error,
-                    built_hash) ||
+        bind_values(s, run, "itinttn", run_id, run_outcome_name(outcome), finished_us, rows, error,
+                    built_hash, ok || retry_us <= 0 ? (int64_t)-1 : retry_us) ||
         step_done(s, run, "cannot finish run"))
         goto fail;
     if (sqlite3_changes(s->db) == 0) {

@@ -18,7 +18,7 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct Store Store;
 
@@ -68,9 +68,12 @@ typedef struct StoreView {
     int64_t last_duration_us;
     int64_t rows;       /* rows of the last successful build; -1 = unknown */
     char *last_outcome; /* outcome of the newest finished run, or NULL */
-    bool last_failed;   /* that outcome is not ok */
-    char *last_error;   /* error of the newest finished run, or NULL */
+    bool last_failed;   /* that outcome is not ok, and the run built the definition as it is now */
+    char *last_error;   /* when last_failed: the error of that run; else NULL */
     bool running;       /* a run is in progress */
+    int failures;       /* failures of the view's own (not a dependency's) since its last
+                           success, of the definition as it is now */
+    int64_t retry_us;   /* the next try after the newest of those; 0 when there is none */
 } StoreView;
 
 /* Returns 0 and fills *out, 1 when there is no such view, -1 on error. */
@@ -98,10 +101,13 @@ int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_u
 /*
  * Finishes a run: outcome ok, failed, tests_failed or cancelled. For ok,
  * built_hash (the definition hash the run built) becomes the view's built hash
- * and finished_us its last success.
+ * and finished_us its last success. retry_us > 0 marks a failure of the view's
+ * own (not a dependency's, not a stop) and says when it may be tried again
+ * (planner/backoff); 0 for none.
  */
 int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
-                     int64_t rows, const char *error, const char *built_hash) MUST_CHECK;
+                     int64_t rows, const char *error, const char *built_hash,
+                     int64_t retry_us) MUST_CHECK;
 
 typedef struct StoreStep {
     char *step;

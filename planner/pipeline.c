@@ -17,6 +17,7 @@
 #include "catalog/interval.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "planner/backoff.h"
 #include "planner/processor.h"
 #include "planner/s3.h"
 
@@ -520,6 +521,17 @@ static bool snapshot(Run *r)
     return ok;
 }
 
+int64_t pipeline_next_try(Store *s, const Settings *settings, const char *view, int64_t finished_us)
+{
+    StoreView sv;
+    int failures = 0;
+    if (store_get_view(s, view, &sv) == 0) {
+        failures = sv.failures;
+        store_view_free(&sv);
+    }
+    return backoff_retry_us(settings->worker.poll, failures + 1, finished_us);
+}
+
 /* Records the end of the run in the catalog. */
 static void finish(Run *r)
 {
@@ -528,8 +540,10 @@ static void finish(Run *r)
     if (!out->run_id)
         return;
     bool ok = out->outcome == RUN_OK;
+    if (out->outcome == RUN_FAILED || out->outcome == RUN_TESTS_FAILED)
+        out->retry_us = pipeline_next_try(r->s, r->settings, r->v->name, out->finished_us);
     if (store_run_finish(r->s, out->run_id, out->outcome, out->finished_us, ok ? out->rows : -1,
-                         out->error, ok ? r->v->hash : NULL) != 0)
+                         out->error, ok ? r->v->hash : NULL, out->retry_us) != 0)
         log_error("%s: cannot record the end of run %lld: %s", r->v->name, (long long)out->run_id,
                   store_error(r->s));
 }
@@ -575,7 +589,8 @@ void pipeline_skip_for_dependency(Store *s, const View *v, RunTrigger trigger, c
     out->started_us = out->finished_us = clock_wall_us();
     out->error = xasprintf("dependency %s failed", dep);
     if (store_run_begin(s, v->name, trigger, out->started_us, &out->run_id) == 0 &&
-        store_run_finish(s, out->run_id, RUN_FAILED, out->finished_us, -1, out->error, NULL) == 0)
+        store_run_finish(s, out->run_id, RUN_FAILED, out->finished_us, -1, out->error, NULL, 0) ==
+            0)
         return;
     log_error("%s: cannot record skipped run: %s", v->name, store_error(s));
 }

@@ -26,7 +26,8 @@ typedef struct PipelineResult {
     int64_t rows; /* rows of the new table; -1 when unknown */
     int64_t started_us;
     int64_t finished_us;
-    int64_t run_id; /* 0 when nothing was recorded */
+    int64_t run_id;   /* 0 when nothing was recorded */
+    int64_t retry_us; /* a failure of the view's own: its next try (planner/backoff); else 0 */
 } PipelineResult;
 
 /* The outcome of r in a word: the catalog's ("ok", "failed", ...), or "busy". */
@@ -42,6 +43,13 @@ const char *pipeline_outcome_name(const PipelineResult *r);
  */
 void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
                       RunTrigger trigger, PipelineResult *out);
+
+/*
+ * The next try of view after a failure of its own that ended at finished_us:
+ * the backoff after one more failure than the catalog s counts.
+ */
+int64_t pipeline_next_try(Store *s, const Settings *settings, const char *view,
+                          int64_t finished_us);
 
 /* Records, without building, that v was not rebuilt because its dependency dep failed. */
 void pipeline_skip_for_dependency(Store *s, const View *v, RunTrigger trigger, const char *dep,

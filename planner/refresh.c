@@ -1,8 +1,9 @@
 /*
  * A refresh from request to report (see refresh.h): the stale flags from the
  * catalog, the targets (named, or every stale view), a plan from tree_plan,
- * the builds from worker_run, and each result moved into the report. Not
- * for: deciding staleness (planner/staleness) or the order of builds.
+ * the targets a backoff holds back left out (planner/backoff), the builds
+ * from worker_run, and each result moved into the report. Not for: deciding
+ * staleness (planner/staleness) or the order of builds.
  */
 #include "planner/refresh.h"
 
@@ -11,10 +12,60 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "planner/backoff.h"
 #include "planner/staleness.h"
 #include "planner/tree.h"
 
-int refresh_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, char **error)
+/* The catalog's view (in views, sorted by name) of each view of r, or NULL. */
+static void match_views(const Repo *r, const StoreView *views, size_t n, const StoreView **match)
+{
+    /* Both lists are sorted by name: walk them together. */
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_views; i++) {
+        while (k < n && strcmp(views[k].name, r->views[i].name) < 0)
+            k++;
+        match[i] = k < n && strcmp(views[k].name, r->views[i].name) == 0 ? &views[k] : NULL;
+    }
+}
+
+/* Whether view i of r, known to the catalog as sv, needs a refresh at now_us. */
+static bool view_stale(const View *v, const StoreView *sv, int64_t now_us)
+{
+    if (!sv || !v->enabled)
+        return false;
+    StalenessInput in = staleness_from_store(sv, now_us);
+    in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
+    in.hash = v->hash;
+    in.effective_interval = v->effective_interval;
+    return staleness_needs_refresh(&in);
+}
+
+size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *stale,
+                       const bool *held, size_t *targets)
+{
+    size_t n = 0;
+    if (req->all_stale) {
+        for (size_t i = 0; i < r->n_views; i++)
+            if (stale[i] && !(held && held[i]))
+                targets[n++] = i;
+        return n;
+    }
+    for (size_t i = 0; i < req->n_targets; i++) {
+        size_t t = req->targets[i];
+        assert(t < r->n_views);
+        if ((!req->only_if_stale || stale[t]) && !(held && held[t]))
+            targets[n++] = t;
+    }
+    return n;
+}
+
+/*
+ * Fills stale[] and, when req's trigger obeys backoffs, held[] for the views
+ * that could be targets; the first named target held back goes into out.
+ * Returns 0, or -1 with *error when the catalog cannot be read.
+ */
+static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, bool *stale,
+                         bool *held, RefreshReport *out, char **error)
 {
     StoreView *views = NULL;
     size_t n = 0;
@@ -22,41 +73,30 @@ int refresh_stale_views(Store *s, const Repo *r, int64_t now_us, bool *stale, ch
         *error = xasprintf("cannot read the catalog: %s", store_error(s));
         return -1;
     }
-    /* Both lists are sorted by name: walk them together. */
-    size_t k = 0;
+    int64_t now = clock_wall_us();
+    const StoreView **match = xcalloc(r->n_views ? r->n_views : 1, sizeof *match);
+    match_views(r, views, n, match);
+    bool *named = xcalloc(r->n_views ? r->n_views : 1, sizeof(bool));
+    for (size_t i = 0; !req->all_stale && i < req->n_targets; i++)
+        named[req->targets[i]] = true;
     for (size_t i = 0; i < r->n_views; i++) {
-        const View *v = &r->views[i];
-        stale[i] = false;
-        while (k < n && strcmp(views[k].name, v->name) < 0)
-            k++;
-        if (k == n || strcmp(views[k].name, v->name) != 0 || !v->enabled)
+        stale[i] = view_stale(&r->views[i], match[i], now);
+        bool candidate = req->all_stale ? stale[i] : named[i] && (stale[i] || !req->only_if_stale);
+        if (!candidate || !match[i] || !backoff_applies(req->trigger))
             continue;
-        const StoreView *sv = &views[k];
-        StalenessInput in = staleness_from_store(sv, now_us);
-        in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
-        in.hash = v->hash;
-        in.effective_interval = v->effective_interval;
-        stale[i] = staleness_needs_refresh(&in);
+        BackoffHold hold = backoff_check(views, n, (size_t)(match[i] - views), req->trigger, now);
+        held[i] = hold.failed != NULL;
+        if (held[i] && named[i] && !out->held_by) {
+            out->held_by = xstrdup(hold.failed->name);
+            out->held_error = xstrdup(hold.failed->last_error ? hold.failed->last_error
+                                                              : "its last refresh failed");
+            out->held_until_us = hold.until_us;
+        }
     }
+    free(named);
+    free(match);
     store_views_free(views, n);
     return 0;
-}
-
-size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *stale, size_t *targets)
-{
-    size_t n = 0;
-    if (req->all_stale) {
-        for (size_t i = 0; i < r->n_views; i++)
-            if (stale[i] && !(req->skip && req->skip(req->skip_arg, &r->views[i])))
-                targets[n++] = i;
-        return n;
-    }
-    for (size_t i = 0; i < req->n_targets; i++) {
-        assert(req->targets[i] < r->n_views);
-        if (!req->only_if_stale || stale[req->targets[i]])
-            targets[n++] = req->targets[i];
-    }
-    return n;
 }
 
 int refresh_run(Worker *w, Store *s, const Repo *r, const RefreshRequest *req, RefreshReport *out,
@@ -66,12 +106,14 @@ int refresh_run(Worker *w, Store *s, const Repo *r, const RefreshRequest *req, R
     size_t room = r->n_views ? r->n_views : 1;
     assert(req->all_stale || req->n_targets <= r->n_views);
     bool *stale = xcalloc(room, sizeof(bool));
-    if (refresh_stale_views(s, r, clock_wall_us(), stale, error) != 0) {
+    bool *held = xcalloc(room, sizeof(bool));
+    if (refresh_state(s, r, req, stale, held, out, error) != 0) {
         free(stale);
+        free(held);
         return -1;
     }
     size_t *targets = xmalloc(room * sizeof(size_t));
-    size_t n = refresh_targets(r, req, stale, targets);
+    size_t n = refresh_targets(r, req, stale, held, targets);
     if (n) {
         TreePlan plan;
         tree_plan(r, stale, targets, n, req->force, &plan);
@@ -91,6 +133,7 @@ int refresh_run(Worker *w, Store *s, const Repo *r, const RefreshRequest *req, R
         tree_plan_free(&plan);
     }
     free(targets);
+    free(held);
     free(stale);
     return 0;
 }
@@ -100,6 +143,8 @@ void refresh_report_free(RefreshReport *rep)
     for (size_t k = 0; k < rep->n; k++)
         pipeline_result_free(&rep->builds[k].result);
     free(rep->builds);
+    free(rep->held_by);
+    free(rep->held_error);
     memset(rep, 0, sizeof(*rep));
 }
 

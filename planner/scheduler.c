@@ -1,8 +1,9 @@
 /*
  * The scheduler thread (see scheduler.h). One loop: re-scan when due, find the
- * stale views, run them as one plan on the worker, remember failures for
- * backoff, sleep until the next poll or a wake-up. The repository it holds is
- * only touched by this thread, so a re-scan can replace it between plans.
+ * stale views no backoff holds back (planner/backoff), run them as one plan
+ * on the worker, sleep until the next poll or a wake-up. The repository it
+ * holds is only touched by this thread, so a re-scan can replace it between
+ * plans.
  */
 #include "planner/scheduler.h"
 
@@ -11,23 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uthash.h>
 
 #include "catalog/interval.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "planner/backoff.h"
 #include "planner/refresh.h"
 #include "planner/worker.h"
-
-/* The longest a failing view waits between attempts. */
-#define BACKOFF_MAX_US (3600 * CLOCK_US_PER_SECOND)
-
-typedef struct Backoff {
-    char *name;
-    int failures;
-    int64_t next_try_us;
-    UT_hash_handle hh;
-} Backoff;
 
 struct Scheduler {
     const Settings *settings;
@@ -36,8 +27,7 @@ struct Scheduler {
     Worker *worker;
     Repo repo;
     bool have_repo;
-    char *last_problems; /* the problems last logged, so a broken repository is logged once */
-    Backoff *backoff;
+    char *last_problems;       /* the problems last logged, so a broken repository is logged once */
     bool cleaned;              /* leftovers of interrupted builds removed */
     int cleanup_failures;      /* failed clean-ups in a row, for their backoff */
     int64_t cleanup_next_us;   /* monotonic time of the next clean-up attempt */
@@ -52,7 +42,35 @@ struct Scheduler {
 };
 
 /*
- * Loads the repository; keeps the last good one when this one has problems.
+ * Records a failed run, naming the cycle, for each view in or reading a
+ * dependency cycle whose definition as it is now is not marked so yet: what
+ * duro.status shows of it. Such a view is never built (planner/tree).
+ */
+static void mark_cycles(Scheduler *sc)
+{
+    for (size_t i = 0; i < sc->repo.n_views; i++) {
+        const View *v = &sc->repo.views[i];
+        if (!v->cycle)
+            continue;
+        StoreView sv;
+        if (store_get_view(sc->store, v->name, &sv) != 0)
+            continue;
+        bool marked = sv.last_failed && sv.last_error && strcmp(sv.last_error, v->cycle) == 0;
+        store_view_free(&sv);
+        if (marked)
+            continue;
+        int64_t now = clock_wall_us(), id;
+        if (store_run_begin(sc->store, v->name, RUN_TRIGGER_SCHEDULE, now, &id) != 0 ||
+            store_run_finish(sc->store, id, RUN_FAILED, now, -1, v->cycle, NULL, 0) != 0)
+            log_error("%s: cannot record run: %s", v->name, store_error(sc->store));
+        else
+            log_warn("refresh %s not built: %s", v->name, v->cycle);
+    }
+}
+
+/*
+ * Loads the repository; keeps the last good one when this one has problems
+ * other than dependency cycles.
  * Unless forced, an unchanged repository (same fingerprint) is not loaded again.
  */
 static void rescan(Scheduler *sc, bool forced)
@@ -66,6 +84,8 @@ static void rescan(Scheduler *sc, bool forced)
     int rc = repo_load(sc->settings->views.path, &opt, &r);
     sc->scanned = true;
     sc->last_fingerprint = r.fingerprint;
+    /* A dependency cycle stops only the views in it and those reading them. */
+    bool usable = rc == 0 && r.diags.n == r.n_cycles;
     if (rc != 0 || r.diags.n) {
         StrVec lines = {0};
         for (size_t i = 0; i < r.diags.n; i++)
@@ -74,7 +94,9 @@ static void rescan(Scheduler *sc, bool forced)
         if (!sc->last_problems || strcmp(text, sc->last_problems) != 0) {
             log_error("views repository %s has %zu problem%s; %s", sc->settings->views.path,
                       r.diags.n, r.diags.n == 1 ? "" : "s",
-                      sc->have_repo ? "keeping the last good one" : "no views are refreshed");
+                      usable          ? "the views in or reading a dependency cycle are not built"
+                      : sc->have_repo ? "keeping the last good one"
+                                      : "no views are refreshed");
             for (size_t i = 0; i < lines.n; i++)
                 log_error("%s", lines.items[i]);
             free(sc->last_problems);
@@ -83,11 +105,14 @@ static void rescan(Scheduler *sc, bool forced)
             free(text);
         }
         strvec_free(&lines);
-        repo_free(&r);
-        return;
+        if (!usable) {
+            repo_free(&r);
+            return;
+        }
+    } else {
+        free(sc->last_problems);
+        sc->last_problems = NULL;
     }
-    free(sc->last_problems);
-    sc->last_problems = NULL;
     StoreSyncStats st;
     char *error = NULL;
     if (store_sync(sc->store, &r, clock_wall_us(), &st, &error) != 0) {
@@ -103,45 +128,7 @@ static void rescan(Scheduler *sc, bool forced)
         repo_free(&sc->repo);
     sc->repo = r;
     sc->have_repo = true;
-}
-
-/* Whether a failing view must still wait before its next attempt. */
-static bool backing_off(Scheduler *sc, const char *name, int64_t now_us)
-{
-    Backoff *b;
-    HASH_FIND_STR(sc->backoff, name, b);
-    return b && now_us < b->next_try_us;
-}
-
-/* How long to wait after failures in a row: poll * 2^(failures-1), at most an hour. */
-static int64_t backoff_wait(const Scheduler *sc, int failures)
-{
-    int64_t wait = sc->settings->worker.poll * CLOCK_US_PER_SECOND;
-    for (int i = 1; i < failures && wait < BACKOFF_MAX_US; i++)
-        wait *= 2;
-    return wait > BACKOFF_MAX_US ? BACKOFF_MAX_US : wait;
-}
-
-/* Records the outcome of a build for backoff. */
-static void remember(Scheduler *sc, const View *v, const PipelineResult *res)
-{
-    Backoff *b;
-    HASH_FIND_STR(sc->backoff, v->name, b);
-    if (res->outcome == RUN_OK || res->busy) {
-        if (b) {
-            HASH_DEL(sc->backoff, b);
-            free(b->name);
-            free(b);
-        }
-        return;
-    }
-    if (!b) {
-        b = xcalloc(1, sizeof(*b));
-        b->name = xstrdup(v->name);
-        HASH_ADD_KEYPTR(hh, sc->backoff, b->name, strlen(b->name), b);
-    }
-    b->failures++;
-    b->next_try_us = clock_mono_us() + backoff_wait(sc, b->failures);
+    mark_cycles(sc);
 }
 
 static void log_result(const View *v, RunTrigger trigger, const PipelineResult *res)
@@ -155,22 +142,14 @@ static void log_result(const View *v, RunTrigger trigger, const PipelineResult *
                  run_trigger_name(trigger), res->error ? res->error : "");
 }
 
-/* Logs each build of rep and remembers its outcome for backoff. */
-static void account(Scheduler *sc, const RefreshReport *rep)
+/* Logs each build of rep (the catalog has recorded them, and with them the backoffs). */
+static void account(const RefreshReport *rep)
 {
-    for (size_t k = 0; k < rep->n; k++) {
+    for (size_t k = 0; k < rep->n; k++)
         log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
-        remember(sc, rep->builds[k].view, &rep->builds[k].result);
-    }
 }
 
-/* RefreshSkipFn: a failing view waits out its backoff before the poll tries it again. */
-static bool skip_backing_off(void *arg, const View *v)
-{
-    return backing_off(arg, v->name, clock_mono_us());
-}
-
-/* One poll: builds every stale view that is not backing off. */
+/* One poll: builds every stale view that no backoff holds back. */
 static void poll_once(Scheduler *sc)
 {
     const Repo *r = &sc->repo;
@@ -185,8 +164,9 @@ static void poll_once(Scheduler *sc)
         char *error = NULL;
         if (worker_cleanup(sc->worker, r, &error) != 0) {
             sc->cleanup_failures++;
-            int64_t wait = backoff_wait(sc, sc->cleanup_failures);
-            sc->cleanup_next_us = now + wait;
+            sc->cleanup_next_us =
+                backoff_retry_us(sc->settings->worker.poll, sc->cleanup_failures, now);
+            int64_t wait = sc->cleanup_next_us - now;
             log_error("cannot clean up after interrupted builds (trying again in %lld s): %s",
                       (long long)(wait / CLOCK_US_PER_SECOND), error);
             free(error);
@@ -197,8 +177,6 @@ static void poll_once(Scheduler *sc)
     RefreshRequest req = {
         .all_stale = true,
         .trigger = RUN_TRIGGER_SCHEDULE,
-        .skip = skip_backing_off,
-        .skip_arg = sc,
     };
     RefreshReport rep;
     char *error = NULL;
@@ -207,7 +185,7 @@ static void poll_once(Scheduler *sc)
         free(error);
         return;
     }
-    account(sc, &rep);
+    account(&rep);
     refresh_report_free(&rep);
 }
 
@@ -237,6 +215,14 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         req->refreshed = xstrdup("");
         return;
     }
+    if (v->cycle) { /* never built: its error says why */
+        req->status = SCHEDULER_FAILED;
+        req->held = true;
+        req->failed_view = xstrdup(v->name);
+        req->error = xstrdup(v->cycle);
+        req->refreshed = xstrdup("");
+        return;
+    }
     size_t target = (size_t)(v - r->views);
     RefreshRequest want = {
         .targets = &target,
@@ -255,7 +241,7 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         req->error = error;
         return;
     }
-    account(sc, &rep);
+    account(&rep);
     req->status = SCHEDULER_DONE;
     const RefreshBuild *bad = refresh_report_first_failure(&rep);
     if (bad) {
@@ -263,6 +249,13 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
         req->failed_view = xstrdup(bad->view->name);
         req->error =
             xstrdup(bad->result.error ? bad->result.error : pipeline_outcome_name(&bad->result));
+        req->next_try_us = bad->result.retry_us;
+    } else if (rep.held_by) {
+        req->status = SCHEDULER_FAILED;
+        req->held = true;
+        req->failed_view = xstrdup(rep.held_by);
+        req->error = xstrdup(rep.held_error);
+        req->next_try_us = rep.held_until_us;
     } else if (rep.n == 0 && !req->only_if_stale) {
         req->status = SCHEDULER_FAILED; /* a disabled view: the plan leaves it out */
         req->failed_view = xstrdup(req->view);
@@ -279,6 +272,8 @@ static void copy_results(SchedulerRequest *to, const SchedulerRequest *from)
     to->refreshed = from->refreshed ? xstrdup(from->refreshed) : NULL;
     to->failed_view = from->failed_view ? xstrdup(from->failed_view) : NULL;
     to->error = from->error ? xstrdup(from->error) : NULL;
+    to->held = from->held;
+    to->next_try_us = from->next_try_us;
     to->started_us = from->started_us;
     to->finished_us = from->finished_us;
 }
@@ -325,6 +320,8 @@ void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
     req->next = NULL;
     req->status = SCHEDULER_CANCELLED;
     req->refreshed = req->failed_view = req->error = NULL;
+    req->held = false;
+    req->next_try_us = 0;
     pthread_mutex_lock(&sc->lock);
     bool ended = sc->ended;
     if (!ended) {
@@ -452,13 +449,6 @@ void scheduler_free(Scheduler *sc)
     if (sc->have_repo)
         repo_free(&sc->repo);
     free(sc->last_problems);
-    Backoff *b, *tmp;
-    HASH_ITER(hh, sc->backoff, b, tmp)
-    {
-        HASH_DEL(sc->backoff, b);
-        free(b->name);
-        free(b);
-    }
     pthread_mutex_destroy(&sc->lock);
     pthread_cond_destroy(&sc->wake);
     free(sc);

@@ -2,7 +2,7 @@
  * The background scheduler of `duro serve`: on its own thread, re-scans the
  * views repository (every [views] rescan, or when asked), syncs it into the
  * catalog, and every [worker] poll refreshes the stale views, dependencies
- * first, retrying failures with exponential backoff. A repository with
+ * first, retrying failures after their backoff (planner/backoff). A repository with
  * problems is logged and the last good one kept. Not for: signals (cli/serve.c).
  */
 #ifndef DURO_PLANNER_SCHEDULER_H
@@ -22,7 +22,7 @@ typedef struct Scheduler Scheduler;
 typedef enum SchedulerStatus {
     SCHEDULER_DONE,      /* built, or nothing to do (a read of a view fresh by then) */
     SCHEDULER_UNKNOWN,   /* no such view in the repository */
-    SCHEDULER_FAILED,    /* a build failed: failed_view, error */
+    SCHEDULER_FAILED,    /* a build failed, or a backoff held it back: failed_view, error */
     SCHEDULER_CANCELLED, /* Duro is stopping */
 } SchedulerStatus;
 
@@ -39,9 +39,11 @@ typedef struct SchedulerRequest {
     RunTrigger trigger; /* RUN_TRIGGER_CALL or RUN_TRIGGER_READ */
     /* Set before done() runs; owned by the request (scheduler_request_clear frees them). */
     SchedulerStatus status;
-    char *refreshed;   /* the views rebuilt, in build order, comma-separated */
-    char *failed_view; /* SCHEDULER_FAILED: the view whose build failed */
-    char *error;       /* SCHEDULER_FAILED: why, naming the step */
+    char *refreshed;     /* the views rebuilt, in build order, comma-separated */
+    char *failed_view;   /* SCHEDULER_FAILED: the view whose build failed */
+    char *error;         /* SCHEDULER_FAILED: why, naming the step */
+    bool held;           /* SCHEDULER_FAILED: nothing was built, failed_view's backoff runs */
+    int64_t next_try_us; /* SCHEDULER_FAILED: failed_view's next try; 0 = unknown */
     int64_t started_us;
     int64_t finished_us;
     /* Called once on the scheduler thread; the request is its submitter's again. */

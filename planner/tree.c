@@ -1,8 +1,9 @@
 /*
  * Refresh planning (see tree.h): a depth-first walk over dependencies from each
  * target, emitting a view after all of its dependencies (post-order), each view
- * once. Cycles cannot occur here: the loader reports them and drops no edge, so
- * the walk also guards against revisiting a view still on its path.
+ * once. The views of a dependency cycle, and the views that read them, are
+ * never planned (View.cycle), so the walk meets no cycle; it also guards
+ * against revisiting a view still on its path.
  */
 #include "planner/tree.h"
 
@@ -21,6 +22,12 @@ typedef struct Walk {
     TreePlan *out;
 } Walk;
 
+/* Enabled, and neither in a dependency cycle nor reading one. */
+static bool buildable(const View *v)
+{
+    return v->enabled && !v->cycle;
+}
+
 /* Adds view v to the plan after the dependencies it needs (iterative post-order DFS). */
 static void visit(Walk *w, size_t root)
 {
@@ -35,7 +42,7 @@ static void visit(Walk *w, size_t root)
         const View *v = &w->r->views[stack[depth]];
         if (edge[depth] < v->n_deps) {
             size_t d = v->deps[edge[depth]++];
-            if (w->mark[d] != UNSEEN || !w->r->views[d].enabled)
+            if (w->mark[d] != UNSEEN || !buildable(&w->r->views[d]))
                 continue;
             assert(d < n && depth + 1 < n); /* a path holds each view at most once */
             w->mark[d] = ON_PATH;
@@ -71,7 +78,7 @@ void tree_plan(const Repo *r, const bool *stale, const size_t *targets, size_t n
     }
     Walk w = {r, stale, target, force, xcalloc(n, 1), out};
     for (size_t i = 0; i < n_targets; i++)
-        if (r->views[targets[i]].enabled && w.mark[targets[i]] == UNSEEN)
+        if (buildable(&r->views[targets[i]]) && w.mark[targets[i]] == UNSEEN)
             visit(&w, targets[i]);
     for (size_t k = 0; k < out->n; k++)
         out->is_target[k] = target[out->views[k]];

@@ -1,7 +1,8 @@
 /*
  * What a refresh builds and in which order (README, "Refreshing views"): the targets and every
  * stale view they depend on, directly or not (with force, every dependency),
- * dependencies first; disabled views are left out. Pure: the repository and
+ * dependencies first; disabled views, and views in or reading a dependency
+ * cycle, are left out. Pure: the repository and
  * a stale flag per view in, a plan out.
  */
 #ifndef DURO_PLANNER_TREE_H
@@ -21,7 +22,7 @@ typedef struct TreePlan {
 /*
  * Plans a refresh of targets (indices into r->views). stale[i] says whether
  * view i needs a refresh. Targets are always in the plan, stale or not, unless
- * disabled. *out is overwritten; free with tree_plan_free.
+ * disabled or in (or reading) a dependency cycle. *out is overwritten; free with tree_plan_free.
  */
 void tree_plan(const Repo *r, const bool *stale, const size_t *targets, size_t n_targets,
                bool force, TreePlan *out);

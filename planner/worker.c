@@ -154,9 +154,10 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
         error = NULL;
         if (slot->store) { /* the warehouse is unreachable: say so in the run log */
             int64_t id;
+            out->retry_us = pipeline_next_try(slot->store, w->settings, v->name, out->finished_us);
             if (store_run_begin(slot->store, v->name, trigger, out->started_us, &id) == 0 &&
                 store_run_finish(slot->store, id, RUN_FAILED, out->finished_us, -1, out->error,
-                                 NULL) != 0)
+                                 NULL, out->retry_us) != 0)
                 log_error("%s: cannot record run: %s", v->name, store_error(slot->store));
         }
     } else if (failed_dep != NOT_PLANNED) {

@@ -16,6 +16,7 @@
 #include "catalog/interval.h"
 #include "catalog/names.h"
 #include "core/clock.h"
+#include "planner/backoff.h"
 #include "planner/staleness.h"
 
 #define POSTGRES_EPOCH_US 946684800000000LL /* 2000-01-01 in Unix microseconds */
@@ -218,7 +219,7 @@ static int load_tables(const AnswerEnv *env, VtError *err)
     for (size_t i = 0; i < nv; i++) {
         const StoreView *v = &views[i];
         StalenessInput in = staleness_from_store(v, now);
-        int64_t next = staleness_next_refresh(&in);
+        int64_t next = backoff_next_refresh(views, nv, i, now);
         texts[2 * i] = format_interval(v->interval);
         texts[2 * i + 1] = format_interval(v->effective_interval);
         status[i] = (VtStatusRow){

@@ -34,8 +34,9 @@ typedef struct InspectWait {
     bool cancelled; /* a cancel request ended the wait: the held message gets 57014 */
     ViewsRefresh *refreshes[INSPECT_MAX_WAITS];
     size_t n_refreshes;
-    size_t n_pending;   /* of those, not finished */
-    AnswerRefresh call; /* WAIT_CALL: the refresh a statement asked for */
+    bool built[INSPECT_MAX_WAITS]; /* per refresh: its view had a live table */
+    size_t n_pending;              /* of those, not finished */
+    AnswerRefresh call;            /* WAIT_CALL: the refresh a statement asked for */
 } InspectWait;
 
 struct Inspect {
@@ -49,6 +50,7 @@ struct Inspect {
     InspectSync sync;
     InspectWait wait;
     CodecError err; /* why the last message was refused */
+    char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
 
 Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, void *arg)
@@ -72,6 +74,7 @@ void inspect_free(Inspect *in)
     inspect_release_refreshes(in, true);
     answer_refresh_clear(&in->wait.call);
     answer_free(in->answer);
+    free(in->refusal);
     free(in);
 }
 
@@ -228,55 +231,102 @@ static void inspect_answer(Inspect *in, CodecBuf *b)
     codec_buf_free(b);
 }
 
+/* A WARNING for every waited refresh that failed, or the refusal of a view never built. */
+static int inspect_read_outcome(Inspect *in)
+{
+    StrVec warnings = {0};
+    for (size_t i = 0; i < in->wait.n_refreshes && !in->refusal; i++) {
+        const SchedulerRequest *req = views_refresh_result(in->wait.refreshes[i]);
+        if (req->status != SCHEDULER_FAILED)
+            continue;
+        char *m = views_failure_message(req->view, in->wait.built[i], req->failed_view, req->error,
+                                        req->next_try_us);
+        if (in->wait.built[i])
+            strvec_push_owned(&warnings, m);
+        else
+            in->refusal = m;
+    }
+    for (size_t i = 0; i < warnings.n && !in->refusal; i++)
+        inspect_notice(in, "WARNING", warnings.items[i]);
+    strvec_free(&warnings);
+    inspect_release_refreshes(in, false);
+    in->wait.kind = WAIT_NONE;
+    return in->refusal ? -1 : 0;
+}
+
 /*
  * A statement that reads relations: holds it while a stale managed view it
- * reads (stale_read = wait, or never built) is refreshed. Returns 1 to wait,
- * 0 to relay it now.
+ * reads (stale_read = wait, or never built) is refreshed. A view whose
+ * refresh a backoff holds back is read as it is, with a WARNING; one never
+ * built is an error. Returns 1 to wait, 0 to relay it now, -1 to answer it
+ * with the error in in->refusal.
  */
 static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
 {
     if (in->wait.kind == WAIT_READ) {
         if (in->wait.n_pending > 0)
             return 1;
-        for (size_t i = 0; i < in->wait.n_refreshes; i++) {
-            const SchedulerRequest *req = views_refresh_result(in->wait.refreshes[i]);
-            if (req->status == SCHEDULER_FAILED) {
-                char *m = xasprintf("duro: the refresh of %s failed (%s); reading the current "
-                                    "table",
-                                    req->view, req->error ? req->error : "unknown error");
-                inspect_notice(in, "WARNING", m);
-                free(m);
-            }
+        return inspect_read_outcome(in);
+    }
+    if (in->refusal)
+        return -1; /* decided already: the warehouse still owed answers */
+    ViewsReadInfo v;
+    for (size_t i = 0; i < info->relations.n; i++) {
+        if (views_read(in->env->views, info->relations.items[i], &v) == VIEWS_READ_REFUSE) {
+            in->refusal = views_failure_message(v.view, false, v.failed, v.error, v.next_try_us);
+            return -1;
         }
-        inspect_release_refreshes(in, false);
-        in->wait.kind = WAIT_NONE;
-        return 0;
     }
     for (size_t i = 0; i < info->relations.n && in->wait.n_refreshes < INSPECT_MAX_WAITS; i++) {
-        const char *view = NULL;
-        ViewsRead how = views_read(in->env->views, info->relations.items[i], &view);
+        ViewsRead how = views_read(in->env->views, info->relations.items[i], &v);
         if (how == VIEWS_READ_NOW)
             continue;
         bool seen = false;
         for (size_t k = 0; k < in->wait.n_refreshes && !seen; k++)
-            seen = strcmp(views_refresh_result(in->wait.refreshes[k])->view, view) == 0;
+            seen = strcmp(views_refresh_result(in->wait.refreshes[k])->view, v.view) == 0;
         if (seen)
             continue;
-        if (how == VIEWS_READ_BACKGROUND) {
-            (void)views_refresh(in->env->views, NULL, NULL, view, false, true, RUN_TRIGGER_READ);
+        if (how == VIEWS_READ_HELD) {
+            char *m = views_failure_message(v.view, true, v.failed, v.error, v.next_try_us);
+            inspect_notice(in, "WARNING", m);
+            free(m);
             continue;
         }
-        char *m = xasprintf("duro: %s is stale; waiting for its refresh", view);
+        if (how == VIEWS_READ_BACKGROUND) {
+            (void)views_refresh(in->env->views, NULL, NULL, v.view, false, true, RUN_TRIGGER_READ);
+            continue;
+        }
+        char *m = xasprintf("duro: %s is stale; waiting for its refresh", v.view);
         inspect_notice(in, "NOTICE", m);
         free(m);
+        in->wait.built[in->wait.n_refreshes] = v.built;
         in->wait.refreshes[in->wait.n_refreshes++] = views_refresh(
-            in->env->views, inspect_refresh_done, in, view, false, true, RUN_TRIGGER_READ);
+            in->env->views, inspect_refresh_done, in, v.view, false, true, RUN_TRIGGER_READ);
         in->wait.n_pending++;
     }
     if (in->wait.n_refreshes == 0)
         return 0;
     in->wait.kind = WAIT_READ;
     return 1;
+}
+
+/* Answers the held statement with in->refusal once the warehouse owes nothing; false to wait. */
+static bool inspect_refuse_read(Inspect *in, bool extended)
+{
+    if (!inspect_warehouse_idle(in))
+        return false;
+    CodecBuf out;
+    codec_buf_init(&out, 64 * 1024);
+    if (extended) {
+        answer_error(in->answer, &out, VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, true);
+    } else {
+        codec_put_error(&out, "ERROR", VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, NULL, NULL);
+        codec_put_ready(&out, in->tx_status);
+    }
+    inspect_answer(in, &out);
+    free(in->refusal);
+    in->refusal = NULL;
+    return true;
 }
 
 /* True when the client may call duro_refresh. */
@@ -367,8 +417,11 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
     const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
     if (info->kind == INTERCEPT_PASS) {
         codec_buf_free(&out);
-        if (info->relations.n && inspect_read_gate(in, info) > 0)
+        int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
+        if (gate > 0)
             return INSPECT_WAIT;
+        if (gate < 0)
+            return inspect_refuse_read(in, false) ? INSPECT_ANSWER : INSPECT_WAIT;
         in->sync.pending_z++;
         return INSPECT_PASS;
     }
@@ -405,8 +458,11 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_ANSWER;
     const InterceptInfo *info = inspect_classify(in, p.query, strlen(p.query));
     if (info->kind == INTERCEPT_PASS) {
-        if (info->relations.n && inspect_read_gate(in, info) > 0)
+        int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
+        if (gate > 0)
             return INSPECT_WAIT;
+        if (gate < 0)
+            return inspect_refuse_read(in, true) ? INSPECT_ANSWER : INSPECT_WAIT;
         if (!*p.name)
             answer_forget_unnamed(in->answer, true, false);
         in->sync.unsynced = true;

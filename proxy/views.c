@@ -1,19 +1,21 @@
 /*
  * The managed views for the gateway (see views.h). The list is re-read only
  * when the catalog's files changed; each view's stale_read is parsed once per
- * list read.
+ * list read. Whether a read may wait for a refresh is planner/backoff's word.
  */
 #include "proxy/views.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <uthash.h>
 
 #include "catalog/config.h"
 #include "catalog/names.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "planner/backoff.h"
 #include "planner/staleness.h"
 
 #define VIEWS_CLASSIFY_CACHE 1024 /* statements remembered; the cache starts over when full */
@@ -129,38 +131,60 @@ static void views_load(Views *vw)
     qsort(vw->tables, vw->n_tables, sizeof(char *), compare_strings);
 }
 
-static const StoreView *find_view(Views *vw, const char *name)
-{
-    size_t lo = 0, hi = vw->n_views;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(vw->list[mid].name, name);
-        if (c == 0)
-            return &vw->list[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-ViewsRead views_read(Views *vw, const char *relation, const char **view)
+ViewsRead views_read(Views *vw, const char *relation, ViewsReadInfo *info)
 {
     views_load(vw);
+    memset(info, 0, sizeof *info);
     char *qualified = strchr(relation, '.') ? NULL : names_qualified(NULL, relation);
-    const StoreView *v = find_view(vw, qualified ? qualified : relation);
+    const StoreView *v = backoff_find(vw->list, vw->n_views, qualified ? qualified : relation);
     free(qualified);
     if (!v || !v->enabled)
         return VIEWS_READ_NOW;
-    *view = v->name;
-    StalenessInput in = staleness_from_store(v, clock_wall_us());
-    if (!v->built_hash)
-        return VIEWS_READ_WAIT; /* never built: always built first */
-    if (!staleness_needs_refresh(&in))
+    int64_t now = clock_wall_us();
+    info->view = v->name;
+    info->built = v->built_hash != NULL;
+    StalenessInput in = staleness_from_store(v, now);
+    if (info->built && !staleness_needs_refresh(&in))
         return VIEWS_READ_NOW;
-    return vw->stale_read[v - vw->list] == STALE_READ_SERVE ? VIEWS_READ_BACKGROUND
-                                                            : VIEWS_READ_WAIT;
+    size_t i = (size_t)(v - vw->list);
+    BackoffHold hold = backoff_check(vw->list, vw->n_views, i, RUN_TRIGGER_READ, now);
+    if (hold.failed) {
+        info->failed = hold.failed->name;
+        info->error = hold.failed->last_error;
+        info->next_try_us = hold.until_us;
+        return info->built ? VIEWS_READ_HELD : VIEWS_READ_REFUSE;
+    }
+    if (!info->built)
+        return VIEWS_READ_WAIT; /* never built: always built first */
+    return vw->stale_read[i] == STALE_READ_SERVE ? VIEWS_READ_BACKGROUND : VIEWS_READ_WAIT;
+}
+
+char *views_failure_message(const char *view, bool built, const char *failed, const char *error,
+                            int64_t next_try_us)
+{
+    char when[64] = ""; /* no next try (a dependency cycle): none is told */
+    if (next_try_us > 0) {
+        time_t secs = (time_t)(next_try_us / CLOCK_US_PER_SECOND);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof when, "; next try at %Y-%m-%d %H:%M:%S+00", &tm);
+    }
+    if (!error)
+        error = "no error recorded";
+    bool own = strcmp(view, failed) == 0;
+    if (built && own)
+        return xasprintf("duro: the last refresh of %s failed (%s); reading its current table%s",
+                         view, error, when);
+    if (built)
+        return xasprintf("duro: the last refresh of %s, which %s reads, failed (%s); reading the "
+                         "current table of %s%s",
+                         failed, view, error, view, when);
+    if (own)
+        return xasprintf("duro: %s has never been built: its last refresh failed (%s)%s", view,
+                         error, when);
+    return xasprintf("duro: %s has never been built: the last refresh of %s, which it reads, "
+                     "failed (%s)%s",
+                     view, failed, error, when);
 }
 
 bool views_may_concern(Views *vw, const char *sql, size_t len)

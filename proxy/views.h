@@ -25,7 +25,21 @@ typedef enum ViewsRead {
     VIEWS_READ_NOW,        /* not a managed view, or a fresh one */
     VIEWS_READ_WAIT,       /* stale with stale_read = wait, or never built */
     VIEWS_READ_BACKGROUND, /* stale with stale_read = serve: refresh in the background */
+    VIEWS_READ_HELD,       /* stale, and a backoff holds its refresh back: read it now, warned */
+    VIEWS_READ_REFUSE,     /* never built, and a backoff holds its build back: an error */
 } ViewsRead;
+
+/* What views_read found; the strings are valid until the next call on the Views. */
+typedef struct ViewsReadInfo {
+    const char *view;    /* the managed view read, schema.table */
+    bool built;          /* it has a live table */
+    const char *failed;  /* HELD, REFUSE: the view whose failure holds it back */
+    const char *error;   /* that view's last error */
+    int64_t next_try_us; /* when it is tried again */
+} ViewsReadInfo;
+
+/* The SQLSTATE of a read of a view that was never built while a backoff holds its build back. */
+#define VIEWS_NEVER_BUILT_SQLSTATE "55000" /* object_not_in_prerequisite_state */
 
 /* Told on the loop's thread that a refresh finished. */
 typedef void (*ViewsRefreshDone)(void *arg, ViewsRefresh *r);
@@ -41,8 +55,15 @@ void views_free(Views *v);
 /* The catalog connection (for the virtual tables). */
 Store *views_store(Views *v);
 
-/* What a read of relation ("schema.table" or "table") asks for; *view is its name then. */
-ViewsRead views_read(Views *v, const char *relation, const char **view);
+/* What a read of relation ("schema.table" or "table") asks for; *info tells of the view. */
+ViewsRead views_read(Views *v, const char *relation, ViewsReadInfo *info);
+/*
+ * What a reader of view is told when the refresh of failed (view itself or a
+ * view it reads) failed (error) and is tried again at next_try_us (0 =
+ * unknown): the WARNING when the view is built, else the error. Caller frees.
+ */
+char *views_failure_message(const char *view, bool built, const char *failed, const char *error,
+                            int64_t next_try_us);
 /* The pre-filter: could sql concern Duro (its name, or a managed view's table name)? */
 bool views_may_concern(Views *v, const char *sql, size_t len);
 /* intercept_analyze, cached by text; the result is valid until the next call. */

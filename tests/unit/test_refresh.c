@@ -1,6 +1,6 @@
 /*
  * The pure parts of a refresh: which views are its targets (named ones, fresh
- * ones left out on request, or every stale view but those backing off), and
+ * ones left out on request, or every stale view but those a backoff holds back), and
  * what its report says was built and what failed first.
  */
 #include <setjmp.h>
@@ -37,12 +37,6 @@ static size_t index_of(const Repo *r, const char *name)
     return (size_t)(v - r->views);
 }
 
-/* RefreshSkipFn: leaves out the view named by arg. */
-static bool skip_named(void *arg, const View *v)
-{
-    return strcmp(v->name, arg) == 0;
-}
-
 /* The names of targets, comma-separated, in the order chosen. */
 static char *names(const Repo *r, const size_t *targets, size_t n)
 {
@@ -55,10 +49,10 @@ static char *names(const Repo *r, const size_t *targets, size_t n)
 }
 
 static void assert_targets(const Repo *r, const RefreshRequest *req, const bool *stale,
-                           const char *want)
+                           const bool *held, const char *want)
 {
     size_t targets[3];
-    size_t n = refresh_targets(r, req, stale, targets);
+    size_t n = refresh_targets(r, req, stale, held, targets);
     char *got = names(r, targets, n);
     assert_string_equal(got, want);
     free(got);
@@ -73,17 +67,18 @@ static void test_targets(void **state)
     stale[index_of(&r, "a.three")] = true;
     size_t named[] = {index_of(&r, "a.two"), index_of(&r, "a.one")};
 
+    bool held[3] = {false};
     RefreshRequest call = {.targets = named, .n_targets = 2, .trigger = RUN_TRIGGER_CALL};
-    assert_targets(&r, &call, stale, "a.two,a.one"); /* named: stale or not, in order */
+    assert_targets(&r, &call, stale, NULL, "a.two,a.one"); /* named: stale or not, in order */
     RefreshRequest read = {.targets = named, .n_targets = 2, .only_if_stale = true};
-    assert_targets(&r, &read, stale, "a.one");
+    assert_targets(&r, &read, stale, NULL, "a.one");
     RefreshRequest poll = {.all_stale = true, .trigger = RUN_TRIGGER_SCHEDULE};
-    assert_targets(&r, &poll, stale, "a.one,a.three");
-    poll.skip = skip_named;
-    poll.skip_arg = (void *)"a.one";
-    assert_targets(&r, &poll, stale, "a.three");
+    assert_targets(&r, &poll, stale, held, "a.one,a.three");
+    held[index_of(&r, "a.one")] = true; /* backing off: neither the poll nor a read builds it */
+    assert_targets(&r, &poll, stale, held, "a.three");
+    assert_targets(&r, &read, stale, held, "");
     memset(stale, 0, sizeof(stale));
-    assert_targets(&r, &poll, stale, "");
+    assert_targets(&r, &poll, stale, held, "");
     repo_free(&r);
 }
 

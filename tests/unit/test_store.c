@@ -178,7 +178,8 @@ static int64_t record_run(Store *s, const char *view, int64_t started, RunOutcom
     int64_t id = 0;
     assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, started, &id), 0);
     assert_int_equal(store_run_step(s, id, "create", started, started + 1000, error), 0);
-    assert_int_equal(store_run_finish(s, id, outcome, started + 2000, rows, error, built_hash), 0);
+    assert_int_equal(store_run_finish(s, id, outcome, started + 2000, rows, error, built_hash, 0),
+                     0);
     return id;
 }
 
@@ -287,12 +288,14 @@ static void test_migrates_a_version_1_catalog(void **state)
     Fixture *f = *state;
     store_close(open_store(f->db));
     /* Turn it back into what the first release wrote, with one run in it. */
+    sql_exec(f->db, "ALTER TABLE runs DROP COLUMN retry_us");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN pid");
     sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, finished_us, outcome)"
                     " VALUES ('a.x', 'schedule', 1, 2, 'ok')");
     sql_exec(f->db, "PRAGMA user_version = 1");
     Store *s = open_store(f->db);
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE retry_us IS NULL"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NULL"), 1);
     int64_t id;
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
@@ -582,6 +585,69 @@ static void test_changed_view_stays_stale(void **state)
 
 /* ---- runs ---- */
 
+/* A finished run of a.x started at started with outcome and next try retry (0: none). */
+static void finished_run(Store *s, int64_t started, RunOutcome outcome, int64_t retry)
+{
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, started, &id), 0);
+    assert_int_equal(store_run_finish(s, id, outcome, started + 10, outcome == RUN_OK ? 1 : -1,
+                                      outcome == RUN_OK ? NULL : "boom",
+                                      outcome == RUN_OK ? "h1" : NULL, retry),
+                     0);
+}
+
+static void test_own_failures_count_until_a_success_or_a_change(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    ViewSpec specs[] = {{"a.x", "h1", 3600, 3600, true, NULL, VIEW_KIND_SQL, NULL, NULL}};
+    sync_specs(s, specs, 1, T1);
+    StoreView v;
+
+    finished_run(s, T1 + 1, RUN_FAILED, T1 + 100);
+    finished_run(s, T1 + 20, RUN_TESTS_FAILED, T1 + 200);
+    finished_run(s, T1 + 30, RUN_FAILED, 0); /* a dependency's failure: not counted */
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 2);
+    assert_true(v.retry_us == T1 + 200);
+    assert_true(v.last_failed);
+    assert_string_equal(v.last_error, "boom");
+    store_view_free(&v);
+
+    /* A success ends them (and stores no next try, whatever it is given). */
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 40, &id), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T1 + 50, 1, NULL, "h1", T1 + 999), 0);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 0);
+    assert_true(v.retry_us == 0);
+    store_view_free(&v);
+
+    /* Failures of a definition changed since do not count, nor show. */
+    finished_run(s, T2, RUN_TESTS_FAILED, T2 + 100);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 1);
+    assert_true(v.last_failed);
+    store_view_free(&v);
+    specs[0].hash = "h2";
+    sync_specs(s, specs, 1, T2 + 50);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 0);
+    assert_true(v.retry_us == 0);
+    assert_false(v.last_failed);
+    assert_null(v.last_error);
+    assert_string_equal(v.last_outcome, "tests_failed"); /* still the newest run's */
+    store_view_free(&v);
+    /* Back to the definition that failed: a new definition all the same. */
+    specs[0].hash = "h1";
+    sync_specs(s, specs, 1, T3);
+    get_view(s, "a.x", &v);
+    assert_int_equal(v.failures, 0);
+    assert_false(v.last_failed);
+    store_view_free(&v);
+    store_close(s);
+}
+
 static void test_last_outcome_and_running(void **state)
 {
     Fixture *f = *state;
@@ -605,7 +671,7 @@ static void test_last_outcome_and_running(void **state)
     assert_false(v.running);
     store_view_free(&v);
 
-    assert_int_equal(store_run_finish(s, id, RUN_FAILED, T1 + 500, -1, "boom", "h1"), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_FAILED, T1 + 500, -1, "boom", "h1", 0), 0);
     get_view(s, "a.x", &v);
     assert_false(v.running);
     assert_string_equal(v.last_outcome, "failed");
@@ -623,7 +689,7 @@ static void test_last_outcome_and_running(void **state)
     assert_true(v.last_failed);
     store_view_free(&v);
 
-    assert_int_equal(store_run_finish(s, id, RUN_OK, T2 + 700, 5, NULL, "h1"), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T2 + 700, 5, NULL, "h1", 0), 0);
     get_view(s, "a.x", &v);
     assert_false(v.running);
     assert_string_equal(v.last_outcome, "ok");
@@ -637,7 +703,7 @@ static void test_last_outcome_and_running(void **state)
 
     /* Cancelled after a success: the newest finished run decides. */
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T3, &id), 0);
-    assert_int_equal(store_run_finish(s, id, RUN_CANCELLED, T3 + 1, -1, "timeout", NULL), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_CANCELLED, T3 + 1, -1, "timeout", NULL, 0), 0);
     get_view(s, "a.x", &v);
     assert_string_equal(v.last_outcome, "cancelled");
     assert_true(v.last_failed);
@@ -661,10 +727,10 @@ static void test_list_runs_and_steps(void **state)
     assert_int_equal(store_run_step(s, a1, "create", T1, T1 + 20, NULL), 0);
     assert_int_equal(store_run_step(s, a1, "cleanup", T1 + 30, T1 + 31, NULL), 0);
     assert_int_equal(store_run_step(s, a1, "cleanup2", T1 + 30, T1 + 32, NULL), 0);
-    assert_int_equal(store_run_finish(s, a1, RUN_TESTS_FAILED, T1 + 40, -1, "correct", "h1"), 0);
-    assert_int_equal(store_run_finish(s, b1, RUN_OK, T1 + 200, 0, NULL, "hb"), 0);
+    assert_int_equal(store_run_finish(s, a1, RUN_TESTS_FAILED, T1 + 40, -1, "correct", "h1", 0), 0);
+    assert_int_equal(store_run_finish(s, b1, RUN_OK, T1 + 200, 0, NULL, "hb", 0), 0);
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T2, &a2), 0);
-    assert_int_equal(store_run_finish(s, a2, RUN_CANCELLED, T2, -1, NULL, NULL), 0);
+    assert_int_equal(store_run_finish(s, a2, RUN_CANCELLED, T2, -1, NULL, NULL, 0), 0);
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T2, &a3),
                      0); /* same start: id breaks */
 
@@ -722,7 +788,7 @@ static void test_one_build_of_a_view_at_a_time(void **state)
     assert_non_null(strstr(store_error(s), "a.x is already being built by process"));
     assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T1 + 1, &b),
                      0); /* others are free */
-    assert_int_equal(store_run_finish(s, a, RUN_OK, T1 + 2, 1, NULL, "h"), 0);
+    assert_int_equal(store_run_finish(s, a, RUN_OK, T1 + 2, 1, NULL, "h", 0), 0);
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 3, &again), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs"), 3);
     store_close(s);
@@ -771,7 +837,7 @@ static void test_runs_kept_when_view_leaves(void **state)
     StoreView v;
     assert_int_equal(store_get_view(s, "a.x", &v), 1);
     /* A run in flight when its view left still finishes. */
-    assert_int_equal(store_run_finish(s, late, RUN_OK, T2 + 5, 4, NULL, "h1"), 0);
+    assert_int_equal(store_run_finish(s, late, RUN_OK, T2 + 5, 4, NULL, "h1", 0), 0);
 
     StoreRun *runs = NULL;
     size_t n = 0;
@@ -805,14 +871,14 @@ static void test_run_errors(void **state)
 
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
     assert_int_equal(store_run_step(s, id, "", T1, T1, NULL), -1);
-    assert_int_equal(store_run_finish(s, id, RUN_RUNNING, T1, -1, NULL, NULL), -1);
+    assert_int_equal(store_run_finish(s, id, RUN_RUNNING, T1, -1, NULL, NULL, 0), -1);
     assert_non_null(strstr(store_error(s), "does not end a run"));
-    assert_int_equal(store_run_finish(s, id, RUN_OK, T1, -1, NULL, NULL), -1);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T1, -1, NULL, NULL, 0), -1);
     assert_non_null(strstr(store_error(s), "hash"));
-    assert_int_equal(store_run_finish(s, id + 1, RUN_FAILED, T1, -1, "x", NULL), -1);
+    assert_int_equal(store_run_finish(s, id + 1, RUN_FAILED, T1, -1, "x", NULL, 0), -1);
     assert_non_null(strstr(store_error(s), "no such run in progress"));
-    assert_int_equal(store_run_finish(s, id, RUN_FAILED, T1, -1, "x", NULL), 0);
-    assert_int_equal(store_run_finish(s, id, RUN_OK, T1, -1, NULL, "h1"), -1);
+    assert_int_equal(store_run_finish(s, id, RUN_FAILED, T1, -1, "x", NULL, 0), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T1, -1, NULL, "h1", 0), -1);
 
     StoreRun *runs = NULL;
     size_t n = 0;
@@ -875,7 +941,7 @@ static void *writer_main(void *arg)
         int64_t id = 0;
         if (store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1 + i, &id) ||
             store_run_step(s, id, "create", T1 + i, T1 + i + 1, NULL) ||
-            store_run_finish(s, id, i % 3 ? RUN_OK : RUN_FAILED, T1 + i + 2, i, NULL, hash))
+            store_run_finish(s, id, i % 3 ? RUN_OK : RUN_FAILED, T1 + i + 2, i, NULL, hash, 0))
             worker_fail(w, "run", store_error(s));
     }
     store_close(s);
@@ -1010,6 +1076,7 @@ int main(void)
         TEST(test_sync_failure_changes_nothing),
         TEST(test_changed_view_stays_stale),
         TEST(test_last_outcome_and_running),
+        TEST(test_own_failures_count_until_a_success_or_a_change),
         TEST(test_list_runs_and_steps),
         TEST(test_migrates_a_version_1_catalog),
         TEST(test_one_build_of_a_view_at_a_time),

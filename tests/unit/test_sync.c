@@ -95,7 +95,7 @@ static void build(Fixture *f, const char *view, RunOutcome outcome, int64_t now)
     assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, now - 1000, &run), 0);
     bool ok = outcome == RUN_OK;
     assert_int_equal(store_run_finish(s, run, outcome, now, ok ? 10 : -1,
-                                      ok ? NULL : "tests failed: x", ok ? v.hash : NULL),
+                                      ok ? NULL : "tests failed: x", ok ? v.hash : NULL, 0),
                      0);
     store_view_free(&v);
     store_close(s);

@@ -1,6 +1,7 @@
 /*
  * Refresh planning: targets after their stale dependencies (every dependency
- * with force), dependencies first, each view once, disabled views left out.
+ * with force), dependencies first, each view once, disabled views left out, and
+ * the views of a dependency cycle and the views reading them too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,10 +94,43 @@ static void test_plans(void **state)
     repo_free(&r);
 }
 
+/* a.x <-> a.y; b.z reads a.x; c.w reads b.z; d.v stands alone; e.u reads nothing in a cycle. */
+static void test_a_cycle_stops_only_its_members_and_their_dependents(void **state)
+{
+    (void)state;
+    RepoFile files[] = {
+        {"a/x - 1h.sql", "select 1 as n from a.y"}, {"a/y - 1h.sql", "select 1 as n from a.x"},
+        {"b/z - 1h.sql", "select n from a.x"},      {"c/w - 1h.sql", "select n from b.z"},
+        {"d/v - 1h.sql", "select 1 as n"},          {"e/u - 1h.sql", "select n from d.v"},
+    };
+    Repo r;
+    repo_build(files, sizeof(files) / sizeof(files[0]), NULL, &r);
+    /* Still a problem of the repository (duro check fails), and the only one. */
+    assert_int_equal(r.diags.n, 1);
+    assert_int_equal(r.n_cycles, 1);
+    assert_string_equal(r.diags.items[0].message, "dependency cycle: a.x -> a.y -> a.x");
+    const char *cycle = "dependency cycle: a.x -> a.y -> a.x";
+    assert_string_equal(repo_find(&r, "a.x")->cycle, cycle);
+    assert_string_equal(repo_find(&r, "a.y")->cycle, cycle);
+    assert_string_equal(repo_find(&r, "b.z")->cycle, cycle);
+    assert_string_equal(repo_find(&r, "c.w")->cycle, cycle);
+    assert_null(repo_find(&r, "d.v")->cycle);
+    assert_null(repo_find(&r, "e.u")->cycle);
+    assert_true(repo_find(&r, "a.x")->enabled && repo_find(&r, "c.w")->enabled); /* not disabled */
+
+    const char *all = "a.x,a.y,b.z,c.w,d.v,e.u";
+    /* The poll's plan over every stale view: the rest of the repository only. */
+    assert_plan(&r, all, false, all, "d.v*,e.u*");
+    assert_plan(&r, all, true, "c.w,a.y", "");
+    assert_plan(&r, all, false, "e.u", "d.v,e.u*");
+    repo_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plans),
+        cmocka_unit_test(test_a_cycle_stops_only_its_members_and_their_dependents),
     };
     return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
 }
