@@ -77,6 +77,10 @@ static const KeyDef keys[] = {
      FIELD(gateway.inspect_mode)},
     {"gateway", "max_message", KEY_SIZE, FIELD(gateway.max_message), "64MB", false, NULL,
      "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
+    {"gateway", "duro_query_timeout", KEY_DURATION, FIELD(gateway.duro_query_timeout), "10s", false,
+     NULL, "a duration such as 10s, 1m or 1h"},
+    {"gateway", "duro_query_max_bytes", KEY_SIZE, FIELD(gateway.duro_query_max_bytes), "64MB",
+     false, NULL, "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
 
     {"warehouse", "dialect", KEY_CHOICE, FIELD(warehouse.dialect), "postgres", false, dialects,
      "postgres or redshift", FIELD(warehouse.dialect_kind)},
