@@ -80,6 +80,10 @@ static const KeyDef keys[] = {
      "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
     {"gateway", "inspect_limit", KEY_SIZE, FIELD(gateway.inspect_limit), "1MB", false, NULL,
      "a size from 16kB to 1GB, such as 512kB, 1MB or 16MB"},
+    {"gateway", "duro_query_timeout", KEY_DURATION, FIELD(gateway.duro_query_timeout), "10s", false,
+     NULL, "a duration such as 10s, 1m or 1h"},
+    {"gateway", "duro_query_max_bytes", KEY_SIZE, FIELD(gateway.duro_query_max_bytes), "64MB",
+     false, NULL, "a size from 16kB to 1GB, such as 512kB, 64MB or 1GB"},
 
     {"warehouse", "dialect", KEY_CHOICE, FIELD(warehouse.dialect), "postgres", false, dialects,
      "postgres or redshift", FIELD(warehouse.dialect_kind)},

@@ -40,6 +40,8 @@ typedef struct Settings {
         int64_t max_message;   /* bytes: the largest message a client may send */
         int64_t inspect_limit; /* bytes: larger queries are relayed as they come, unexamined */
         char *inspect;         /* "on": Duro answers its own SQL and holds reads of stale views */
+        int64_t duro_query_timeout;   /* seconds a query on duro.status/duro.runs may take */
+        int64_t duro_query_max_bytes; /* the largest result of such a query, in memory */
         SettingsSwitch inspect_mode;
     } gateway;
     struct {

@@ -13,11 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "catalog/interval.h"
 #include "catalog/names.h"
-#include "core/clock.h"
-#include "planner/backoff.h"
-#include "planner/staleness.h"
 
 #define POSTGRES_EPOCH_US 946684800000000LL /* 2000-01-01 in Unix microseconds */
 
@@ -50,10 +46,22 @@ typedef struct LocalPortal {
     struct LocalPortal *next;
 } LocalPortal;
 
+/* The query being evaluated off the loop (at most one: the session holds further input). */
+typedef struct AnswerEval {
+    EvalJob *job;
+    VtStatement *stmt; /* a simple Query's, owned; NULL for a portal's */
+    char *portal;      /* the Execute's portal, or NULL for a simple Query */
+} AnswerEval;
+
 struct Answer {
     LocalStmt *stmts;
     LocalPortal *portals;
     bool skipping;
+    const char *user; /* borrowed from the session */
+    char *timezone;   /* the session's TimeZone, as the warehouse reported it */
+    void (*on_eval)(void *arg);
+    void *on_eval_arg;
+    AnswerEval eval;
 };
 
 static const CodecColumn refresh_columns[] = {
@@ -129,10 +137,68 @@ Answer *answer_new(void)
     return xcalloc(1, sizeof(Answer));
 }
 
+static void eval_clear(Answer *a)
+{
+    if (a->eval.job)
+        eval_detach(a->eval.job);
+    vtable_statement_free(a->eval.stmt);
+    free(a->eval.portal);
+    memset(&a->eval, 0, sizeof a->eval);
+}
+
+void answer_set_session(Answer *a, const char *user, void (*on_eval)(void *arg), void *arg)
+{
+    a->user = user;
+    a->on_eval = on_eval;
+    a->on_eval_arg = arg;
+}
+
+void answer_set_timezone(Answer *a, const char *timezone)
+{
+    free(a->timezone);
+    a->timezone = timezone ? xstrdup(timezone) : NULL;
+}
+
+bool answer_evaluating(const Answer *a)
+{
+    return a->eval.job && !eval_finished(a->eval.job);
+}
+
+bool answer_eval_cancel(Answer *a)
+{
+    if (!answer_evaluating(a))
+        return false;
+    eval_cancel(a->eval.job);
+    return true;
+}
+
+static void eval_done(void *arg)
+{
+    Answer *a = arg;
+    if (a->on_eval)
+        a->on_eval(a->on_eval_arg);
+}
+
+/* Hands st to the pool; 1 when it is evaluating, 0 when refused (the error is in out). */
+static int eval_start_job(Answer *a, const AnswerEnv *env, const VtStatement *st,
+                          char *const *params, size_t nparams, CodecBuf *out, bool extended)
+{
+    VtError err = {{0}, {0}};
+    a->eval.job =
+        eval_submit(env->pool, st, params, nparams, a->user, a->timezone, eval_done, a, &err);
+    if (!a->eval.job) {
+        answer_error(a, out, err.sqlstate, err.message, extended);
+        return 0;
+    }
+    return 1;
+}
+
 void answer_free(Answer *a)
 {
     if (!a)
         return;
+    eval_clear(a);
+    free(a->timezone);
     while (a->portals)
         drop_portal(a, a->portals->name);
     while (a->stmts)
@@ -186,87 +252,6 @@ void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *me
     codec_put_error(out, "ERROR", sqlstate, message, NULL, NULL);
     if (extended)
         a->skipping = true;
-}
-
-/* ---- loading the virtual tables ----------------------------------------------------- */
-
-static char *format_interval(int64_t seconds)
-{
-    if (seconds <= 0)
-        return NULL;
-    char buf[32];
-    interval_format(seconds, buf, sizeof buf);
-    return xstrdup(buf);
-}
-
-/* Fills env->vt from the catalog. Returns 0, or -1 with a message in err. */
-static int load_tables(const AnswerEnv *env, VtError *err)
-{
-    StoreView *views = NULL;
-    StoreRun *runs = NULL;
-    size_t nv = 0, nr = 0;
-    if (store_list_views(env->store, &views, &nv) != 0 ||
-        store_list_runs(env->store, NULL, 0, &runs, &nr) != 0) {
-        snprintf(err->sqlstate, sizeof err->sqlstate, "58000");
-        snprintf(err->message, sizeof err->message, "cannot read Duro's catalog: %s",
-                 store_error(env->store));
-        store_views_free(views, nv);
-        return -1;
-    }
-    int64_t now = clock_wall_us();
-    VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
-    char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
-    for (size_t i = 0; i < nv; i++) {
-        const StoreView *v = &views[i];
-        StalenessInput in = staleness_from_store(v, now);
-        int64_t next = backoff_next_refresh(views, nv, i, now);
-        texts[2 * i] = format_interval(v->interval);
-        texts[2 * i + 1] = format_interval(v->effective_interval);
-        status[i] = (VtStatusRow){
-            .view = v->name,
-            .interval = texts[2 * i],
-            .effective_interval = texts[2 * i + 1],
-            .state = view_state_name(staleness_state(&in)),
-            .last_refresh_us = v->last_success_us ? v->last_success_us : VT_NULL_TIME,
-            .last_duration_s = v->last_success_us ? (double)v->last_duration_us / 1e6 : NAN,
-            .next_refresh_us = next ? next : VT_NULL_TIME,
-            .rows = v->built_hash ? v->rows : -1,
-            .depends_on = v->depends_on,
-            .last_error =
-                v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL,
-            .source = v->source,
-        };
-    }
-    VtRunRow *rrows = xcalloc(nr ? nr : 1, sizeof *rrows);
-    for (size_t i = 0; i < nr; i++) {
-        const StoreRun *r = &runs[i];
-        rrows[i] = (VtRunRow){
-            .id = r->id,
-            .view = r->view,
-            .started_us = r->started_us,
-            .finished_us = r->finished_us ? r->finished_us : VT_NULL_TIME,
-            .outcome = r->outcome,
-            .duration_s = r->finished_us ? (double)(r->finished_us - r->started_us) / 1e6 : NAN,
-            .rows = r->rows,
-            .trigger = r->trigger,
-            .error = r->error,
-        };
-    }
-    char *error = NULL;
-    int rc = vtable_load(env->vt, status, nv, rrows, nr, &error);
-    if (rc != 0) {
-        snprintf(err->sqlstate, sizeof err->sqlstate, "58000");
-        snprintf(err->message, sizeof err->message, "%s", error ? error : "cannot load");
-        free(error);
-    }
-    for (size_t i = 0; i < 2 * nv; i++)
-        free(texts[i]);
-    free(texts);
-    free(status);
-    free(rrows);
-    store_views_free(views, nv);
-    store_runs_free(runs, nr);
-    return rc;
 }
 
 /* ---- encoding results ----------------------------------------------------------- */
@@ -496,8 +481,6 @@ int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const Interce
     }
     VtError err = {{0}, {0}};
     VtStatement *vt = vtable_prepare_tree(env->vt, info->tree, NULL, 0, &err);
-    VtValue *rows = NULL;
-    size_t nrows = 0;
     if (!vt) {
         answer_error(a, out, err.sqlstate, err.message, false);
         return 0;
@@ -507,17 +490,46 @@ int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const Interce
         vtable_statement_free(vt);
         return 0;
     }
-    if (load_tables(env, &err) != 0 || vtable_execute(vt, NULL, 0, &rows, &nrows, &err) != 0) {
-        answer_error(a, out, err.sqlstate, err.message, false);
+    if (eval_start_job(a, env, vt, NULL, 0, out, false) == 0) {
         vtable_statement_free(vt);
         return 0;
     }
-    put_row_description(out, vt, NULL, 0);
-    size_t pos = 0;
-    put_rows(out, vt, rows, nrows, &pos, 0, NULL, 0);
-    vtable_rows_free(rows, nrows, vtable_ncolumns(vt));
-    vtable_statement_free(vt);
-    return 0;
+    a->eval.stmt = vt;
+    return 2;
+}
+
+void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out)
+{
+    VtValue *rows = NULL;
+    size_t nrows = 0;
+    VtError err = {{0}, {0}};
+    int rc = eval_take(a->eval.job, &rows, &nrows, &err);
+    a->eval.job = NULL;
+    if (!a->eval.portal) {
+        if (rc != 0) {
+            answer_error(a, out, err.sqlstate, err.message, false);
+        } else {
+            put_row_description(out, a->eval.stmt, NULL, 0);
+            size_t pos = 0;
+            put_rows(out, a->eval.stmt, rows, nrows, &pos, 0, NULL, 0);
+            vtable_rows_free(rows, nrows, vtable_ncolumns(a->eval.stmt));
+        }
+        eval_clear(a);
+        return;
+    }
+    LocalPortal *p = *find_portal(a, a->eval.portal);
+    eval_clear(a);
+    if (rc != 0 || !p) {
+        if (p == NULL)
+            vtable_rows_free(rows, nrows, 0);
+        answer_error(a, out, rc != 0 ? err.sqlstate : "34000",
+                     rc != 0 ? err.message : "the portal is gone", true);
+        return;
+    }
+    p->rows = rows;
+    p->nrows = nrows;
+    p->run = true;
+    put_rows(out, p->stmt->vt, p->rows, p->nrows, &p->pos, e->max_rows, p->formats, p->nformats);
 }
 
 /* ---- the extended protocol -------------------------------------------------------- */
@@ -785,14 +797,10 @@ int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, Codec
         return 1;
     }
     if (!p->run) {
-        VtError err = {{0}, {0}};
-        if (load_tables(env, &err) != 0 ||
-            vtable_execute(st->vt, (const char *const *)p->params, p->nparams, &p->rows, &p->nrows,
-                           &err) != 0) {
-            answer_error(a, out, err.sqlstate, err.message, true);
+        if (eval_start_job(a, env, st->vt, p->params, p->nparams, out, true) == 0)
             return 0;
-        }
-        p->run = true;
+        a->eval.portal = xstrdup(e->portal);
+        return 2;
     }
     put_rows(out, st->vt, p->rows, p->nrows, &p->pos, e->max_rows, p->formats, p->nformats);
     return 0;

@@ -14,15 +14,16 @@
 #include "catalog/store.h"
 #include "planner/scheduler.h"
 #include "proxy/codec.h"
+#include "proxy/evaluate.h"
 #include "proxy/intercept.h"
 #include "sqlengine/vtable.h"
 
 typedef struct Answer Answer;
 
-/* Where virtual tables come from: the catalog, loaded into an in-memory database per query. */
+/* Where statements on the virtual tables are prepared (vt, on the loop) and run (pool). */
 typedef struct AnswerEnv {
-    Store *store;
     VtDb *vt;
+    EvalPool *pool;
 } AnswerEnv;
 
 /* A refresh a statement asks for; the session runs it and hands the outcome back. */
@@ -34,6 +35,19 @@ typedef struct AnswerRefresh {
 
 Answer *answer_new(void);
 void answer_free(Answer *a);
+
+/* The session's role (borrowed: it outlives a) and what to call on the loop when a query on the
+ * virtual tables has been evaluated (answer_eval_result then writes its answer). */
+void answer_set_session(Answer *a, const char *user, void (*on_eval)(void *arg), void *arg);
+/* The session's TimeZone as the warehouse reported it (copied); timestamptz follow it. */
+void answer_set_timezone(Answer *a, const char *timezone);
+/* True while a query on the virtual tables is being evaluated. */
+bool answer_evaluating(const Answer *a);
+/* A cancel request: true when a query was being evaluated (it ends with 57014). */
+bool answer_eval_cancel(Answer *a);
+/* The evaluated query's answer: for a simple Query (e NULL) RowDescription, DataRows and
+ * CommandComplete, for an Execute e its rows (up to e->max_rows), or the error. */
+void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out);
 
 /* True while any statement or portal of Duro's exists or an error skips to Sync. */
 bool answer_active(const Answer *a);
@@ -54,11 +68,11 @@ void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *me
                   bool extended);
 
 /*
- * A simple Query that intercept classified as Duro's (info). Virtual: queues
- * the result (RowDescription, DataRows, CommandComplete) or an error, returns
- * 0. A refresh: fills *refresh (caller frees with answer_refresh_clear) and
- * returns 1; the session then calls answer_refresh_result. ReadyForQuery is
- * the session's.
+ * A simple Query that intercept classified as Duro's (info). Virtual: hands
+ * it to the pool and returns 2 (answer_eval_result once evaluated), or queues
+ * an error and returns 0. A refresh: fills *refresh (caller frees with
+ * answer_refresh_clear) and returns 1; the session then calls
+ * answer_refresh_result. ReadyForQuery is the session's.
  */
 int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
                  CodecBuf *out, AnswerRefresh *refresh);
@@ -74,8 +88,9 @@ void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out);
 void answer_close(Answer *a, const CodecTarget *t, CodecBuf *out);
 /*
  * Execute of a portal of Duro's: queues rows (up to max_rows, then
- * PortalSuspended) and returns 0; or, for a refresh portal not run yet, fills
- * *refresh and returns 1 (then answer_refresh_result with portal set).
+ * PortalSuspended) and returns 0; for a portal not run yet, hands it to the
+ * pool and returns 2 (then answer_eval_result); or, for a refresh portal not
+ * run yet, fills *refresh and returns 1 (then answer_refresh_result).
  */
 int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, CodecBuf *out,
                    AnswerRefresh *refresh);

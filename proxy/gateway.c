@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "proxy/backend.h"
 #include "proxy/codec.h"
+#include "proxy/evaluate.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
 #include "proxy/views.h"
@@ -410,12 +411,13 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
         gw->views = views_open(gw->base, s->catalog.path, sc, error);
         if (!gw->views)
             goto fail;
-        gw->env.answer.store = views_store(gw->views);
         gw->env.answer.vt = vtable_open(error);
         if (!gw->env.answer.vt)
             goto fail;
-        gw->env.inspection =
-            (InspectEnv){gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit};
+        gw->env.answer.pool = eval_start(gw->base, s, error);
+        if (!gw->env.answer.pool)
+            goto fail;
+        gw->env.inspection = (InspectEnv){gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit};
     }
 
     TlsSslMode mode;
@@ -537,6 +539,7 @@ void gateway_free(Gateway *gw)
     for (size_t i = 0; i < ARRAY_LEN(evs); i++)
         if (evs[i])
             event_free(evs[i]);
+    eval_free(gw->env.answer.pool); /* every session has let go of its job */
     vtable_close(gw->env.answer.vt);
     views_free(gw->views);
     strvec_free(&gw->admins);

@@ -18,6 +18,7 @@ typedef enum InspectWaitKind {
     WAIT_NONE,
     WAIT_READ, /* a statement reading stale views, until they are refreshed */
     WAIT_CALL, /* duro_refresh, until it is done */
+    WAIT_EVAL, /* a query on duro.status / duro.runs, until the pool has evaluated it */
 } InspectWaitKind;
 
 /* The extended-protocol bookkeeping: what the warehouse still owes the client. */
@@ -53,6 +54,13 @@ struct Inspect {
     char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
 
+/* The pool evaluated the held statement's query: it is decided on again. */
+static void inspect_eval_done(void *arg)
+{
+    Inspect *in = arg;
+    in->ops->resume(in->arg);
+}
+
 Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, void *arg)
 {
     Inspect *in = xcalloc(1, sizeof *in);
@@ -62,6 +70,7 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
     in->id = id;
     in->tx_status = 'I';
     in->answer = answer_new();
+    answer_set_session(in->answer, NULL, inspect_eval_done, in);
     return in;
 }
 
@@ -81,6 +90,19 @@ void inspect_free(Inspect *in)
 void inspect_set_user(Inspect *in, const char *user)
 {
     in->user = user;
+    answer_set_session(in->answer, user, inspect_eval_done, in);
+}
+
+void inspect_server_parameter(Inspect *in, const uint8_t *msg, size_t len)
+{
+    /* 'S', length, name NUL value NUL */
+    if (len < 7 || msg[len - 1] != '\0')
+        return;
+    const char *name = (const char *)msg + 5;
+    size_t name_len = strnlen(name, len - 5);
+    if (5 + name_len + 1 >= len || strcmp(name, "TimeZone") != 0)
+        return;
+    answer_set_timezone(in->answer, name + name_len + 1);
 }
 
 /* ---- waiting --------------------------------------------------------------------- */
@@ -109,6 +131,10 @@ static void inspect_refresh_done(void *arg, ViewsRefresh *r)
 
 bool inspect_cancel_wait(Inspect *in)
 {
+    if (in->wait.kind == WAIT_EVAL) {
+        log_info("session %u: a query on duro.* cancelled", in->id);
+        return answer_eval_cancel(in->answer);
+    }
     if (in->wait.kind == WAIT_NONE || in->wait.n_pending == 0)
         return false;
     log_info("session %u: cancelled while waiting for a refresh", in->id);
@@ -404,6 +430,17 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
+    if (in->wait.kind == WAIT_EVAL) {
+        if (answer_evaluating(in->answer)) {
+            codec_buf_free(&out);
+            return INSPECT_WAIT;
+        }
+        answer_eval_result(in->answer, NULL, &out);
+        in->wait.kind = WAIT_NONE;
+        codec_put_ready(&out, in->tx_status);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
     if (in->wait.kind == WAIT_CALL) {
         if (in->wait.n_pending > 0) {
             codec_buf_free(&out);
@@ -429,8 +466,10 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         codec_buf_free(&out);
         return INSPECT_WAIT;
     }
-    if (answer_query(in->answer, in->env->answer, q.sql, info, &out, &in->wait.call) == 1 &&
-        inspect_start_call(in, &out, false) == 1) {
+    int r = answer_query(in->answer, in->env->answer, q.sql, info, &out, &in->wait.call);
+    if (r == 2 || (r == 1 && inspect_start_call(in, &out, false) == 1)) {
+        if (r == 2)
+            in->wait.kind = WAIT_EVAL;
         codec_buf_free(&out);
         return INSPECT_WAIT;
     }
@@ -545,6 +584,15 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
+    if (type == 'E' && in->wait.kind == WAIT_EVAL) {
+        if (answer_evaluating(in->answer))
+            return INSPECT_WAIT;
+        codec_buf_init(&out, (size_t)1 << 30);
+        answer_eval_result(in->answer, &e, &out);
+        in->wait.kind = WAIT_NONE;
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
     if (type == 'E' && in->wait.kind == WAIT_CALL) {
         if (in->wait.n_pending > 0)
             return INSPECT_WAIT;
@@ -562,10 +610,14 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         answer_describe(in->answer, &t, &out);
     } else if (type == 'C') {
         answer_close(in->answer, &t, &out);
-    } else if (answer_execute(in->answer, in->env->answer, &e, &out, &in->wait.call) == 1 &&
-               inspect_start_call(in, &out, true) == 1) {
-        codec_buf_free(&out);
-        return INSPECT_WAIT;
+    } else {
+        int r = answer_execute(in->answer, in->env->answer, &e, &out, &in->wait.call);
+        if (r == 2 || (r == 1 && inspect_start_call(in, &out, true) == 1)) {
+            if (r == 2)
+                in->wait.kind = WAIT_EVAL;
+            codec_buf_free(&out);
+            return INSPECT_WAIT;
+        }
     }
     inspect_answer(in, &out);
     return INSPECT_ANSWER;

@@ -54,6 +54,9 @@ void inspect_free(Inspect *in);
 /* The client's role, once known (borrowed: it outlives the module). */
 void inspect_set_user(Inspect *in, const char *user);
 
+/* A ParameterStatus from the warehouse (whole message): TimeZone is noted for Duro's answers. */
+void inspect_server_parameter(Inspect *in, const uint8_t *msg, size_t len);
+
 /*
  * At the header of a client message of size bytes once the session is ready:
  * hold it, or pass it. A Query or Parse over env->limit passes as it arrives,
@@ -68,7 +71,8 @@ bool inspect_server_ready(Inspect *in, char tx_status);
 /* An ErrorResponse from the warehouse. */
 void inspect_server_error(Inspect *in);
 
-/* A cancel request: true when the session waited for a refresh, which it no longer does. */
+/* A cancel request: true when the session waited for a refresh, which it no longer does, or for
+ * a query on duro.* being evaluated, which ends with 57014. */
 bool inspect_cancel_wait(Inspect *in);
 
 #endif

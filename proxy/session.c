@@ -286,6 +286,7 @@ static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
     case 'K': /* BackendKeyData: replaced by the session's own */
     case 'Z': /* ReadyForQuery: the transaction status */
     case 'E': /* ErrorResponse: a FATAL one ends the session */
+    case 'S': /* ParameterStatus: TimeZone, for Duro's own answers */
         return RELAY_HOLD;
     default:
         return RELAY_PASS;
@@ -358,6 +359,10 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
         return down_auth(s, msg, len);
     case 'K':
         return down_backend_key(s, msg, len);
+    case 'S':
+        if (s->inspect)
+            inspect_server_parameter(s->inspect, msg, len);
+        break;
     case 'Z':
         if (codec_read_ready(msg, len, &tx_status, &err) != CODEC_OK) {
             session_fail(s, "08P01", "the warehouse sent a malformed ReadyForQuery message", NULL);

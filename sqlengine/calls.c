@@ -281,6 +281,75 @@ done:
     return rc;
 }
 
+/* left(s, n) and right(s, n), negative n counting from the other end as PostgreSQL does. */
+static int translate_left_right(Tx *tx, const PgQuery__FuncCall *fc, bool left, Expr *out)
+{
+    const char *name = left ? "left" : "right";
+    Expr a = {0}, k = {0};
+    int rc = -1;
+    if (fc->n_args != 2) {
+        vt_tx_fail(tx, "42883", "function %s with %zu arguments does not exist", name, fc->n_args);
+        goto done;
+    }
+    if (vt_translate(tx, fc->args[0], &a) != 0 || vt_resolve(tx, &a) != 0 ||
+        vt_translate(tx, fc->args[1], &k) != 0 || vt_coerce(tx, &k, TY_INT4) != 0)
+        goto done;
+    if (a.type != TY_TEXT || k.type != TY_INT4) {
+        vt_tx_fail(tx, "42883", "function %s(%s, %s) does not exist", name, vt_ty_info[a.type].name,
+                   vt_ty_info[k.type].name);
+        goto done;
+    }
+    if (left)
+        out->sql = xasprintf("(CASE WHEN (%s) >= 0 THEN substr(%s, 1, (%s)) ELSE substr(%s, 1, "
+                             "max(length(%s) + (%s), 0)) END)",
+                             k.sql, a.sql, k.sql, a.sql, a.sql, k.sql);
+    else
+        out->sql = xasprintf("(CASE WHEN (%s) > 0 THEN substr(%s, -(%s)) WHEN (%s) = 0 THEN '' "
+                             "ELSE substr(%s, 1 - (%s)) END)",
+                             k.sql, a.sql, k.sql, k.sql, a.sql, k.sql);
+    out->type = TY_TEXT;
+    vt_take_ungrouped(out, &a);
+    vt_take_ungrouped(out, &k);
+    rc = 0;
+done:
+    vt_expr_clear(&a);
+    vt_expr_clear(&k);
+    return rc;
+}
+
+/* to_char(timestamptz or date, pattern). */
+static int translate_to_char(Tx *tx, const PgQuery__FuncCall *fc, Expr *out)
+{
+    Expr a = {0}, f = {0};
+    int rc = -1;
+    if (fc->n_args != 2) {
+        vt_tx_fail(tx, "42883", "function to_char with %zu arguments does not exist", fc->n_args);
+        goto done;
+    }
+    if (vt_translate(tx, fc->args[0], &a) != 0 || vt_coerce(tx, &a, TY_TS) != 0 ||
+        vt_translate(tx, fc->args[1], &f) != 0 || vt_resolve(tx, &f) != 0)
+        goto done;
+    if (vt_ty_is_number(a.type) || a.type == TY_INTERVAL) {
+        vt_tx_fail(tx, "0A000", "%s: to_char of a %s is not supported (only of timestamps)",
+                   tx->label, vt_ty_info[a.type].name);
+        goto done;
+    }
+    if ((a.type != TY_TS && a.type != TY_DATE) || f.type != TY_TEXT) {
+        vt_tx_fail(tx, "42883", "function to_char(%s, %s) does not exist", vt_ty_info[a.type].name,
+                   vt_ty_info[f.type].name);
+        goto done;
+    }
+    out->sql = xasprintf("duro_to_char(%s, %s, %d)", a.sql, f.sql, a.type == TY_DATE);
+    out->type = TY_TEXT;
+    vt_take_ungrouped(out, &a);
+    vt_take_ungrouped(out, &f);
+    rc = 0;
+done:
+    vt_expr_clear(&a);
+    vt_expr_clear(&f);
+    return rc;
+}
+
 int vt_translate_func(Tx *tx, const PgQuery__FuncCall *fc, Expr *out)
 {
     const char *name = vt_node_str(fc->funcname[fc->n_funcname - 1]);
@@ -326,6 +395,10 @@ int vt_translate_func(Tx *tx, const PgQuery__FuncCall *fc, Expr *out)
         return translate_text_fn(tx, fc, name, "length", TY_INT4, out);
     if (strcmp(name, "concat") == 0)
         return translate_concat(tx, fc, out);
+    if (strcmp(name, "left") == 0 || strcmp(name, "right") == 0)
+        return translate_left_right(tx, fc, name[0] == 'l', out);
+    if (strcmp(name, "to_char") == 0)
+        return translate_to_char(tx, fc, out);
     if (strcmp(name, "round") == 0)
         return translate_round(tx, fc, out);
     if ((strcmp(name, "extract") == 0 || strcmp(name, "date_part") == 0) && fc->n_args == 2)

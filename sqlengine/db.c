@@ -27,6 +27,7 @@ VtDb *vtable_open(char **error)
         goto fail;
     if (vt_register_functions(db) != 0)
         goto fail;
+    sqlite3_limit(db->db, SQLITE_LIMIT_LENGTH, VT_MAX_VALUE_BYTES);
     if (sqlite3_exec(db->db, vt_schema, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db->db, "INSERT INTO \"status\" VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1,
                            &db->insert_status, NULL) != SQLITE_OK ||
@@ -48,6 +49,7 @@ void vtable_close(VtDb *db)
     sqlite3_finalize(db->insert_status);
     sqlite3_finalize(db->insert_runs);
     sqlite3_close(db->db);
+    vt_zone_clear(&db->zone);
     free(db);
 }
 

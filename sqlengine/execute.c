@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,7 @@ VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
         sqlite_error(db->db, err);
         goto fail;
     }
-    free(lite);
+    st->sql = lite;
     strvec_free(&tx.group_sql);
     free(tx.from);
     return st;
@@ -110,6 +111,48 @@ fail:
     free(tx.from);
     vtable_statement_free(st);
     return NULL;
+}
+
+VtStatement *vtable_statement_copy(VtDb *db, const VtStatement *src, VtError *err)
+{
+    memset(err, 0, sizeof(*err));
+    VtStatement *st = xcalloc(1, sizeof(*st));
+    st->db = db;
+    st->sql = xstrdup(src->sql);
+    st->ncols = src->ncols;
+    st->nparams = src->nparams;
+    st->cols = xcalloc(src->ncols ? src->ncols : 1, sizeof(*st->cols));
+    st->col_ty = xcalloc(src->ncols ? src->ncols : 1, sizeof(*st->col_ty));
+    st->col_scale = xcalloc(src->ncols ? src->ncols : 1, sizeof(*st->col_scale));
+    for (size_t i = 0; i < src->ncols; i++) {
+        st->cols[i] = src->cols[i];
+        st->cols[i].name = xstrdup(src->cols[i].name);
+        st->col_ty[i] = src->col_ty[i];
+        st->col_scale[i] = src->col_scale[i];
+    }
+    st->param_ty = xcalloc(src->nparams ? src->nparams : 1, sizeof(*st->param_ty));
+    st->param_oid = xcalloc(src->nparams ? src->nparams : 1, sizeof(*st->param_oid));
+    if (src->nparams) {
+        memcpy(st->param_ty, src->param_ty, src->nparams * sizeof(*st->param_ty));
+        memcpy(st->param_oid, src->param_oid, src->nparams * sizeof(*st->param_oid));
+    }
+    if (sqlite3_prepare_v2(db->db, st->sql, -1, &st->stmt, NULL) != SQLITE_OK) {
+        sqlite_error(db->db, err);
+        vtable_statement_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+int vtable_set_timezone(VtDb *db, const char *name)
+{
+    if (name == NULL || *name == '\0') {
+        vt_zone_clear(&db->zone);
+        return 0;
+    }
+    if (strcmp(db->zone.name, name) == 0)
+        return 0;
+    return vt_zone_load(name, &db->zone);
 }
 
 size_t vtable_nparams(const VtStatement *st)
@@ -201,7 +244,7 @@ static int bind_param(VtStatement *st, size_t i, const char *text, VtError *err)
 }
 
 /* Reads column c of the current row as type t into v. */
-static void read_value(sqlite3_stmt *s, int c, Ty t, int scale, VtValue *v)
+static void read_value(sqlite3_stmt *s, int c, Ty t, int scale, const VtZone *zone, VtValue *v)
 {
     memset(v, 0, sizeof(*v));
     if (sqlite3_column_type(s, c) == SQLITE_NULL) {
@@ -237,7 +280,7 @@ static void read_value(sqlite3_stmt *s, int c, Ty t, int scale, VtValue *v)
     case TY_TS:
     case TY_DATE:
         v->i = sqlite3_column_int64(s, c);
-        v->text = vt_format_timestamp(v->i, t == TY_DATE);
+        v->text = vt_format_timestamp(v->i, t == TY_DATE, zone);
         return;
     case TY_INTERVAL:
         v->i = sqlite3_column_int64(s, c);
@@ -257,9 +300,56 @@ static int64_t clock_now_us(void)
     return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* SQLite's progress handler: non-zero stops the statement (SQLITE_INTERRUPT). */
+static int progress_cb(void *arg)
+{
+    VtDb *db = arg;
+    const VtLimits *lim = db->limits;
+    if (lim == NULL)
+        return 0;
+    if (lim->cancel != NULL && atomic_load(lim->cancel)) {
+        db->stopped = VT_STOP_CANCEL;
+        return 1;
+    }
+    if (lim->deadline_us != 0 && lim->now_us != NULL && lim->now_us() >= lim->deadline_us) {
+        db->stopped = VT_STOP_TIMEOUT;
+        return 1;
+    }
+    return 0;
+}
+
+/* The error of a statement stopped by its limits. */
+static int stop_error(VtStop why, const VtLimits *lim, VtError *err)
+{
+    switch (why) {
+    case VT_STOP_CANCEL:
+        return fill_error(err, "57014", "canceling statement due to user request");
+    case VT_STOP_TIMEOUT:
+        return fill_error(err, "57014", "canceling statement due to statement timeout");
+    default:
+        return fill_error(err, "54000", "the result is larger than %zu bytes", lim->max_bytes);
+    }
+}
+
+/* Bytes a value takes in the result, for VtLimits.max_bytes. */
+static size_t value_bytes(const VtValue *v)
+{
+    return sizeof(*v) + (v->text ? strlen(v->text) + 1 : 0);
+}
+
 int vtable_execute(VtStatement *st, const char *const *params, size_t nparams, VtValue **rows,
                    size_t *nrows, VtError *err)
 {
+    return vtable_execute_limited(st, params, nparams, NULL, rows, nrows, err, NULL);
+}
+
+int vtable_execute_limited(VtStatement *st, const char *const *params, size_t nparams,
+                           const VtLimits *lim, VtValue **rows, size_t *nrows, VtError *err,
+                           VtStop *stopped)
+{
+    size_t bytes = 0;
+    if (stopped != NULL)
+        *stopped = VT_STOP_NONE;
     sqlite3_stmt *s = st->stmt;
     VtValue *out = NULL;
     size_t n = 0, cap = 0;
@@ -277,22 +367,50 @@ int vtable_execute(VtStatement *st, const char *const *params, size_t nparams, V
     for (size_t i = 0; i < nparams; i++)
         if (bind_param(st, i, params[i], err) != 0)
             return -1;
+    VtDb *db = st->db;
+    db->limits = lim;
+    db->stopped = VT_STOP_NONE;
+    if (lim != NULL)
+        sqlite3_progress_handler(db->db, VT_PROGRESS_STEPS, progress_cb, db);
     for (;;) {
         int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE)
             break;
-        if (rc != SQLITE_ROW) {
-            sqlite_error(st->db->db, err);
+        if (rc != SQLITE_ROW || db->stopped != VT_STOP_NONE) {
+            if (db->stopped != VT_STOP_NONE)
+                stop_error(db->stopped, lim, err);
+            else
+                sqlite_error(db->db, err);
+            if (stopped != NULL)
+                *stopped = db->stopped;
             sqlite3_reset(s);
+            sqlite3_progress_handler(db->db, 0, NULL, NULL);
+            db->limits = NULL;
             vtable_rows_free(out, n, st->ncols);
             return -1;
         }
         grow_array((void **)&out, &cap, (n + 1) * (st->ncols ? st->ncols : 1), sizeof(VtValue));
-        for (size_t c = 0; c < st->ncols; c++)
-            read_value(s, (int)c, st->col_ty[c], st->col_scale[c], &out[n * st->ncols + c]);
+        for (size_t c = 0; c < st->ncols; c++) {
+            VtValue *v = &out[n * st->ncols + c];
+            read_value(s, (int)c, st->col_ty[c], st->col_scale[c], &db->zone, v);
+            bytes += value_bytes(v);
+        }
         n++;
+        if (lim != NULL && lim->max_bytes && bytes > lim->max_bytes) {
+            db->stopped = VT_STOP_SIZE;
+            stop_error(db->stopped, lim, err);
+            if (stopped != NULL)
+                *stopped = db->stopped;
+            sqlite3_reset(s);
+            sqlite3_progress_handler(db->db, 0, NULL, NULL);
+            db->limits = NULL;
+            vtable_rows_free(out, n, st->ncols);
+            return -1;
+        }
     }
     sqlite3_reset(s);
+    sqlite3_progress_handler(db->db, 0, NULL, NULL);
+    db->limits = NULL;
     *rows = out;
     *nrows = n;
     return 0;
@@ -317,6 +435,7 @@ void vtable_statement_free(VtStatement *st)
     free(st->cols);
     free(st->col_ty);
     free(st->col_scale);
+    free(st->sql);
     free(st->param_ty);
     free(st->param_oid);
     free(st);

@@ -6,6 +6,7 @@
  */
 #include "sqlengine/internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ static void result_owned_text(sqlite3_context *ctx, char *s)
 }
 
 /* The text of a value of type src, as a cast to text gives it. */
-static char *value_text(sqlite3_value *v, Ty src)
+static char *value_text(sqlite3_value *v, Ty src, const VtZone *zone)
 {
     switch (src) {
     case TY_BOOL:
@@ -52,9 +53,9 @@ static char *value_text(sqlite3_value *v, Ty src)
             return xasprintf("%lld", (long long)sqlite3_value_int64(v));
         return vt_format_numeric(sqlite3_value_double(v), -1);
     case TY_TS:
-        return vt_format_timestamp(sqlite3_value_int64(v), false);
+        return vt_format_timestamp(sqlite3_value_int64(v), false, zone);
     case TY_DATE:
-        return vt_format_timestamp(sqlite3_value_int64(v), true);
+        return vt_format_timestamp(sqlite3_value_int64(v), true, NULL);
     case TY_INTERVAL:
         return vt_format_interval(sqlite3_value_int64(v));
     default:
@@ -156,7 +157,7 @@ static void fn_cast(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         return;
     }
     if (dst == TY_TEXT) {
-        result_owned_text(ctx, value_text(v, src));
+        result_owned_text(ctx, value_text(v, src, &db->zone));
         return;
     }
     switch (dst) {
@@ -468,6 +469,134 @@ static void fn_date_trunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int64(ctx, days * US_PER_DAY);
 }
 
+/* Appends one to_char field: the pattern p of length n (case as written) of local fields f. */
+static void to_char_field(FILE *b, const char *p, bool fm, const Fields *f, int64_t us,
+                          int32_t offset)
+{
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
+    static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                       "Thursday", "Friday", "Saturday"};
+    int hour12 = f->hour % 12 == 0 ? 12 : f->hour % 12;
+    int64_t frac = vt_floor_div(us, 1) % US_PER_SEC;
+    if (frac < 0)
+        frac += US_PER_SEC;
+    const char *word = NULL;
+    int width = 0;
+    if (strncmp(p, "YYYY", 4) == 0) {
+        fprintf(b, fm ? "%lld" : "%04lld", (long long)f->year);
+    } else if (strncmp(p, "YY", 2) == 0) {
+        fprintf(b, "%02d", (int)(f->year % 100));
+    } else if (strncmp(p, "HH24", 4) == 0) {
+        fprintf(b, fm ? "%d" : "%02d", f->hour);
+    } else if (strncmp(p, "HH12", 4) == 0 || strncmp(p, "HH", 2) == 0) {
+        fprintf(b, fm ? "%d" : "%02d", hour12);
+    } else if (strncmp(p, "MI", 2) == 0) {
+        fprintf(b, fm ? "%d" : "%02d", f->minute);
+    } else if (strncmp(p, "SS", 2) == 0) {
+        fprintf(b, fm ? "%d" : "%02d", (int)(f->us_of_minute / US_PER_SEC));
+    } else if (strncmp(p, "MS", 2) == 0) {
+        fprintf(b, "%03d", (int)(frac / 1000));
+    } else if (strncmp(p, "US", 2) == 0) {
+        fprintf(b, "%06d", (int)frac);
+    } else if (strncmp(p, "DDD", 3) == 0) {
+        fprintf(b, fm ? "%d" : "%03d", f->doy);
+    } else if (strncmp(p, "DD", 2) == 0) {
+        fprintf(b, fm ? "%d" : "%02d", f->day);
+    } else if (strncmp(p, "MM", 2) == 0) {
+        fprintf(b, fm ? "%d" : "%02d", f->month);
+    } else if (strncmp(p, "OF", 2) == 0) {
+        int32_t a = offset < 0 ? -offset : offset;
+        fprintf(b, "%c%02d", offset < 0 ? '-' : '+', a / 3600);
+        if (a % 3600)
+            fprintf(b, ":%02d", a / 60 % 60);
+    } else if (strncasecmp(p, "AM", 2) == 0 || strncasecmp(p, "PM", 2) == 0) {
+        bool upper = p[0] == 'A' || p[0] == 'P';
+        fputs(f->hour < 12 ? (upper ? "AM" : "am") : (upper ? "PM" : "pm"), b);
+    } else if (strncasecmp(p, "Month", 5) == 0) {
+        word = months[f->month - 1];
+        width = 9;
+    } else if (strncasecmp(p, "Mon", 3) == 0) {
+        word = months[f->month - 1];
+        width = -3;
+    } else if (strncasecmp(p, "Day", 3) == 0) {
+        word = days[f->dow];
+        width = 9;
+    } else if (strncasecmp(p, "Dy", 2) == 0) {
+        word = days[f->dow];
+        width = -2 - 1;
+    } else if (p[0] == 'D') {
+        fprintf(b, "%d", f->dow + 1);
+    } else if (p[0] == 'Q') {
+        fprintf(b, "%d", (f->month - 1) / 3 + 1);
+    }
+    if (word == NULL)
+        return;
+    /* Case as written: "MON" upper, "Mon" capitalised, "mon" lower. */
+    size_t len = width < 0 ? (size_t)-width : strlen(word);
+    bool all_upper = p[1] >= 'A' && p[1] <= 'Z', all_lower = p[0] >= 'a' && p[0] <= 'z';
+    for (size_t i = 0; i < len; i++) {
+        char c = word[i];
+        if (all_upper)
+            c = (char)toupper((unsigned char)c);
+        else if (all_lower || i > 0)
+            c = (char)tolower((unsigned char)c);
+        fputc(c, b);
+    }
+    for (size_t i = len; !fm && width > 0 && i < (size_t)width; i++)
+        fputc(' ', b);
+}
+
+/* duro_to_char(timestamp, pattern, is_date): PostgreSQL's to_char for the common patterns, in
+ * the session's TimeZone; other characters are copied, "quoted text" as it is. */
+static void fn_to_char(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    VtDb *db = sqlite3_user_data(ctx);
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    int64_t us = sqlite3_value_int64(argv[0]);
+    const char *p = (const char *)sqlite3_value_text(argv[1]);
+    int32_t offset = sqlite3_value_int(argv[2]) ? 0 : vt_zone_offset(&db->zone, us);
+    Fields f = fields_of(us + (int64_t)offset * US_PER_SEC);
+    static const char *const patterns[] = {
+        "YYYY", "HH24", "HH12", "Month", "MONTH", "month", "DDD", "YY", "HH", "MI",  "SS",
+        "MS",   "US",   "DD",   "MM",    "OF",    "AM",    "PM",  "am", "pm", "Mon", "MON",
+        "mon",  "Day",  "DAY",  "day",   "Dy",    "DY",    "dy",  "D",  "Q"};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = xnonnull(open_memstream(&text, &len));
+    while (*p) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                fputc(*p, m);
+            }
+            if (*p)
+                p++;
+            continue;
+        }
+        bool fm = strncasecmp(p, "FM", 2) == 0;
+        const char *q = fm ? p + 2 : p;
+        size_t matched = 0;
+        for (size_t i = 0; i < ARRAY_LEN(patterns) && !matched; i++)
+            if (strncmp(q, patterns[i], strlen(patterns[i])) == 0)
+                matched = strlen(patterns[i]);
+        if (matched) {
+            to_char_field(m, q, fm, &f, us, offset);
+            p = q + matched;
+        } else {
+            fputc(*p++, m);
+        }
+    }
+    fclose(m);
+    result_owned_text(ctx, text);
+}
+
 /* duro_now(): the time of the running execution. */
 static void fn_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -493,10 +622,12 @@ int vt_register_functions(VtDb *db)
         {"duro_extract", 3, fn_extract, false},
         {"duro_date_trunc", 2, fn_date_trunc, false},
         {"duro_now", 0, fn_now, true},
+        {"duro_to_char", 3, fn_to_char, true},
     };
     for (size_t i = 0; i < ARRAY_LEN(fns); i++) {
         void *data = fns[i].fn == fn_cast || fns[i].flag ? (void *)db : NULL;
-        int flags = SQLITE_UTF8 | (fns[i].fn == fn_now ? 0 : SQLITE_DETERMINISTIC);
+        int flags = SQLITE_UTF8 |
+                    (fns[i].fn == fn_now || fns[i].fn == fn_to_char ? 0 : SQLITE_DETERMINISTIC);
         if (sqlite3_create_function(db->db, fns[i].name, fns[i].nargs, flags, data, fns[i].fn, NULL,
                                     NULL) != SQLITE_OK)
             return -1;

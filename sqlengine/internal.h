@@ -17,11 +17,13 @@
 #include "core/util.h"
 #include "sqlengine/vtable.h"
 
-#define US_PER_SEC    INT64_C(1000000)
-#define US_PER_MIN    (60 * US_PER_SEC)
-#define US_PER_HOUR   (60 * US_PER_MIN)
-#define US_PER_DAY    (24 * US_PER_HOUR)
-#define VT_MAX_PARAMS 32766 /* SQLite's limit on bound parameters */
+#define US_PER_SEC         INT64_C(1000000)
+#define US_PER_MIN         (60 * US_PER_SEC)
+#define US_PER_HOUR        (60 * US_PER_MIN)
+#define US_PER_DAY         (24 * US_PER_HOUR)
+#define VT_MAX_PARAMS      32766      /* SQLite's limit on bound parameters */
+#define VT_MAX_VALUE_BYTES (16 << 20) /* the longest text a query may build */
+#define VT_PROGRESS_STEPS  10000      /* virtual machine steps between two checks of VtLimits */
 
 /* ---- Types and tables (types.c) ---- */
 
@@ -109,8 +111,24 @@ int vt_parse_int8(const char *text, int64_t *v);
 /* Parses PostgreSQL's float8 input: a number, NaN, Infinity, -Infinity. */
 int vt_parse_float8(const char *text, double *v);
 
-/* A timestamptz as PostgreSQL prints it with TimeZone UTC. */
-char *vt_format_timestamp(int64_t us, bool date_only);
+/* A session's time zone: UTC offsets (seconds east) from each transition on (zone.c). */
+#define VT_ZONE_NAME_MAX 64
+typedef struct VtZone {
+    char name[VT_ZONE_NAME_MAX]; /* as given; "" = none loaded (UTC) */
+    int64_t *at;                 /* transition instants, seconds since the epoch, ascending */
+    int32_t *offset;             /* the offset from at[i] on */
+    size_t n;
+    int32_t initial; /* before the first transition, or always when n = 0 */
+} VtZone;
+/* Loads a zone: UTC/GMT, a POSIX fixed offset ("<+01>-01", "UTC+3"), or a zoneinfo name
+ * ("Europe/Paris"). 0, or -1 (z then holds nothing: UTC). */
+int vt_zone_load(const char *name, VtZone *z);
+void vt_zone_clear(VtZone *z);
+/* The offset from UTC in seconds at the instant us (µs since the epoch); NULL = UTC. */
+int32_t vt_zone_offset(const VtZone *z, int64_t us);
+
+/* A timestamptz as PostgreSQL prints it in zone z (NULL: UTC), or a date (date_only: z unused). */
+char *vt_format_timestamp(int64_t us, bool date_only, const VtZone *z);
 /* An interval of us as PostgreSQL prints it (IntervalStyle postgres), as days and time. */
 char *vt_format_interval(int64_t us);
 /* A float8 as PostgreSQL 12+ prints it: the shortest text that reads back exactly. */
@@ -123,8 +141,11 @@ char *vt_format_numeric(double v, int scale);
 struct VtDb {
     sqlite3 *db;
     sqlite3_stmt *insert_status, *insert_runs;
-    int64_t fixed_now; /* 0: the real clock */
-    int64_t now;       /* what now() means for the running execution */
+    int64_t fixed_now;      /* 0: the real clock */
+    int64_t now;            /* what now() means for the running execution */
+    VtZone zone;            /* the TimeZone timestamptz values are printed in */
+    const VtLimits *limits; /* of the running execution, for the progress handler */
+    VtStop stopped;         /* why the progress handler stopped it */
 };
 
 /* Registers the duro_* SQL functions the translation calls on db->db; 0, or -1 (SQLite's error). */
@@ -135,6 +156,7 @@ int vt_register_functions(VtDb *db) MUST_CHECK;
 struct VtStatement {
     VtDb *db;
     sqlite3_stmt *stmt;
+    char *sql; /* the translated SQLite SQL, for vtable_statement_copy */
     VtColumn *cols;
     Ty *col_ty;
     int *col_scale;

@@ -240,16 +240,36 @@ int vt_translate_aexpr(Tx *tx, const PgQuery__AExpr *ae, Expr *out)
     case PG_QUERY__A__EXPR__KIND__AEXPR_SIMILAR:
         return vt_unsupported(tx, "SIMILAR TO");
     case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY:
-    case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ALL:
-        return vt_unsupported(tx, "ANY and ALL");
+    case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ALL: {
+        /* x = ANY (ARRAY[...]) is x IN (...), x <> ALL (ARRAY[...]) is x NOT IN (...). */
+        bool any = ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY;
+        const PgQuery__Node *r = ae->rexpr;
+        if (r != NULL && r->node_case == PG_QUERY__NODE__NODE_TYPE_CAST &&
+            r->type_cast->arg != NULL &&
+            r->type_cast->arg->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR)
+            r = r->type_cast->arg;
+        if (op == NULL || strcmp(op, any ? "=" : "<>") != 0)
+            return vt_unsupported(tx, any ? "ANY with an operator other than ="
+                                          : "ALL with an operator other than <>");
+        if (r == NULL || r->node_case != PG_QUERY__NODE__NODE_A_ARRAY_EXPR)
+            return vt_unsupported(tx, any ? "ANY over anything but ARRAY[...]"
+                                          : "ALL over anything but ARRAY[...]");
+        items = r->a_array_expr->elements;
+        n = r->a_array_expr->n_elements;
+        if (n == 0)
+            return vt_tx_fail(tx, "42P18", "cannot determine type of empty array");
+        break;
+    }
     default:
         return vt_unsupported(tx, "this operator");
     }
+    bool in_list = ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN ||
+                   ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY ||
+                   ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ALL;
     ex = xcalloc(n + 1, sizeof(Expr));
-    if (translate_common(tx, ae->lexpr, items, n, ex,
-                         ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN ? "IN" : "BETWEEN") != 0)
+    if (translate_common(tx, ae->lexpr, items, n, ex, in_list ? "IN" : "BETWEEN") != 0)
         goto done;
-    if (ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_IN) {
+    if (in_list) {
         StrVec parts = {0};
         for (size_t i = 1; i <= n; i++)
             strvec_push(&parts, ex[i].sql);

@@ -471,13 +471,30 @@ static void format_fraction(int64_t us, char *buf, size_t size)
         buf[--n] = '\0';
 }
 
-/* A timestamptz as PostgreSQL prints it with TimeZone UTC. */
-char *vt_format_timestamp(int64_t us, bool date_only)
+/* An offset as PostgreSQL prints it after a time: +01, -03:30, +00:09:21. */
+static void format_offset(int32_t secs, char *buf, size_t size)
+{
+    char sign = secs < 0 ? '-' : '+';
+    int32_t a = secs < 0 ? -secs : secs;
+    if (a % 60 != 0)
+        snprintf(buf, size, "%c%02d:%02d:%02d", sign, a / 3600, a / 60 % 60, a % 60);
+    else if (a % 3600 != 0)
+        snprintf(buf, size, "%c%02d:%02d", sign, a / 3600, a / 60 % 60);
+    else
+        snprintf(buf, size, "%c%02d", sign, a / 3600);
+}
+
+/* A timestamptz as PostgreSQL prints it in zone z (NULL: UTC). */
+char *vt_format_timestamp(int64_t us, bool date_only, const VtZone *z)
 {
     if (us == INT64_MAX)
         return xstrdup("infinity");
     if (us <= INT64_MIN + 1)
         return xstrdup("-infinity");
+    int32_t offset = date_only ? 0 : vt_zone_offset(z, us);
+    char zone[16];
+    format_offset(offset, zone, sizeof zone);
+    us += (int64_t)offset * US_PER_SEC;
     int64_t days = vt_floor_div(us, US_PER_DAY), rem = us - days * US_PER_DAY, y;
     int m, d;
     vt_civil_from_days(days, &y, &m, &d);
@@ -488,9 +505,9 @@ char *vt_format_timestamp(int64_t us, bool date_only)
         return xasprintf("%04lld-%02d-%02d%s", (long long)y, m, d, bc ? " BC" : "");
     char frac[16];
     format_fraction(rem % US_PER_SEC, frac, sizeof(frac));
-    return xasprintf("%04lld-%02d-%02d %02d:%02d:%02d%s+00%s", (long long)y, m, d,
+    return xasprintf("%04lld-%02d-%02d %02d:%02d:%02d%s%s%s", (long long)y, m, d,
                      (int)(rem / US_PER_HOUR), (int)(rem / US_PER_MIN % 60),
-                     (int)(rem / US_PER_SEC % 60), frac, bc ? " BC" : "");
+                     (int)(rem / US_PER_SEC % 60), frac, zone, bc ? " BC" : "");
 }
 
 /* An interval of us as PostgreSQL prints it (IntervalStyle postgres), as days and time. */

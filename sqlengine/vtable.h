@@ -1,13 +1,15 @@
 /*
  * Duro's virtual tables duro.status and duro.runs: the rows Duro gives are loaded into an
  * in-memory SQLite database, and a client's PostgreSQL SELECT over them is translated from its
- * parse tree into SQLite SQL with PostgreSQL's types, names and output formats (TimeZone UTC).
- * Pure: no sockets, no threads; a VtDb and its statements are used by one thread at a time.
+ * parse tree into SQLite SQL with PostgreSQL's types, names and output formats (timestamptz in
+ * the session's TimeZone). Pure: no sockets, no threads of its own; a VtDb and its statements are
+ * used by one thread at a time, and a statement can be copied to another thread's VtDb.
  * Not for: deciding whether a statement is Duro's (proxy/intercept.c) or the wire format.
  */
 #ifndef DURO_SQLENGINE_VTABLE_H
 #define DURO_SQLENGINE_VTABLE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,6 +126,38 @@ const VtColumn *vtable_column(const VtStatement *st, size_t i);
 int vtable_execute(VtStatement *st, const char *const *params, size_t nparams, VtValue **rows,
                    size_t *nrows, VtError *err) MUST_CHECK;
 void vtable_rows_free(VtValue *rows, size_t nrows, size_t ncols);
+
+/* What stops an execution early: a cancel flag set from another thread, a deadline on a clock
+ * the caller gives (µs), and a bound on the result's size in memory (0 = none). */
+typedef struct VtLimits {
+    const atomic_bool *cancel;
+    int64_t deadline_us;
+    int64_t (*now_us)(void);
+    size_t max_bytes;
+} VtLimits;
+
+/* Why vtable_execute_limited stopped. */
+typedef enum VtStop {
+    VT_STOP_NONE,
+    VT_STOP_CANCEL,  /* 57014 canceling statement due to user request */
+    VT_STOP_TIMEOUT, /* 57014 canceling statement due to statement timeout */
+    VT_STOP_SIZE,    /* 54000 the result is larger than max_bytes */
+} VtStop;
+
+/* vtable_execute under lim (NULL = none); *stopped (when not NULL) says whether a limit ended it.
+ */
+int vtable_execute_limited(VtStatement *st, const char *const *params, size_t nparams,
+                           const VtLimits *lim, VtValue **rows, size_t *nrows, VtError *err,
+                           VtStop *stopped) MUST_CHECK;
+
+/* The statement src (prepared on another VtDb, read only here) prepared again on db. NULL with
+ * *err when db cannot prepare it. */
+VtStatement *vtable_statement_copy(VtDb *db, const VtStatement *src, VtError *err);
+
+/* The TimeZone timestamptz values are printed in from now on: a zoneinfo name (Europe/Paris),
+ * UTC, or a POSIX fixed offset as PostgreSQL reports it (<+01>-01); NULL or "" = UTC. Returns
+ * 0, or -1 when the zone is unknown (UTC is used). */
+int vtable_set_timezone(VtDb *db, const char *name);
 void vtable_statement_free(VtStatement *st);
 
 #endif

@@ -79,6 +79,7 @@ typedef struct Case {
     const char *params[8];
     size_t nparams;
     const char *error, *ptypes, *columns;
+    const char *timezone; /* the session's TimeZone; NULL = UTC */
     StrVec rows;
 } Case;
 
@@ -114,6 +115,8 @@ static Case *parse_cases(char *text, size_t *n_out)
             c->params[c->nparams++] = strcmp(v, "\\N") == 0 ? NULL : v;
         } else if ((v = line_value(line, "error")) != NULL) {
             c->error = v;
+        } else if ((v = line_value(line, "timezone")) != NULL) {
+            c->timezone = v;
         } else if ((v = line_value(line, "ptypes")) != NULL) {
             c->ptypes = v;
         } else if ((v = line_value(line, "columns")) != NULL) {
@@ -137,6 +140,10 @@ static bool check_case(VtDb *db, const Case *c)
     VtValue *rows = NULL;
     size_t nrows = 0;
     bool ok = true;
+    if (vtable_set_timezone(db, c->timezone) != 0) {
+        print_error("case \"%s\": unknown time zone %s\n", c->what, c->timezone);
+        return false;
+    }
     VtStatement *st = vtable_prepare(db, c->sql, NULL, 0, &err);
     if (st != NULL && vtable_execute(st, c->params, c->nparams, &rows, &nrows, &err) != 0)
         rows = NULL, nrows = 0, ok = false;
@@ -304,6 +311,69 @@ static void test_client_param_types(void **state)
     vtable_close(db);
 }
 
+static int64_t fake_clock_us;
+static int64_t fake_now(void)
+{
+    return fake_clock_us += 1000; /* a millisecond passes at each look */
+}
+
+/* A cross join that never ends in time, a cancel flag and a result bound stop an execution with
+ * PostgreSQL's errors, and the same statement runs again afterwards. */
+static void test_limits(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    VtError err;
+    VtStatement *st = vtable_prepare(
+        db,
+        "select count(*) from duro.runs a, duro.runs b, duro.runs c, duro.runs d, duro.runs e, "
+        "duro.runs f, duro.runs g, duro.runs h",
+        NULL, 0, &err);
+    assert_non_null(st);
+    VtValue *rows = NULL;
+    size_t nrows = 0;
+    VtStop why;
+    fake_clock_us = 0;
+    VtLimits timeout = {.deadline_us = 50 * 1000, .now_us = fake_now};
+    assert_int_equal(vtable_execute_limited(st, NULL, 0, &timeout, &rows, &nrows, &err, &why), -1);
+    assert_int_equal(why, VT_STOP_TIMEOUT);
+    assert_string_equal(err.sqlstate, "57014");
+    assert_string_equal(err.message, "canceling statement due to statement timeout");
+
+    atomic_bool cancel = true;
+    VtLimits cancelled = {.cancel = &cancel};
+    assert_int_equal(vtable_execute_limited(st, NULL, 0, &cancelled, &rows, &nrows, &err, &why),
+                     -1);
+    assert_int_equal(why, VT_STOP_CANCEL);
+    assert_string_equal(err.message, "canceling statement due to user request");
+    vtable_statement_free(st);
+
+    st = vtable_prepare(db, "select a.error, b.view from duro.runs a, duro.runs b", NULL, 0, &err);
+    assert_non_null(st);
+    VtLimits small = {.max_bytes = 1000};
+    assert_int_equal(vtable_execute_limited(st, NULL, 0, &small, &rows, &nrows, &err, &why), -1);
+    assert_int_equal(why, VT_STOP_SIZE);
+    assert_string_equal(err.sqlstate, "54000");
+    VtLimits big = {.max_bytes = 1 << 20};
+    assert_int_equal(vtable_execute_limited(st, NULL, 0, &big, &rows, &nrows, &err, &why), 0);
+    assert_int_equal(nrows, 100);
+    vtable_rows_free(rows, nrows, 2);
+
+    /* A copy on another database runs there with that database's rows. */
+    char *error = NULL;
+    VtDb *other = vtable_open(&error);
+    assert_non_null(other);
+    VtStatement *copy = vtable_statement_copy(other, st, &err);
+    assert_non_null(copy);
+    assert_int_equal(vtable_ncolumns(copy), 2);
+    assert_int_equal(vtable_execute(copy, NULL, 0, &rows, &nrows, &err), 0);
+    assert_int_equal(nrows, 0);
+    vtable_statement_free(copy);
+    vtable_statement_free(st);
+    vtable_close(other);
+    vtable_close(db);
+}
+
 static void test_unsupported_messages(void **state)
 {
     (void)state;
@@ -328,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_values_and_reload),
         cmocka_unit_test(test_client_param_types),
         cmocka_unit_test(test_unsupported_messages),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests_name("vtable", tests, NULL, NULL);
 }
