@@ -24,10 +24,18 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[
 .PHONY: all deps demo install unit e2e test asan format lint bench-scan bench-refresh bench-gateway clean
 .SECONDARY:
 
-all: duro
+# What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
+# build/duro replaced by rename (so that a running daemon does not make the copy fail); in another
+# BUILD directory, the binary there.
+ifeq ($(BUILD),build)
+BINARY := duro
+else
+BINARY := $(BUILD)/duro
+endif
+
+all: $(BINARY)
 
 ifeq ($(BUILD),build)
-# Replaced by rename, so that a running daemon does not make the copy fail.
 duro: $(BUILD)/duro
 	cp $< $@.tmp && mv -f $@.tmp $@
 endif
@@ -54,13 +62,13 @@ deps:
 # DEMO_ARGS="--views DIR" runs it on another repository (tools/demo -h).
 demo:
 	@tools/install-deps demo
-	@$(MAKE) --no-print-directory $(BUILD)/duro
-	@$(PYTHON) tools/demo --duro $(abspath $(BUILD)/duro) $(DEMO_ARGS)
+	@$(MAKE) --no-print-directory $(BINARY)
+	@$(PYTHON) tools/demo --duro $(abspath $(BINARY)) $(DEMO_ARGS)
 
 # The binary, the systemd unit (started as $(PREFIX)/bin/duro) and, unless one is already there,
 # /etc/duro/duro.conf with the catalog and the views repository at absolute paths.
-install: duro
-	install -D -m 755 duro $(DESTDIR)$(PREFIX)/bin/duro
+install: $(BINARY)
+	install -D -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/duro
 	install -d $(DESTDIR)/etc/duro $(DESTDIR)/etc/systemd/system
 	test -e $(DESTDIR)/etc/duro/duro.conf || \
 	    sed -e 's|^path = duro\.db$$|path = /var/lib/duro/duro.db|' \
@@ -78,7 +86,7 @@ e2e: $(BUILD)/duro
 
 # Dependencies first, then the build, the C unit tests and the end-to-end tests.
 test: deps
-	$(MAKE) --no-print-directory $(BUILD)/duro
+	$(MAKE) --no-print-directory $(BINARY)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
 

@@ -79,6 +79,9 @@ int cli_serve(int argc, char **argv)
     log_info("duro %s starting: views %s, catalog %s, warehouse %s:%d/%s (%s)", DURO_VERSION,
              s.views.path, s.catalog.path, s.warehouse.host, s.warehouse.port, s.warehouse.dbname,
              s.warehouse.dialect);
+    for (size_t i = 0; i < s.not_in_release.n; i++)
+        log_warn("%s is set, but what it configures is not in this release: it has no effect",
+                 s.not_in_release.items[i]);
     Scheduler *sc = scheduler_start(&s, d, &error);
     if (!sc) {
         log_error("%s", error);

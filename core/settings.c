@@ -101,6 +101,16 @@ static const KeyDef keys[] = {
      "a duration such as 30s, 10m, 2h or 1d"},
 
     {"catalog", "path", KEY_PATH, FIELD(catalog.path), "duro.db", false, NULL, "a non-empty path"},
+    /* A URL may hold a password. */
+    {"catalog", "url", KEY_STRING, FIELD(catalog.url), "", true, NULL, NULL},
+    {"catalog", "publish", KEY_CHOICE, FIELD(catalog.publish), "on", false, on_off, "on or off",
+     FIELD(catalog.publish_mode)},
+    {"catalog", "schema", KEY_STRING, FIELD(catalog.schema), "duro", false, NULL, NULL},
+    {"catalog", "readers", KEY_LIST, FIELD(catalog.readers), "", false, NULL, NULL},
+    {"catalog", "publish_every", KEY_DURATION, FIELD(catalog.publish_every), "10s", false, NULL,
+     "a duration such as 30s, 10m, 2h or 1d"},
+    {"catalog", "keep_runs", KEY_DURATION, FIELD(catalog.keep_runs), "90d", false, NULL,
+     "a duration such as 30s, 10m, 2h or 1d"},
 
     {"worker", "poll", KEY_DURATION, FIELD(worker.poll), "30s", false, NULL,
      "a duration such as 30s, 10m, 2h or 1d"},
@@ -113,6 +123,8 @@ static const KeyDef keys[] = {
     {"web", "listen", KEY_LISTEN_OFF, FIELD(web.listen), "127.0.0.1:8080", false, NULL,
      "HOST:PORT, or empty for no web UI"},
     {"web", "token", KEY_STRING, FIELD(web.token), "", true, NULL, NULL},
+    {"web", "public", KEY_CHOICE, FIELD(web.public), "off", false, on_off, "on or off",
+     FIELD(web.public_mode)},
 
     {"s3", "endpoint", KEY_STRING, FIELD(s3.endpoint), "", false, NULL, NULL},
     {"s3", "region", KEY_STRING, FIELD(s3.region), "us-east-1", false, NULL, NULL},
@@ -134,6 +146,23 @@ static const KeyDef keys[] = {
 static const char *const sections[] = {"gateway", "warehouse", "views", "catalog",
                                        "worker",  "web",       "s3",    "slack"};
 _Static_assert(SETTINGS_ALL == (1 << ARRAY_LEN(sections)) - 1, "one bit per section");
+
+/*
+ * The keys of features not in this release: a whole section (name NULL) or one key. They are read
+ * and checked like the others, and listed in Settings.not_in_release when set.
+ */
+static const struct {
+    const char *section, *name;
+} not_in_release[] = {
+    {"catalog", "url"},
+    {"catalog", "publish"},
+    {"catalog", "schema"},
+    {"catalog", "readers"},
+    {"catalog", "publish_every"},
+    {"catalog", "keep_runs"},
+    {"web", NULL},
+    {"slack", NULL},
+};
 
 /* The SettingsSection bit of a section named in the key table. */
 static unsigned section_bit(const char *name)
@@ -159,8 +188,9 @@ typedef struct Loader {
     int lineno;                 /* of the line config_reader returned last */
     char env_names[N_KEYS][64]; /* DURO_<SECTION>_<KEY> */
     Origin origin[N_KEYS];
-    unsigned used; /* SettingsSection bits whose values must be valid */
-    char *error;   /* the first problem, owned */
+    unsigned used;    /* SettingsSection bits whose values must be valid */
+    bool set[N_KEYS]; /* given a value other than empty or the default */
+    char *error;      /* the first problem, owned */
 } Loader;
 
 static void loader_fail(Loader *ld, char *message)
@@ -297,8 +327,14 @@ static bool store_value(Settings *s, const KeyDef *k, const char *raw)
 /* Stores value for key k, which origin[k] already describes; records an error when invalid. */
 static bool apply(Loader *ld, size_t k, const char *value)
 {
-    if (store_value(ld->s, &keys[k], value))
+    char *copy = xstrdup(value), *trimmed = str_trim(copy);
+    bool set = *trimmed != '\0' && !str_ieq(trimmed, keys[k].default_value);
+    free(copy);
+    ld->set[k] = false;
+    if (store_value(ld->s, &keys[k], value)) {
+        ld->set[k] = set;
         return true;
+    }
     if (!(ld->used & section_bit(keys[k].section)))
         return true; /* not this command's concern: the default stays */
     char *where = origin_text(ld, k);
@@ -519,6 +555,23 @@ static void check_consistency(Loader *ld)
     }
 }
 
+/* Fills Settings.not_in_release. */
+static void list_not_in_release(Loader *ld)
+{
+    for (size_t k = 0; k < N_KEYS; k++) {
+        if (!ld->set[k])
+            continue;
+        for (size_t i = 0; i < ARRAY_LEN(not_in_release); i++) {
+            if (strcmp(keys[k].section, not_in_release[i].section) == 0 &&
+                (!not_in_release[i].name || strcmp(keys[k].name, not_in_release[i].name) == 0)) {
+                strvec_push_owned(&ld->s->not_in_release,
+                                  xasprintf("[%s] %s", keys[k].section, keys[k].name));
+                break;
+            }
+        }
+    }
+}
+
 int settings_load(const char *path, Settings *out, char **error)
 {
     return settings_load_for(path, SETTINGS_ALL, out, error);
@@ -551,6 +604,8 @@ int settings_load_for(const char *path, unsigned used, Settings *out, char **err
         resolve_paths(ld);
     if (!ld->error)
         check_consistency(ld);
+    if (!ld->error)
+        list_not_in_release(ld);
 
     int rc = 0;
     if (ld->error) {
@@ -584,6 +639,7 @@ void settings_free(Settings *s)
             break;
         }
     }
+    strvec_free(&s->not_in_release);
     memset(s, 0, sizeof(*s));
 }
 

@@ -61,6 +61,14 @@ typedef struct Settings {
     } views;
     struct {
         char *path; /* resolved against the config file's directory */
+        /* Not in this release (settings_not_in_release): read and checked, no effect. */
+        char *url;
+        char *publish; /* "on" or "off" */
+        SettingsSwitch publish_mode;
+        char *schema;
+        StrVec readers;
+        int64_t publish_every; /* seconds */
+        int64_t keep_runs;     /* seconds */
     } catalog;
     struct {
         int64_t poll; /* seconds */
@@ -71,6 +79,8 @@ typedef struct Settings {
     struct {
         char *listen; /* "" = no web UI */
         char *token;
+        char *public; /* "on" or "off" */
+        SettingsSwitch public_mode;
     } web;
     struct {
         char *endpoint;
@@ -86,6 +96,13 @@ typedef struct Settings {
         char *success_webhook;
         char *log_webhook;
     } slack;
+    /*
+     * "[section] key" of each key set to something other than empty or its default whose feature
+     * is not in this release ([web], [slack], [catalog] publishing and shared catalogs): accepted
+     * so that a configuration written for a later release loads, and listed here so that
+     * `duro serve` can say that they have no effect.
+     */
+    StrVec not_in_release;
 } Settings;
 
 /*

@@ -92,6 +92,12 @@ def run_demo_once(walkthrough, views=None):
         assert workdir.is_dir()
         for line in ("CALL duro_refresh('first.cities');", "select * from duro.status;"):
             assert line in out
+        if duro_bin().resolve().parent == REPO / "build":
+            # The walkthrough's first command, verbatim, after `make demo` alone.
+            check = subprocess.run("./duro check examples/views", shell=True, cwd=REPO,
+                                   capture_output=True, text=True, timeout=60)
+            assert check.returncode == 0 and "7 views, 0 problems" in check.stdout, check
+            assert (REPO / "duro").read_bytes() == (REPO / "build" / "duro").read_bytes()
 
         status = dict(line.split("|") for line in psql(
             conninfo, "select view, state from duro.status order by view").stdout.split())
@@ -163,6 +169,22 @@ def test_make_demo_serves_the_walkthrough_and_cleans_up_twice(full_repo):
         assert closed(gateway_port), "Duro still listens after Ctrl-C"
         assert closed(warehouse_port), "the demo's PostgreSQL still runs after Ctrl-C"
         assert "Traceback" not in out, out
+
+
+def test_make_demo_and_make_test_build_the_duro_the_readme_runs():
+    """The README's two commands, `make demo` and `make test`, build `./duro`, which its
+    walkthrough runs; `make demo` runs that binary too."""
+    def dry_run(target):
+        r = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=REPO,
+                           env=clean_env(), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
+
+    demo = dry_run("demo")
+    assert "make --no-print-directory duro" in demo, demo
+    runs = ["/usr/bin/python3", "tools/demo", "--duro", f"{REPO}/duro"]
+    assert any(line.split()[:4] == runs for line in demo), demo
+    assert "make --no-print-directory duro" in dry_run("test")
 
 
 def test_sampledata_sql_is_current_and_loads_with_psql(pg, db):

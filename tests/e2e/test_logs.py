@@ -42,3 +42,17 @@ def test_a_multi_line_warehouse_error_is_one_line(duro, wh, tmp_path):
     failed = [line for line in lines if "no_such_function" in line]
     assert failed, lines
     assert not [line for line in lines if line.startswith("HINT") or line.startswith("LINE")], lines
+
+
+def test_a_refresh_logs_its_start_and_its_end(duro, wh, example_repo, wait_until):
+    """Each build is logged when it starts, with its trigger, and when it ends: a long build shows
+    in the log while it runs."""
+    duro.write_conf(dbname=wh.dbname)
+    p = duro.start()
+    wait_until(lambda: " INFO refresh first.people ok, " in p.logs(), 30, "first.people built", p)
+    lines = p.logs().splitlines()
+    for view in ("first.cities", "first.shops", "first.people"):
+        start = [i for i, line in enumerate(lines)
+                 if line.endswith(f" INFO refresh {view} started (schedule)")]
+        end = [i for i, line in enumerate(lines) if f" INFO refresh {view} ok, " in line]
+        assert len(start) == 1 and end and start[0] < end[0], lines

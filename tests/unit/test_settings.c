@@ -37,11 +37,18 @@ static const char *const env_vars[] = {
     "DURO_VIEWS_PATH",
     "DURO_VIEWS_RESCAN",
     "DURO_CATALOG_PATH",
+    "DURO_CATALOG_URL",
+    "DURO_CATALOG_PUBLISH",
+    "DURO_CATALOG_SCHEMA",
+    "DURO_CATALOG_READERS",
+    "DURO_CATALOG_PUBLISH_EVERY",
+    "DURO_CATALOG_KEEP_RUNS",
     "DURO_WORKER_POLL",
     "DURO_WORKER_CONCURRENCY",
     "DURO_WORKER_ADMINS",
     "DURO_WEB_LISTEN",
     "DURO_WEB_TOKEN",
+    "DURO_WEB_PUBLIC",
     "DURO_S3_ENDPOINT",
     "DURO_S3_REGION",
     "DURO_S3_BUCKET",
@@ -54,7 +61,7 @@ static const char *const env_vars[] = {
     "DURO_SLACK_LOG_WEBHOOK",
 };
 
-/* A configuration with every section and inline ; comments, as a user writes one. */
+/* SPEC's configuration, with every section, every key it names and inline ; comments. */
 static const char spec_example[] =
     "[gateway]\n"
     "listen = 127.0.0.1:6432\n"
@@ -78,7 +85,15 @@ static const char spec_example[] =
     "rescan = 10s\n"
     "\n"
     "[catalog]\n"
-    "path = duro.db\n"
+    "path = duro.db             ; SQLite, the embedded default\n"
+    "url =                      ; postgresql://... instead: one catalog shared by several "
+    "instances (one leads the scheduler)\n"
+    "publish = on               ; keep duro.status / duro.runs as real tables in the warehouse\n"
+    "schema = duro\n"
+    "readers =                  ; roles granted SELECT on the published tables (default: the "
+    "admins)\n"
+    "publish_every = 10s\n"
+    "keep_runs = 90d\n"
     "\n"
     "[worker]\n"
     "poll = 30s\n"
@@ -89,6 +104,7 @@ static const char spec_example[] =
     "[web]\n"
     "listen = 127.0.0.1:8080    ; empty = no web UI\n"
     "token =                    ; when set, required for every action that changes something\n"
+    "public = off               ; on = allow a non-loopback listen without a token\n"
     "\n"
     "[s3]\n"
     "endpoint =                 ; e.g. https://s3.amazonaws.com or a local S3-compatible server\n"
@@ -188,11 +204,18 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->warehouse.sslmode, "prefer");
     assert_int_equal(s->warehouse.sslmode_kind, SETTINGS_SSLMODE_PREFER);
     assert_int_equal(s->views.rescan, 10);
+    assert_string_equal(s->catalog.url, "");
+    assert_int_equal(s->catalog.publish_mode, SETTINGS_ON);
+    assert_string_equal(s->catalog.schema, "duro");
+    assert_int_equal(s->catalog.readers.n, 0);
+    assert_int_equal(s->catalog.publish_every, 10);
+    assert_int_equal(s->catalog.keep_runs, 90 * 24 * 3600);
     assert_int_equal(s->worker.poll, 30);
     assert_int_equal(s->worker.concurrency, 2);
     assert_int_equal(s->worker.admins.n, 0);
     assert_string_equal(s->web.listen, "127.0.0.1:8080");
     assert_string_equal(s->web.token, "");
+    assert_int_equal(s->web.public_mode, SETTINGS_OFF);
     assert_string_equal(s->s3.endpoint, "");
     assert_string_equal(s->s3.region, "us-east-1");
     assert_string_equal(s->s3.bucket, "");
@@ -203,6 +226,7 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->slack.failure_webhook, "");
     assert_string_equal(s->slack.success_webhook, "");
     assert_string_equal(s->slack.log_webhook, "");
+    assert_int_equal(s->not_in_release.n, 0);
 }
 
 static void test_defaults_without_file(void **state)
@@ -637,6 +661,48 @@ static void test_sections_a_command_does_not_use(void **state)
     free(error);
 }
 
+/* SPEC's keys of features not in this release load, are checked, and are listed when set. */
+static void test_features_not_in_release(void **state)
+{
+    (void)state;
+    Settings s;
+    load_ok("[catalog]\nurl = postgresql://duro:hunter2@db/duro\npublish = OFF\nschema = duro\n"
+            "readers = jane, john\npublish_every = 1m\nkeep_runs = 30d\n"
+            "[web]\nlisten = 0.0.0.0:9000\ntoken =\n"
+            "[slack]\nfailure_webhook = https://hooks.slack.com/services/T/B/x\n",
+            &s);
+    assert_string_equal(s.catalog.url, "postgresql://duro:hunter2@db/duro");
+    assert_int_equal(s.catalog.publish_mode, SETTINGS_OFF);
+    assert_int_equal(s.catalog.readers.n, 2);
+    assert_int_equal(s.catalog.publish_every, 60);
+    assert_int_equal(s.catalog.keep_runs, 30 * 24 * 3600);
+    /* Set to something else than empty or the default: schema (the default) and token (empty)
+       are not listed. */
+    static const char *const listed[] = {"[catalog] url",          "[catalog] publish",
+                                         "[catalog] readers",      "[catalog] publish_every",
+                                         "[catalog] keep_runs",    "[web] listen",
+                                         "[slack] failure_webhook"};
+    assert_int_equal(s.not_in_release.n, sizeof(listed) / sizeof(listed[0]));
+    for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)
+        assert_string_equal(s.not_in_release.items[i], listed[i]);
+    settings_free(&s);
+
+    setenv("DURO_WEB_PUBLIC", "on", 1);
+    load_ok("[web]\nlisten =\n", &s);
+    assert_int_equal(s.not_in_release.n, 1);
+    assert_string_equal(s.not_in_release.items[0], "[web] public");
+    settings_free(&s);
+    unsetenv("DURO_WEB_PUBLIC");
+
+    char *error = load_fail("[catalog]\npublish = sometimes\n");
+    assert_non_null(strstr(error, ":2: invalid value 'sometimes' for [catalog] publish"));
+    free(error);
+    /* A catalog URL may carry a password. */
+    error = load_fail("[catalog]\nurl = postgresql://duro:hunter2@db/duro\nkeep_runs = forever\n");
+    assert_null(strstr(error, "hunter2"));
+    free(error);
+}
+
 static void test_empty_gateway_listen(void **state)
 {
     (void)state;
@@ -789,6 +855,7 @@ int main(void)
         cmocka_unit_test_setup(test_duplicate_keys, test_setup),
         cmocka_unit_test_setup(test_sections_a_command_does_not_use, test_setup),
         cmocka_unit_test_setup(test_empty_gateway_listen, test_setup),
+        cmocka_unit_test_setup(test_features_not_in_release, test_setup),
         cmocka_unit_test_setup(test_secrets_never_echoed, test_setup),
         cmocka_unit_test_setup(test_parse_duration, test_setup),
         cmocka_unit_test_setup(test_free_is_idempotent, test_setup),
