@@ -2,7 +2,8 @@
 """Soak test: does Duro's memory stay flat under a long mixed load? Not part of CI.
 
     run.py --duro PATH [--duration 600] [--clients 4] [--sample 5] [--warmup 0.2]
-           [--max-growth 5] [--scale 1] [--refresh-every 1] [--json FILE] [--keep]
+           [--max-growth 5] [--scale 1] [--refresh-every 1] [--no-duro-queries]
+           [--json FILE] [--keep]
 
 Starts, in a temp dir, a throwaway PostgreSQL 15 cluster (tools/pgcluster.py) initialised with
 `pgbench -i -s 1`, and `duro serve` in front of it (no web UI, `[worker] poll = 1s`) on a views
@@ -17,7 +18,8 @@ repository of three views over pgbench's tables:
 Two pgbench runs go on at the same time for --duration seconds, one in the simple protocol and
 one with prepared statements (-M prepared), --clients clients each, on a script mixing a plain
 query of the warehouse, reads of both views and Duro's own `select * from duro.status` and
-`select * from duro.runs order by id desc limit 10`.
+`select * from duro.runs order by id desc limit 10` (--no-duro-queries leaves these two out, to
+tell their memory from the rest's).
 
 Duro's VmRSS (/proc/PID/status) is sampled every --sample seconds. The warm-up is the first
 --warmup share of the run; growth is the median of the last three samples against the median of
@@ -68,7 +70,8 @@ SCRIPT = """\\set aid random(1, 100000 * :scale)
 select abalance from pgbench_accounts where aid = :aid;
 select bbalance from soak.stale where bid = 1;
 select tbalance from soak.served where tid = :tid;
-select * from duro.status;
+"""
+DURO_QUERIES = """select * from duro.status;
 select * from duro.runs order by id desc limit 10;
 """
 MODES = ("simple", "prepared")
@@ -95,8 +98,6 @@ def wait_ready(port, proc, timeout=30.0):
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"duro serve exited with {proc.returncode}")
-        if self.every <= 0:
-            return
         try:
             with psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=DBNAME,
                                  connect_timeout=2) as conn:
@@ -162,6 +163,8 @@ class Refresher(threading.Thread):
         self.errors = []
 
     def run(self):
+        if self.every <= 0:
+            return
         try:
             with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER,
                                  dbname=DBNAME, autocommit=True) as conn:
@@ -223,6 +226,8 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, default=1, help="pgbench -i scale factor")
     ap.add_argument("--refresh-every", type=float, default=1.0,
                     help="seconds between forced refreshes of soak.hot (0: none)")
+    ap.add_argument("--no-duro-queries", action="store_true",
+                    help="leave duro.status and duro.runs out of the workload")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
@@ -257,7 +262,7 @@ def main(argv=None):
             f"127.0.0.1:{duro.port} (pid {pid}); {args.duration}s of load, "
             f"{args.clients} clients x {len(MODES)} modes")
         script = work / "soak.sql"
-        script.write_text(SCRIPT)
+        script.write_text(SCRIPT + ("" if args.no_duro_queries else DURO_QUERIES))
 
         refresher = Refresher(duro.port, args.refresh_every)
         refresher.start()
