@@ -18,10 +18,14 @@ TEST_SRCS := $(wildcard tests/unit/test_*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
-                         cli/*.[ch] tests/unit/*.[ch])
+                         cli/*.[ch] tests/unit/*.[ch] fuzz/*.c)
 
-.PHONY: all deps demo install unit e2e test asan format lint bench-scan bench-refresh bench-gateway clean
+.PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
+        bench-refresh bench-gateway bench-soak clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -54,6 +58,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libduro.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libduro.a $(LIBS) -lcmocka
+
+# A libFuzzer target: the project's objects are built with -fsanitize=fuzzer-no-link (SAN, below).
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/libduro.a
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libduro.a $(LIBS)
 
 deps:
 	@tools/install-deps test
@@ -96,6 +104,22 @@ asan: deps
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  unit e2e
 
+# Each libFuzzer target (fuzz/) for FUZZ_SECONDS, one after the other, from its seed corpus, in a
+# build of its own (clang, ASan, UBSan); fails when one finds a crash, a leak or a timeout.
+# docs/fuzzing.md says what each covers and how to replay what one found.
+fuzz:
+	@tools/install-deps fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  fuzz-bins
+	@tools/run-fuzz $(FUZZ_SECONDS) build-fuzz $(notdir $(FUZZ_BINS))
+
+# The same, 10 seconds each: what continuous integration runs.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory FUZZ_SECONDS=10 fuzz
+
+fuzz-bins: $(FUZZ_BINS)
+
 format:
 	clang-format -i $(FORMAT_SRCS)
 
@@ -112,7 +136,13 @@ bench-gateway: $(BUILD)/duro
 	@tools/install-deps bench
 	$(PYTHON) bench/gateway/run.py --duro $(abspath $(BUILD)/duro)
 
+# Ten minutes of pgbench through Duro with a view refreshed every second (bench/soak/run.py -h);
+# fails when Duro's memory grows past warm-up or a transaction fails. Not part of CI.
+bench-soak: $(BUILD)/duro
+	@tools/install-deps bench
+	$(PYTHON) bench/soak/run.py --duro $(abspath $(BUILD)/duro) $(SOAK_ARGS)
+
 clean:
-	rm -rf build build-asan duro
+	rm -rf build build-asan build-fuzz duro
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

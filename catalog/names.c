@@ -25,14 +25,18 @@ char *names_ident(const char *s, size_t len)
         name = xstrndup(s, len);
         str_lower(name);
     }
-    size_t n = strlen(name);
-    if (n > NAMES_MAX_IDENT) {
-        n = NAMES_MAX_IDENT;
-        while (n > 0 && (name[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
-        name[n] = '\0';
-    }
+    name[names_clip(name, strlen(name))] = '\0';
     return name;
+}
+
+size_t names_clip(const char *s, size_t n)
+{
+    if (n <= NAMES_MAX_IDENT)
+        return n;
+    n = NAMES_MAX_IDENT;
+    while (n > 0 && (s[n] & 0xC0) == 0x80)
+        n--; /* do not cut a UTF-8 sequence */
+    return n;
 }
 
 char *names_quote(const char *name)

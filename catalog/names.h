@@ -23,6 +23,10 @@
  */
 char *names_ident(const char *s, size_t len);
 
+/* How many of the n bytes at s a name keeps: n, or when n > NAMES_MAX_IDENT (s then holds at
+ * least NAMES_MAX_IDENT + 1 bytes) NAMES_MAX_IDENT less any partial UTF-8 sequence at the cut. */
+size_t names_clip(const char *s, size_t n);
+
 /* name as a quoted identifier ("a""b" for a"b). Caller frees. */
 char *names_quote(const char *name);
 

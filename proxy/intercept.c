@@ -391,7 +391,8 @@ static size_t skip_dollar(const char *s, size_t len, size_t i)
 
 bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name, void *arg)
 {
-    char id[NAMES_MAX_IDENT + 1];
+    /* One byte past the limit, so that names_clip cuts identifiers as the parser does. */
+    char id[NAMES_MAX_IDENT + 2];
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)sql[i];
@@ -425,10 +426,11 @@ bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name,
                     else
                         break;
                 }
-                if (n < NAMES_MAX_IDENT)
+                if (n <= NAMES_MAX_IDENT)
                     id[n++] = sql[i];
             }
             i++;
+            n = names_clip(id, n);
             id[n] = '\0';
             if (ident_concerns(id, n, is_name, arg))
                 return true;
@@ -438,10 +440,11 @@ bool intercept_may_concern(const char *sql, size_t len, InterceptIsName is_name,
         } else if (ident_start(c)) {
             size_t start = i, n = 0;
             for (; i < len && ident_char((unsigned char)sql[i]); i++)
-                if (n < NAMES_MAX_IDENT) {
+                if (n <= NAMES_MAX_IDENT) {
                     char ch = sql[i];
                     id[n++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
                 }
+            n = names_clip(id, n);
             id[n] = '\0';
             if (i < len && sql[i] == '\'') {
                 /* E'..' has backslash escapes; B'..', X'..', N'..' are plain strings. */

@@ -279,12 +279,16 @@ int vt_parse_timestamp(const char *text, bool date_only, int64_t *us, DtSpecial 
     }
     if (*skip_space(s) != '\0')
         return -1;
-    int64_t days = vt_days_from_civil(y, (int)mo, (int)d);
+    /* A year as large as 9 digits allow is past what microseconds in an int64 can hold. */
+    int64_t days = vt_days_from_civil(y, (int)mo, (int)d), midnight;
+    if (__builtin_mul_overflow(days, US_PER_DAY, &midnight))
+        return -1;
     if (date_only)
-        *us = days * US_PER_DAY;
-    else
-        *us = days * US_PER_DAY + h * US_PER_HOUR + mi * US_PER_MIN + sec * US_PER_SEC + frac -
-              tz * US_PER_SEC;
+        *us = midnight;
+    else if (__builtin_add_overflow(
+                 midnight,
+                 h * US_PER_HOUR + mi * US_PER_MIN + sec * US_PER_SEC + frac - tz * US_PER_SEC, us))
+        return -1;
     return 0;
 }
 
