@@ -153,10 +153,10 @@ void answer_set_session(Answer *a, const char *user, void (*on_eval)(void *arg),
     a->on_eval_arg = arg;
 }
 
-void answer_set_timezone(Answer *a, const char *timezone)
+void answer_set_timezone(Answer *a, const char *zone)
 {
     free(a->timezone);
-    a->timezone = timezone ? xstrdup(timezone) : NULL;
+    a->timezone = zone ? xstrdup(zone) : NULL;
 }
 
 bool answer_evaluating(const Answer *a)

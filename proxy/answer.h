@@ -40,7 +40,7 @@ void answer_free(Answer *a);
  * virtual tables has been evaluated (answer_eval_result then writes its answer). */
 void answer_set_session(Answer *a, const char *user, void (*on_eval)(void *arg), void *arg);
 /* The session's TimeZone as the warehouse reported it (copied); timestamptz follow it. */
-void answer_set_timezone(Answer *a, const char *timezone);
+void answer_set_timezone(Answer *a, const char *zone);
 /* True while a query on the virtual tables is being evaluated. */
 bool answer_evaluating(const Answer *a);
 /* A cancel request: true when a query was being evaluated (it ends with 57014). */

@@ -159,7 +159,7 @@ static void fail(VtError *err, const char *sqlstate, const char *fmt, ...)
 }
 
 EvalJob *eval_submit(EvalPool *p, const VtStatement *st, char *const *params, size_t nparams,
-                     const char *user, const char *timezone, EvalDoneFn done, void *arg,
+                     const char *user, const char *zone, EvalDoneFn done, void *arg,
                      VtError *err)
 {
     pthread_mutex_lock(&p->lock);
@@ -180,7 +180,7 @@ EvalJob *eval_submit(EvalPool *p, const VtStatement *st, char *const *params, si
         j->params[i] = params[i] ? xstrdup(params[i]) : NULL;
     j->nparams = nparams;
     j->user = xstrdup(user ? user : "");
-    j->timezone = timezone && *timezone ? xstrdup(timezone) : NULL;
+    j->timezone = zone && *zone ? xstrdup(zone) : NULL;
     j->done = done;
     j->arg = arg;
     if (p->queue_tail)

@@ -29,11 +29,11 @@ void eval_free(EvalPool *p);
 /*
  * Queues st (borrowed: it must stay alive until the job finishes or is detached; the loop's
  * copy is taken before either) with its parameters as text (copied), for the role user (copied)
- * with timestamptz printed in timezone (copied; NULL = UTC). done runs on the loop once. Returns
+ * with timestamptz printed in zone (copied; NULL = UTC). done runs on the loop once. Returns
  * NULL with *err (53300) when too many queries wait already.
  */
 EvalJob *eval_submit(EvalPool *p, const VtStatement *st, char *const *params, size_t nparams,
-                     const char *user, const char *timezone, EvalDoneFn done, void *arg,
+                     const char *user, const char *zone, EvalDoneFn done, void *arg,
                      VtError *err);
 /* Asks the job to stop (a CancelRequest): it finishes with 57014. */
 void eval_cancel(EvalJob *j);
