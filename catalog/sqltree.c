@@ -5,6 +5,7 @@
 #include "catalog/sqltree.h"
 
 #include <pg_query.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +246,62 @@ done:
     return within;
 }
 
-int sqltree_parse(const char *sql, SqlTree *tree)
+/* Whether a JSON text nests at most max arrays and objects deep. */
+static bool json_depth_within(const char *json, int max)
 {
-    *tree = (SqlTree){NULL, NULL, -1, false};
+    int depth = 0;
+    bool in_string = false;
+    for (const char *p = json; *p != '\0'; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '"')
+                in_string = false;
+        } else if (*p == '"') {
+            in_string = true;
+        } else if (*p == '{' || *p == '[') {
+            if (++depth > max)
+                return false;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+/*
+ * Whether a long text's tree may be within SQLTREE_MAX_DEPTH, told in time linear in the text:
+ * protobuf-c packs a message by sizing everything below it first, so packing a deep tree takes
+ * time in the square of its depth (a 1 MB text of 1+1+1... took minutes), while libpg_query
+ * writes JSON in one pass. A Node and its message are two levels in either form; JSON adds one
+ * for each list, so a JSON depth within twice the bound lets only nearly-within trees through to
+ * the exact check.
+ */
+static bool may_be_within(const char *sql, SqlTree *tree)
+{
+    if (strlen(sql) <= SQLTREE_QUICK_TEXT)
+        return true; /* at most about SQLTREE_QUICK_TEXT / 2 levels: quick enough to pack */
+    PgQueryParseResult json = pg_query_parse(sql);
+    bool within = true;
+    if (json.error != NULL) {
+        tree->error = xstrdup(json.error->message);
+        tree->error_offset = sqltree_cursor_offset(sql, json.error->cursorpos);
+        tree->too_deep = strstr(json.error->message, "stack depth limit exceeded") != NULL;
+        within = false;
+    } else if (!json_depth_within(json.parse_tree, 2 * SQLTREE_MAX_DEPTH)) {
+        tree->too_deep = true;
+        tree->error = xstrdup("the statement nests too deeply");
+        within = false;
+    }
+    pg_query_free_parse_result(json);
+    return within;
+}
+
+/* Parses on the calling thread. */
+static void parse_here(const char *sql, SqlTree *tree)
+{
+    if (!may_be_within(sql, tree))
+        return;
     PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
     const uint8_t *data = (const uint8_t *)parsed.parse_tree.data;
     if (parsed.error != NULL) {
@@ -264,6 +318,74 @@ int sqltree_parse(const char *sql, SqlTree *tree)
             tree->error = xstrdup("could not read the parse tree");
     }
     pg_query_free_protobuf_parse_result(parsed);
+}
+
+/* The calling thread's stack size, asked once per thread. */
+static size_t own_stack_size(void)
+{
+    static _Thread_local size_t size;
+    if (size == 0) {
+        pthread_attr_t attr;
+        size_t got = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstacksize(&attr, &got) != 0)
+                got = 0;
+            pthread_attr_destroy(&attr);
+        }
+        size = got > 0 ? got : SQLTREE_STACK_MARGIN; /* unknown: assume little */
+    }
+    return size;
+}
+
+typedef struct ParseJob {
+    const char *sql;
+    SqlTree *tree;
+} ParseJob;
+
+static void *parse_thread(void *arg)
+{
+    ParseJob *job = arg;
+    parse_here(job->sql, job->tree);
+    return NULL;
+}
+
+/*
+ * libpg_query turns its tree into protobuf recursively, a frame per level, and a left-nested
+ * expression (1+1+1...) is one level per two bytes of text: a text is parsed where the stack can
+ * take it, on the calling thread when its own stack is large enough, else on a thread of its own
+ * with a stack sized for the text.
+ */
+int sqltree_parse(const char *sql, SqlTree *tree)
+{
+    *tree = (SqlTree){NULL, NULL, -1, false};
+    size_t len = strlen(sql);
+    if (len > SQLTREE_MAX_TEXT) {
+        tree->too_deep = true;
+        tree->error = xasprintf("the statement is too long to analyse (over %zu bytes)",
+                                (size_t)SQLTREE_MAX_TEXT);
+        return -1;
+    }
+    size_t need = len * SQLTREE_STACK_PER_BYTE + SQLTREE_STACK_MARGIN;
+    if (need <= own_stack_size()) {
+        parse_here(sql, tree);
+    } else {
+        ParseJob job = {sql, tree};
+        pthread_attr_t attr;
+        pthread_t thread;
+        int rc = pthread_attr_init(&attr);
+        if (rc == 0) {
+            rc = pthread_attr_setstacksize(&attr, need);
+            if (rc == 0)
+                rc = pthread_create(&thread, &attr, parse_thread, &job);
+            pthread_attr_destroy(&attr);
+        }
+        if (rc == 0) {
+            pthread_join(thread, NULL);
+        } else {
+            tree->too_deep = true;
+            tree->error = xasprintf("no memory to analyse a statement of %zu bytes", len);
+        }
+    }
     return tree->result != NULL ? 0 : -1;
 }
 

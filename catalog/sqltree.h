@@ -17,6 +17,14 @@
  * levels): deeper trees make sqltree_walk return SQLTREE_TOO_DEEP instead of using more stack. */
 #define SQLTREE_MAX_DEPTH 1000
 
+/* The longest text sqltree_parse reads; a longer one is turned away like a tree too deep. */
+#define SQLTREE_MAX_TEXT ((size_t)1 << 20)
+/* The stack libpg_query may need per byte of text (measured: about 260), and besides. */
+#define SQLTREE_STACK_PER_BYTE 512
+#define SQLTREE_STACK_MARGIN   ((size_t)1 << 20)
+/* Texts longer than this are first checked for depth in linear time (see sqltree.c). */
+#define SQLTREE_QUICK_TEXT 8192
+
 /* How a walk ended. */
 typedef enum SqlTreeWalk {
     SQLTREE_DONE,     /* every message visited */
@@ -52,13 +60,15 @@ typedef struct SqlTree {
     PgQuery__ParseResult *result; /* NULL when the parser rejected the text */
     char *error;                  /* the parser's message when it did; else NULL */
     int error_offset;             /* the byte offset the parser points at, or -1 */
-    bool too_deep; /* the text parsed (or exhausted the parser's stack) but its tree nests deeper
-                      than SQLTREE_MAX_DEPTH: not a syntax error; result is NULL */
+    bool too_deep; /* not a syntax error, but the text is not read: its tree nests deeper than
+                      SQLTREE_MAX_DEPTH, it is longer than SQLTREE_MAX_TEXT, or there was no
+                      memory for the stack it needs; result is NULL */
 } SqlTree;
 
 /* Parses sql into *tree (free with sqltree_free in every case). Returns 0, or -1 with tree->error
- * set when the parser rejects the text, the tree is too deep to read (tree->too_deep) or cannot
- * be read back. Uses stack in proportion to the text's nesting only inside the parser. */
+ * set when the parser rejects the text, the text is not read (tree->too_deep) or its tree cannot
+ * be read back. Safe on any thread: a text too long for the caller's stack is parsed on a thread
+ * with a stack sized for it. */
 int sqltree_parse(const char *sql, SqlTree *tree) MUST_CHECK;
 void sqltree_free(SqlTree *tree);
 

@@ -159,8 +159,7 @@ static void fail(VtError *err, const char *sqlstate, const char *fmt, ...)
 }
 
 EvalJob *eval_submit(EvalPool *p, const VtStatement *st, char *const *params, size_t nparams,
-                     const char *user, const char *zone, EvalDoneFn done, void *arg,
-                     VtError *err)
+                     const char *user, const char *zone, EvalDoneFn done, void *arg, VtError *err)
 {
     pthread_mutex_lock(&p->lock);
     if (p->n_queued >= EVAL_MAX_QUEUED || p->stopping) {

@@ -33,8 +33,7 @@ void eval_free(EvalPool *p);
  * NULL with *err (53300) when too many queries wait already.
  */
 EvalJob *eval_submit(EvalPool *p, const VtStatement *st, char *const *params, size_t nparams,
-                     const char *user, const char *zone, EvalDoneFn done, void *arg,
-                     VtError *err);
+                     const char *user, const char *zone, EvalDoneFn done, void *arg, VtError *err);
 /* Asks the job to stop (a CancelRequest): it finishes with 57014. */
 void eval_cancel(EvalJob *j);
 /* Whether done has run. */

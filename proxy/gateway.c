@@ -417,7 +417,8 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
         gw->env.answer.pool = eval_start(gw->base, s, error);
         if (!gw->env.answer.pool)
             goto fail;
-        gw->env.inspection = (InspectEnv){gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit};
+        gw->env.inspection =
+            (InspectEnv){gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit};
     }
 
     TlsSslMode mode;

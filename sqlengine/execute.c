@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog/sqltree.h"
+
 /* Copies SQLite's error into err: our functions' "SQLSTATE:message", or a generic state. */
 static void sqlite_error(sqlite3 *db, VtError *err)
 {
@@ -52,19 +54,15 @@ VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_typ
                             size_t n_param_types, VtError *err)
 {
     VtStatement *st = NULL;
-    PgQuery__ParseResult *tree = NULL;
     memset(err, 0, sizeof(*err));
-    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(sql);
-    if (parsed.error != NULL)
-        fill_error(err, "42601", "%s", parsed.error->message);
-    else if ((tree = pg_query__parse_result__unpack(
-                  NULL, parsed.parse_tree.len, (const uint8_t *)parsed.parse_tree.data)) == NULL)
-        fill_error(err, "XX000", "cannot read the parse tree");
+    SqlTree tree;
+    if (sqltree_parse(sql, &tree) == 0)
+        st = vtable_prepare_tree(db, tree.result, param_types, n_param_types, err);
+    else if (tree.too_deep)
+        fill_error(err, "54001", "%s", tree.error);
     else
-        st = vtable_prepare_tree(db, tree, param_types, n_param_types, err);
-    if (tree != NULL)
-        pg_query__parse_result__free_unpacked(tree, NULL);
-    pg_query_free_protobuf_parse_result(parsed);
+        fill_error(err, "42601", "%s", tree.error);
+    sqltree_free(&tree);
     return st;
 }
 

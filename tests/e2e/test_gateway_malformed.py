@@ -543,6 +543,20 @@ def test_psycopg_query_above_max_message(gw, pg):
     assert_still_serving(gw, pg)
 
 
+def test_statement_nested_too_deep_for_a_stack(gw, pg):
+    """A statement of 150,000 chained additions naming duro.status (300 kB): parsing it takes
+    more stack than a thread has and, packed naively, minutes. Duro relays it unexamined in a
+    second or so and the warehouse answers with its own error; the session and the daemon go on."""
+    sql = "select 1" + "+1" * 150_000 + " from duro.status"
+    with gw.connect() as conn:
+        with pytest.raises(psycopg.Error) as caught:
+            conn.execute(sql)
+        assert not isinstance(caught.value, psycopg.OperationalError), caught.value
+        conn.rollback()
+        assert conn.execute("select 'after'").fetchone() == ("after",)
+    assert_still_serving(gw, pg)
+
+
 @pytest.mark.parametrize("kind", [b"x", b"\0", b"\xff", b"A", b"v"])
 def test_unknown_message_type(gw, pg, kind):
     """An unknown message type reaches the warehouse, whose ErrorResponse comes back."""

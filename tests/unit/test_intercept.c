@@ -347,9 +347,9 @@ static void test_view_name(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),    cmocka_unit_test(test_statement_count),
-        cmocka_unit_test(test_may_concern), cmocka_unit_test(test_may_concern_long_ident),
-        cmocka_unit_test(test_name_set),    cmocka_unit_test(test_view_name),
+        cmocka_unit_test(test_classify),           cmocka_unit_test(test_statement_count),
+        cmocka_unit_test(test_may_concern),        cmocka_unit_test(test_may_concern_long_ident),
+        cmocka_unit_test(test_name_set),           cmocka_unit_test(test_view_name),
         cmocka_unit_test(test_pathological_depth),
     };
     return cmocka_run_group_tests_name("intercept", tests, NULL, NULL);

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +167,59 @@ static void test_parse_depth_limit(void **state)
     free(chain);
 }
 
+typedef struct Parsed {
+    const char *sql;
+    int rc;
+    bool too_deep;
+} Parsed;
+
+static void *parse_on_thread(void *arg)
+{
+    Parsed *p = arg;
+    SqlTree tree;
+    p->rc = sqltree_parse(p->sql, &tree);
+    p->too_deep = tree.too_deep;
+    sqltree_free(&tree);
+    return NULL;
+}
+
+/* A chain of a quarter million operators (1+1+..., 500 kB) on a thread with a small stack:
+ * libpg_query needs stack in proportion to it, more than that thread has, and before the JSON
+ * check packing its tree took minutes. Turned away as too deep; and a text over SQLTREE_MAX_TEXT
+ * is not read at all. */
+static void test_parse_long_chain(void **state)
+{
+    (void)state;
+    enum { TERMS = 250000 };
+    char *chain = xmalloc(TERMS * 2 + 32);
+    char *p = chain + sprintf(chain, "select 1");
+    for (int i = 0; i < TERMS; i++)
+        p += sprintf(p, "+1");
+    *p = '\0';
+    Parsed parsed = {chain, 0, false};
+    pthread_attr_t attr;
+    pthread_t thread;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+    assert_int_equal(pthread_create(&thread, &attr, parse_on_thread, &parsed), 0);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(parsed.rc, -1);
+    assert_true(parsed.too_deep);
+    free(chain);
+
+    char *huge = xmalloc(SQLTREE_MAX_TEXT + 64);
+    p = huge + sprintf(huge, "select '");
+    memset(p, 'x', SQLTREE_MAX_TEXT);
+    strcpy(p + SQLTREE_MAX_TEXT, "' from t");
+    SqlTree tree;
+    assert_int_equal(sqltree_parse(huge, &tree), -1);
+    assert_true(tree.too_deep);
+    assert_non_null(strstr(tree.error, "too long"));
+    sqltree_free(&tree);
+    free(huge);
+}
+
 /* sqltree_walk bounds its own depth on a tree built in memory (no parser in between). */
 static void test_walk_depth_limit(void **state)
 {
@@ -228,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_walk),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_parse_depth_limit),
+        cmocka_unit_test(test_parse_long_chain),
         cmocka_unit_test(test_walk_depth_limit),
         cmocka_unit_test(test_parse_errors),
     };
