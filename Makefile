@@ -22,7 +22,7 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
-                         cli/*.[ch] tests/unit/*.[ch] fuzz/*.c)
+                         cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
         bench-refresh bench-gateway bench-soak clean

@@ -17,30 +17,6 @@
 #include "catalog/sqltokens.h"
 #include "catalog/sqltree.h"
 
-/* The result being built from the tree, its array capacity, and the first error met. */
-typedef struct Analysis {
-    const char *sql;
-    SqlInfo *out;
-    size_t relations_cap;
-    char *error;
-    int error_offset;
-} Analysis;
-
-/* Records the first failure (the message is owned by the Analysis); always returns -1. */
-static int fail(Analysis *a, int offset, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static int fail(Analysis *a, int offset, const char *fmt, ...)
-{
-    if (a->error == NULL) {
-        va_list ap;
-        va_start(ap, fmt);
-        a->error = xvasprintf(fmt, ap);
-        va_end(ap);
-        a->error_offset = offset;
-    }
-    return -1;
-}
-
 /* qsort order: by position in the text. */
 static int relation_cmp(const void *pa, const void *pb)
 {
@@ -138,7 +114,7 @@ static char *statement_name(const PgQuery__Node *node)
 
 static bool on_relation(void *arg, const PgQuery__RangeVar *rv)
 {
-    Analysis *a = arg;
+    SqlAnalysis *a = arg;
     SqlInfo *out = a->out;
     grow_array((void **)&out->relations, &a->relations_cap, out->n_relations + 1,
                sizeof(SqlRelation));
@@ -154,13 +130,13 @@ static bool on_relation(void *arg, const PgQuery__RangeVar *rv)
 /* Stops the walk at SELECT INTO and at a data-modifying statement in WITH. */
 static bool on_message(void *arg, const ProtobufCMessage *m)
 {
-    Analysis *a = arg;
+    SqlAnalysis *a = arg;
     if (m->descriptor == &pg_query__select_stmt__descriptor) {
         const PgQuery__IntoClause *into = ((const PgQuery__SelectStmt *)m)->into_clause;
         if (into == NULL)
             return true;
-        fail(a, into->rel != NULL ? into->rel->location : -1,
-             "expected a SELECT statement, found SELECT INTO");
+        sqlanalysis_fail(a, into->rel != NULL ? into->rel->location : -1,
+                         "expected a SELECT statement, found SELECT INTO");
         return false;
     }
     if (m->descriptor == &pg_query__common_table_expr__descriptor) {
@@ -168,7 +144,7 @@ static bool on_message(void *arg, const ProtobufCMessage *m)
         if (cte->ctequery == NULL || cte->ctequery->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
             return true;
         char *what = statement_name(cte->ctequery);
-        fail(a, cte->location, "a view may not modify data (%s in WITH)", what);
+        sqlanalysis_fail(a, cte->location, "a view may not modify data (%s in WITH)", what);
         free(what);
         return false;
     }
@@ -409,7 +385,7 @@ static int statement_offset(const char *sql, const PgQuery__RawStmt *raw)
 }
 
 /* Rejects a statement that is not what kind wants; returns 0 or -1. */
-static int check_statement(Analysis *a, const PgQuery__RawStmt *raw, SqlKind kind)
+static int check_statement(SqlAnalysis *a, const PgQuery__RawStmt *raw, SqlKind kind)
 {
     const PgQuery__Node *node = raw->stmt;
     bool ok = kind == SQL_KIND_DDL
@@ -419,15 +395,15 @@ static int check_statement(Analysis *a, const PgQuery__RawStmt *raw, SqlKind kin
     if (ok)
         return 0;
     char *what = statement_name(node);
-    fail(a, statement_offset(a->sql, raw), "expected a %s statement, found %s",
-         kind == SQL_KIND_DDL ? "CREATE TABLE" : "SELECT", what);
+    sqlanalysis_fail(a, statement_offset(a->sql, raw), "expected a %s statement, found %s",
+                     kind == SQL_KIND_DDL ? "CREATE TABLE" : "SELECT", what);
     free(what);
     return -1;
 }
 
 /* Analyses the statements the parser read. Returns 0, -1 (a->error set), or 1 when the tree is
  * deeper than sqltree walks (out is then to be emptied and read from tokens). */
-static int analyze_tree(Analysis *a, const PgQuery__ParseResult *tree, SqlKind kind)
+static int analyze_tree(SqlAnalysis *a, const PgQuery__ParseResult *tree, SqlKind kind)
 {
     SqlInfo *out = a->out;
     size_t n = tree->n_stmts;
@@ -437,10 +413,10 @@ static int analyze_tree(Analysis *a, const PgQuery__ParseResult *tree, SqlKind k
     out->n_statements = (int)n;
     out->columns_known = true;
     if (n == 0)
-        return fail(a, -1, "expected a %s statement, found nothing", what);
+        return sqlanalysis_fail(a, -1, "expected a %s statement, found nothing", what);
     if (kind != SQL_KIND_TESTS && n > 1)
-        return fail(a, statement_offset(a->sql, tree->stmts[1]),
-                    "expected a single %s statement, found %zu statements", what, n);
+        return sqlanalysis_fail(a, statement_offset(a->sql, tree->stmts[1]),
+                                "expected a single %s statement, found %zu statements", what, n);
     for (size_t i = 0; i < n; i++) {
         if (check_statement(a, tree->stmts[i], kind) < 0)
             return -1;
@@ -516,7 +492,7 @@ static int analyze_rejected(const char *sql, const SqlTokens *ts, const SqlTree 
 int sqlinfo_analyze_as(const char *sql, SqlKind kind, Dialect dialect, SqlInfo *out,
                        SqlError *error)
 {
-    Analysis a = {sql, out, 0, NULL, -1};
+    SqlAnalysis a = {sql, out, 0, NULL, -1};
     SqlTokens ts;
     SqlTree tree;
     int rc;

@@ -18,18 +18,7 @@
 /* Most parts of a relation name: catalog.schema.name. */
 #define SQLTOKENS_MAX_NAME_PARTS 3
 
-/* The result being built from tokens, its array capacity, and the first error met. */
-typedef struct Analysis {
-    SqlInfo *out;
-    size_t relations_cap;
-    char *error;
-    int error_offset;
-} Analysis;
-
-/* Records the first failure (the message is owned by the Analysis); always returns -1. */
-static int fail(Analysis *a, int offset, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static int fail(Analysis *a, int offset, const char *fmt, ...)
+int sqlanalysis_fail(SqlAnalysis *a, int offset, const char *fmt, ...)
 {
     if (a->error == NULL) {
         va_list ap;
@@ -42,7 +31,7 @@ static int fail(Analysis *a, int offset, const char *fmt, ...)
 }
 
 /* Appends a relation, taking ownership of schema (may be NULL) and name. */
-static void add_relation_owned(Analysis *a, char *schema, char *name, int location)
+static void add_relation_owned(SqlAnalysis *a, char *schema, char *name, int location)
 {
     SqlInfo *out = a->out;
     grow_array((void **)&out->relations, &a->relations_cap, out->n_relations + 1,
@@ -190,7 +179,7 @@ static bool tok_cte_visible(const TokCte *ctes, int n, const char *name, int i)
 }
 
 /* Rejects statements that are not a plain SELECT, as far as tokens tell. */
-static int tok_check_select(Analysis *a, const Tokens *ts)
+static int tok_check_select(SqlAnalysis *a, const Tokens *ts)
 {
     int first = 0;
     if (!tok_is(ts, first, PG_QUERY__TOKEN__SELECT) && !tok_is(ts, first, PG_QUERY__TOKEN__WITH) &&
@@ -198,22 +187,23 @@ static int tok_check_select(Analysis *a, const Tokens *ts)
         int at = (int)ts->t[first]->start;
         if (ts->t[first]->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD) {
             char *kw = tok_upper(ts, first);
-            fail(a, at, "expected a SELECT statement, found %s", kw);
+            sqlanalysis_fail(a, at, "expected a SELECT statement, found %s", kw);
             free(kw);
             return -1;
         }
-        return fail(a, at, "expected a SELECT statement");
+        return sqlanalysis_fail(a, at, "expected a SELECT statement");
     }
     for (int i = 0; i < ts->n; i++) {
         if (tok_is(ts, i, PG_QUERY__TOKEN__INTO))
-            return fail(a, ts->t[i]->start, "expected a SELECT statement, found SELECT INTO");
+            return sqlanalysis_fail(a, ts->t[i]->start,
+                                    "expected a SELECT statement, found SELECT INTO");
         if (tok_is(ts, i, PG_QUERY__TOKEN__ASCII_40) &&
             (tok_is(ts, i + 1, PG_QUERY__TOKEN__INSERT) ||
              tok_is(ts, i + 1, PG_QUERY__TOKEN__UPDATE) ||
              tok_is(ts, i + 1, PG_QUERY__TOKEN__DELETE_P) ||
              tok_is(ts, i + 1, PG_QUERY__TOKEN__MERGE))) {
             char *kw = tok_upper(ts, i + 1);
-            fail(a, ts->t[i + 1]->start, "a view may not modify data (%s in WITH)", kw);
+            sqlanalysis_fail(a, ts->t[i + 1]->start, "a view may not modify data (%s in WITH)", kw);
             free(kw);
             return -1;
         }
@@ -263,7 +253,7 @@ static bool tok_temp_marker(const Tokens *ts, int i)
  * is a function, one followed by ".*" a column star, one after "::" a type. A FROM item #name is
  * a Redshift temporary table: not a relation, but it and its alias are known names.
  */
-static void tok_relations(Analysis *a, const Tokens *ts)
+static void tok_relations(SqlAnalysis *a, const Tokens *ts)
 {
     int n = ts->n;
     int *close = xmalloc(sizeof(int) * (size_t)(n + 1));
@@ -429,7 +419,7 @@ static const char *created_name(const Tokens *ts, SqlRelation *table, int *end, 
 int sqltokens_analyze(const SqlTokens *text, SqlKind kind, SqlInfo *out, char **error,
                       int *error_offset)
 {
-    Analysis analysis = {out, 0, NULL, -1}, *a = &analysis;
+    SqlAnalysis analysis = {text->sql, out, 0, NULL, -1}, *a = &analysis;
     Tokens whole = all_of(text);
     const Tokens *all = &whole;
     PgQuery__ScanToken **sig = all->t;
@@ -450,12 +440,12 @@ int sqltokens_analyze(const SqlTokens *text, SqlKind kind, SqlInfo *out, char **
 
     const char *what = kind == SQL_KIND_DDL ? "CREATE TABLE" : "SELECT";
     if (n_stmts == 0) {
-        rc = fail(a, -1, "expected a %s statement, found nothing", what);
+        rc = sqlanalysis_fail(a, -1, "expected a %s statement, found nothing", what);
         goto done;
     }
     if (kind != SQL_KIND_TESTS && n_stmts > 1) {
-        rc = fail(a, second_at, "expected a single %s statement, found %d statements", what,
-                  n_stmts);
+        rc = sqlanalysis_fail(a, second_at, "expected a single %s statement, found %d statements",
+                              what, n_stmts);
         goto done;
     }
 
@@ -475,7 +465,7 @@ int sqltokens_analyze(const SqlTokens *text, SqlKind kind, SqlInfo *out, char **
             free(table.schema);
             free(table.name);
             if (problem) {
-                rc = fail(a, at, "%s", problem);
+                rc = sqlanalysis_fail(a, at, "%s", problem);
                 goto done;
             }
         } else {

@@ -13,6 +13,19 @@
 
 #include "catalog/sqlinfo.h"
 
+/* An analysis under way (by the parser's tree or by tokens): the text, the result being built, its
+ * relations array's capacity, and the first error met. */
+typedef struct SqlAnalysis {
+    const char *sql;
+    SqlInfo *out;
+    size_t relations_cap;
+    char *error;
+    int error_offset;
+} SqlAnalysis;
+
+/* Records the first failure (the message is owned by the analysis); always returns -1. */
+int sqlanalysis_fail(SqlAnalysis *a, int offset, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
 /* A text's tokens from libpg_query's scanner. */
 typedef struct SqlTokens {
     const char *sql;

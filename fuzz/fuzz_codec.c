@@ -9,18 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/fuzz.h"
 #include "proxy/codec.h"
 
 #define FUZZ_MAX_MESSAGE (1u << 20)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Stops the run with a crash libFuzzer reports when a property does not hold. */
-#define FUZZ_ASSERT(cond)                                                                          \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 static void check_query(const uint8_t *msg, size_t len)
 {

@@ -10,14 +10,7 @@
 #include <string.h>
 
 #include "catalog/sqlinfo.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_ASSERT(cond)                                                                          \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz/fuzz.h"
 
 static void check_span(SqlSpan s, int len)
 {
