@@ -379,13 +379,7 @@ int vtable_execute_limited(VtStatement *st, const char *const *params, size_t np
                 stop_error(db->stopped, lim, err);
             else
                 sqlite_error(db->db, err);
-            if (stopped != NULL)
-                *stopped = db->stopped;
-            sqlite3_reset(s);
-            sqlite3_progress_handler(db->db, 0, NULL, NULL);
-            db->limits = NULL;
-            vtable_rows_free(out, n, st->ncols);
-            return -1;
+            goto fail;
         }
         grow_array((void **)&out, &cap, (n + 1) * (st->ncols ? st->ncols : 1), sizeof(VtValue));
         for (size_t c = 0; c < st->ncols; c++) {
@@ -397,13 +391,7 @@ int vtable_execute_limited(VtStatement *st, const char *const *params, size_t np
         if (lim != NULL && lim->max_bytes && bytes > lim->max_bytes) {
             db->stopped = VT_STOP_SIZE;
             stop_error(db->stopped, lim, err);
-            if (stopped != NULL)
-                *stopped = db->stopped;
-            sqlite3_reset(s);
-            sqlite3_progress_handler(db->db, 0, NULL, NULL);
-            db->limits = NULL;
-            vtable_rows_free(out, n, st->ncols);
-            return -1;
+            goto fail;
         }
     }
     sqlite3_reset(s);
@@ -412,6 +400,14 @@ int vtable_execute_limited(VtStatement *st, const char *const *params, size_t np
     *rows = out;
     *nrows = n;
     return 0;
+fail:
+    if (stopped != NULL)
+        *stopped = db->stopped;
+    sqlite3_reset(s);
+    sqlite3_progress_handler(db->db, 0, NULL, NULL);
+    db->limits = NULL;
+    vtable_rows_free(out, n, st->ncols);
+    return -1;
 }
 
 void vtable_rows_free(VtValue *rows, size_t nrows, size_t ncols)
