@@ -285,6 +285,22 @@ def wait_until(predicate, timeout, what, proc=None, interval=0.05):
         time.sleep(interval)
 
 
+def write_atomic(path, text):
+    """Replaces a repository file in one rename, so a re-scan never reads half of it (the
+    temporary name is hidden, which the repository loader ignores)."""
+    tmp = path.parent / f".{path.name}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def built(catalog, views):
+    """Every view is in the catalog, built from its current definition, and none is running."""
+    rows = catalog.views()
+    if not all(v in rows and rows[v]["built_hash"] == rows[v]["hash"] for v in views):
+        return False
+    return not any(r["outcome"] == "running" for r in catalog.runs())
+
+
 @pytest.fixture(name="wait_until")
 def wait_until_fixture():
     """The wait_until function, for tests."""

@@ -7,7 +7,6 @@ Every test serves a small repository of its own with `[worker] poll = 1h` (so a 
 off for an hour) and re-scans every second. Views are made stale by ageing their last build in
 the catalog, never by waiting; builds are made slow with pg_sleep so that "prompt" has a margin.
 """
-import os
 import re
 import threading
 import time
@@ -16,23 +15,14 @@ from datetime import datetime, timezone
 import pytest
 from psycopg import errors
 
+from conftest import built, write_atomic
+
 TIMEOUT = 60
 SLOW = 6  # seconds a failing build of x.slow takes
 PROMPT = 3  # a read that does not wait for a build returns well within this
 NEXT_TRY = re.compile(r"next try at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\+00")
 
 
-def write_atomic(path, text):
-    tmp = path.parent / f".{path.name}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def built(catalog, views):
-    rows = catalog.views()
-    if not all(v in rows and rows[v]["built_hash"] == rows[v]["hash"] for v in views):
-        return False
-    return not any(r["outcome"] == "running" for r in catalog.runs())
 
 
 def last_run_id(catalog):

@@ -19,7 +19,7 @@ import pytest
 from psycopg import errors, pq
 
 import sampledata
-from conftest import run_jdbc, tagged
+from conftest import built as conftest_built, run_jdbc, tagged
 
 TIMEOUT = 60
 ALL_VIEWS = ["finances.detailed", "finances.simplified", "first.cities", "first.people",
@@ -43,10 +43,7 @@ TYPE_OIDS = {"text": 25, "timestamptz": 1184, "float8": 701, "int8": 20}
 
 def built(catalog, views=ALL_VIEWS):
     """Every view is in the catalog, built from its current definition, and nothing runs."""
-    rows = catalog.views()
-    if not all(v in rows and rows[v]["built_hash"] == rows[v]["hash"] for v in views):
-        return False
-    return not any(r["outcome"] == "running" for r in catalog.runs())
+    return conftest_built(catalog, views)
 
 
 def serve(gateway_factory, duro, wait_until, views=ALL_VIEWS, worker=None, **sections):

@@ -1,7 +1,6 @@
 """What Duro's log holds for an operator: one line per event, whatever a client sends, and no
 line per client session at the default level."""
 import psycopg
-import pytest
 
 FORGED = "2026-12-03T00:00:00Z INFO refresh first.cities ok, 3 rows in 0.01s (schedule)"
 

@@ -5,7 +5,6 @@ running), a repository broken on re-scan, and failures retried with backoff.
 The duro.conf of every test polls every second and re-scans every second (conftest's defaults).
 Views are made stale by ageing their last success in the catalog, never by waiting.
 """
-import os
 import signal
 import socket
 import time
@@ -13,25 +12,12 @@ import time
 import pytest
 
 import sampledata
+from conftest import built, write_atomic
 
 ALL_VIEWS = ["finances.detailed", "finances.simplified", "first.cities", "first.people",
              "first.shops", "second.child"]
 
 
-def write_atomic(path, text):
-    """Replaces a repository file in one rename, so a re-scan never reads half of it (the
-    temporary name is hidden, which the repository loader ignores)."""
-    tmp = path.parent / f".{path.name}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def built(catalog, views):
-    """Every view is in the catalog, built from its current definition, and none is running."""
-    rows = catalog.views()
-    if not all(v in rows and rows[v]["built_hash"] == rows[v]["hash"] for v in views):
-        return False
-    return not any(r["outcome"] == "running" for r in catalog.runs())
 
 
 def finished_after(catalog, view, mark, outcome="ok"):
