@@ -81,11 +81,11 @@ struct Gateway {
     Session *sessions;        /* live, doubly linked through session_next/prev */
     Session *dead;            /* waiting for reap_cb, singly linked */
     CancelJob *cancels;
-    int admitted; /* sessions past their startup message, against max_clients */
-    int logins;   /* sessions from accept to logged in, against max_logins */
-    int refused,
-        evicted; /* connections refused, and logins ended, at max_logins since the summary */
-    bool logins_full_said;   /* the first refusal of a summary period was logged */
+    int admitted;            /* sessions past their startup message, against max_clients */
+    int logins;              /* sessions from accept to logged in, against max_logins */
+    int refused;             /* connections refused at max_logins since the summary */
+    int evicted;             /* logins ended to make room since the summary */
+    bool logins_full_said;   /* max_logins was reached in this summary period, and logged */
     int accept_failures;     /* accept() failures in a row */
     int accept_failed;       /* accept() failures since the summary */
     bool accept_failed_said; /* logged; again once a summary period passed without one */
@@ -313,6 +313,18 @@ bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint3
 
 /* ---- the listener ------------------------------------------------------------------ */
 
+/* max_logins is reached: logged once a summary period, which then counts what it cost. */
+static void logins_full(Gateway *gw)
+{
+    if (gw->logins_full_said)
+        return;
+    gw->logins_full_said = true;
+    log_warn("gateway: %d connections are logging in ([gateway] max_logins): a new one takes the "
+             "place of one that waited over a second for its client, else it is refused; counts "
+             "follow every %d s while it lasts",
+             gw->env.max_logins, GATEWAY_SUMMARY_SECONDS);
+}
+
 /*
  * With max_logins sessions logging in, ends the one that has waited longest for its client, if
  * that is over GATEWAY_EVICT_AFTER_US: idle or trickling connections cannot keep a real login
@@ -331,6 +343,7 @@ static bool make_room_for_login(Gateway *gw)
     }
     if (!victim)
         return false;
+    logins_full(gw);
     session_evict(victim, gw->env.max_logins);
     gw->evicted++;
     return gw->logins < gw->env.max_logins;
@@ -347,14 +360,11 @@ static void refuse_connection(Gateway *gw, evutil_socket_t fd)
     for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
         continue;
     if (send(fd, gw->refusal.data, gw->refusal.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-        log_debug("gateway: could not send the refusal: %s", strerror(errno));
+        log_debug("gateway: could not send the refusal: %s",
+                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evutil_closesocket(fd);
-    if (gw->refused++ == 0 && !gw->logins_full_said) {
-        gw->logins_full_said = true;
-        log_warn("gateway: %d connections are logging in ([gateway] max_logins): refusing new "
-                 "ones; a count follows every %d s while it lasts",
-                 gw->env.max_logins, GATEWAY_SUMMARY_SECONDS);
-    }
+    logins_full(gw);
+    gw->refused++;
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *peer,
