@@ -85,6 +85,7 @@ struct Gateway {
     int logins;              /* sessions from accept to logged in, against max_logins */
     int refused;             /* connections refused at max_logins since the summary */
     int evicted;             /* logins ended to make room since the summary */
+    int cancels_ignored;     /* cancel requests that matched no session since the summary */
     bool logins_full_said;   /* max_logins was reached in this summary period, and logged */
     int accept_failures;     /* accept() failures in a row */
     int accept_failed;       /* accept() failures since the summary */
@@ -172,6 +173,11 @@ static void summary_cb(evutil_socket_t fd, short what, void *arg)
                  gw->evicted == 1 ? "" : "s", GATEWAY_SUMMARY_SECONDS);
     gw->refused = gw->evicted = 0;
     gw->logins_full_said = false;
+    if (gw->cancels_ignored > 0)
+        log_info("gateway: %d cancel request%s matched no session (or had a wrong key) in the last "
+                 "%d s",
+                 gw->cancels_ignored, gw->cancels_ignored == 1 ? "" : "s", GATEWAY_SUMMARY_SECONDS);
+    gw->cancels_ignored = 0;
     if (gw->accept_failed > 0)
         log_warn("gateway: accept() failed %d times in the last %d s", gw->accept_failed,
                  GATEWAY_SUMMARY_SECONDS);
@@ -292,7 +298,9 @@ bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint3
     if (s && session_cancel_wait(s))
         return false; /* it was waiting for a refresh, not for the warehouse */
     if (!s || !session_backend_key(s, &pid, &backend_key)) {
-        log_info("cancel request for backend %u ignored: no such session, or a wrong key", pid);
+        /* Logged one by one at debug only: any client may send them, as fast as it connects. */
+        log_debug("cancel request for backend %u ignored: no such session, or a wrong key", pid);
+        gw->cancels_ignored++;
         return false;
     }
     CancelJob *job = xcalloc(1, sizeof *job);

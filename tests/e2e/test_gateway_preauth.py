@@ -301,6 +301,19 @@ def test_accept_failures_back_off_quietly(gateway_factory, pg):
     assert_still_serving(gw, pg)
 
 
+def test_bogus_cancel_requests_are_not_logged_one_by_one(gateway, pg):
+    """500 CancelRequests with made-up PIDs and keys are each closed without an answer and leave
+    no line each in the log at the default level (a count comes once a minute)."""
+    for i in range(500):
+        w = Wire(gateway)
+        w.send(struct.pack("!IIII", 16, 80877102, 100000 + i, 12345))
+        assert w.outcome() is None
+        w.close()
+    lines = [line for line in gateway.logs().splitlines() if "cancel request" in line]
+    assert len(lines) <= 1, lines[:5]
+    assert_still_serving(gateway, pg)
+
+
 # -- 1. memory before login -----------------------------------------------------------------------
 
 
