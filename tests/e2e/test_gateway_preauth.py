@@ -15,6 +15,7 @@ import struct
 import subprocess
 import time
 
+import psycopg
 import pytest
 
 from conftest import wait_until
@@ -248,13 +249,17 @@ def test_login_timeout_covers_the_tls_handshake(gateway_factory, pg, certs):
 def test_max_logins_refuses_the_newest_and_lets_real_logins_in(gateway_factory, pg):
     """Under an open-files limit of 128 and max_logins = 20, 300 connections that never send a
     startup packet: 20 are held, the 280 others are refused at once (53300 'sorry, too many
-    clients already', or a close), Duro's descriptors stay under the limit, and no accept() fails.
+    clients already', or a close), as is a psycopg login meanwhile; Duro's descriptors stay under
+    the limit, and no accept() fails.
     A real login a second later gets in within seconds (it takes the place of the idle connection
     that waited longest, which gets 53300), and so does the next one."""
     gw = gateway_factory(gateway={"max_logins": 20})
     pid = gw.proc.pid
     limit_open_files(pid, 128)
     socks = idle_sockets(gw, 300)
+    # While the idle ones are under a second old, a login is refused the way libpq reports it.
+    with pytest.raises(psycopg.OperationalError, match="sorry, too many clients already"):
+        gw.connect()
     closed, still = wait_closed(socks, 5)
     assert len(still) == 20 and len(closed) == 280, (len(still), len(closed))
     for took, data in closed.values():
