@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+
 /* How long a connection waits for another one's lock before giving up. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_RETRY_SLEEP_MS  10
@@ -834,6 +836,7 @@ int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_u
                    int64_t finished_us, const char *error)
 {
     sqlite3_stmt *st = NULL;
+    char *shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
     if (!step || !*step) {
         set_error(s, "cannot record step of run %lld: no step name", (long long)run_id);
         goto fail;
@@ -842,7 +845,7 @@ int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_u
                 "INSERT INTO run_steps (run_id, step, started_us, finished_us, error)"
                 " VALUES (?1, ?2, ?3, ?4, ?5)",
                 &st) ||
-        bind_values(s, st, "itiit", run_id, step, started_us, finished_us, error))
+        bind_values(s, st, "itiit", run_id, step, started_us, finished_us, shown))
         goto fail;
     if (step_done(s, st, "cannot record step")) {
         if (s->errcode == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -850,9 +853,11 @@ int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_u
         goto fail;
     }
     sqlite3_finalize(st);
+    free(shown);
     return 0;
 fail:
     sqlite3_finalize(st);
+    free(shown);
     return -1;
 }
 
@@ -860,6 +865,7 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
                      int64_t rows, const char *error, const char *built_hash, int64_t retry_us)
 {
     sqlite3_stmt *run = NULL, *view = NULL;
+    char *shown = NULL;
     bool ok = outcome == RUN_OK;
     if ((size_t)outcome >= RUN_RUNNING) {
         set_error(s, "cannot finish run %lld: outcome \"%s\" does not end a run", (long long)run_id,
@@ -871,13 +877,14 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
                   (long long)run_id);
         goto fail;
     }
+    shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
     if (begin_write(s))
         goto fail;
     if (prepare(s,
                 "UPDATE runs SET outcome = ?2, finished_us = ?3, \"rows\" = ?4, error = ?5,"
                 " hash = ?6, retry_us = ?7 WHERE id = ?1 AND outcome = 'running'",
                 &run) ||
-        bind_values(s, run, "itinttn", run_id, run_outcome_name(outcome), finished_us, rows, error,
+        bind_values(s, run, "itinttn", run_id, run_outcome_name(outcome), finished_us, rows, shown,
                     built_hash, ok || retry_us <= 0 ? (int64_t)-1 : retry_us) ||
         step_done(s, run, "cannot finish run"))
         goto fail;
@@ -898,10 +905,12 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
         goto fail;
     sqlite3_finalize(run);
     sqlite3_finalize(view);
+    free(shown);
     return 0;
 fail:
     sqlite3_finalize(run);
     sqlite3_finalize(view);
+    free(shown);
     rollback(s);
     return -1;
 }

@@ -66,17 +66,20 @@ static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **s
     return 0;
 }
 
-/* One line per view built, in build order. */
+/* One line per view built, in build order; an error is escaped to stay on its line (see log.h). */
 static void print_report(const RefreshReport *rep)
 {
     for (size_t k = 0; k < rep->n; k++) {
         const PipelineResult *res = &rep->builds[k].result;
         const char *name = rep->builds[k].view->name;
         double secs = (double)(res->finished_us - res->started_us) / 1e6;
-        if (res->outcome == RUN_OK)
+        if (res->outcome == RUN_OK) {
             printf("%s: ok, %lld rows in %.2fs\n", name, (long long)res->rows, secs);
-        else
-            printf("%s: %s: %s\n", name, pipeline_outcome_name(res), res->error ? res->error : "");
+            continue;
+        }
+        char *error = log_escape_dup(res->error ? res->error : "", LOG_ESCAPE_ONE_LINE);
+        printf("%s: %s: %s\n", name, pipeline_outcome_name(res), error);
+        free(error);
     }
 }
 

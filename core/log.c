@@ -45,17 +45,17 @@ void log_write(LogLevel level, const char *fmt, ...)
     fprintf(stderr, "%s %s %s\n", stamp, level_names[level], escaped);
 }
 
-size_t log_escape(const char *in, char *out, size_t size)
+/* Escapes in[0 .. len) into out (size bytes, always terminated), keeping \n and \t with keep_lines.
+ */
+static size_t escape(const char *in, size_t len, char *out, size_t size, bool keep_lines)
 {
-    assert(size > 0);
-    size_t len = strlen(in);
-    while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == '\r' || in[len - 1] == ' '))
-        len--; /* libpq's messages end with a newline */
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
         char buf[5];
-        if (c == '\n')
+        if (keep_lines && (c == '\n' || c == '\t'))
+            buf[0] = (char)c, buf[1] = '\0';
+        else if (c == '\n')
             memcpy(buf, "\\n", 3);
         else if (c == '\r')
             memcpy(buf, "\\r", 3);
@@ -73,4 +73,27 @@ size_t log_escape(const char *in, char *out, size_t size)
     }
     out[o] = '\0';
     return o;
+}
+
+/* The length of in without the trailing newlines and spaces libpq's messages end with. */
+static size_t trimmed_len(const char *in)
+{
+    size_t len = strlen(in);
+    while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == '\r' || in[len - 1] == ' '))
+        len--;
+    return len;
+}
+
+size_t log_escape(const char *in, char *out, size_t size)
+{
+    assert(size > 0);
+    return escape(in, trimmed_len(in), out, size, false);
+}
+
+char *log_escape_dup(const char *in, LogEscapeMode mode)
+{
+    size_t len = trimmed_len(in), size = 4 * len + 1;
+    char *out = xmalloc(size);
+    escape(in, len, out, size, mode == LOG_ESCAPE_KEEP_LINES);
+    return out;
 }

@@ -29,6 +29,18 @@ void log_write(LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
  */
 size_t log_escape(const char *in, char *out, size_t size);
 
+typedef enum LogEscapeMode {
+    LOG_ESCAPE_ONE_LINE,   /* as log_escape: every control character escaped */
+    LOG_ESCAPE_KEEP_LINES, /* newlines and tabs kept: text meant to span lines, stored or shown */
+} LogEscapeMode;
+
+/*
+ * A copy of in (caller frees), trimmed and escaped as log_escape does, never cut short; with
+ * LOG_ESCAPE_KEEP_LINES newlines and tabs stay. For text a client or the warehouse may have put
+ * control characters in (a warehouse error quoting data) on its way to the catalog or a terminal.
+ */
+char *log_escape_dup(const char *in, LogEscapeMode mode);
+
 #define LOG_AT(lvl, ...)                                                                           \
     do {                                                                                           \
         if ((lvl) <= log_level)                                                                    \

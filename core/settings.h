@@ -37,6 +37,8 @@ typedef struct Settings {
         char *tls; /* "allow" or "require" */
         SettingsTls tls_mode;
         int max_clients;
+        int max_logins;        /* connections not yet logged in (TLS, startup, authentication) */
+        int64_t login_timeout; /* seconds a connection may take to log in */
         int64_t max_message;   /* bytes: the largest message a client may send */
         int64_t inspect_limit; /* bytes: larger queries are relayed as they come, unexamined */
         char *inspect;         /* "on": Duro answers its own SQL and holds reads of stale views */

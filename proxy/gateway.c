@@ -7,6 +7,7 @@
 #include "proxy/gateway.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
@@ -21,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "proxy/backend.h"
 #include "proxy/codec.h"
@@ -32,8 +34,11 @@
 
 #define GATEWAY_BACKLOG           1024
 #define GATEWAY_CONNECT_TIMEOUT_S 10
-#define GATEWAY_RELISTEN_MS       200 /* pause after accept() failed, e.g. out of descriptors */
-#define GATEWAY_SUMMARY_SECONDS   60  /* period of the info line counting sessions */
+#define GATEWAY_RELISTEN_MS       100  /* first pause after accept() failed (out of descriptors) */
+#define GATEWAY_RELISTEN_MAX_MS   1000 /* it doubles up to this while accept() keeps failing */
+#define GATEWAY_SUMMARY_SECONDS   60   /* period of the info line counting sessions */
+/* With max_logins reached, a new connection replaces one that waited this long for its client. */
+#define GATEWAY_EVICT_AFTER_US (1 * CLOCK_US_PER_SECOND)
 
 /*
  * A cancel request on its way to the warehouse. The client's own cancel connection
@@ -76,7 +81,17 @@ struct Gateway {
     Session *sessions;        /* live, doubly linked through session_next/prev */
     Session *dead;            /* waiting for reap_cb, singly linked */
     CancelJob *cancels;
-    int admitted; /* sessions past their startup message, against max_clients */
+    int admitted;            /* sessions past their startup message, against max_clients */
+    int logins;              /* sessions from accept to logged in, against max_logins */
+    int refused;             /* connections refused at max_logins since the summary */
+    int evicted;             /* logins ended to make room since the summary */
+    int cancels_ignored;     /* cancel requests that matched no session since the summary */
+    bool logins_full_said;   /* max_logins was reached in this summary period, and logged */
+    int accept_failures;     /* accept() failures in a row */
+    int accept_failed;       /* accept() failures since the summary */
+    bool accept_failed_said; /* logged; again once a summary period passed without one */
+    int relisten_ms;         /* the current pause after one */
+    CodecBuf refusal;        /* the ErrorResponse for a connection over max_logins */
     uint32_t next_id;
     bool ids_wrapped;
     atomic_int connections; /* client connections open */
@@ -115,6 +130,12 @@ bool gateway_admit(Gateway *gw, Session *s)
     return true;
 }
 
+void gateway_login_done(Gateway *gw, Session *s)
+{
+    (void)s;
+    gw->logins--;
+}
+
 static void list_remove(Gateway *gw, Session *s)
 {
     Session *next = *session_next(s), *prev = *session_prev(s);
@@ -145,6 +166,24 @@ static void summary_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     Gateway *gw = arg;
+    if (gw->refused > 0 || gw->evicted > 0)
+        log_warn("gateway: [gateway] max_logins = %d reached: %d connection%s refused, %d login%s "
+                 "ended to make room in the last %d s",
+                 gw->env.max_logins, gw->refused, gw->refused == 1 ? "" : "s", gw->evicted,
+                 gw->evicted == 1 ? "" : "s", GATEWAY_SUMMARY_SECONDS);
+    gw->refused = gw->evicted = 0;
+    gw->logins_full_said = false;
+    if (gw->cancels_ignored > 0)
+        log_info("gateway: %d cancel request%s matched no session (or had a wrong key) in the last "
+                 "%d s",
+                 gw->cancels_ignored, gw->cancels_ignored == 1 ? "" : "s", GATEWAY_SUMMARY_SECONDS);
+    gw->cancels_ignored = 0;
+    if (gw->accept_failed > 0)
+        log_warn("gateway: accept() failed %d times in the last %d s", gw->accept_failed,
+                 GATEWAY_SUMMARY_SECONDS);
+    else
+        gw->accept_failed_said = false;
+    gw->accept_failed = 0;
     if (gw->opened == 0 && gw->closed == 0)
         return;
     log_info("gateway: %d session%s opened, %d closed in the last %d s; %d open", gw->opened,
@@ -259,7 +298,9 @@ bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint3
     if (s && session_cancel_wait(s))
         return false; /* it was waiting for a refresh, not for the warehouse */
     if (!s || !session_backend_key(s, &pid, &backend_key)) {
-        log_info("cancel request for backend %u ignored: no such session, or a wrong key", pid);
+        /* Logged one by one at debug only: any client may send them, as fast as it connects. */
+        log_debug("cancel request for backend %u ignored: no such session, or a wrong key", pid);
+        gw->cancels_ignored++;
         return false;
     }
     CancelJob *job = xcalloc(1, sizeof *job);
@@ -280,12 +321,72 @@ bool gateway_cancel_request(Gateway *gw, Session *requester, uint32_t pid, uint3
 
 /* ---- the listener ------------------------------------------------------------------ */
 
+/* max_logins is reached: logged once a summary period, which then counts what it cost. */
+static void logins_full(Gateway *gw)
+{
+    if (gw->logins_full_said)
+        return;
+    gw->logins_full_said = true;
+    log_warn("gateway: %d connections are logging in ([gateway] max_logins): a new one takes the "
+             "place of one that waited over a second for its client, else it is refused; counts "
+             "follow every %d s while it lasts",
+             gw->env.max_logins, GATEWAY_SUMMARY_SECONDS);
+}
+
+/*
+ * With max_logins sessions logging in, ends the one that has waited longest for its client, if
+ * that is over GATEWAY_EVICT_AFTER_US: idle or trickling connections cannot keep a real login
+ * out, while logins under way are left alone. True when there is room now.
+ */
+static bool make_room_for_login(Gateway *gw)
+{
+    int64_t limit = clock_mono_us() - GATEWAY_EVICT_AFTER_US, oldest = 0;
+    Session *victim = NULL;
+    for (Session *s = gw->sessions; s; s = *session_next(s)) {
+        int64_t since = session_evictable_since(s);
+        if (since > 0 && since <= limit && (!victim || since < oldest)) {
+            victim = s;
+            oldest = since;
+        }
+    }
+    if (!victim)
+        return false;
+    logins_full(gw);
+    session_evict(victim, gw->env.max_logins);
+    gw->evicted++;
+    return gw->logins < gw->env.max_logins;
+}
+
+/*
+ * Refuses a connection over max_logins before it costs a session: PostgreSQL's 53300 and a close.
+ * What the client already sent is read first, so that the close is a FIN that leaves the error
+ * readable rather than a reset; never a wait.
+ */
+static void refuse_connection(Gateway *gw, evutil_socket_t fd)
+{
+    char sink[4096];
+    for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        continue;
+    if (send(fd, gw->refusal.data, gw->refusal.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log_debug("gateway: could not send the refusal: %s",
+                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    evutil_closesocket(fd);
+    logins_full(gw);
+    gw->refused++;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *peer,
                       int peer_len, void *arg)
 {
     (void)l;
     Gateway *gw = arg;
+    gw->accept_failures = 0;
+    if (gw->logins >= gw->env.max_logins && !make_room_for_login(gw)) {
+        refuse_connection(gw, fd);
+        return;
+    }
     atomic_fetch_add(&gw->connections, 1);
+    gw->logins++;
     Session *s = session_new(gw, &gw->env, fd, peer, peer_len);
     *session_next(s) = gw->sessions;
     if (gw->sessions)
@@ -302,13 +403,32 @@ static void relisten_cb(evutil_socket_t fd, short what, void *arg)
         evconnlistener_enable(gw->listener);
 }
 
+/*
+ * accept() failed (out of descriptors, EMFILE or ENFILE, most likely): stop accepting for a
+ * pause that doubles while it keeps failing, so the loop neither spins nor logs each failure;
+ * new connections wait in the backlog meanwhile. The first failure is logged, then a count in
+ * each summary period that has some.
+ */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
     Gateway *gw = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    log_warn("gateway: accept failed: %s", evutil_socket_error_to_string(err));
+    gw->accept_failed++;
+    if (gw->accept_failures++ == 0)
+        gw->relisten_ms = GATEWAY_RELISTEN_MS;
+    else if (gw->relisten_ms < GATEWAY_RELISTEN_MAX_MS)
+        gw->relisten_ms = gw->relisten_ms * 2 < GATEWAY_RELISTEN_MAX_MS ? gw->relisten_ms * 2
+                                                                        : GATEWAY_RELISTEN_MAX_MS;
+    if (!gw->accept_failed_said) {
+        gw->accept_failed_said = true;
+        log_warn("gateway: accept failed: %s%s; new connections wait until it works again",
+                 evutil_socket_error_to_string(err),
+                 err == EMFILE || err == ENFILE ? " (the open files limit is too low for "
+                                                  "[gateway] max_clients and max_logins)"
+                                                : "");
+    }
     evconnlistener_disable(l);
-    struct timeval tv = {0, GATEWAY_RELISTEN_MS * 1000};
+    struct timeval tv = {gw->relisten_ms / 1000, (gw->relisten_ms % 1000) * 1000};
     event_add(gw->relisten_ev, &tv);
 }
 
@@ -321,6 +441,14 @@ static void stop_accepting_cb(evutil_socket_t fd, short what, void *arg)
         evconnlistener_free(gw->listener);
         gw->listener = NULL;
         log_info("gateway: no longer accepting connections on %s", gw->listen);
+    }
+    event_del(gw->relisten_ev);
+    /* Connections still logging in would become sessions: they end now, as new ones would. */
+    Session *next;
+    for (Session *s = gw->sessions; s; s = next) {
+        next = *session_next(s);
+        if (session_logging_in(s))
+            session_shutdown(s);
     }
 }
 
@@ -376,20 +504,24 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *
     return 0;
 }
 
-/* Each session holds two descriptors: raises the soft limit so that max_clients fit. */
-static void raise_fd_limit(int max_clients)
+/*
+ * A session holds two descriptors once it connects to the warehouse, one before: raises the soft
+ * limit so that max_clients sessions and max_logins more logging in fit.
+ */
+static void raise_fd_limit(int max_clients, int max_logins)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = (rlim_t)max_clients * 2 + 64;
+    rlim_t want = (rlim_t)max_clients * 2 + (rlim_t)max_logins + 64;
     if (rl.rlim_cur >= want)
         return;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
         log_warn("gateway: the open files limit (%llu) is too low for [gateway] max_clients = %d "
-                 "(%llu needed)",
-                 (unsigned long long)rl.rlim_cur, max_clients, (unsigned long long)want);
+                 "and max_logins = %d (%llu needed)",
+                 (unsigned long long)rl.rlim_cur, max_clients, max_logins,
+                 (unsigned long long)want);
 }
 
 Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
@@ -404,9 +536,17 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
     gw->env.tls_required = s->gateway.tls_mode == SETTINGS_TLS_REQUIRE;
     gw->env.max_message = (uint32_t)s->gateway.max_message;
     gw->env.max_clients = s->gateway.max_clients;
+    gw->env.max_logins = s->gateway.max_logins;
+    gw->env.login_timeout_s = (int)s->gateway.login_timeout;
+    codec_buf_init(&gw->refusal, 1024);
+    char *refusal = xasprintf("sorry, too many clients already: %d connections are logging in "
+                              "([gateway] max_logins)",
+                              gw->env.max_logins);
+    codec_put_error(&gw->refusal, "FATAL", "53300", refusal, NULL, NULL);
+    free(refusal);
     gw->env.inspect = s->gateway.inspect_mode == SETTINGS_ON;
     strvec_copy(&gw->admins, &s->worker.admins);
-    raise_fd_limit(s->gateway.max_clients);
+    raise_fd_limit(s->gateway.max_clients, s->gateway.max_logins);
     if (gw->env.inspect) {
         gw->views = views_open(gw->base, s->catalog.path, sc, error);
         if (!gw->views)
@@ -549,6 +689,7 @@ void gateway_free(Gateway *gw)
     event_base_free(gw->base);
     SSL_CTX_free(gw->env.server_ctx);
     SSL_CTX_free(gw->client_ctx);
+    codec_buf_free(&gw->refusal);
     free((char *)gw->env.warehouse.host);
     free(gw->listen);
     free(gw);

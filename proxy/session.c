@@ -19,14 +19,19 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "proxy/codec.h"
 #include "proxy/inspect.h"
 #include "proxy/relay.h"
 
-#define SESSION_STARTUP_TIMEOUT_S 60 /* to finish TLS and send the startup message */
-#define SESSION_FLUSH_TIMEOUT_S   5  /* for a closing session's last bytes to leave */
-#define SESSION_SERVER_MAX_LEN    0x7fffffffu
+#define SESSION_FLUSH_TIMEOUT_S 5 /* for a closing session's last bytes to leave */
+#define SESSION_SERVER_MAX_LEN  0x7fffffffu
+/*
+ * The largest message a client may send before it is logged in (a password, a SASL or GSS
+ * answer), its length field: PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH, whatever max_message says.
+ */
+#define SESSION_MAX_AUTH_MESSAGE 65535u
 
 typedef enum SessionState {
     SESSION_STARTUP,       /* reading startup packets */
@@ -65,8 +70,12 @@ struct Session {
     bool gss_done; /* likewise a GSSENCRequest */
     bool startup_full; /* session_startup stopped reading while the client's output is full */
     bool client_terminated;
-    bool server_fatal; /* the warehouse sent a FATAL error the client has */
-    bool sasl_started; /* the warehouse asked for SASL; the client's first answer is next */
+    bool server_fatal;      /* the warehouse sent a FATAL error the client has */
+    bool sasl_started;      /* the warehouse asked for SASL; the client's first answer is next */
+    bool auth_asked;        /* the warehouse asked the client for a password or SASL answer */
+    bool logging_in;        /* counted by the gateway against max_logins, until logged in */
+    int64_t accepted_us;    /* clock_mono_us at accept */
+    struct event *login_ev; /* [gateway] login_timeout, from accept to the first ReadyForQuery */
     bool has_backend_key;
     uint32_t backend_pid;
     uint32_t backend_key;
@@ -128,7 +137,20 @@ static const char *session_who(const Session *s)
     return s->user ? s->user : "?";
 }
 
-/* The one place the state changes; sets the client deadlines some states have. */
+/* The session is logged in or closing: no longer counted against max_logins, no login deadline. */
+static void session_end_login(Session *s)
+{
+    if (!s->logging_in)
+        return;
+    s->logging_in = false;
+    event_del(s->login_ev);
+    gateway_login_done(s->gw, s);
+}
+
+/*
+ * The one place the state changes. Until SESSION_READY the login deadline (login_ev, armed at
+ * accept) runs over every state; a closing session gets SESSION_FLUSH_TIMEOUT_S for its last bytes.
+ */
 static void session_set_state(Session *s, SessionState next)
 {
     log_debug("session %u: %s -> %s", s->id, state_names[s->state], state_names[next]);
@@ -136,17 +158,9 @@ static void session_set_state(Session *s, SessionState next)
     /* Forward only, but for the plain startup again once TLS is up. */
     assert(next > prev || (prev == SESSION_TLS_HANDSHAKE && next == SESSION_STARTUP));
     s->state = next;
-    if (next == SESSION_TLS_HANDSHAKE) {
-        struct timeval tv = {SESSION_STARTUP_TIMEOUT_S, 0};
-        bufferevent_set_timeouts(s->handshake, &tv, &tv);
-    }
-    if (!s->client)
-        return;
-    if (next == SESSION_STARTUP && prev != SESSION_STARTUP)
-        stream_set_deadline(s->client, SESSION_STARTUP_TIMEOUT_S);
-    else if (next == SESSION_CONNECTING)
-        stream_set_deadline(s->client, 0);
-    else if (next == SESSION_CLOSING)
+    if (next >= SESSION_READY)
+        session_end_login(s);
+    if (next == SESSION_CLOSING && s->client)
         stream_set_deadline(s->client, SESSION_FLUSH_TIMEOUT_S);
 }
 
@@ -172,8 +186,8 @@ static void session_to_client(Session *s, const void *data, size_t len)
 static void session_send_error(Session *s, const char *severity, const char *sqlstate,
                                const char *message, const char *hint)
 {
-    if (!s->client || s->state >= SESSION_CLOSING)
-        return;
+    if (!s->client || s->state >= SESSION_CLOSING || s->state == SESSION_TLS_ANSWER)
+        return; /* after our 'S', the client reads only TLS */
     if (s->server && !relay_at_boundary(&s->down))
         return; /* mid-message: the client will see the connection close */
     CodecBuf b;
@@ -249,6 +263,52 @@ void session_shutdown(Session *s)
     session_close(s, "Duro is shutting down");
 }
 
+/* ---- logging in ------------------------------------------------------------------ */
+
+/* [gateway] login_timeout passed before the first ReadyForQuery: PostgreSQL's
+ * authentication_timeout. */
+static void session_login_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Session *s = arg;
+    if (s->state >= SESSION_READY)
+        return;
+    session_send_error(s, "FATAL", "57014", "canceling authentication due to timeout", NULL);
+    session_close(s, "not logged in within [gateway] login_timeout (%d s)",
+                  s->env->login_timeout_s);
+}
+
+bool session_logging_in(const Session *s)
+{
+    return s->logging_in;
+}
+
+int64_t session_evictable_since(const Session *s)
+{
+    if (!s->logging_in)
+        return 0;
+    switch (s->state) {
+    case SESSION_STARTUP:
+    case SESSION_TLS_ANSWER:
+    case SESSION_TLS_HANDSHAKE:
+        return s->accepted_us;
+    case SESSION_AUTH:
+        return s->auth_asked ? s->accepted_us : 0;
+    default:
+        return 0; /* waiting for the warehouse, or done */
+    }
+}
+
+void session_evict(Session *s, int max_logins)
+{
+    char *msg = xasprintf("sorry, too many clients already: %d connections were logging in "
+                          "([gateway] max_logins) and this one had waited longest",
+                          max_logins);
+    session_fail(s, "53300", msg, NULL);
+    free(msg);
+}
+
 /* ---- waiting --------------------------------------------------------------------- */
 
 /* Runs the paused relay again: the held client message comes back to up_on_message. */
@@ -315,10 +375,13 @@ static int down_auth(Session *s, const uint8_t *msg, size_t len)
         session_queue(s, b.data, b.len);
         codec_buf_free(&b);
         s->sasl_started = true;
+        s->auth_asked = true;
         return 0;
     }
     if (auth.code == CODEC_AUTH_OK)
         log_debug("session %u: %s authenticated", s->id, session_who(s));
+    else if (auth.code != CODEC_AUTH_SASL_FINAL)
+        s->auth_asked = true; /* a password, a SASL or GSS answer: the client's turn */
     session_queue(s, msg, len);
     return 0;
 }
@@ -372,6 +435,8 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
             session_set_state(s, SESSION_READY);
             log_debug("session %u: %s@%s from %s connected%s", s->id, session_who(s), s->database,
                       s->peer, stream_is_tls(s->client) ? " (TLS)" : "");
+            if (s->up.paused) /* what the client sent ahead: inspected now, after this message */
+                event_active(s->resume_ev, EV_TIMEOUT, 0);
         }
         if (s->inspect && inspect_server_ready(s->inspect, tx_status))
             return 0; /* answers a Sync of Duro's */
@@ -408,13 +473,36 @@ static const RelayOps down_ops = {down_on_header, down_on_message, down_on_error
 
 /* ---- client to warehouse ----------------------------------------------------- */
 
+/*
+ * Until the first ReadyForQuery only authentication messages ('p', PostgreSQL's size limit for
+ * them) and Terminate pass; anything else the client pipelined waits, unread, until the session is
+ * ready (down_on_message resumes the relay) and is inspected then like every later message.
+ */
+static RelayVerdict up_on_auth_header(Session *s, const CodecHeader *h)
+{
+    if (h->type == 'X')
+        return RELAY_PASS;
+    if (h->type != 'p')
+        return RELAY_PAUSE;
+    if (h->length > SESSION_MAX_AUTH_MESSAGE) {
+        char *msg = xasprintf("invalid message length: an authentication message of %u bytes "
+                              "(at most %u before login)",
+                              h->length, SESSION_MAX_AUTH_MESSAGE);
+        session_fail(s, "08P01", msg, NULL);
+        free(msg);
+        return RELAY_PAUSE; /* closing: nothing more is read */
+    }
+    s->auth_asked = false;
+    return s->sasl_started ? RELAY_HOLD : RELAY_PASS; /* the SASLInitialResponse: up_on_message */
+}
+
 static RelayVerdict up_on_header(void *arg, const CodecHeader *h)
 {
     Session *s = arg;
     if (h->type == 'X')
         s->client_terminated = true;
-    if (h->type == 'p' && s->sasl_started)
-        return RELAY_HOLD; /* the SASLInitialResponse: see up_on_message */
+    if (s->state == SESSION_AUTH)
+        return up_on_auth_header(s, h);
     if (s->state != SESSION_READY || !s->inspect)
         return RELAY_PASS;
     return inspect_header(s->inspect, (char)h->type, h->size);
@@ -605,10 +693,6 @@ static void client_event_cb(Stream *st, short what, int err, void *arg)
     }
     if (s->state == SESSION_DEAD)
         return;
-    if (what & BEV_EVENT_TIMEOUT) { /* PostgreSQL's authentication_timeout: no answer either */
-        session_close(s, "timeout waiting for the startup packet");
-        return;
-    }
     if (what & BEV_EVENT_EOF)
         session_close(s, s->client_terminated ? "the client terminated the session"
                                               : "the client closed the connection");
@@ -884,6 +968,11 @@ Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
     s->id = gateway_new_session_id(gw);
     evutil_secure_rng_get_bytes(&s->key, sizeof s->key);
     s->close_ev = xnonnull(event_new(env->base, -1, 0, session_close_cb, s));
+    s->accepted_us = clock_mono_us();
+    s->logging_in = true; /* the gateway counts it */
+    s->login_ev = xnonnull(evtimer_new(env->base, session_login_timeout_cb, s));
+    struct timeval login = {env->login_timeout_s, 0};
+    evtimer_add(s->login_ev, &login);
     s->resume_ev = xnonnull(event_new(env->base, -1, 0, session_resume_cb, s));
     if (env->inspect)
         s->inspect = inspect_new(&env->inspection, s->id, &session_inspect_ops, s);
@@ -906,7 +995,6 @@ Session *session_new(Gateway *gw, const GatewayEnv *env, evutil_socket_t fd,
     s->client = stream_socket(env->base, fd);
     stream_setcb(s->client, client_read_cb, client_drained_cb, client_event_cb, s);
     stream_set_low_water(s->client, RELAY_LOW_WATER);
-    stream_set_deadline(s->client, SESSION_STARTUP_TIMEOUT_S);
     stream_enable_read(s->client, true);
     return s;
 }
@@ -922,6 +1010,7 @@ void session_free(Session *s)
         bufferevent_free(s->handshake);
     event_free(s->close_ev);
     event_free(s->resume_ev);
+    event_free(s->login_ev);
     inspect_free(s->inspect);
     free(s->user);
     free(s->database);

@@ -28,6 +28,8 @@ typedef struct GatewayEnv {
     bool tls_required;    /* [gateway] tls = require */
     uint32_t max_message; /* largest message a client may send, its length field */
     int max_clients;
+    int max_logins;          /* connections logging in at once (see gateway.c) */
+    int login_timeout_s;     /* from accept to the first ReadyForQuery */
     BackendTarget warehouse; /* where sessions connect */
     bool inspect;            /* [gateway] inspect: answer Duro's SQL, hold reads of stale views */
     AnswerEnv answer;        /* the catalog and the virtual tables' database */
@@ -56,6 +58,17 @@ bool session_backend_key(const Session *s, uint32_t *pid, uint32_t *key);
 /* True once the session was counted against max_clients (gateway_admit said yes). */
 bool session_admitted(const Session *s);
 
+/* True from accept until the session is logged in (its first ReadyForQuery) or closing. */
+bool session_logging_in(const Session *s);
+/*
+ * When (clock_mono_us) a session was accepted, if it is still logging in and waits for its
+ * client: in the TLS handshake, for a startup packet, or for an answer to the warehouse's
+ * authentication request. 0 otherwise (waiting for the warehouse, logged in): never evicted.
+ */
+int64_t session_evictable_since(const Session *s);
+/* Ends a session that is logging in to make room for a newer one: 53300 to its client, close. */
+void session_evict(Session *s, int max_logins);
+
 /* Links for the gateway's list. */
 Session **session_next(Session *s);
 Session **session_prev(Session *s);
@@ -67,6 +80,8 @@ bool session_cancel_wait(Session *s);
 
 /* A session finished its startup: true when it may go on, false over max_clients. */
 bool gateway_admit(Gateway *gw, Session *s);
+/* A session counted as logging in since its accept is logged in, or closing. Once per session. */
+void gateway_login_done(Gateway *gw, Session *s);
 /* The session is dead: its sockets may be closed and its memory freed, after this callback. */
 void gateway_session_dead(Gateway *gw, Session *s);
 /*

@@ -55,3 +55,28 @@ def test_a_refresh_logs_its_start_and_its_end(duro, wh, example_repo, wait_until
                  if line.endswith(f" INFO refresh {view} started (schedule)")]
         end = [i for i, line in enumerate(lines) if f" INFO refresh {view} ok, " in line]
         assert len(start) == 1 and end and start[0] < end[0], lines
+
+
+def test_a_warehouse_error_quoting_client_data_stays_on_its_line(duro, wh, tmp_path):
+    """A build fails on data a client wrote (a value with a newline, a forged log line and a
+    terminal escape, quoted by the warehouse's error): `duro refresh` reports it on the view's one
+    line, the catalog stores it with the escape written out (no control character but newlines),
+    and no line of the report or the log starts with the forged timestamp."""
+    wh.sql("create schema raw_in")
+    wh.sql("create table raw_in.t (v text)")
+    wh.sql("insert into raw_in.t values (%s)", ["1\n" + FORGED + "\x1b[2J\r"])
+    views = tmp_path / "views" / "first"
+    views.mkdir(parents=True)
+    (views / "numbers — 1h.sql").write_text("select v::int as n from raw_in.t\n")
+    duro.write_conf(dbname=wh.dbname, views=tmp_path / "views")
+    p = duro.refresh("first.numbers")
+    assert p.returncode != 0
+    lines = (p.stdout + p.stderr).splitlines()
+    assert not [line for line in lines if line.startswith("2026-12-03T00:00:00Z")], lines
+    report = [line for line in p.stdout.splitlines() if line.startswith("first.numbers: ")]
+    assert len(report) == 1 and "\\n2026-12-03T00:00:00Z" in report[0], p.stdout
+    assert "\x1b" not in p.stdout + p.stderr and "\\x1b[2J" in report[0], p.stdout
+    (run,) = duro.catalog.runs("first.numbers")
+    assert "invalid input syntax for type integer" in run["error"], run
+    assert "\x1b" not in run["error"] and "\r" not in run["error"], run
+    assert "\\x1b[2J" in run["error"], run

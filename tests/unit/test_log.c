@@ -1,11 +1,13 @@
 /*
  * The log writes one line per event: a message's control characters are escaped, its trailing
- * newline dropped, and a long message cut short rather than overflowing.
+ * newline dropped, and a long message cut short rather than overflowing; text kept elsewhere (the
+ * catalog's errors, the command line's report) is escaped the same way, newlines kept or not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -40,11 +42,34 @@ static void test_escape_bounded(void **state)
     assert_string_equal(out, "01234");
 }
 
+static void test_escape_dup(void **state)
+{
+    (void)state;
+    /* A warehouse error quoting data a client wrote: a terminal escape and a carriage return. */
+    const char *error = "invalid input syntax: \"\x1b[2J\rfirst.cities: ok\"\nDETAIL:  row 3\n";
+    char *one = log_escape_dup(error, LOG_ESCAPE_ONE_LINE);
+    assert_string_equal(one,
+                        "invalid input syntax: \"\\x1b[2J\\rfirst.cities: ok\"\\nDETAIL:  row 3");
+    free(one);
+    char *kept = log_escape_dup(error, LOG_ESCAPE_KEEP_LINES);
+    assert_string_equal(kept,
+                        "invalid input syntax: \"\\x1b[2J\\rfirst.cities: ok\"\nDETAIL:  row 3");
+    free(kept);
+    /* Never cut short, whatever its length. */
+    char long_in[5000];
+    memset(long_in, '\x01', sizeof long_in - 1);
+    long_in[sizeof long_in - 1] = '\0';
+    char *all = log_escape_dup(long_in, LOG_ESCAPE_KEEP_LINES);
+    assert_int_equal(strlen(all), 4 * (sizeof long_in - 1));
+    free(all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_escape_bounded),
+        cmocka_unit_test(test_escape_dup),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

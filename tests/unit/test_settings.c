@@ -190,6 +190,8 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->gateway.tls, "allow");
     assert_int_equal(s->gateway.tls_mode, SETTINGS_TLS_ALLOW);
     assert_int_equal(s->gateway.max_clients, 1000);
+    assert_int_equal(s->gateway.max_logins, 200);
+    assert_int_equal(s->gateway.login_timeout, 60);
     assert_int_equal(s->gateway.max_message, 64 << 20);
     assert_int_equal(s->gateway.inspect_limit, 1 << 20);
     assert_string_equal(s->gateway.inspect, "on");
@@ -298,6 +300,8 @@ static void test_file_values(void **state)
             "tls_key = /etc/duro/key.pem   # inline hash comment\n"
             "tls = REQUIRE\n"
             "max_clients = 50\n"
+            "max_logins = 10\n"
+            "login_timeout = 2m\n"
             "max_message = 512kB\n"
             "inspect_limit = 64kB\n"
             "  [ warehouse ]  \n"
@@ -339,6 +343,8 @@ static void test_file_values(void **state)
     assert_string_equal(s.gateway.tls, "require");
     assert_int_equal(s.gateway.tls_mode, SETTINGS_TLS_REQUIRE);
     assert_int_equal(s.gateway.max_clients, 50);
+    assert_int_equal(s.gateway.max_logins, 10);
+    assert_int_equal(s.gateway.login_timeout, 120);
     assert_int_equal(s.gateway.max_message, 512 << 10);
     assert_int_equal(s.gateway.inspect_limit, 64 << 10);
     assert_string_equal(s.warehouse.dialect, "redshift");
@@ -571,6 +577,10 @@ static const struct {
      ":2: invalid value '' for [warehouse] port: expected a port number (1-65535)"},
     {"[gateway]\nmax_clients = 0\n",
      ":2: invalid value '0' for [gateway] max_clients: expected a positive integer"},
+    {"[gateway]\nmax_logins = 0\n",
+     ":2: invalid value '0' for [gateway] max_logins: expected a positive integer"},
+    {"[gateway]\nlogin_timeout = 0s\n", ":2: invalid value '0s' for [gateway] login_timeout: "
+                                        "expected a duration such as 10s, 1m or 2m"},
     {"[gateway]\nmax_clients = 99999999999\n",
      ":2: invalid value '99999999999' for [gateway] max_clients: expected a positive integer"},
     {"[worker]\nconcurrency = two\n",
