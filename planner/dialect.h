@@ -110,12 +110,13 @@ const char *dialect_swap_lock_unbound(Dialect d);
 bool dialect_lock_timed_out(Dialect d, const char *sqlstate);
 
 /*
- * The other sessions holding a lock on table $1.$2 (schema, name bound by the caller): one row
- * each, oldest first, at most 3, columns pid, user, state, since (text, UTC), seconds (in that
- * state). PostgreSQL: pg_locks and pg_stat_activity (state and since are NULL where the service
- * account may not see them). Redshift: SVV_TRANSACTIONS (a session running a query per
- * STV_RECENTS is "active", else "idle in transaction"; since = the transaction's start; a
- * non-superuser sees its own sessions only).
+ * The other sessions holding a lock on table $1.$2 (schema, name bound by the caller) in a
+ * transaction at least $3 seconds old (the swap's wait): one row each, oldest transaction first,
+ * at most 3, columns pid, user, state, since (text, UTC), seconds (in that state). PostgreSQL:
+ * pg_locks and pg_stat_activity (state and since are NULL where the service account may not see
+ * them). Redshift: SVV_TRANSACTIONS (a session running a query per STV_RECENTS is "active", else
+ * "idle in transaction"; since = the transaction's start; a non-superuser sees its own sessions
+ * only).
  */
 const char *dialect_lock_holders_sql(Dialect d);
 

@@ -472,9 +472,11 @@ static char *holder_text(const PGresult *res, int i)
  * was in the way, as the warehouse tells now. */
 static char *lock_holders(Run *r)
 {
-    const char *params[] = {r->v->schema, r->v->table};
+    char waited[24];
+    snprintf(waited, sizeof(waited), "%lld", (long long)r->settings->worker.swap_lock_timeout);
+    const char *params[] = {r->v->schema, r->v->table, waited};
     PGresult *res = NULL;
-    WhStatus st = wh_exec(r->w, dialect_lock_holders_sql(r->d), 2, params, r->deadline_us, &res);
+    WhStatus st = wh_exec(r->w, dialect_lock_holders_sql(r->d), 3, params, r->deadline_us, &res);
     if (st != WH_OK)
         return xasprintf("a session Duro cannot name (listing the locks failed: %s)",
                          st == WH_ERROR ? wh_error(r->w) : "stopped");

@@ -109,9 +109,10 @@ def test_refresh_fails_naming_the_idle_session(duro, pg, db, tmp_path):
         reader.finish()
         idle.end()
     rest = report(r.stdout, strict=False)["first.swap"]
+    # The idle session first (oldest transaction); readers let through meanwhile are not it.
     assert rest.startswith("failed: swap: gave up after 3 tries: waited 1s for a lock on "
-                           "first.swap held by pid "), r.stdout
-    assert f"pid {idle.pid} (user {pg.superuser}, idle in transaction since " in rest, rest
+                           f"first.swap held by pid {idle.pid} (user {pg.superuser}, idle in "
+                           "transaction since "), r.stdout
     # Three waits of 1s and pauses of 1s and 2s: bounded, not stuck until the session ends.
     assert elapsed < 30, elapsed
 
@@ -188,7 +189,7 @@ def test_readers_and_other_views_go_on_while_the_swap_is_blocked(served, duro, p
 
     kind, sqlstate, message = swap["result"]
     assert (kind, sqlstate) == ("error", "P0001"), swap
-    assert "gave up after 3 tries" in message and f"pid {idle.pid} " in message, message
+    assert "gave up after 3 tries" in message and f"held by pid {idle.pid} (" in message, message
     assert swap["finished"] - t0 < 30
 
     for reader in (direct, through):
@@ -204,16 +205,26 @@ def test_readers_and_other_views_go_on_while_the_swap_is_blocked(served, duro, p
     assert table_oid(sql) == live
 
 
-def test_the_swap_goes_through_once_the_transaction_ends(served, duro, pg, db):
+def gave_up_tries(catalog, after_id):
+    """The swap steps with an error of the runs of first.swap after run after_id."""
+    return [s for r in catalog.runs("first.swap") if r["id"] > after_id
+            for s in catalog.steps(r["id"]) if s["step"] == "swap" and s["error"]]
+
+
+def test_the_swap_goes_through_once_the_transaction_ends(served, duro, pg, db, wait_until):
     gw = served
     sql = lambda text: pg.sql(text, dbname=db)  # noqa: E731
     live = table_oid(sql)
+    mark = duro.catalog.runs()[-1]["id"]
     idle = IdleReader(pg, db)
     swap = {}
     caller = threading.Thread(target=call_refresh, args=(gw, "first.swap", swap), daemon=True)
     caller.start()
     try:
-        time.sleep(LOCK_TIMEOUT + 0.5)  # past the first try
+        # The first try gave up; the transaction ends before the last one.
+        tries = wait_until(lambda: gave_up_tries(duro.catalog, mark), 20, "a try to give up",
+                           gw.proc)
+        assert f"pid {idle.pid} " in tries[0]["error"], tries
         assert "finished" not in swap
     finally:
         idle.end()

@@ -716,19 +716,20 @@ static void test_swap_lock_bound(void **state)
 
     assert_string_equal(
         dialect_lock_holders_sql(PG),
-        "SELECT DISTINCT a.pid::text AS \"pid\", a.usename::text AS \"user\", a.state::text AS "
-        "\"state\",\n"
+        "SELECT a.pid::text AS \"pid\", a.usename::text AS \"user\", a.state::text AS \"state\",\n"
         "       to_char(a.state_change AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS "
         "\"since\",\n"
         "       floor(extract(epoch FROM clock_timestamp() - a.state_change))::bigint::text AS "
         "\"seconds\"\n"
-        "FROM pg_catalog.pg_locks l\n"
-        "JOIN pg_catalog.pg_class c ON c.oid = l.relation\n"
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
-        "JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid\n"
-        "WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND n.nspname = $1 AND "
-        "c.relname = $2\n"
-        "ORDER BY 4, 1\n"
+        "FROM pg_catalog.pg_stat_activity a\n"
+        "WHERE a.pid <> pg_catalog.pg_backend_pid()\n"
+        "  AND (a.xact_start IS NULL OR a.xact_start <= clock_timestamp() - $3::integer * interval "
+        "'1 second')\n"
+        "  AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l\n"
+        "              JOIN pg_catalog.pg_class c ON c.oid = l.relation\n"
+        "              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+        "              WHERE l.pid = a.pid AND l.granted AND n.nspname = $1 AND c.relname = $2)\n"
+        "ORDER BY a.xact_start NULLS LAST, a.pid\n"
         "LIMIT 3");
     assert_string_equal(
         dialect_lock_holders_sql(RS),
@@ -744,6 +745,7 @@ static void test_swap_lock_bound(void **state)
         "t.pid\n"
         "WHERE t.granted AND t.lockable_object_type = 'relation' AND t.pid <> pg_backend_pid()\n"
         "  AND n.nspname = $1 AND c.relname = $2\n"
+        "  AND t.txn_start <= dateadd(second, -$3::integer, getdate())\n"
         "ORDER BY 4, 1\n"
         "LIMIT 3");
 }
