@@ -25,7 +25,7 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[
                          cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
-        bench-refresh bench-gateway bench-soak clean
+        bench-refresh bench-swaplock bench-gateway bench-soak clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -131,6 +131,10 @@ bench-scan: $(BUILD)/duro
 
 bench-refresh: $(BUILD)/duro
 	$(PYTHON) bench/refresh/run.py --duro $(abspath $(BUILD)/duro)
+
+# Readers and another view's refresh while a session idle in transaction blocks a view's swap.
+bench-swaplock: $(BUILD)/duro
+	$(PYTHON) bench/swaplock/run.py --duro $(abspath $(BUILD)/duro)
 
 bench-gateway: $(BUILD)/duro
 	@tools/install-deps bench

@@ -22,6 +22,10 @@
 /* Longest duration accepted: ten years, so that arithmetic on it never overflows. */
 #define SETTINGS_DURATION_MAX (520LL * 7 * 24 * 3600)
 
+/* Bounds of KEY_WAIT ([worker] swap_lock_timeout) and KEY_TRIES ([worker] swap_tries). */
+#define SETTINGS_WAIT_MAX  3600
+#define SETTINGS_TRIES_MAX 100
+
 typedef enum KeyKind {
     KEY_STRING,     /* any text, possibly empty */
     KEY_PATH,       /* non-empty; relative ones resolve against the config file's directory */
@@ -32,6 +36,8 @@ typedef enum KeyKind {
     KEY_PORT,       /* 1..65535 */
     KEY_COUNT,      /* a positive int */
     KEY_DURATION,   /* see settings_parse_duration */
+    KEY_WAIT,       /* a duration from 1s to SETTINGS_WAIT_MAX: a bound on a wait, never "none" */
+    KEY_TRIES,      /* 1..SETTINGS_TRIES_MAX */
     KEY_SIZE,       /* see settings_parse_size */
     KEY_LIST,       /* comma-separated, trimmed, empty items and repeats dropped */
 } KeyKind;
@@ -123,6 +129,10 @@ static const KeyDef keys[] = {
     {"worker", "admins", KEY_LIST, FIELD(worker.admins), "", false, NULL, NULL},
     {"worker", "grace", KEY_DURATION, FIELD(worker.grace), "30s", false, NULL,
      "a duration such as 30s, 10m, 2h or 1d"},
+    {"worker", "swap_lock_timeout", KEY_WAIT, FIELD(worker.swap_lock_timeout), "5s", false, NULL,
+     "a duration from 1s to 1h, such as 5s or 1m"},
+    {"worker", "swap_tries", KEY_TRIES, FIELD(worker.swap_tries), "5", false, NULL,
+     "an integer from 1 to 100"},
 
     {"web", "listen", KEY_LISTEN_OFF, FIELD(web.listen), "127.0.0.1:8080", false, NULL,
      "HOST:PORT, or empty for no web UI"},
@@ -315,6 +325,13 @@ static bool store_value(Settings *s, const KeyDef *k, const char *raw)
         break;
     case KEY_DURATION:
         ok = settings_parse_duration(value, (int64_t *)f) == 0;
+        break;
+    case KEY_WAIT:
+        ok = settings_parse_duration(value, (int64_t *)f) == 0;
+        ok = ok && *(int64_t *)f >= 1 && *(int64_t *)f <= SETTINGS_WAIT_MAX;
+        break;
+    case KEY_TRIES:
+        ok = parse_int(value, 1, SETTINGS_TRIES_MAX, (int *)f);
         break;
     case KEY_SIZE:
         ok = settings_parse_size(value, (int64_t *)f) == 0;
@@ -639,6 +656,8 @@ void settings_free(Settings *s)
         case KEY_PORT:
         case KEY_COUNT:
         case KEY_DURATION:
+        case KEY_WAIT:
+        case KEY_TRIES:
         case KEY_SIZE:
             break;
         }

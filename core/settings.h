@@ -77,6 +77,10 @@ typedef struct Settings {
         int concurrency;
         StrVec admins; /* empty = everyone */
         int64_t grace; /* seconds running builds get to finish after SIGTERM */
+        /* The swap of a rebuilt view: how long one try may wait for its locks (seconds, 1 to
+         * 3600), and how many tries before the run fails naming the session in the way. */
+        int64_t swap_lock_timeout;
+        int swap_tries;
     } worker;
     struct {
         char *listen; /* "" = no web UI */

@@ -451,6 +451,64 @@ char *dialect_lock(Dialect d, const StrVec *relations)
     return sql;
 }
 
+char *dialect_swap_lock_bound(Dialect d, int64_t ms)
+{
+    return d == DIALECT_REDSHIFT ? xasprintf("SET LOCAL statement_timeout TO %lld", (long long)ms)
+                                 : xasprintf("SET LOCAL lock_timeout = '%lldms'", (long long)ms);
+}
+
+const char *dialect_swap_lock_unbound(Dialect d)
+{
+    return d == DIALECT_REDSHIFT ? "SET LOCAL statement_timeout TO DEFAULT" : NULL;
+}
+
+bool dialect_lock_timed_out(Dialect d, const char *sqlstate)
+{
+    return strcmp(sqlstate, d == DIALECT_REDSHIFT ? "57014" : "55P03") == 0;
+}
+
+/*
+ * Granted locks only (a session still waiting is not the one in the way), in a transaction that
+ * began before the swap's wait did (a reader let through after it gave up is not either).
+ */
+static const char lock_holders_postgres_sql[] =
+    "SELECT a.pid::text AS \"pid\", a.usename::text AS \"user\", a.state::text AS \"state\",\n"
+    "       to_char(a.state_change AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS "
+    "\"since\",\n"
+    "       floor(extract(epoch FROM clock_timestamp() - a.state_change))::bigint::text AS "
+    "\"seconds\"\n"
+    "FROM pg_catalog.pg_stat_activity a\n"
+    "WHERE a.pid <> pg_catalog.pg_backend_pid()\n"
+    "  AND (a.xact_start IS NULL OR a.xact_start <= clock_timestamp() - $3::integer * interval "
+    "'1 second')\n"
+    "  AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l\n"
+    "              JOIN pg_catalog.pg_class c ON c.oid = l.relation\n"
+    "              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "              WHERE l.pid = a.pid AND l.granted AND n.nspname = $1 AND c.relname = $2)\n"
+    "ORDER BY a.xact_start NULLS LAST, a.pid\n"
+    "LIMIT 3";
+
+static const char lock_holders_redshift_sql[] =
+    "SELECT DISTINCT t.pid::text AS \"pid\", trim(t.txn_owner)::text AS \"user\",\n"
+    "       CASE WHEN r.pid IS NULL THEN 'idle in transaction' ELSE 'active' END AS \"state\",\n"
+    "       to_char(t.txn_start, 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS \"since\",\n"
+    "       datediff(second, t.txn_start, getdate())::text AS \"seconds\"\n"
+    "FROM svv_transactions t\n"
+    "JOIN pg_catalog.pg_class c ON c.oid = t.relation\n"
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+    "LEFT JOIN (SELECT DISTINCT pid FROM stv_recents WHERE status = 'Running') r ON r.pid = "
+    "t.pid\n"
+    "WHERE t.granted AND t.lockable_object_type = 'relation' AND t.pid <> pg_backend_pid()\n"
+    "  AND n.nspname = $1 AND c.relname = $2\n"
+    "  AND t.txn_start <= dateadd(second, -$3::integer, getdate())\n"
+    "ORDER BY 4, 1\n"
+    "LIMIT 3";
+
+const char *dialect_lock_holders_sql(Dialect d)
+{
+    return d == DIALECT_REDSHIFT ? lock_holders_redshift_sql : lock_holders_postgres_sql;
+}
+
 RepoOptions dialect_repo_options(Dialect d)
 {
     return (RepoOptions){

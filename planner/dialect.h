@@ -92,6 +92,34 @@ const char *dialect_dependent_views_sql(Dialect d);
  */
 char *dialect_lock(Dialect d, const StrVec *relations);
 
+/*
+ * The bound on the swap's lock waits, run first in the swap's transaction. PostgreSQL:
+ * SET LOCAL lock_timeout = '<ms>ms' — each lock request waits at most that long, then the
+ * statement fails with 55P03, and the bound holds until the transaction ends. Redshift has no
+ * lock_timeout: SET LOCAL statement_timeout TO <ms> — the LOCK statement is cancelled (57014)
+ * past it; dialect_swap_lock_unbound lifts it once the locks are held.
+ */
+char *dialect_swap_lock_bound(Dialect d, int64_t ms);
+
+/* Run after the swap's LOCK succeeded: NULL on PostgreSQL (the bound stays), Redshift
+ * SET LOCAL statement_timeout TO DEFAULT (the later statements are not lock waits). */
+const char *dialect_swap_lock_unbound(Dialect d);
+
+/* Whether a swap statement that failed with sqlstate gave up waiting for a lock under
+ * dialect_swap_lock_bound: PostgreSQL 55P03 (lock_not_available), Redshift 57014. */
+bool dialect_lock_timed_out(Dialect d, const char *sqlstate);
+
+/*
+ * The other sessions holding a lock on table $1.$2 (schema, name bound by the caller) in a
+ * transaction at least $3 seconds old (the swap's wait): one row each, oldest transaction first,
+ * at most 3, columns pid, user, state, since (text, UTC), seconds (in that state). PostgreSQL:
+ * pg_locks and pg_stat_activity (state and since are NULL where the service account may not see
+ * them). Redshift: SVV_TRANSACTIONS (a session running a query per STV_RECENTS is "active", else
+ * "idle in transaction"; since = the transaction's start; a non-superuser sees its own sessions
+ * only).
+ */
+const char *dialect_lock_holders_sql(Dialect d);
+
 /* CREATE OR REPLACE VIEW "s"."v" AS\n<definition> */
 char *dialect_replace_view(const char *schema, const char *name, const char *definition);
 

@@ -31,7 +31,9 @@ typedef struct Run {
     int64_t deadline_us;
     const char *step;
     int64_t step_started_us;
-    char *step_error; /* error of the current step, recorded when it ends */
+    char *step_error;    /* error of the current step, recorded when it ends */
+    bool locks_bounded;  /* in the swap's transaction, whose lock waits are bounded */
+    bool lock_timed_out; /* a statement there gave up waiting for a lock (the run goes on) */
 } Run;
 
 const char *pipeline_outcome_name(const PipelineResult *r)
@@ -101,13 +103,17 @@ static void fail_status(Run *r, WhStatus st, RunOutcome on_error)
 
 /*
  * Runs sql in the current step. On failure ends the run (a timeout or error as
- * `on_error`, a cancel as cancelled) and returns false.
+ * `on_error`, a cancel as cancelled) and returns false; except, in the swap's
+ * transaction, for a lock wait that reached its bound: that sets r->lock_timed_out
+ * and leaves the run to the swap, which may try again.
  */
 static bool exec(Run *r, const char *sql, int n, const char *const *params, PGresult **res,
                  RunOutcome on_error)
 {
     WhStatus st = wh_exec(r->w, sql, n, params, r->deadline_us, res);
-    if (st != WH_OK)
+    if (st == WH_ERROR && r->locks_bounded && dialect_lock_timed_out(r->d, wh_sqlstate(r->w)))
+        r->lock_timed_out = true;
+    else if (st != WH_OK)
         fail_status(r, st, on_error);
     return st == WH_OK;
 }
@@ -379,7 +385,10 @@ static bool table_exists(Run *r, const char *schema, const char *table, bool *ex
     return true;
 }
 
-/* The swap's statements after BEGIN; false when one failed (the run has ended). */
+/*
+ * The swap's statements after BEGIN; false when one failed (the run has ended, or
+ * r->lock_timed_out tells that a lock wait reached its bound).
+ */
 static bool swap_statements(Run *r, bool *had_live)
 {
     const View *v = r->v;
@@ -389,9 +398,12 @@ static bool swap_statements(Run *r, bool *had_live)
     char *retire = dialect_rename(v->schema, v->table, old_name);
     char *promote = dialect_rename(v->schema, temp_name, v->table);
     char *grant = dialect_grant(r->d, v);
+    char *bound = dialect_swap_lock_bound(r->d, r->settings->worker.swap_lock_timeout * 1000);
+    const char *unbound = dialect_swap_lock_unbound(r->d);
     const char *params[] = {v->schema, v->table};
     PGresult *deps = NULL;
     bool ok =
+        exec(r, bound, 0, NULL, NULL, RUN_FAILED) &&
         table_exists(r, v->schema, v->table, had_live) &&
         (!*had_live || exec(r, dialect_dependent_views_sql(r->d), 2, params, &deps, RUN_FAILED));
     /*
@@ -408,7 +420,8 @@ static bool swap_statements(Run *r, bool *had_live)
             strvec_push_owned(&order, sql_table(v->schema, v->table, NULL));
         strvec_push_owned(&order, sql_table(v->schema, v->table, DIALECT_TEMP_SUFFIX));
         char *lock = dialect_lock(r->d, &order);
-        ok = exec(r, lock, 0, NULL, NULL, RUN_FAILED);
+        ok = exec(r, lock, 0, NULL, NULL, RUN_FAILED) &&
+             (!unbound || exec(r, unbound, 0, NULL, NULL, RUN_FAILED));
         free(lock);
         strvec_free(&order);
     }
@@ -432,6 +445,7 @@ static bool swap_statements(Run *r, bool *had_live)
     free(retire);
     free(promote);
     free(grant);
+    free(bound);
     return ok;
 }
 
@@ -441,36 +455,133 @@ static bool deadlocked(const Run *r)
     return strcmp(wh_sqlstate(r->w), "40P01") == 0;
 }
 
+/* One session of dialect_lock_holders_sql's row i: pid 42 (user jane, idle in transaction since
+ * 2026-12-04 05:31:02 UTC, 41 s). */
+static char *holder_text(const PGresult *res, int i)
+{
+    const char *user = PQgetisnull(res, i, 1) ? "unknown" : PQgetvalue(res, i, 1);
+    const char *state =
+        PQgetisnull(res, i, 2) ? "state not visible to Duro" : PQgetvalue(res, i, 2);
+    if (PQgetisnull(res, i, 3) || PQgetisnull(res, i, 4))
+        return xasprintf("pid %s (user %s, %s)", PQgetvalue(res, i, 0), user, state);
+    return xasprintf("pid %s (user %s, %s since %s, %s s)", PQgetvalue(res, i, 0), user, state,
+                     PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+}
+
+/* After a lock wait of the swap reached its bound (and the transaction was rolled back): what
+ * was in the way, as the warehouse tells now. */
+static char *lock_holders(Run *r)
+{
+    char waited[24];
+    snprintf(waited, sizeof(waited), "%lld", (long long)r->settings->worker.swap_lock_timeout);
+    const char *params[] = {r->v->schema, r->v->table, waited};
+    PGresult *res = NULL;
+    WhStatus st = wh_exec(r->w, dialect_lock_holders_sql(r->d), 3, params, r->deadline_us, &res);
+    if (st != WH_OK)
+        return xasprintf("a session Duro cannot name (listing the locks failed: %s)",
+                         st == WH_ERROR ? wh_error(r->w) : "stopped");
+    StrVec holders = {0};
+    for (int i = 0; i < PQntuples(res); i++)
+        strvec_push_owned(&holders, holder_text(res, i));
+    PQclear(res);
+    char *list = strvec_join(&holders, "; ");
+    char *text = holders.n ? list : xstrdup("a session Duro's account cannot see, or that ended");
+    if (text != list)
+        free(list);
+    strvec_free(&holders);
+    return text;
+}
+
+/* The pause before try attempt + 1 of the swap: 1s, 2s, 4s... up to 30s. */
+static int64_t swap_pause_us(int attempt)
+{
+    int64_t secs = attempt < 6 ? (int64_t)1 << (attempt - 1) : 30;
+    return (secs < 30 ? secs : 30) * CLOCK_US_PER_SECOND;
+}
+
+/* Waits us, readers free meanwhile; false when the run ended first (its timeout, or Duro is
+ * stopping): then the run has failed. */
+static bool swap_pause(Run *r, int64_t us)
+{
+    int64_t until = clock_mono_us() + us;
+    for (;;) {
+        int64_t now = clock_mono_us();
+        if (wh_cancel_requested(r->w)) {
+            fail_status(r, WH_CANCELLED, RUN_FAILED);
+            return false;
+        }
+        if (now >= r->deadline_us) {
+            fail_status(r, WH_TIMEOUT, RUN_FAILED);
+            return false;
+        }
+        if (now >= until)
+            return true;
+        int64_t left = until - now < 100000 ? until - now : 100000;
+        struct timespec slice = {0, (long)left * 1000L};
+        nanosleep(&slice, NULL);
+    }
+}
+
 /*
- * Step 3: in one transaction, the new table takes the live name, views and
- * grants follow. Retried a few times when a deadlock made the server pick the
- * swap as its victim: nothing had changed, and readers were let through.
+ * Step 3: in one transaction, the new table takes the live name, views and grants follow.
+ * Its lock waits are bounded by [worker] swap_lock_timeout, so readers never queue behind it
+ * longer than that; a try that reached the bound, or lost a deadlock with a reader, changed
+ * nothing and is made again after a pause, up to [worker] swap_tries tries. The last failure
+ * names the sessions in the way.
  */
 static bool swap(Run *r, bool *had_live)
 {
-    enum { ATTEMPTS = 3 };
+    const int tries = r->settings->worker.swap_tries > 0 ? r->settings->worker.swap_tries : 1;
+    char wait[32];
+    interval_format(r->settings->worker.swap_lock_timeout, wait, sizeof(wait));
     for (int attempt = 1;; attempt++) {
         step_begin(r, "swap");
+        r->lock_timed_out = false;
+        r->locks_bounded = true;
         bool ok = exec(r, "BEGIN", 0, NULL, NULL, RUN_FAILED) && swap_statements(r, had_live);
         if (ok)
             fault_point("swap_commit", r->v);
         ok = ok && exec(r, "COMMIT", 0, NULL, NULL, RUN_FAILED);
+        r->locks_bounded = false;
         if (ok) {
             step_end(r);
             return true;
         }
-        bool retry = deadlocked(r) && attempt < ATTEMPTS;
+        bool lost = r->lock_timed_out || deadlocked(r);
         exec_quietly(r, "ROLLBACK");
-        if (!retry) {
+        char *why = NULL;
+        if (r->lock_timed_out) {
+            char *holders = lock_holders(r);
+            why = xasprintf("waited %s for a lock on %s held by %s", wait, r->v->name, holders);
+            free(holders);
+        } else if (lost) {
+            why = xstrdup("lost a deadlock with a reader");
+        }
+        if (!lost || attempt >= tries) {
+            if (r->lock_timed_out)
+                fail(r, RUN_FAILED, "gave up after %d tr%s: %s", attempt,
+                     attempt == 1 ? "y" : "ies", why);
+            free(why);
             drop_temp(r);
             return false;
         }
-        log_info("%s: the swap lost a deadlock with a reader; trying again", r->v->name);
+        int64_t pause = swap_pause_us(attempt);
+        log_warn("%s: the swap %s; try %d of %d in %llds", r->v->name, why, attempt + 1, tries,
+                 (long long)(pause / CLOCK_US_PER_SECOND));
+        if (r->lock_timed_out) { /* recorded as a step of its own (fail did it for a deadlock) */
+            free(r->step_error);
+            r->step_error = why;
+            why = NULL;
+            step_end(r);
+        }
+        free(why);
         r->out->outcome = RUN_OK;
         free(r->out->error);
         r->out->error = NULL;
-        struct timespec pause = {0, 100 * 1000000L * attempt};
-        nanosleep(&pause, NULL);
+        if (!swap_pause(r, pause)) {
+            drop_temp(r);
+            return false;
+        }
     }
 }
 

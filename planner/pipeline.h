@@ -28,6 +28,8 @@ typedef struct PipelineResult {
     int64_t finished_us;
     int64_t run_id;   /* 0 when nothing was recorded */
     int64_t retry_us; /* a failure of the view's own: its next try (planner/backoff); else 0 */
+    bool shared;      /* the outcome of another plan's build of the view (planner/worker): that
+                         plan recorded and logged it */
 } PipelineResult;
 
 /* The outcome of r in a word: the catalog's ("ok", "failed", ...), or "busy". */

@@ -1,9 +1,9 @@
 /*
- * The scheduler thread (see scheduler.h). One loop: re-scan when due, find the
- * stale views no backoff holds back (planner/backoff), run them as one plan
- * on the worker, sleep until the next poll or a wake-up. The repository it
- * holds is only touched by this thread, so a re-scan can replace it between
- * plans.
+ * The scheduler thread (see scheduler.h). One loop: re-scan when due, start the poll's plan (the
+ * stale views no backoff holds back, planner/backoff) and each queued request's plan on a thread
+ * of its own (a job), sleep until the next poll or a wake-up. Jobs run at the same time and
+ * meet in the worker, which builds a view for one plan at a time. Each job holds a reference to
+ * the repository it plans from, so a re-scan can replace the scheduler's at any time.
  */
 #include "planner/scheduler.h"
 
@@ -20,13 +20,31 @@
 #include "planner/refresh.h"
 #include "planner/worker.h"
 
+/* Most plans running at once; requests beyond wait in the queue. */
+#define SCHEDULER_MAX_JOBS 64
+
+/* A repository the scheduler loaded, shared with the jobs planning from it. */
+typedef struct SharedRepo {
+    Repo repo;
+    int refs; /* under Scheduler.lock */
+} SharedRepo;
+
+/* A plan run on a thread of its own: the poll's, or a request's and its twins'. */
+typedef struct Job {
+    Scheduler *sc;
+    SharedRepo *repo;
+    SchedulerRequest *requests; /* linked by next, all the same request; NULL for the poll */
+    pthread_t thread;
+    bool done; /* under Scheduler.lock */
+    struct Job *next;
+} Job;
+
 struct Scheduler {
     const Settings *settings;
     Dialect dialect;
-    Store *store;
+    Store *store; /* the scheduler thread's own */
     Worker *worker;
-    Repo repo;
-    bool have_repo;
+    SharedRepo *repo;          /* the last good repository, or NULL; replaced by this thread only */
     char *last_problems;       /* the problems last logged, so a broken repository is logged once */
     bool cleaned;              /* leftovers of interrupted builds removed */
     int cleanup_failures;      /* failed clean-ups in a row, for their backoff */
@@ -39,7 +57,32 @@ struct Scheduler {
     bool rescan_requested, stopping, ended;
     SchedulerRequest *requests; /* queued by scheduler_submit, oldest first */
     SchedulerRequest **requests_tail;
+    Job *jobs;     /* running or done, not joined yet; under lock */
+    int n_jobs;    /* of them, not done */
+    bool poll_job; /* the poll's plan is running */
 };
+
+/* Takes a reference to the current repository (NULL when there is none). Under lock. */
+static SharedRepo *repo_hold(Scheduler *sc)
+{
+    if (sc->repo)
+        sc->repo->refs++;
+    return sc->repo;
+}
+
+/* Drops a reference; the last one frees the repository. Not under lock. */
+static void repo_release(Scheduler *sc, SharedRepo *sr)
+{
+    if (!sr)
+        return;
+    pthread_mutex_lock(&sc->lock);
+    bool last = --sr->refs == 0;
+    pthread_mutex_unlock(&sc->lock);
+    if (last) {
+        repo_free(&sr->repo);
+        free(sr);
+    }
+}
 
 /*
  * Records a failed run, naming the cycle, for each view in or reading a
@@ -48,8 +91,8 @@ struct Scheduler {
  */
 static void mark_cycles(Scheduler *sc)
 {
-    for (size_t i = 0; i < sc->repo.n_views; i++) {
-        const View *v = &sc->repo.views[i];
+    for (size_t i = 0; i < sc->repo->repo.n_views; i++) {
+        const View *v = &sc->repo->repo.views[i];
         if (!v->cycle)
             continue;
         StoreView sv;
@@ -94,9 +137,9 @@ static void rescan(Scheduler *sc, bool forced)
         if (!sc->last_problems || strcmp(text, sc->last_problems) != 0) {
             log_error("views repository %s has %zu problem%s; %s", sc->settings->views.path,
                       r.diags.n, r.diags.n == 1 ? "" : "s",
-                      usable          ? "the views in or reading a dependency cycle are not built"
-                      : sc->have_repo ? "keeping the last good one"
-                                      : "no views are refreshed");
+                      usable     ? "the views in or reading a dependency cycle are not built"
+                      : sc->repo ? "keeping the last good one"
+                                 : "no views are refreshed");
             for (size_t i = 0; i < lines.n; i++)
                 log_error("%s", lines.items[i]);
             free(sc->last_problems);
@@ -121,13 +164,17 @@ static void rescan(Scheduler *sc, bool forced)
         repo_free(&r);
         return;
     }
-    if (st.added || st.changed || st.removed || !sc->have_repo)
+    if (st.added || st.changed || st.removed || !sc->repo)
         log_info("views repository: %zu views (%d new, %d changed, %d removed)", r.n_views,
                  st.added, st.changed, st.removed);
-    if (sc->have_repo)
-        repo_free(&sc->repo);
-    sc->repo = r;
-    sc->have_repo = true;
+    SharedRepo *fresh = xcalloc(1, sizeof(*fresh));
+    fresh->repo = r;
+    fresh->refs = 1;
+    SharedRepo *old = sc->repo;
+    pthread_mutex_lock(&sc->lock);
+    sc->repo = fresh;
+    pthread_mutex_unlock(&sc->lock);
+    repo_release(sc, old);
     mark_cycles(sc);
 }
 
@@ -142,25 +189,28 @@ static void log_result(const View *v, RunTrigger trigger, const PipelineResult *
                  run_trigger_name(trigger), res->error ? res->error : "");
 }
 
-/* Logs each build of rep (the catalog has recorded them, and with them the backoffs). */
+/* Logs each build of rep (the catalog has recorded them, and with them the backoffs); a build
+ * shared with another plan was logged by that plan. */
 static void account(const RefreshReport *rep)
 {
     for (size_t k = 0; k < rep->n; k++)
-        log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
+        if (!rep->builds[k].result.shared)
+            log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
 }
 
-/* One poll: builds every stale view that no backoff holds back. */
-static void poll_once(Scheduler *sc)
+/*
+ * Before the first poll's plan: removes the leftovers of interrupted builds, while no plan runs.
+ * Returns whether that is done.
+ */
+static bool cleanup_once(Scheduler *sc)
 {
-    const Repo *r = &sc->repo;
-    if (!sc->have_repo || r->n_views == 0)
-        return;
+    const Repo *r = &sc->repo->repo;
     if (!sc->cleaned) {
         /* Until the leftovers are gone nothing is built; a warehouse that refuses Duro is
          * retried with the views' backoff, not at every poll. */
         int64_t now = clock_mono_us();
         if (now < sc->cleanup_next_us)
-            return;
+            return false;
         char *error = NULL;
         if (worker_cleanup(sc->worker, r, &error) != 0) {
             sc->cleanup_failures++;
@@ -170,17 +220,23 @@ static void poll_once(Scheduler *sc)
             log_error("cannot clean up after interrupted builds (trying again in %lld s): %s",
                       (long long)(wait / CLOCK_US_PER_SECOND), error);
             free(error);
-            return;
+            return false;
         }
         sc->cleaned = true;
     }
+    return true;
+}
+
+/* The poll's plan: builds every stale view that no backoff holds back. */
+static void poll_plan(Scheduler *sc, Store *store, const Repo *r)
+{
     RefreshRequest req = {
         .all_stale = true,
         .trigger = RUN_TRIGGER_SCHEDULE,
     };
     RefreshReport rep;
     char *error = NULL;
-    if (refresh_run(sc->worker, sc->store, r, &req, &rep, &error) != 0) {
+    if (refresh_run(sc->worker, store, r, &req, &rep, &error) != 0) {
         log_error("%s", error);
         free(error);
         return;
@@ -205,11 +261,9 @@ static bool same_request(const SchedulerRequest *a, const SchedulerRequest *b)
 }
 
 /* Runs one request: builds its view (and stale or, forced, all dependencies) as one plan. */
-static void run_request(Scheduler *sc, SchedulerRequest *req)
+static void run_request(Scheduler *sc, Store *store, const Repo *r, SchedulerRequest *req)
 {
-    const Repo *r = &sc->repo;
-    req->started_us = clock_wall_us();
-    View *v = sc->have_repo ? repo_find(r, req->view) : NULL;
+    View *v = r ? repo_find(r, req->view) : NULL;
     if (!v) {
         req->status = SCHEDULER_UNKNOWN;
         req->refreshed = xstrdup("");
@@ -234,7 +288,7 @@ static void run_request(Scheduler *sc, SchedulerRequest *req)
     char *error = NULL;
     bool ran = false;
     want.trigger = req->trigger;
-    ran = refresh_run(sc->worker, sc->store, r, &want, &rep, &error) == 0;
+    ran = refresh_run(sc->worker, store, r, &want, &rep, &error) == 0;
     if (!ran) {
         req->status = SCHEDULER_FAILED;
         req->failed_view = xstrdup(req->view);
@@ -278,37 +332,126 @@ static void copy_results(SchedulerRequest *to, const SchedulerRequest *from)
     to->finished_us = from->finished_us;
 }
 
-/* Runs every queued request; called with sc->lock held, returns with it held. */
-static void run_requests(Scheduler *sc)
+/* A job's thread: its plan, then the requests' callbacks. */
+static void *job_main(void *arg)
 {
-    while (sc->requests) {
-        SchedulerRequest *queue = sc->requests;
-        sc->requests = NULL;
-        sc->requests_tail = &sc->requests;
-        bool stopping = sc->stopping;
+    Job *j = arg;
+    Scheduler *sc = j->sc;
+    const Repo *r = j->repo ? &j->repo->repo : NULL;
+    SchedulerRequest *req = j->requests;
+    Store *store = NULL;
+    char *error = NULL;
+    if (req)
+        req->started_us = clock_wall_us();
+    if (store_open(sc->settings->catalog.path, &store, &error) != 0) {
+        log_error("cannot open the catalog: %s", error);
+        if (req) {
+            req->status = SCHEDULER_FAILED;
+            req->failed_view = xstrdup(req->view);
+            req->error = xasprintf("cannot open the catalog: %s", error);
+        }
+        free(error);
+    } else if (req) {
+        run_request(sc, store, r, req);
+    } else {
+        poll_plan(sc, store, r);
+    }
+    store_close(store);
+    if (req) {
+        req->finished_us = clock_wall_us();
+        SchedulerRequest *twin = req->next;
+        while (twin) {
+            SchedulerRequest *next = twin->next;
+            copy_results(twin, req);
+            twin->done(twin);
+            twin = next;
+        }
+        req->done(req);
+    }
+    repo_release(sc, j->repo);
+    pthread_mutex_lock(&sc->lock);
+    j->done = true;
+    sc->n_jobs--;
+    if (!req)
+        sc->poll_job = false;
+    pthread_cond_broadcast(&sc->wake);
+    pthread_mutex_unlock(&sc->lock);
+    return NULL;
+}
+
+/* Starts a job for requests (NULL: the poll). Under lock; false when no thread could start. */
+static bool job_start(Scheduler *sc, SchedulerRequest *requests)
+{
+    Job *j = xcalloc(1, sizeof(*j));
+    j->sc = sc;
+    j->repo = repo_hold(sc);
+    j->requests = requests;
+    if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+        log_error("cannot start a thread for a refresh");
+        if (j->repo)
+            j->repo->refs--; /* the scheduler's own reference remains */
+        free(j);
+        return false;
+    }
+    j->next = sc->jobs;
+    sc->jobs = j;
+    sc->n_jobs++;
+    return true;
+}
+
+/* Joins the jobs that are done. Called with sc->lock held, returns with it held. */
+static void reap_jobs(Scheduler *sc)
+{
+    for (Job **p = &sc->jobs; *p;) {
+        Job *j = *p;
+        if (!j->done) {
+            p = &j->next;
+            continue;
+        }
+        *p = j->next;
         pthread_mutex_unlock(&sc->lock);
-        while (queue) {
-            SchedulerRequest *req = queue;
-            queue = req->next;
-            if (stopping) {
-                req->status = SCHEDULER_CANCELLED;
-                req->started_us = req->finished_us = clock_wall_us();
-            } else {
-                run_request(sc, req);
-                req->finished_us = clock_wall_us();
+        pthread_join(j->thread, NULL);
+        free(j);
+        pthread_mutex_lock(&sc->lock);
+        p = &sc->jobs; /* the list may have changed meanwhile */
+    }
+}
+
+/*
+ * Starts a job for each queued request, with the queued requests for the same thing as twins
+ * that share its build; up to SCHEDULER_MAX_JOBS jobs, the rest stay queued. Stopping: every
+ * queued request is cancelled. Called with sc->lock held, returns with it held.
+ */
+static void start_requests(Scheduler *sc)
+{
+    while (sc->requests && (sc->stopping || sc->n_jobs < SCHEDULER_MAX_JOBS)) {
+        SchedulerRequest *req = sc->requests;
+        sc->requests = req->next;
+        req->next = NULL;
+        SchedulerRequest **tail = &req->next;
+        for (SchedulerRequest **p = &sc->requests; *p;) {
+            SchedulerRequest *twin = *p;
+            if (!same_request(twin, req)) {
+                p = &twin->next;
+                continue;
             }
-            /* Requests for the same thing, queued meanwhile, share this build. */
-            for (SchedulerRequest **p = &queue; *p;) {
-                SchedulerRequest *twin = *p;
-                if (!same_request(twin, req)) {
-                    p = &twin->next;
-                    continue;
-                }
-                *p = twin->next;
-                copy_results(twin, req);
-                twin->done(twin);
-            }
-            req->done(req);
+            *p = twin->next;
+            twin->next = NULL;
+            *tail = twin;
+            tail = &twin->next;
+        }
+        sc->requests_tail = &sc->requests;
+        while (*sc->requests_tail)
+            sc->requests_tail = &(*sc->requests_tail)->next;
+        if (!sc->stopping && job_start(sc, req))
+            continue;
+        pthread_mutex_unlock(&sc->lock);
+        for (SchedulerRequest *r = req; r;) {
+            SchedulerRequest *next = r->next;
+            r->status = SCHEDULER_CANCELLED;
+            r->started_us = r->finished_us = clock_wall_us();
+            r->done(r);
+            r = next;
         }
         pthread_mutex_lock(&sc->lock);
     }
@@ -340,29 +483,37 @@ static void *thread_main(void *arg)
     int64_t next_rescan = 0, next_poll = 0;
     pthread_mutex_lock(&sc->lock);
     while (!sc->stopping) {
+        reap_jobs(sc);
         int64_t now = clock_mono_us();
         bool forced = sc->rescan_requested;
         bool do_rescan = forced || now >= next_rescan;
         bool do_poll = do_rescan || now >= next_poll;
+        bool idle = sc->n_jobs == 0, polling = sc->poll_job;
         sc->rescan_requested = false;
         pthread_mutex_unlock(&sc->lock);
         if (do_rescan) {
             rescan(sc, forced);
             next_rescan = clock_mono_us() + sc->settings->views.rescan * CLOCK_US_PER_SECOND;
         }
-        if (do_poll) {
-            poll_once(sc);
+        /* One poll's plan at a time; the leftovers go first, while nothing is being built. */
+        bool poll = do_poll && !polling && sc->repo && sc->repo->repo.n_views > 0 &&
+                    (sc->cleaned || (idle && cleanup_once(sc)));
+        if (do_poll)
             next_poll = clock_mono_us() + sc->settings->worker.poll * CLOCK_US_PER_SECOND;
-        }
         pthread_mutex_lock(&sc->lock);
-        run_requests(sc);
+        if (poll && !sc->stopping && job_start(sc, NULL))
+            sc->poll_job = true;
+        start_requests(sc);
         if (sc->stopping || sc->rescan_requested)
             continue;
         int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
         struct timespec ts = clock_timespec(until);
         pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
     }
-    run_requests(sc); /* cancelled: stopping */
+    start_requests(sc);    /* cancelled: stopping */
+    while (sc->n_jobs > 0) /* running builds go on until done or cancelled */
+        pthread_cond_wait(&sc->wake, &sc->lock);
+    reap_jobs(sc);
     sc->ended = true;
     pthread_cond_broadcast(&sc->wake);
     pthread_mutex_unlock(&sc->lock);
@@ -446,8 +597,10 @@ void scheduler_free(Scheduler *sc)
     pthread_join(sc->thread, NULL);
     worker_free(sc->worker);
     store_close(sc->store);
-    if (sc->have_repo)
-        repo_free(&sc->repo);
+    if (sc->repo) {
+        repo_free(&sc->repo->repo);
+        free(sc->repo);
+    }
     free(sc->last_problems);
     pthread_mutex_destroy(&sc->lock);
     pthread_cond_destroy(&sc->wake);

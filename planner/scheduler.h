@@ -28,9 +28,10 @@ typedef enum SchedulerStatus {
 
 /*
  * A refresh asked for by a client: CALL duro_refresh, or a read of a stale
- * view. Requests run on the scheduler thread, one plan at a time, so a view
- * is never built twice at once; requests queued for the same view and kind
- * share one build.
+ * view. Each request's plan runs on a thread of its own, beside the poll's and
+ * other requests' (the worker builds a view for one plan at a time, so a request
+ * for a view being built waits for that build); requests queued for the same view
+ * and kind share one build.
  */
 typedef struct SchedulerRequest {
     char *view;         /* schema.table; owned by the caller */
@@ -46,7 +47,7 @@ typedef struct SchedulerRequest {
     int64_t next_try_us; /* SCHEDULER_FAILED: failed_view's next try; 0 = unknown */
     int64_t started_us;
     int64_t finished_us;
-    /* Called once on the scheduler thread; the request is its submitter's again. */
+    /* Called once on one of the scheduler's threads; the request is its submitter's again. */
     void (*done)(struct SchedulerRequest *req);
     void *arg;
     struct SchedulerRequest *next; /* the queue's */
@@ -61,7 +62,8 @@ void scheduler_request_clear(SchedulerRequest *req);
 Scheduler *scheduler_start(const Settings *s, Dialect d, char **error);
 /* Asks for a re-scan of the repository now (SIGHUP). Safe from any thread. */
 void scheduler_rescan(Scheduler *sc);
-/* Stops scheduling; builds already running go on. Safe from any thread. */
+/* Stops scheduling; builds already running go on (the thread ends after them). Safe from any
+ * thread. */
 void scheduler_stop(Scheduler *sc);
 /* Cancels the running builds. Safe from any thread. */
 void scheduler_cancel(Scheduler *sc);

@@ -1,8 +1,10 @@
 /*
- * The plan runner (see worker.h): a few threads share one plan under a mutex.
- * Each takes the first pending view whose dependencies in the plan are built,
- * builds it on its own slot (connection + catalog handle), and wakes the others.
- * A view whose dependency failed is recorded as failed without being built.
+ * The plan runner (see worker.h): [worker] concurrency builder threads, one per slot
+ * (connection + catalog handle), started with the first plan, share the plans being run under
+ * one mutex. Each takes, oldest plan first, the first pending view whose dependencies in its
+ * plan are built and that no other builder is building, builds it, hands its outcome to the
+ * other plans waiting for that view, and wakes everyone. A view whose dependency failed is
+ * recorded as failed without being built.
  */
 #include "planner/worker.h"
 
@@ -15,14 +17,31 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "planner/backoff.h"
 
 enum { PENDING, RUNNING, BUILT, FAILED };
 
 #define NOT_PLANNED SIZE_MAX
 
+/* One worker_run's plan, in the worker's list while it runs. */
+typedef struct Plan {
+    const Repo *repo;
+    const TreePlan *tree;
+    RunTrigger trigger;
+    bool explicit_trigger; /* CALL, web: takes only builds that started after it came */
+    int64_t submitted_us;  /* monotonic */
+    PipelineResult *results;
+    unsigned char *state; /* per plan entry */
+    size_t *pos;          /* per view of repo: its plan entry, or NOT_PLANNED */
+    size_t left;          /* entries not ended yet */
+    struct Plan *next;
+} Plan;
+
 typedef struct Slot {
     Warehouse *wh;
     Store *store;
+    const char *building;   /* the view being built on this slot, or NULL; under lock */
+    int64_t building_since; /* monotonic start of that build */
 } Slot;
 
 struct Worker {
@@ -30,16 +49,13 @@ struct Worker {
     Dialect dialect;
     int concurrency;
     Slot *slots;
+    pthread_t *threads;
+    int n_threads; /* builders started */
+    bool stopping; /* worker_free: builders end */
     pthread_mutex_t lock;
-    pthread_cond_t changed;
+    pthread_cond_t changed; /* a plan came, an entry ended, or stopping */
     atomic_bool cancelled;
-    /* The plan being run, under lock. */
-    const Repo *repo;
-    const TreePlan *plan;
-    RunTrigger trigger;
-    PipelineResult *results;
-    unsigned char *state; /* per plan entry */
-    size_t *pos;          /* per view: its plan entry, or NOT_PLANNED */
+    Plan *plans; /* oldest first, under lock */
 };
 
 typedef struct Thread {
@@ -54,6 +70,7 @@ Worker *worker_new(const Settings *s, Dialect d)
     w->dialect = d;
     w->concurrency = s->worker.concurrency > 0 ? s->worker.concurrency : 1;
     w->slots = xcalloc((size_t)w->concurrency, sizeof(Slot));
+    w->threads = xcalloc((size_t)w->concurrency, sizeof(pthread_t));
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->changed, NULL);
     atomic_init(&w->cancelled, false);
@@ -64,10 +81,18 @@ void worker_free(Worker *w)
 {
     if (!w)
         return;
+    pthread_mutex_lock(&w->lock);
+    assert(!w->plans); /* every worker_run has returned */
+    w->stopping = true;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->lock);
+    for (int i = 0; i < w->n_threads; i++)
+        pthread_join(w->threads[i], NULL);
     for (int i = 0; i < w->concurrency; i++) {
         wh_close(w->slots[i].wh);
         store_close(w->slots[i].store);
     }
+    free(w->threads);
     free(w->slots);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->changed);
@@ -98,47 +123,96 @@ static int slot_ready(Worker *w, Slot *slot, char **error)
     return 0;
 }
 
-/*
- * Under lock: the next plan entry to work on, or SIZE_MAX when there is none
- * now. *failed_dep is set when that entry's dependency failed. *all_done tells
- * whether every entry has ended.
- */
-static size_t pick(Worker *w, size_t *failed_dep, bool *all_done)
+/* Under lock: whether a builder is building the view named name. */
+static bool being_built(const Worker *w, const char *name)
 {
-    *all_done = true;
-    *failed_dep = NOT_PLANNED;
-    for (size_t k = 0; k < w->plan->n; k++) {
-        if (w->state[k] == RUNNING)
-            *all_done = false;
-        if (w->state[k] != PENDING)
-            continue;
-        *all_done = false;
-        const View *v = &w->repo->views[w->plan->views[k]];
-        bool ready = true;
-        for (size_t i = 0; i < v->n_deps; i++) {
-            size_t p = w->pos[v->deps[i]];
-            if (p == NOT_PLANNED)
-                continue;
-            assert(p < k); /* the plan puts dependencies first */
-            if (w->state[p] == FAILED) {
-                *failed_dep = v->deps[i];
-                return k;
-            }
-            if (w->state[p] != BUILT)
-                ready = false;
-        }
-        if (ready)
-            return k;
-    }
-    return SIZE_MAX;
+    for (int i = 0; i < w->concurrency; i++)
+        if (w->slots[i].building && strcmp(w->slots[i].building, name) == 0)
+            return true;
+    return false;
 }
 
-/* Builds (or skips) plan entry k on slot; fills its result. */
-static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
+/*
+ * Under lock: whether entry k of p may start, as its dependencies in p stand: true when all are
+ * built, or when one failed (then *failed_dep is that view, else NOT_PLANNED).
+ */
+static bool deps_done(const Plan *p, size_t k, size_t *failed_dep)
 {
-    const View *v = &w->repo->views[w->plan->views[k]];
-    RunTrigger trigger = w->plan->is_target[k] ? w->trigger : RUN_TRIGGER_DEPENDENCY;
-    PipelineResult *out = &w->results[k];
+    const View *v = &p->repo->views[p->tree->views[k]];
+    bool ready = true;
+    *failed_dep = NOT_PLANNED;
+    for (size_t i = 0; i < v->n_deps; i++) {
+        size_t d = p->pos[v->deps[i]];
+        if (d == NOT_PLANNED)
+            continue;
+        assert(d < k); /* the plan puts dependencies first */
+        if (p->state[d] == FAILED) {
+            *failed_dep = v->deps[i];
+            return true;
+        }
+        if (p->state[d] != BUILT)
+            ready = false;
+    }
+    return ready;
+}
+
+/* Under lock: the next entry to work on, oldest plan first, in *k and *failed_dep (as
+ * deps_done); NULL when there is none now. */
+static Plan *pick(Worker *w, size_t *k, size_t *failed_dep)
+{
+    for (Plan *p = w->plans; p; p = p->next) {
+        for (size_t i = 0; p->left && i < p->tree->n; i++) {
+            if (p->state[i] != PENDING || !deps_done(p, i, failed_dep))
+                continue;
+            if (*failed_dep == NOT_PLANNED &&
+                being_built(w, p->repo->views[p->tree->views[i]].name))
+                continue;
+            *k = i;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Entry k of p ended as its result says. Under lock. */
+static void entry_end(Worker *w, Plan *p, size_t k)
+{
+    assert(p->state[k] == PENDING || p->state[k] == RUNNING);
+    p->state[k] = p->results[k].outcome == RUN_OK ? BUILT : FAILED;
+    p->left--;
+    pthread_cond_broadcast(&w->changed);
+}
+
+/*
+ * Under lock: hands the outcome of from's entry k, a build that started at since_us, to the
+ * other plans whose entry for the same view is pending and could start now (see worker.h).
+ */
+static void share(Worker *w, const Plan *from, size_t k, int64_t since_us)
+{
+    const View *v = &from->repo->views[from->tree->views[k]];
+    const PipelineResult *res = &from->results[k];
+    for (Plan *p = w->plans; p; p = p->next) {
+        if (p == from || !p->left)
+            continue;
+        const View *same = p->repo == from->repo ? v : repo_find(p->repo, v->name);
+        size_t e = same ? p->pos[same - p->repo->views] : NOT_PLANNED, failed_dep;
+        if (e == NOT_PLANNED || p->state[e] != PENDING || !deps_done(p, e, &failed_dep) ||
+            failed_dep != NOT_PLANNED || (p->explicit_trigger && since_us < p->submitted_us))
+            continue;
+        PipelineResult *out = &p->results[e];
+        *out = *res;
+        out->error = res->error ? xstrdup(res->error) : NULL;
+        out->shared = true;
+        entry_end(w, p, e);
+    }
+}
+
+/* Builds (or skips) entry k of p on slot; fills its result. */
+static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_dep)
+{
+    const View *v = &p->repo->views[p->tree->views[k]];
+    RunTrigger trigger = p->tree->is_target[k] ? p->trigger : RUN_TRIGGER_DEPENDENCY;
+    PipelineResult *out = &p->results[k];
     char *error = NULL;
     if (atomic_load(&w->cancelled)) {
         memset(out, 0, sizeof(*out));
@@ -161,7 +235,7 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
                 log_error("%s: cannot record run: %s", v->name, store_error(slot->store));
         }
     } else if (failed_dep != NOT_PLANNED) {
-        pipeline_skip_for_dependency(slot->store, v, trigger, w->repo->views[failed_dep].name, out);
+        pipeline_skip_for_dependency(slot->store, v, trigger, p->repo->views[failed_dep].name, out);
     } else {
         log_info("refresh %s started (%s)", v->name, run_trigger_name(trigger));
         pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
@@ -173,27 +247,46 @@ static void *thread_main(void *arg)
 {
     Thread *t = arg;
     Worker *w = t->w;
+    Slot *slot = t->slot;
+    free(t);
     pthread_mutex_lock(&w->lock);
-    for (;;) {
-        size_t failed_dep;
-        bool all_done;
-        size_t k = pick(w, &failed_dep, &all_done);
-        if (all_done)
-            break;
-        if (k == SIZE_MAX) {
+    while (!w->stopping) {
+        size_t k, failed_dep;
+        Plan *p = pick(w, &k, &failed_dep);
+        if (!p) {
             pthread_cond_wait(&w->changed, &w->lock);
             continue;
         }
-        w->state[k] = RUNNING;
+        const char *name = p->repo->views[p->tree->views[k]].name;
+        p->state[k] = RUNNING;
+        slot->building = failed_dep == NOT_PLANNED ? name : NULL;
+        slot->building_since = clock_mono_us();
         pthread_mutex_unlock(&w->lock);
-        build(w, t->slot, k, failed_dep);
+        build(w, slot, p, k, failed_dep);
         pthread_mutex_lock(&w->lock);
-        assert(w->state[k] == RUNNING);
-        w->state[k] = w->results[k].outcome == RUN_OK ? BUILT : FAILED;
-        pthread_cond_broadcast(&w->changed);
+        slot->building = NULL;
+        entry_end(w, p, k);
+        if (failed_dep == NOT_PLANNED)
+            share(w, p, k, slot->building_since);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+/* Under lock: starts the builders not started yet; returns how many run. */
+static int start_threads(Worker *w)
+{
+    while (w->n_threads < w->concurrency) {
+        Thread *t = xmalloc(sizeof(*t));
+        *t = (Thread){w, &w->slots[w->n_threads]};
+        if (pthread_create(&w->threads[w->n_threads], NULL, thread_main, t) != 0) {
+            free(t);
+            log_error("cannot start a builder thread");
+            break;
+        }
+        w->n_threads++;
+    }
+    return w->n_threads;
 }
 
 void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
@@ -201,45 +294,49 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
 {
     if (plan->n == 0)
         return;
-    pthread_mutex_lock(&w->lock);
-    assert(!w->plan); /* one plan at a time */
-    w->repo = r;
-    w->plan = plan;
-    w->trigger = target_trigger;
-    w->results = results;
-    w->state = xcalloc(plan->n, 1);
-    w->pos = xmalloc((r->n_views ? r->n_views : 1) * sizeof(size_t));
+    Plan p = {
+        .repo = r,
+        .tree = plan,
+        .trigger = target_trigger,
+        .explicit_trigger = !backoff_applies(target_trigger),
+        .submitted_us = clock_mono_us(),
+        .results = results,
+        .state = xcalloc(plan->n, 1),
+        .pos = xmalloc((r->n_views ? r->n_views : 1) * sizeof(size_t)),
+        .left = plan->n,
+    };
     for (size_t i = 0; i < r->n_views; i++)
-        w->pos[i] = NOT_PLANNED;
+        p.pos[i] = NOT_PLANNED;
     for (size_t k = 0; k < plan->n; k++) {
-        assert(plan->views[k] < r->n_views && w->pos[plan->views[k]] == NOT_PLANNED);
-        w->pos[plan->views[k]] = k;
+        assert(plan->views[k] < r->n_views && p.pos[plan->views[k]] == NOT_PLANNED);
+        p.pos[plan->views[k]] = k;
     }
-    pthread_mutex_unlock(&w->lock);
-
-    int n = w->concurrency < (int)plan->n ? w->concurrency : (int)plan->n;
-    Thread *threads = xcalloc((size_t)n, sizeof(Thread));
-    pthread_t *tids = xcalloc((size_t)n, sizeof(pthread_t));
-    int started = 0;
-    for (int i = 0; i < n; i++) {
-        threads[i] = (Thread){w, &w->slots[i]};
-        if (pthread_create(&tids[started], NULL, thread_main, &threads[i]) == 0)
-            started++;
-    }
-    if (started == 0)
-        thread_main(&threads[0]);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    free(threads);
-    free(tids);
 
     pthread_mutex_lock(&w->lock);
-    free(w->state);
-    free(w->pos);
-    w->state = NULL;
-    w->pos = NULL;
-    w->plan = NULL;
+    if (start_threads(w) == 0) {
+        for (size_t k = 0; k < plan->n; k++) {
+            memset(&results[k], 0, sizeof(results[k]));
+            results[k].outcome = RUN_FAILED;
+            results[k].rows = -1;
+            results[k].error = xstrdup("cannot start a builder thread");
+        }
+    } else {
+        Plan **tail = &w->plans;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = &p;
+        pthread_cond_broadcast(&w->changed);
+        while (p.left)
+            pthread_cond_wait(&w->changed, &w->lock);
+        for (Plan **q = &w->plans; *q; q = &(*q)->next)
+            if (*q == &p) {
+                *q = p.next;
+                break;
+            }
+    }
     pthread_mutex_unlock(&w->lock);
+    free(p.state);
+    free(p.pos);
 }
 
 void worker_cancel(Worker *w)
@@ -254,6 +351,13 @@ void worker_cancel(Worker *w)
 
 int worker_cleanup(Worker *w, const Repo *r, char **error)
 {
+    pthread_mutex_lock(&w->lock);
+    bool busy = w->plans != NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (busy) {
+        *error = xstrdup("builds are running");
+        return -1;
+    }
     if (slot_ready(w, &w->slots[0], error) != 0)
         return -1;
     return pipeline_cleanup_leftovers(w->slots[0].wh, w->dialect, r, error);

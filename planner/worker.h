@@ -1,8 +1,8 @@
 /*
- * Runs refresh plans: up to [worker] concurrency builds at once, each on its own
- * warehouse connection and catalog handle, a view only after the views it reads
- * in the same plan have been built, and never after one of them failed. The
- * connections stay open between plans. Not for: deciding what is stale.
+ * Runs refresh plans, several at once from different threads: up to [worker] concurrency builds
+ * at once in all, each on its own warehouse connection and catalog handle, a view only after the
+ * views it reads in the same plan have been built, never after one of them failed, and never
+ * by two plans at once. The connections stay open between plans. Not for: deciding what is stale.
  */
 #ifndef DURO_PLANNER_WORKER_H
 #define DURO_PLANNER_WORKER_H
@@ -23,6 +23,10 @@ void worker_free(Worker *w);
  * Builds every view of plan, filling results[k] for plan->views[k] (free each
  * with pipeline_result_free). Targets are recorded with target_trigger, the
  * other views with RUN_TRIGGER_DEPENDENCY. Blocks until every build has ended.
+ * Safe from several threads at once: plans share the builders, oldest plan first. A view
+ * another plan is building waits for that build, whose outcome it then takes (marked shared)
+ * when the trigger only asks for freshness (planner/backoff's triggers), or when that build
+ * started after this plan came; an explicit trigger's view is otherwise built again.
  */
 void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
                 PipelineResult *results);
@@ -31,7 +35,8 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
  * Sticky: later plans are cancelled at once. */
 void worker_cancel(Worker *w);
 
-/* Connects to the warehouse and removes leftovers of interrupted builds of r's views. */
+/* Connects to the warehouse and removes leftovers of interrupted builds of r's views. Only while
+ * no plan runs (it uses the first builder's connection). */
 int worker_cleanup(Worker *w, const Repo *r, char **error) MUST_CHECK;
 
 #endif

@@ -699,10 +699,62 @@ static void test_lock(void **state)
     strvec_free(&rels);
 }
 
+/* The swap's bounded lock waits and the query naming who is in the way, as sent. */
+static void test_swap_lock_bound(void **state)
+{
+    (void)state;
+    expect_sql(dialect_swap_lock_bound(PG, 5000), "SET LOCAL lock_timeout = '5000ms'");
+    expect_sql(dialect_swap_lock_bound(RS, 5000), "SET LOCAL statement_timeout TO 5000");
+    assert_null(dialect_swap_lock_unbound(PG));
+    assert_string_equal(dialect_swap_lock_unbound(RS), "SET LOCAL statement_timeout TO DEFAULT");
+    assert_true(dialect_lock_timed_out(PG, "55P03"));
+    assert_false(dialect_lock_timed_out(PG, "57014")); /* a cancel is not a lock wait there */
+    assert_false(dialect_lock_timed_out(PG, "40P01"));
+    assert_false(dialect_lock_timed_out(PG, ""));
+    assert_true(dialect_lock_timed_out(RS, "57014"));
+    assert_false(dialect_lock_timed_out(RS, "55P03"));
+
+    assert_string_equal(
+        dialect_lock_holders_sql(PG),
+        "SELECT a.pid::text AS \"pid\", a.usename::text AS \"user\", a.state::text AS \"state\",\n"
+        "       to_char(a.state_change AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS "
+        "\"since\",\n"
+        "       floor(extract(epoch FROM clock_timestamp() - a.state_change))::bigint::text AS "
+        "\"seconds\"\n"
+        "FROM pg_catalog.pg_stat_activity a\n"
+        "WHERE a.pid <> pg_catalog.pg_backend_pid()\n"
+        "  AND (a.xact_start IS NULL OR a.xact_start <= clock_timestamp() - $3::integer * interval "
+        "'1 second')\n"
+        "  AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l\n"
+        "              JOIN pg_catalog.pg_class c ON c.oid = l.relation\n"
+        "              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+        "              WHERE l.pid = a.pid AND l.granted AND n.nspname = $1 AND c.relname = $2)\n"
+        "ORDER BY a.xact_start NULLS LAST, a.pid\n"
+        "LIMIT 3");
+    assert_string_equal(
+        dialect_lock_holders_sql(RS),
+        "SELECT DISTINCT t.pid::text AS \"pid\", trim(t.txn_owner)::text AS \"user\",\n"
+        "       CASE WHEN r.pid IS NULL THEN 'idle in transaction' ELSE 'active' END AS "
+        "\"state\",\n"
+        "       to_char(t.txn_start, 'YYYY-MM-DD HH24:MI:SS') || ' UTC' AS \"since\",\n"
+        "       datediff(second, t.txn_start, getdate())::text AS \"seconds\"\n"
+        "FROM svv_transactions t\n"
+        "JOIN pg_catalog.pg_class c ON c.oid = t.relation\n"
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+        "LEFT JOIN (SELECT DISTINCT pid FROM stv_recents WHERE status = 'Running') r ON r.pid = "
+        "t.pid\n"
+        "WHERE t.granted AND t.lockable_object_type = 'relation' AND t.pid <> pg_backend_pid()\n"
+        "  AND n.nspname = $1 AND c.relname = $2\n"
+        "  AND t.txn_start <= dateadd(second, -$3::integer, getdate())\n"
+        "ORDER BY 4, 1\n"
+        "LIMIT 3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_swap_lock_bound),
         cmocka_unit_test(test_identifiers),
         cmocka_unit_test(test_statement),
         cmocka_unit_test(test_create_temp_redshift),

@@ -46,6 +46,8 @@ static const char *const env_vars[] = {
     "DURO_WORKER_POLL",
     "DURO_WORKER_CONCURRENCY",
     "DURO_WORKER_ADMINS",
+    "DURO_WORKER_SWAP_LOCK_TIMEOUT",
+    "DURO_WORKER_SWAP_TRIES",
     "DURO_WEB_LISTEN",
     "DURO_WEB_TOKEN",
     "DURO_WEB_PUBLIC",
@@ -215,6 +217,8 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_int_equal(s->worker.poll, 30);
     assert_int_equal(s->worker.concurrency, 2);
     assert_int_equal(s->worker.admins.n, 0);
+    assert_int_equal(s->worker.swap_lock_timeout, 5);
+    assert_int_equal(s->worker.swap_tries, 5);
     assert_string_equal(s->web.listen, "127.0.0.1:8080");
     assert_string_equal(s->web.token, "");
     assert_int_equal(s->web.public_mode, SETTINGS_OFF);
@@ -321,6 +325,8 @@ static void test_file_values(void **state)
             "poll = 1h\n"
             "concurrency = 8\n"
             "admins = alice ,  bob,,alice, carol \n"
+            "swap_lock_timeout = 1m\n"
+            "swap_tries = 3\n"
             "[web]\n"
             "listen =\n"
             "token = t0ken\n"
@@ -365,6 +371,8 @@ static void test_file_values(void **state)
     assert_string_equal(s.worker.admins.items[0], "alice");
     assert_string_equal(s.worker.admins.items[1], "bob");
     assert_string_equal(s.worker.admins.items[2], "carol");
+    assert_int_equal(s.worker.swap_lock_timeout, 60);
+    assert_int_equal(s.worker.swap_tries, 3);
     assert_string_equal(s.web.listen, "");
     assert_string_equal(s.web.token, "t0ken");
     assert_string_equal(s.s3.endpoint, "http://127.0.0.1:9000");
@@ -615,6 +623,16 @@ static const struct {
     {"[gateway]\ninspect_limit = 8kB\n",
      ":2: invalid value '8kB' for [gateway] inspect_limit: expected a size from 16kB to 1GB, such "
      "as 512kB, 1MB or 16MB"},
+    {"[worker]\nswap_lock_timeout = 2h\n",
+     ":2: invalid value '2h' for [worker] swap_lock_timeout: expected a duration from 1s to 1h, "
+     "such as 5s or 1m"},
+    {"[worker]\nswap_lock_timeout = 0\n",
+     ":2: invalid value '0' for [worker] swap_lock_timeout: expected a duration from 1s to 1h, "
+     "such as 5s or 1m"},
+    {"[worker]\nswap_tries = 0\n",
+     ":2: invalid value '0' for [worker] swap_tries: expected an integer from 1 to 100"},
+    {"[worker]\nswap_tries = 101\n",
+     ":2: invalid value '101' for [worker] swap_tries: expected an integer from 1 to 100"},
     /* The first problem wins. */
     {"[worker]\nconcurrency = 0\n[nosuch]\n",
      ":2: invalid value '0' for [worker] concurrency: expected a positive integer"},
