@@ -119,6 +119,7 @@ static const KeyDef keys[] = {
     {"worker", "admins", KEY_LIST, FIELD(worker.admins), "", false, NULL, NULL},
     {"worker", "grace", KEY_DURATION, FIELD(worker.grace), "30s", false, NULL,
      "a duration such as 30s, 10m, 2h or 1d"},
+    {"worker", "instance", KEY_STRING, FIELD(worker.instance), "", false, NULL, NULL},
 
     {"web", "listen", KEY_LISTEN_OFF, FIELD(web.listen), "127.0.0.1:8080", false, NULL,
      "HOST:PORT, or empty for no web UI"},

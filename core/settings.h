@@ -73,8 +73,9 @@ typedef struct Settings {
     struct {
         int64_t poll; /* seconds */
         int concurrency;
-        StrVec admins; /* empty = everyone */
-        int64_t grace; /* seconds running builds get to finish after SIGTERM */
+        StrVec admins;  /* empty = everyone */
+        int64_t grace;  /* seconds running builds get to finish after SIGTERM */
+        char *instance; /* this Duro's name in warehouse session names; "" = derived */
     } worker;
     struct {
         char *listen; /* "" = no web UI */

@@ -3,6 +3,8 @@
  * Each takes the first pending view whose dependencies in the plan are built,
  * builds it on its own slot (connection + catalog handle), and wakes the others.
  * A view whose dependency failed is recorded as failed without being built.
+ * Before its first build, and in the clean-up at start, the worker ends the
+ * warehouse sessions dead processes of this instance left running (orphans).
  */
 #include "planner/worker.h"
 
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -33,6 +36,7 @@ struct Worker {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     atomic_bool cancelled;
+    bool orphans_ended; /* on the thread that runs plans */
     /* The plan being run, under lock. */
     const Repo *repo;
     const TreePlan *plan;
@@ -74,8 +78,13 @@ void worker_free(Worker *w)
     free(w);
 }
 
-/* Opens what the slot lacks (or lost). Returns 0, or -1 with *error. */
-static int slot_ready(Worker *w, Slot *slot, char **error)
+/* How long the start waits for orphaned sessions to end, and each statement of it. */
+#define ORPHAN_WAIT_US      (30 * CLOCK_US_PER_SECOND)
+#define ORPHAN_STATEMENT_US (10 * CLOCK_US_PER_SECOND)
+
+/* Opens what the slot lacks (or lost) and names its session after what (as wh_label).
+ * Returns 0, or -1 with *error. */
+static int slot_ready(Worker *w, Slot *slot, const char *what, char **error)
 {
     if (!slot->store && store_open(w->settings->catalog.path, &slot->store, error) != 0)
         return -1;
@@ -95,6 +104,91 @@ static int slot_ready(Worker *w, Slot *slot, char **error)
             wh_cancel(wh);
         pthread_mutex_unlock(&w->lock);
     }
+    WhStatus st = wh_label(slot->wh, what, clock_mono_us() + ORPHAN_STATEMENT_US);
+    if (st != WH_OK) {
+        *error = xasprintf("cannot use the warehouse connection: %s", wh_error(slot->wh));
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether server process pid (text) still has a session. */
+static bool session_alive(Worker *w, Warehouse *wh, const char *pid)
+{
+    const char *params[] = {pid};
+    PGresult *res = NULL;
+    bool alive = wh_exec(wh, dialect_session_alive_sql(w->dialect), 1, params,
+                         clock_mono_us() + ORPHAN_STATEMENT_US, &res) != WH_OK ||
+                 PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+    PQclear(res);
+    return alive;
+}
+
+/*
+ * Ends this instance's orphaned sessions (wh_name_orphaned) with the dialect's terminate, and
+ * waits until they are gone, so that none commits after what follows: a statement of a dead
+ * build still running would otherwise finish its temp table after the clean-up, or collide with
+ * the next build of the view. Returns 0, or -1 with *error.
+ */
+static int end_orphans(Worker *w, Warehouse *wh, char **error)
+{
+    char *prefix = wh_instance_prefix(w->settings);
+    const char *params[] = {prefix};
+    PGresult *res = NULL;
+    StrVec ended = {0};
+    int rc = 0;
+    int64_t deadline = clock_mono_us() + ORPHAN_WAIT_US;
+    if (wh_exec(wh, dialect_sessions_sql(w->dialect), 1, params,
+                clock_mono_us() + ORPHAN_STATEMENT_US, &res) != WH_OK) {
+        *error = xasprintf("cannot list the warehouse sessions: %s", wh_error(wh));
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        const char *pid = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+        if (!wh_name_orphaned(w->settings, name))
+            continue;
+        log_warn("ending warehouse session %s (server process %s): the Duro process that "
+                 "started it is gone",
+                 name, pid);
+        const char *tparams[] = {pid};
+        if (wh_exec(wh, dialect_terminate_sql(w->dialect), 1, tparams,
+                    clock_mono_us() + ORPHAN_STATEMENT_US, NULL) != WH_OK) {
+            *error = xasprintf("cannot end the orphaned warehouse session %s (server process %s): "
+                               "%s",
+                               name, pid, wh_error(wh));
+            rc = -1;
+        } else {
+            strvec_push(&ended, pid);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < ended.n;) {
+        if (!session_alive(w, wh, ended.items[i])) {
+            i++;
+        } else if (clock_mono_us() >= deadline || wh_cancel_requested(wh)) {
+            *error = xasprintf("the orphaned warehouse session of server process %s has not "
+                               "ended",
+                               ended.items[i]);
+            rc = -1;
+        } else {
+            struct timespec pause = {0, 100 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+    }
+    PQclear(res);
+    strvec_free(&ended);
+    free(prefix);
+    return rc;
+}
+
+/* Ends the orphans once per worker, on the first slot. Returns 0, or -1 with *error. */
+static int orphans_once(Worker *w, char **error)
+{
+    if (w->orphans_ended)
+        return 0;
+    if (slot_ready(w, &w->slots[0], "cleanup", error) != 0 ||
+        end_orphans(w, w->slots[0].wh, error) != 0)
+        return -1;
+    w->orphans_ended = true;
     return 0;
 }
 
@@ -140,12 +234,13 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
     RunTrigger trigger = w->plan->is_target[k] ? w->trigger : RUN_TRIGGER_DEPENDENCY;
     PipelineResult *out = &w->results[k];
     char *error = NULL;
+    char *what = xasprintf("build %s", v->name);
     if (atomic_load(&w->cancelled)) {
         memset(out, 0, sizeof(*out));
         out->outcome = RUN_CANCELLED;
         out->rows = -1;
         out->error = xstrdup("cancelled before it started: Duro is stopping");
-    } else if (slot_ready(w, slot, &error) != 0) {
+    } else if (slot_ready(w, slot, what, &error) != 0) {
         memset(out, 0, sizeof(*out));
         out->outcome = RUN_FAILED;
         out->rows = -1;
@@ -166,6 +261,7 @@ static void build(Worker *w, Slot *slot, size_t k, size_t failed_dep)
         log_info("refresh %s started (%s)", v->name, run_trigger_name(trigger));
         pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
     }
+    free(what);
     free(error);
 }
 
@@ -201,6 +297,12 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
 {
     if (plan->n == 0)
         return;
+    char *error = NULL;
+    if (!atomic_load(&w->cancelled) && orphans_once(w, &error) != 0) {
+        /* The builds go on: at worst one collides with an orphan and fails. */
+        log_warn("%s", error);
+        free(error);
+    }
     pthread_mutex_lock(&w->lock);
     assert(!w->plan); /* one plan at a time */
     w->repo = r;
@@ -254,7 +356,7 @@ void worker_cancel(Worker *w)
 
 int worker_cleanup(Worker *w, const Repo *r, char **error)
 {
-    if (slot_ready(w, &w->slots[0], error) != 0)
+    if (orphans_once(w, error) != 0 || slot_ready(w, &w->slots[0], "cleanup", error) != 0)
         return -1;
     return pipeline_cleanup_leftovers(w->slots[0].wh, w->dialect, r, error);
 }

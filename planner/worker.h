@@ -31,7 +31,11 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
  * Sticky: later plans are cancelled at once. */
 void worker_cancel(Worker *w);
 
-/* Connects to the warehouse and removes leftovers of interrupted builds of r's views. */
+/*
+ * Connects to the warehouse, ends the sessions dead processes of this instance left running (and
+ * waits for them to end), then removes leftovers of interrupted builds of r's views. The first
+ * worker_run of a worker ends those sessions too, when the clean-up has not.
+ */
 int worker_cleanup(Worker *w, const Repo *r, char **error) MUST_CHECK;
 
 #endif
