@@ -104,8 +104,9 @@ static int slot_ready(Worker *w, Slot *slot, const char *what, char **error)
             wh_cancel(wh);
         pthread_mutex_unlock(&w->lock);
     }
+    /* A cancel is left to the work that follows, which ends as cancelled (the flag sticks). */
     WhStatus st = wh_label(slot->wh, what, clock_mono_us() + ORPHAN_STATEMENT_US);
-    if (st != WH_OK) {
+    if (st != WH_OK && st != WH_CANCELLED) {
         *error = xasprintf("cannot use the warehouse connection: %s", wh_error(slot->wh));
         return -1;
     }
