@@ -3,8 +3,8 @@
  * Each takes the first pending view whose dependencies in the plan are built,
  * builds it on its own slot (connection + catalog handle), and wakes the others.
  * A view whose dependency failed is recorded as failed without being built.
- * Before its first build, and in the clean-up at start, the worker ends the
- * warehouse sessions dead processes of this instance left running (orphans).
+ * Before each plan, and in the clean-up at start, the worker ends the warehouse
+ * sessions dead processes of this instance left running (orphans).
  */
 #include "planner/worker.h"
 
@@ -36,7 +36,6 @@ struct Worker {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     atomic_bool cancelled;
-    bool orphans_ended; /* on the thread that runs plans */
     /* The plan being run, under lock. */
     const Repo *repo;
     const TreePlan *plan;
@@ -181,16 +180,12 @@ static int end_orphans(Worker *w, Warehouse *wh, char **error)
     return rc;
 }
 
-/* Ends the orphans once per worker, on the first slot. Returns 0, or -1 with *error. */
-static int orphans_once(Worker *w, char **error)
+/* Ends the orphans on the first slot. Returns 0, or -1 with *error. */
+static int orphans_end(Worker *w, char **error)
 {
-    if (w->orphans_ended)
-        return 0;
-    if (slot_ready(w, &w->slots[0], "cleanup", error) != 0 ||
-        end_orphans(w, w->slots[0].wh, error) != 0)
+    if (slot_ready(w, &w->slots[0], "cleanup", error) != 0)
         return -1;
-    w->orphans_ended = true;
-    return 0;
+    return end_orphans(w, w->slots[0].wh, error);
 }
 
 /*
@@ -299,7 +294,7 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
     if (plan->n == 0)
         return;
     char *error = NULL;
-    if (!atomic_load(&w->cancelled) && orphans_once(w, &error) != 0) {
+    if (!atomic_load(&w->cancelled) && orphans_end(w, &error) != 0) {
         /* The builds go on: at worst one collides with an orphan and fails. */
         log_warn("%s", error);
         free(error);
@@ -357,7 +352,7 @@ void worker_cancel(Worker *w)
 
 int worker_cleanup(Worker *w, const Repo *r, char **error)
 {
-    if (orphans_once(w, error) != 0 || slot_ready(w, &w->slots[0], "cleanup", error) != 0)
+    if (orphans_end(w, error) != 0)
         return -1;
     return pipeline_cleanup_leftovers(w->slots[0].wh, w->dialect, r, error);
 }

@@ -33,8 +33,8 @@ void worker_cancel(Worker *w);
 
 /*
  * Connects to the warehouse, ends the sessions dead processes of this instance left running (and
- * waits for them to end), then removes leftovers of interrupted builds of r's views. The first
- * worker_run of a worker ends those sessions too, when the clean-up has not.
+ * waits for them to end), then removes leftovers of interrupted builds of r's views. worker_run
+ * ends such sessions too before each plan, so that no build collides with one.
  */
 int worker_cleanup(Worker *w, const Repo *r, char **error) MUST_CHECK;
 

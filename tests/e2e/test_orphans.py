@@ -10,12 +10,13 @@
 """
 import os
 import signal
+import subprocess
 import time
 
 import psycopg
 import pytest
 
-from pgcluster import Cluster
+from pgcluster import Cluster, clean_env
 from conftest import Warehouse
 
 TIMEOUT = 60
@@ -77,6 +78,42 @@ def test_kill_during_long_build_leaves_no_orphan(duro, db, pg, tmp_path, wait_un
     # The new process's sessions are its own: nothing of the first one remains.
     assert all(r[1].split("/")[2].split(".")[0] == str(second.pid) for r in sessions(wh))
     assert second.stop() == 0, second.logs()
+
+
+def test_killed_cli_build_does_not_collide_with_the_next_call(duro, db, pg, tmp_path,
+                                                               wait_until):
+    """`duro refresh` killed beside a running `duro serve` (the same instance): the CALL that
+    follows ends the orphaned build before its own instead of colliding with it."""
+    wh = Warehouse(pg, db)
+    wh.sql("create table public.delay (d float8); insert into public.delay values (0)")
+    repo = tmp_path / "views"
+    write_view(repo, "big", "t — 1h.sql",
+               "select n from generate_series(1, 1000) n, (select pg_sleep(d) from public.delay) s\n")
+    duro.write_conf(dbname=db, views=repo)
+    p = duro.start()
+    p.wait_listening(duro.gateway_port)
+    wait_until(lambda: outcomes(duro.catalog, "big.t") == ["ok"], TIMEOUT, "big.t built", p)
+
+    wh.sql(f"update public.delay set d = {SLEEP}")
+    cli = subprocess.Popen([str(duro.bin), "refresh", "-c", str(duro.conf_path), "big.t"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=clean_env(), cwd=duro.tmp_path)
+    try:
+        wait_until(lambda: [r for r in sessions(wh, f"duro/%/{cli.pid}.%/build big.t")
+                            if r[2] == "active"], TIMEOUT, "the command's build to run")
+    finally:
+        cli.kill()
+        cli.wait()
+    wh.sql("update public.delay set d = 0")
+    started = time.monotonic()
+    row = _call(duro, db, "big.t")
+    assert row[1] == "big.t", row
+    assert time.monotonic() - started < SLEEP  # the orphan was ended, not waited for
+    assert outcomes(duro.catalog, "big.t") == ["ok", "cancelled", "ok"]
+    time.sleep(SLEEP)  # until after the orphan would have committed
+    assert wh.leftovers() == []
+    assert "ending warehouse session" in p.logs()
+    assert p.stop() == 0, p.logs()
 
 
 def test_another_instance_sessions_are_left_alone(duro, db, pg, tmp_path, wait_until):
