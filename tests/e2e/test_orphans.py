@@ -4,6 +4,8 @@
   on in the warehouse. The restarted Duro ends that session (named after Duro, the instance, the
   process and the build) before it cleans up, so no `_duro_temp` table appears after the clean-up
   and the next build does not collide with it.
+- `duro refresh` killed beside a running `duro serve`: the next CALL ends the orphaned build first.
+- Sessions of another instance, or of a live process of this one, are left alone.
 - The worker's pooled warehouse connections killed (`pg_terminate_backend`) or the whole cluster
   restarted (`pg_ctl restart`): the next scheduled refresh and the next `CALL duro_refresh` succeed
   on a new connection, and `duro.runs` records no failure.
@@ -123,8 +125,7 @@ def test_another_instance_sessions_are_left_alone(duro, db, pg, tmp_path, wait_u
     repo = tmp_path / "views"
     write_view(repo, "s", "a — 1h.sql", "select 1 as n\n")
     duro.write_conf(dbname=db, views=repo, worker={"instance": "blue"})
-    dead = duro.run("--version").args  # any process that has ended: its pid is free
-    proc = os.fork()
+    proc = os.fork()  # a process that has ended: its id names a Duro that is gone
     if proc == 0:
         os._exit(0)
     os.waitpid(proc, 0)
