@@ -133,6 +133,7 @@ static const KeyDef keys[] = {
      "a duration from 1s to 1h, such as 5s or 1m"},
     {"worker", "swap_tries", KEY_TRIES, FIELD(worker.swap_tries), "5", false, NULL,
      "an integer from 1 to 100"},
+    {"worker", "instance", KEY_STRING, FIELD(worker.instance), "", false, NULL, NULL},
 
     {"web", "listen", KEY_LISTEN_OFF, FIELD(web.listen), "127.0.0.1:8080", false, NULL,
      "HOST:PORT, or empty for no web UI"},

@@ -81,6 +81,7 @@ typedef struct Settings {
          * 3600), and how many tries before the run fails naming the session in the way. */
         int64_t swap_lock_timeout;
         int swap_tries;
+        char *instance; /* this Duro's name in warehouse session names; "" = derived */
     } worker;
     struct {
         char *listen; /* "" = no web UI */

@@ -442,6 +442,40 @@ const char *dialect_leftovers_sql(Dialect d)
     return leftovers_sql;
 }
 
+/* ---- Sessions ---- */
+
+static const char sessions_sql_postgres[] =
+    "SELECT pid::text AS pid, application_name::text AS name FROM pg_catalog.pg_stat_activity\n"
+    "WHERE usename = current_user AND pid <> pg_catalog.pg_backend_pid()\n"
+    "  AND left(application_name, length($1::text)) = $1::text\n"
+    "ORDER BY pid";
+
+/* The comment is "/" "* <name> *" "/" then a newline: the name starts at character 4. */
+static const char sessions_sql_redshift[] =
+    "SELECT pid::varchar AS pid, trim(split_part(substring(query, 4), ' */', 1)) AS name\n"
+    "FROM stv_recents\n"
+    "WHERE status = 'Running' AND trim(user_name) = current_user AND pid <> pg_backend_pid()\n"
+    "  AND left(query, length($1::varchar) + 3) = '/* ' || $1::varchar\n"
+    "ORDER BY pid";
+
+const char *dialect_sessions_sql(Dialect d)
+{
+    return d == DIALECT_REDSHIFT ? sessions_sql_redshift : sessions_sql_postgres;
+}
+
+const char *dialect_terminate_sql(Dialect d)
+{
+    return d == DIALECT_REDSHIFT ? "SELECT pg_terminate_backend($1::integer)"
+                                 : "SELECT pg_catalog.pg_terminate_backend($1::integer)";
+}
+
+const char *dialect_session_alive_sql(Dialect d)
+{
+    return d == DIALECT_REDSHIFT
+               ? "SELECT count(*) FROM stv_sessions WHERE process = $1::integer"
+               : "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = $1::integer";
+}
+
 char *dialect_lock(Dialect d, const StrVec *relations)
 {
     char *list = strvec_join(relations, ", ");

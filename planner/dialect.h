@@ -148,4 +148,20 @@ char *dialect_snapshot_prune(Dialect d,
  */
 const char *dialect_leftovers_sql(Dialect d);
 
+/*
+ * The service account's other sessions whose name starts with $1 (bound by the caller: a prefix
+ * of plain characters), one row each: pid (the server process, as PG_TERMINATE_BACKEND takes it)
+ * and name. PostgreSQL: every such session in pg_stat_activity, named by its application_name.
+ * Redshift, whose session tables show no application_name to a non-superuser: the running
+ * statements in STV_RECENTS that start with the comment "/ * <name> * /" Duro puts before each.
+ */
+const char *dialect_sessions_sql(Dialect d);
+
+/* Ends the session of server process $1: one row, one boolean (false when it was gone). */
+const char *dialect_terminate_sql(Dialect d);
+
+/* Whether server process $1 still has a session: one row, one count (pg_stat_activity,
+ * STV_SESSIONS). */
+const char *dialect_session_alive_sql(Dialect d);
+
 #endif

@@ -3,7 +3,11 @@
  * [warehouse] settings, and run one statement at a time with parameters bound,
  * a deadline, and cancellation from another thread; rows streamed to a
  * callback, and a file streamed into COPY FROM STDIN. Waiting happens in poll(),
- * so a deadline or a cancel really stops the statement on the server.
+ * so a deadline or a cancel really stops the statement on the server. Every
+ * session is named after Duro, the instance and the work it does (application_name;
+ * on Redshift also a comment before each statement), so that a restarted Duro can
+ * tell the sessions its dead processes left behind; and a connection the server
+ * dropped before the work did anything is replaced once, transparently.
  * Not for: the gateway's client sessions (proxy/).
  */
 #ifndef DURO_PLANNER_WAREHOUSE_H
@@ -26,9 +30,45 @@ typedef enum WhStatus {
     WH_CANCELLED = -3, /* wh_cancel was called; the statement was cancelled */
 } WhStatus;
 
-/* Connects as the service account. Returns 0, or -1 with *error (caller frees; no secrets). */
+/*
+ * Connects as the service account, named WH_NAME_PREFIX "<instance>/<process>" (see
+ * wh_instance_prefix). s must outlive the connection (a lost one is reopened from it).
+ * Returns 0, or -1 with *error (caller frees; no secrets).
+ */
 int wh_connect(const Settings *s, Warehouse **out, char **error) MUST_CHECK;
 void wh_close(Warehouse *w);
+
+#define WH_NAME_PREFIX "duro/"
+/* The longest session name PostgreSQL keeps (NAMEDATALEN - 1); longer ones are cut. */
+#define WH_NAME_MAX 63
+
+/*
+ * "duro/<instance>/": what every session name of this instance starts with. The instance is
+ * [worker] instance when set (letters, digits, '.', '-' and '_' kept, anything else made '_',
+ * at most 20 characters), else 8 hex digits of the SHA-256 of the host name and the catalog's
+ * absolute path: two Duros share a warehouse without mistaking each other's sessions as long as
+ * they run on different hosts or with different catalogs. Caller frees.
+ */
+char *wh_instance_prefix(const Settings *s);
+
+/*
+ * Whether a session named name (its application_name) belongs to this instance and was left by a
+ * Duro process that is gone: one no longer running on this host, or an earlier process that had
+ * this process's id. Sessions of live processes (this one, a `duro refresh` beside `duro serve`)
+ * are not orphans.
+ */
+bool wh_name_orphaned(const Settings *s, const char *name);
+
+/*
+ * Names the work w does next, e.g. "build first.cities" (characters other than letters, digits
+ * and ' ', '.', '-', '_' become '?'), as the session's application_name (cut to WH_NAME_MAX), and
+ * starts a unit of work for the retry rule: until a statement of it has committed, a statement
+ * that finds the connection dropped (SQLSTATE class 08, 57P01-57P03, or a broken socket) while no
+ * transaction was open is sent once more on a new connection; only a second failure is returned.
+ */
+WhStatus wh_label(Warehouse *w, const char *what, int64_t deadline_us) MUST_CHECK;
+/* The session's name as last set (what the warehouse shows as application_name). */
+const char *wh_name(const Warehouse *w);
 
 /*
  * Runs one statement, with nparams text parameters ($1...), until it finishes,

@@ -4,7 +4,9 @@
  * one mutex. Each takes, oldest plan first, the first pending view whose dependencies in its
  * plan are built and that no other builder is building, builds it, hands its outcome to the
  * other plans waiting for that view, and wakes everyone. A view whose dependency failed is
- * recorded as failed without being built.
+ * recorded as failed without being built. Before each plan, and in the clean-up at start, the
+ * worker ends the warehouse sessions dead processes of this instance left running (orphans), on
+ * a connection of its own (the janitor's), one plan at a time.
  */
 #include "planner/worker.h"
 
@@ -14,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -56,6 +59,10 @@ struct Worker {
     pthread_cond_t changed; /* a plan came, an entry ended, or stopping */
     atomic_bool cancelled;
     Plan *plans; /* oldest first, under lock */
+    /* The janitor: ends orphans and removes leftovers, on its own connection (set under lock, so
+     * that worker_cancel reaches it), one caller at a time under janitor_lock. */
+    pthread_mutex_t janitor_lock;
+    Warehouse *janitor;
 };
 
 typedef struct Thread {
@@ -73,6 +80,7 @@ Worker *worker_new(const Settings *s, Dialect d)
     w->threads = xcalloc((size_t)w->concurrency, sizeof(pthread_t));
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->changed, NULL);
+    pthread_mutex_init(&w->janitor_lock, NULL);
     atomic_init(&w->cancelled, false);
     return w;
 }
@@ -92,35 +100,130 @@ void worker_free(Worker *w)
         wh_close(w->slots[i].wh);
         store_close(w->slots[i].store);
     }
+    wh_close(w->janitor);
     free(w->threads);
     free(w->slots);
+    pthread_mutex_destroy(&w->janitor_lock);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->changed);
     free(w);
 }
 
-/* Opens what the slot lacks (or lost). Returns 0, or -1 with *error. */
-static int slot_ready(Worker *w, Slot *slot, char **error)
+/* How long the janitor waits for orphaned sessions to end, and each statement of it. */
+#define ORPHAN_WAIT_US      (30 * CLOCK_US_PER_SECOND)
+#define ORPHAN_STATEMENT_US (10 * CLOCK_US_PER_SECOND)
+
+/* Opens *wh when missing (or lost), under the worker's lock as worker_cancel reads it, and names
+ * its session after what (as wh_label). Returns 0, or -1 with *error. */
+static int connection_ready(Worker *w, Warehouse **wh, const char *what, char **error)
+{
+    if (*wh && !wh_ok(*wh)) {
+        pthread_mutex_lock(&w->lock);
+        wh_close(*wh);
+        *wh = NULL;
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (!*wh) {
+        Warehouse *opened;
+        if (wh_connect(w->settings, &opened, error) != 0)
+            return -1;
+        pthread_mutex_lock(&w->lock);
+        *wh = opened;
+        if (atomic_load(&w->cancelled))
+            wh_cancel(opened);
+        pthread_mutex_unlock(&w->lock);
+    }
+    /* A cancel is left to the work that follows, which ends as cancelled (the flag sticks). */
+    WhStatus st = wh_label(*wh, what, clock_mono_us() + ORPHAN_STATEMENT_US);
+    if (st != WH_OK && st != WH_CANCELLED) {
+        *error = xasprintf("cannot use the warehouse connection: %s", wh_error(*wh));
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens what the slot lacks (or lost), its session named after what. 0, or -1 with *error. */
+static int slot_ready(Worker *w, Slot *slot, const char *what, char **error)
 {
     if (!slot->store && store_open(w->settings->catalog.path, &slot->store, error) != 0)
         return -1;
-    if (slot->wh && !wh_ok(slot->wh)) {
-        pthread_mutex_lock(&w->lock);
-        wh_close(slot->wh);
-        slot->wh = NULL;
-        pthread_mutex_unlock(&w->lock);
+    return connection_ready(w, &slot->wh, what, error);
+}
+
+/* Whether server process pid (text) still has a session. */
+static bool session_alive(Worker *w, Warehouse *wh, const char *pid)
+{
+    const char *params[] = {pid};
+    PGresult *res = NULL;
+    bool alive = wh_exec(wh, dialect_session_alive_sql(w->dialect), 1, params,
+                         clock_mono_us() + ORPHAN_STATEMENT_US, &res) != WH_OK ||
+                 PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+    PQclear(res);
+    return alive;
+}
+
+/*
+ * Ends this instance's orphaned sessions (wh_name_orphaned) with the dialect's terminate, and
+ * waits until they are gone, so that none commits after what follows: a statement of a dead
+ * build still running would otherwise finish its temp table after the clean-up, or collide with
+ * the next build of the view. Returns 0, or -1 with *error.
+ */
+static int end_orphans(Worker *w, Warehouse *wh, char **error)
+{
+    char *prefix = wh_instance_prefix(w->settings);
+    const char *params[] = {prefix};
+    PGresult *res = NULL;
+    StrVec ended = {0};
+    int rc = 0;
+    int64_t deadline = clock_mono_us() + ORPHAN_WAIT_US;
+    if (wh_exec(wh, dialect_sessions_sql(w->dialect), 1, params,
+                clock_mono_us() + ORPHAN_STATEMENT_US, &res) != WH_OK) {
+        *error = xasprintf("cannot list the warehouse sessions: %s", wh_error(wh));
+        rc = -1;
     }
-    if (!slot->wh) {
-        Warehouse *wh;
-        if (wh_connect(w->settings, &wh, error) != 0)
-            return -1;
-        pthread_mutex_lock(&w->lock);
-        slot->wh = wh;
-        if (atomic_load(&w->cancelled))
-            wh_cancel(wh);
-        pthread_mutex_unlock(&w->lock);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        const char *pid = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+        if (!wh_name_orphaned(w->settings, name))
+            continue;
+        log_warn("ending warehouse session %s (server process %s): the Duro process that "
+                 "started it is gone",
+                 name, pid);
+        const char *tparams[] = {pid};
+        if (wh_exec(wh, dialect_terminate_sql(w->dialect), 1, tparams,
+                    clock_mono_us() + ORPHAN_STATEMENT_US, NULL) != WH_OK) {
+            *error = xasprintf("cannot end the orphaned warehouse session %s (server process %s): "
+                               "%s",
+                               name, pid, wh_error(wh));
+            rc = -1;
+        } else {
+            strvec_push(&ended, pid);
+        }
     }
-    return 0;
+    for (size_t i = 0; rc == 0 && i < ended.n;) {
+        if (!session_alive(w, wh, ended.items[i])) {
+            i++;
+        } else if (clock_mono_us() >= deadline || wh_cancel_requested(wh)) {
+            *error = xasprintf("the orphaned warehouse session of server process %s has not "
+                               "ended",
+                               ended.items[i]);
+            rc = -1;
+        } else {
+            struct timespec pause = {0, 100 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+    }
+    PQclear(res);
+    strvec_free(&ended);
+    free(prefix);
+    return rc;
+}
+
+/* Under janitor_lock: ends the orphans on the janitor's connection. 0, or -1 with *error. */
+static int orphans_end(Worker *w, char **error)
+{
+    if (connection_ready(w, &w->janitor, "cleanup", error) != 0)
+        return -1;
+    return end_orphans(w, w->janitor, error);
 }
 
 /* Under lock: whether a builder is building the view named name. */
@@ -214,12 +317,13 @@ static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_
     RunTrigger trigger = p->tree->is_target[k] ? p->trigger : RUN_TRIGGER_DEPENDENCY;
     PipelineResult *out = &p->results[k];
     char *error = NULL;
+    char *what = xasprintf("build %s", v->name);
     if (atomic_load(&w->cancelled)) {
         memset(out, 0, sizeof(*out));
         out->outcome = RUN_CANCELLED;
         out->rows = -1;
         out->error = xstrdup("cancelled before it started: Duro is stopping");
-    } else if (slot_ready(w, slot, &error) != 0) {
+    } else if (slot_ready(w, slot, what, &error) != 0) {
         memset(out, 0, sizeof(*out));
         out->outcome = RUN_FAILED;
         out->rows = -1;
@@ -240,6 +344,7 @@ static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_
         log_info("refresh %s started (%s)", v->name, run_trigger_name(trigger));
         pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
     }
+    free(what);
     free(error);
 }
 
@@ -294,6 +399,14 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
 {
     if (plan->n == 0)
         return;
+    char *error = NULL;
+    pthread_mutex_lock(&w->janitor_lock);
+    if (!atomic_load(&w->cancelled) && orphans_end(w, &error) != 0) {
+        /* The builds go on: at worst one collides with an orphan and fails. */
+        log_warn("%s", error);
+        free(error);
+    }
+    pthread_mutex_unlock(&w->janitor_lock);
     Plan p = {
         .repo = r,
         .tree = plan,
@@ -346,6 +459,8 @@ void worker_cancel(Worker *w)
     for (int i = 0; i < w->concurrency; i++)
         if (w->slots[i].wh)
             wh_cancel(w->slots[i].wh);
+    if (w->janitor)
+        wh_cancel(w->janitor);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -358,7 +473,10 @@ int worker_cleanup(Worker *w, const Repo *r, char **error)
         *error = xstrdup("builds are running");
         return -1;
     }
-    if (slot_ready(w, &w->slots[0], error) != 0)
-        return -1;
-    return pipeline_cleanup_leftovers(w->slots[0].wh, w->dialect, r, error);
+    pthread_mutex_lock(&w->janitor_lock);
+    int rc = orphans_end(w, error);
+    if (rc == 0)
+        rc = pipeline_cleanup_leftovers(w->janitor, w->dialect, r, error);
+    pthread_mutex_unlock(&w->janitor_lock);
+    return rc;
 }

@@ -35,8 +35,12 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
  * Sticky: later plans are cancelled at once. */
 void worker_cancel(Worker *w);
 
-/* Connects to the warehouse and removes leftovers of interrupted builds of r's views. Only while
- * no plan runs (it uses the first builder's connection). */
+/*
+ * Connects to the warehouse, ends the sessions dead processes of this instance left running (and
+ * waits for them to end), then removes leftovers of interrupted builds of r's views. Only while
+ * no plan runs (it uses the first builder's connection). worker_run ends such sessions too before
+ * each plan, so that no build collides with one.
+ */
 int worker_cleanup(Worker *w, const Repo *r, char **error) MUST_CHECK;
 
 #endif

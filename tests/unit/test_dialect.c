@@ -686,6 +686,33 @@ static void test_catalog_queries(void **state)
         "'!'\nORDER BY schemaname, tablename");
 }
 
+/* The texts that find and end the sessions a dead Duro left running (the PostgreSQL ones run
+ * against PostgreSQL 15 by tests/e2e/test_orphans.py). */
+static void test_sessions(void **state)
+{
+    (void)state;
+    assert_string_equal(
+        dialect_sessions_sql(PG),
+        "SELECT pid::text AS pid, application_name::text AS name FROM pg_catalog.pg_stat_activity\n"
+        "WHERE usename = current_user AND pid <> pg_catalog.pg_backend_pid()\n"
+        "  AND left(application_name, length($1::text)) = $1::text\n"
+        "ORDER BY pid");
+    assert_string_equal(
+        dialect_sessions_sql(RS),
+        "SELECT pid::varchar AS pid, trim(split_part(substring(query, 4), ' */', 1)) AS name\n"
+        "FROM stv_recents\n"
+        "WHERE status = 'Running' AND trim(user_name) = current_user AND pid <> pg_backend_pid()\n"
+        "  AND left(query, length($1::varchar) + 3) = '/* ' || $1::varchar\n"
+        "ORDER BY pid");
+    assert_string_equal(dialect_terminate_sql(PG),
+                        "SELECT pg_catalog.pg_terminate_backend($1::integer)");
+    assert_string_equal(dialect_terminate_sql(RS), "SELECT pg_terminate_backend($1::integer)");
+    assert_string_equal(dialect_session_alive_sql(PG),
+                        "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = $1::integer");
+    assert_string_equal(dialect_session_alive_sql(RS),
+                        "SELECT count(*) FROM stv_sessions WHERE process = $1::integer");
+}
+
 static void test_lock(void **state)
 {
     (void)state;
@@ -767,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_tests_edges),
         cmocka_unit_test(test_snapshots),
         cmocka_unit_test(test_catalog_queries),
+        cmocka_unit_test(test_sessions),
     };
     return cmocka_run_group_tests_name("dialect", tests, NULL, NULL);
 }
