@@ -209,14 +209,27 @@ bool marker_take_end(const char *catalog_key, int64_t *run_id, MarkerEnd *end)
     return best != NULL;
 }
 
-bool marker_has_ends(const char *catalog_key)
+bool marker_is_ended(const char *catalog_key, int64_t run_id)
 {
-    bool any = false;
     pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < n_entries && !any; i++)
-        any = entries[i].ended && strcmp(entries[i].catalog, catalog_key) == 0;
+    Entry *e = find(catalog_key, run_id);
+    bool ended = e && e->ended;
     pthread_mutex_unlock(&lock);
-    return any;
+    return ended;
+}
+
+bool marker_peek_end(const char *catalog_key, int64_t run_id, MarkerEnd *end)
+{
+    pthread_mutex_lock(&lock);
+    Entry *e = find(catalog_key, run_id);
+    bool ended = e && e->ended;
+    if (ended) {
+        *end = e->end;
+        end->error = e->end.error ? xstrdup(e->end.error) : NULL;
+        end->built_hash = e->end.built_hash ? xstrdup(e->end.built_hash) : NULL;
+    }
+    pthread_mutex_unlock(&lock);
+    return ended;
 }
 
 void marker_end_free(MarkerEnd *end)

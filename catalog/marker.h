@@ -65,8 +65,10 @@ void marker_ended(const char *catalog_key, int64_t run_id, const MarkerEnd *end)
  * *run_id and *end (caller frees with marker_end_free), or false when none is kept.
  */
 bool marker_take_end(const char *catalog_key, int64_t *run_id, MarkerEnd *end);
-/* Whether an end is kept for some run of catalog_key. */
-bool marker_has_ends(const char *catalog_key);
+/* Whether an end is kept for run_id of catalog_key. */
+bool marker_is_ended(const char *catalog_key, int64_t run_id);
+/* A copy of the end kept for run_id (caller frees with marker_end_free); false when none is. */
+bool marker_peek_end(const char *catalog_key, int64_t run_id, MarkerEnd *end);
 void marker_end_free(MarkerEnd *end);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "catalog/interval.h"
+#include "catalog/marker.h"
 #include "catalog/store_db.h"
 
 /* How long a connection waits for another one's lock before giving up. */
@@ -695,16 +696,17 @@ fail:
     "SELECT v.name, v.source, v.kind, v.interval_s, v.effective_interval_s, v.enabled,"            \
     " v.config, v.depends_on, v.hash, v.built_hash, v.first_seen_us, v.changed_us,"                \
     " v.last_success_us, v.last_duration_us, v.\"rows\", lr.outcome, lr.error,"                    \
-    " EXISTS (SELECT 1 FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"          \
+    " (SELECT count(*) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"          \
     " lr.started_us >= v.changed_us,"                                                              \
     " (SELECT count(*) FROM runs f" OWN_FAILURES "),"                                              \
-    " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES ")"                                        \
+    " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES "),"                                       \
+    " (SELECT max(r.id) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running')"          \
     " FROM views v LEFT JOIN runs lr ON lr.id = (SELECT r.id FROM runs r"                          \
     " WHERE r.\"view\" = v.name AND r.outcome <> 'running'"                                        \
     " ORDER BY r.started_us DESC, r.id DESC LIMIT 1)"
 
 /* The bounds of a view's values: what is outside is unknown (store.h). */
-static void read_view_row(sqlite3_stmt *st, StoreView *v)
+static void read_view_row(Store *s, sqlite3_stmt *st, StoreView *v)
 {
     v->name = sdb_col_text_nn(st, 0);
     v->source = sdb_col_text_nn(st, 1);
@@ -728,7 +730,9 @@ static void read_view_row(sqlite3_stmt *st, StoreView *v)
     v->last_failed = current && v->last_outcome &&
                      (run_outcome_parse(v->last_outcome, &last) != 0 || last != RUN_OK);
     v->last_error = v->last_failed ? sdb_col_text(st, 16) : NULL;
-    v->running = sdb_col_int(st, 17, 0) != 0;
+    /* A run whose build ended, its end kept until the catalog takes it, is not running. */
+    int64_t running = sdb_col_int(st, 17, 0);
+    v->running = running > 1 || (running == 1 && !marker_is_ended(s->key, sdb_col_int(st, 21, 0)));
     v->failures = (int)sdb_col_range(st, 19, 0, INT32_MAX, 0);
     v->retry_us = sdb_col_time(st, 20);
 }
@@ -748,7 +752,7 @@ int store_get_view(Store *s, const char *name, StoreView *out)
         sdb_set_db_error(s, "cannot read view");
         goto fail;
     }
-    read_view_row(st, out);
+    read_view_row(s, st, out);
     sqlite3_finalize(st);
     return 0;
 fail:
@@ -769,7 +773,7 @@ int store_list_views(Store *s, StoreView **out, size_t *n)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
         memset(&views[count], 0, sizeof *views);
-        read_view_row(st, &views[count++]);
+        read_view_row(s, st, &views[count++]);
     }
     if (rc != SQLITE_DONE) {
         sdb_set_db_error(s, "cannot list views");

@@ -4,7 +4,11 @@
  * catalog/marker's to say; this file asks it and writes what follows: runs of
  * builds that cannot be running are closed, ends the catalog could not take
  * are written when it can. Not for: views (catalog/store.c) or building.
+ *
+ * Test-only fault injection: DURO_FAULT_CATALOG=run_finish makes the first
+ * store_run_finish of the process fail as on a full disk.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +16,14 @@
 #include "catalog/marker.h"
 #include "catalog/store.h"
 #include "catalog/store_db.h"
+
+/* Whether the test-only fault injection fails this point now (once per process). */
+static bool fault_now(const char *point)
+{
+    static atomic_flag fired = ATOMIC_FLAG_INIT;
+    const char *want = getenv("DURO_FAULT_CATALOG");
+    return want && strcmp(want, point) == 0 && !atomic_flag_test_and_set(&fired);
+}
 
 /*
  * Writes the end of run run_id: the run's row, and for a success the view's
@@ -247,8 +259,11 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
                      .built_hash = (char *)built_hash,
                      .retry_us = retry_us};
     int rc = -1;
-    if (sdb_begin_write(s) == 0 && write_kept_ends(s) == 0 &&
-        (rc = write_end(s, run_id, &end)) == 0 && sdb_commit(s) != 0)
+    if (fault_now("run_finish"))
+        sdb_set_error(s, "cannot finish run %lld: database or disk is full (fault injection)",
+                      (long long)run_id);
+    else if (sdb_begin_write(s) == 0 && write_kept_ends(s) == 0 &&
+             (rc = write_end(s, run_id, &end)) == 0 && sdb_commit(s) != 0)
         rc = -1;
     if (rc != 0)
         sdb_rollback(s);
@@ -261,6 +276,22 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
     "SELECT id, \"view\", \"trigger\", outcome, started_us, finished_us, \"rows\", error FROM "    \
     "runs"
 #define RUN_ORDER " ORDER BY started_us DESC, id DESC LIMIT ?2"
+
+/* A run whose build ended, its end kept until the catalog takes it, shows that end. */
+static void show_kept_end(Store *s, StoreRun *run)
+{
+    MarkerEnd end;
+    if (strcmp(run->outcome, "running") != 0 || !marker_peek_end(s->key, run->id, &end))
+        return;
+    free(run->outcome);
+    run->outcome = xstrdup(run_outcome_name(end.outcome));
+    run->finished_us = end.finished_us;
+    run->rows = end.outcome == RUN_OK ? end.rows : -1;
+    free(run->error);
+    run->error = end.error;
+    end.error = NULL;
+    marker_end_free(&end);
+}
 
 static void run_free(StoreRun *run)
 {
@@ -327,6 +358,7 @@ int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, si
         run->finished_us = sdb_col_time(runs_st, 5);
         run->rows = sdb_col_range(runs_st, 6, 0, INT64_MAX, -1);
         run->error = sdb_col_text(runs_st, 7);
+        show_kept_end(s, run);
     }
     if (rc != SQLITE_DONE) {
         sdb_set_db_error(s, "cannot list runs");

@@ -197,6 +197,19 @@ static void test_end_the_catalog_could_not_take(void **state)
                     " SELECT RAISE(FAIL, 'database or disk is full'); END");
     assert_int_equal(store_run_finish(s, a, RUN_OK, T1 + 100, 7, NULL, "h1", 0), -1);
     assert_non_null(strstr(store_error(s), "disk is full"));
+    /* Not running for this process's readers: the build is over. */
+    StoreView v;
+    assert_int_equal(store_get_view(s, "a.x", &v), 0);
+    assert_false(v.running);
+    store_view_free(&v);
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, "a.x", 0, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(runs[0].outcome, "ok");
+    assert_int_equal(runs[0].finished_us, T1 + 100);
+    assert_int_equal(runs[0].rows, 7);
+    store_runs_free(runs, n);
     /* Still unwritable: the claim fails for the catalog, not for "already being built". */
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 200, &b), -1);
     assert_null(strstr(store_error(s), "already being built"));
@@ -206,7 +219,6 @@ static void test_end_the_catalog_could_not_take(void **state)
     char *o = outcome_of(f->db, a);
     assert_string_equal(o, "ok:");
     free(o);
-    StoreView v;
     assert_int_equal(store_get_view(s, "a.x", &v), 0);
     assert_string_equal(v.built_hash, "h1");
     assert_int_equal(v.rows, 7);
