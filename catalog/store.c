@@ -319,10 +319,42 @@ static char *file_key(const char *path)
                      (st.stx_mask & STATX_BTIME) ? st.stx_btime.tv_nsec : 0u);
 }
 
+int64_t sdb_check_full_bytes = 256LL * 1024 * 1024;
+
+/* Runs one quick_check statement; its problems (not "ok") are pushed onto problems. */
+static int quick_check(Store *s, const char *sql, StrVec *problems)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sdb_prepare(s, sql, &st))
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char *line = sdb_col_text_nn(st, 0);
+        if (strcmp(line, "ok") == 0)
+            free(line);
+        else
+            strvec_push_owned(problems, line);
+    }
+    if (rc != SQLITE_DONE)
+        sdb_set_db_error(s, "cannot check it");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The size of a file, or 0 when it has none. */
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
 /*
- * SQLite's quick_check, the first time this process opens the file: every page
- * is read and its structure checked (not the indexes' contents against their
- * tables). Returns 0, or -1 with s->error saying what is damaged.
+ * Checks the file the first time this process opens it. Up to
+ * sdb_check_full_bytes: SQLite's quick_check, which reads every page and
+ * checks its structure (not the indexes' contents against their tables).
+ * Larger: the views table, and that the pages SQLite counts are in the file or
+ * its WAL (a truncated file); a page damaged elsewhere is found when read, as an
+ * error. Returns 0, or -1 with s->error saying what is damaged.
  */
 static int check_once(Store *s)
 {
@@ -331,28 +363,42 @@ static int check_once(Store *s)
     pthread_mutex_unlock(&checked_lock);
     if (done)
         return 0;
-    sqlite3_stmt *st = NULL;
     StrVec problems = {0};
+    int64_t size = file_size(s->path);
     int rc;
-    if (sdb_prepare(s, "PRAGMA quick_check(" STORE_CHECK_PROBLEMS_S ")", &st))
-        return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char *line = sdb_col_text_nn(st, 0);
-        if (strcmp(line, "ok") == 0)
-            free(line);
-        else
-            strvec_push_owned(&problems, line);
+    if (size <= sdb_check_full_bytes) {
+        rc = quick_check(s, "PRAGMA quick_check(" STORE_CHECK_PROBLEMS_S ")", &problems);
+    } else {
+        char *wal = xasprintf("%s-wal", s->path);
+        int64_t wal_size = file_size(wal), pages = 0, page_size = 0;
+        free(wal);
+        sqlite3_stmt *st = NULL;
+        rc = sdb_prepare(s, "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size",
+                         &st);
+        if (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            pages = sqlite3_column_int64(st, 0);
+            page_size = sqlite3_column_int64(st, 1);
+        } else if (rc == 0) {
+            sdb_set_db_error(s, "cannot check it");
+            rc = -1;
+        }
+        sqlite3_finalize(st);
+        if (rc == 0 && page_size > 0 && pages > (size + wal_size) / page_size)
+            strvec_push_owned(&problems,
+                              xasprintf("%lld pages of %lld bytes in a file of %lld "
+                                        "bytes: it was cut short",
+                                        (long long)pages, (long long)page_size, (long long)size));
+        if (rc == 0 && problems.n == 0)
+            rc = quick_check(s, "PRAGMA quick_check(views)", &problems);
     }
-    if (rc != SQLITE_DONE)
-        sdb_set_db_error(s, "cannot check it");
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE && problems.n > 0) {
+    if (rc == 0 && problems.n > 0) {
         char *text = strvec_join(&problems, "; ");
         sdb_set_error(s, "%s", text);
         free(text);
+        rc = -1;
     }
     strvec_free(&problems);
-    if (rc != SQLITE_DONE || s->error)
+    if (rc != 0)
         return -1;
     pthread_mutex_lock(&checked_lock);
     if (!strvec_contains(&checked, s->key))

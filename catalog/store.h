@@ -35,8 +35,8 @@ typedef struct Store Store;
  * Opens (creating or migrating to STORE_SCHEMA_VERSION) the catalog at path.
  * On failure returns -1, sets *error (caller frees) and *out to NULL; a file
  * written by a newer Duro (higher schema version) is refused, not touched.
- * The first open of a file in a process checks it whole (SQLite's quick_check,
- * a read of every page) and refuses a damaged one, saying so.
+ * The first open of a file in a process checks it (SQLite's quick_check, a read
+ * of every page; in part only beyond 256 MB) and refuses a damaged one, saying so.
  */
 int store_open(const char *path, Store **out, char **error) MUST_CHECK;
 void store_close(Store *s);

@@ -19,6 +19,7 @@
 
 #include "catalog/marker.h"
 #include "catalog/store.h"
+#include "catalog/store_db.h"
 
 #define T1 1700000000000000LL
 
@@ -374,6 +375,36 @@ static void test_overwritten_pages_are_refused(void **state)
     free(bad);
 }
 
+/* A catalog too large to be checked whole: a cut is still found at open; a page overwritten in
+ * the runs is found when read, as an error. */
+static void test_large_catalog_is_checked_in_part(void **state)
+{
+    Fixture *f = *state;
+    size_t len = big_catalog(f->db);
+    int64_t full = sdb_check_full_bytes;
+    sdb_check_full_bytes = 0;
+    char *cut = xasprintf("%s/cut.db", f->dir);
+    copy_file(f->db, cut, len / 2);
+    assert_refused_as_damaged(cut);
+    char *bad = xasprintf("%s/bad.db", f->dir);
+    copy_file(f->db, bad, len);
+    FILE *fp = fopen(bad, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, (long)(len / 2 / 4096 * 4096), SEEK_SET), 0);
+    for (int i = 0; i < 8 * 4096; i++)
+        fputc((i * 7919) & 0xff, fp);
+    assert_int_equal(fclose(fp), 0);
+    Store *s = open_store(bad);
+    StoreRun *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_runs(s, NULL, 0, &runs, &n), -1);
+    assert_non_null(strstr(store_error(s), "malformed"));
+    store_close(s);
+    sdb_check_full_bytes = full;
+    free(cut);
+    free(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_values_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_catalog_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwritten_pages_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_catalog_is_checked_in_part, setup, teardown),
     };
     return cmocka_run_group_tests_name("marker", tests, NULL, NULL);
 }
