@@ -67,22 +67,26 @@ fail:
 }
 
 /*
- * Writes the ends this process kept because the catalog could not take them.
- * Call inside a write transaction. Returns 0, or -1 (the end that failed is
- * kept again).
+ * Writes the ends this process kept because the catalog could not take them,
+ * each in a transaction of its own. Call outside a transaction. Returns 0, or
+ * -1 when the catalog still cannot take one (it is kept again).
  */
-static int write_kept_ends(Store *s)
+static int flush_kept_ends(Store *s)
 {
     int64_t run_id;
     MarkerEnd end;
     while (marker_take_end(s->key, &run_id, &end)) {
-        int rc = write_end(s, run_id, &end);
+        int rc = sdb_begin_write(s) == 0 ? write_end(s, run_id, &end) : -1;
+        if (rc == 0 && sdb_commit(s) != 0)
+            rc = -1;
+        if (rc != 0)
+            sdb_rollback(s);
         if (rc < 0) {
             marker_ended(s->key, run_id, &end);
             marker_end_free(&end);
             return -1;
         }
-        /* rc 1: closed meanwhile (by a start that took it for interrupted): nothing to do. */
+        /* rc 1: closed meanwhile (taken for interrupted): nothing more to write. */
         marker_end_free(&end);
     }
     return 0;
@@ -98,8 +102,7 @@ static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *
 {
     sqlite3_stmt *sel = NULL, *upd = NULL;
     *live_pid = 0;
-    if (write_kept_ends(s) ||
-        sdb_prepare(s,
+    if (sdb_prepare(s,
                     "SELECT id, pid, instance, process_start FROM runs"
                     " WHERE outcome = 'running' AND (?1 IS NULL OR \"view\" = ?1)",
                     &sel) ||
@@ -150,7 +153,7 @@ int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
 {
     int64_t live;
     *closed = 0;
-    if (sdb_begin_write(s))
+    if (flush_kept_ends(s) || sdb_begin_write(s))
         return -1;
     if (close_dead_runs(s, NULL, now_us, &live, closed) || sdb_commit(s)) {
         sdb_rollback(s);
@@ -174,7 +177,7 @@ int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t star
         sdb_set_error(s, "cannot record run: unknown trigger %d", (int)trigger);
         return -1;
     }
-    if (sdb_begin_write(s))
+    if (flush_kept_ends(s) || sdb_begin_write(s))
         return -1;
     if (close_dead_runs(s, view, started_us, &live, NULL))
         goto fail;
@@ -262,7 +265,7 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
     if (fault_now("run_finish"))
         sdb_set_error(s, "cannot finish run %lld: database or disk is full (fault injection)",
                       (long long)run_id);
-    else if (sdb_begin_write(s) == 0 && write_kept_ends(s) == 0 &&
+    else if (flush_kept_ends(s) == 0 && sdb_begin_write(s) == 0 &&
              (rc = write_end(s, run_id, &end)) == 0 && sdb_commit(s) != 0)
         rc = -1;
     if (rc != 0)
