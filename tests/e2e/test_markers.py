@@ -1,6 +1,7 @@
 """Build markers and a catalog someone else damaged: Duro as PID 1 in a PID namespace (as in its
 Docker image) killed during a long refresh and started again as PID 1; a catalog write that fails
-at the end of a build; catalogs with values no Duro writes, truncated, or with pages overwritten.
+at the end of a build (fault injection, and a real full disk: a small tmpfs); catalogs with values
+no Duro writes, truncated, or with pages overwritten.
 The view refreshes on the next CALL, and Duro answers or refuses to start, saying why; it never
 crashes (`make asan` runs these under AddressSanitizer and UBSan).
 """
@@ -245,3 +246,53 @@ def test_extreme_values_are_unknown_not_a_crash(duro, wh, slow_repo, wait_until)
         assert c.execute("select state from duro.status").fetchone() == ("fresh",)
     assert p.running(), p.logs()
     assert "runtime error" not in p.logs()
+
+
+def fill(directory):
+    """Writes a file into directory until its file system is full; returns its path."""
+    filler = directory / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_during_a_build(duro, wh, slow_repo, gateway_factory, tmp_path, wait_until):
+    """The catalog's file system fills up while big.t builds; once space is freed, the next CALL
+    builds it (a real full disk: a small tmpfs)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a tmpfs: run the e2e tests as root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    try:
+        gw = gateway_factory(worker={"poll": "1h"}, catalog={"path": str(disk / "duro.db")})
+        cat = duro.catalog.__class__(disk / "duro.db")
+        wait_until(lambda: [r for r in cat.runs("big.t") if r["outcome"] == "ok"], TIMEOUT,
+                   "the first build of big.t", gw.proc)
+        wh.sql("update big.cfg set secs = 3")
+        t, out = call_in_background(gw.dsn(), "big.t")
+        wait_until(lambda: [r for r in cat.runs("big.t") if r["outcome"] == "running"], TIMEOUT,
+                   "the build to start", gw.proc)
+        filler = fill(disk)
+        t.join(TIMEOUT)
+        assert out, "the CALL did not return"
+        wait_until(lambda: "cannot record" in gw.logs(), TIMEOUT, "a failed catalog write",
+                   gw.proc)
+        assert "disk is full" in gw.logs() or "disk I/O" in gw.logs(), gw.logs()
+        with gw.connect() as conn:
+            assert status_of(conn, "big.t")[0] != "refreshing"
+            filler.unlink()
+            wh.sql("update big.cfg set secs = 0")
+            conn.execute("call duro_refresh('big.t')")
+            assert status_of(conn, "big.t") == ("fresh", None)
+        assert "already being built" not in gw.logs()
+        assert [r["outcome"] for r in cat.runs("big.t")][-1] == "ok"
+    finally:
+        for p in duro.processes:
+            p.stop()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
