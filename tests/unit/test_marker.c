@@ -125,6 +125,36 @@ static void test_instance_and_start(void **state)
     free(parent);
 }
 
+/* Kept ends are bounded: the oldest are forgotten first; each catalog has its own. */
+static void test_kept_ends_are_bounded(void **state)
+{
+    (void)state;
+    for (int64_t id = 1; id <= MARKER_MAX_ENDS + 50; id++) {
+        marker_claimed("cat-a", id);
+        MarkerEnd end = {.outcome = RUN_FAILED, .finished_us = id, .rows = -1, .error = "e"};
+        marker_ended("cat-a", id, &end);
+    }
+    MarkerEnd other = {.outcome = RUN_OK, .rows = 1, .built_hash = "h"};
+    marker_ended("cat-b", 1, &other);
+    assert_true(marker_is_ended("cat-b", 1));
+    int64_t id, first = 0, n = 0;
+    MarkerEnd end;
+    while (marker_take_end("cat-a", &id, &end)) {
+        if (!first)
+            first = id;
+        assert_int_equal(end.finished_us, id);
+        assert_string_equal(end.error, "e");
+        marker_end_free(&end);
+        n++;
+    }
+    assert_int_equal(n, MARKER_MAX_ENDS - 1); /* cat-b's end counts too */
+    assert_int_equal(first, 52);              /* oldest first, the 51 oldest forgotten */
+    assert_true(marker_take_end("cat-b", &id, &end));
+    assert_string_equal(end.built_hash, "h");
+    marker_end_free(&end);
+    assert_false(marker_is_ended("cat-b", 1));
+}
+
 /* A container restarted as PID 1: the run of the process before, with this process's pid. */
 static void test_run_of_an_earlier_process_with_our_pid(void **state)
 {
@@ -409,6 +439,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_instance_and_start),
+        cmocka_unit_test(test_kept_ends_are_bounded),
         cmocka_unit_test_setup_teardown(test_run_of_an_earlier_process_with_our_pid, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_of_a_pid_now_another_process, setup, teardown),
