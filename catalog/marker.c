@@ -18,8 +18,8 @@
 
 #include "core/util.h"
 
-/* The start time field of /proc/PID/stat, counted from the field after the command. */
-#define STAT_STARTTIME_AFTER_COMM 20
+/* The start time (field 22 of /proc/PID/stat) is this many fields after the state (field 3). */
+#define STAT_STARTTIME_AFTER_STATE (22 - 3)
 
 typedef struct Entry {
     char *catalog;
@@ -89,7 +89,8 @@ char *marker_process_start(int64_t pid)
     if (!p)
         return NULL;
     p++;
-    for (int field = 0; field < STAT_STARTTIME_AFTER_COMM && p; field++)
+    /* p is at the space before the state; step to the space before the start time. */
+    for (int field = 0; field < STAT_STARTTIME_AFTER_STATE && p; field++)
         p = strchr(p + 1, ' ');
     if (!p)
         return NULL;

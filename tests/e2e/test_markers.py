@@ -117,6 +117,32 @@ def test_pid_1_killed_during_a_refresh_and_started_again(duro, wh, slow_repo, wa
     assert "already being built" not in p2.logs()
 
 
+def test_a_live_build_of_another_process_is_respected(duro, wh, slow_repo, gateway_factory,
+                                                     wait_until):
+    """While `duro serve` builds big.t (and grows, and its times move on), `duro refresh` on the
+    same catalog leaves the build alone and says who builds it."""
+    gw = gateway_factory(worker={"poll": "1h"})
+    cat = duro.catalog
+    wait_until(lambda: [r for r in cat.runs("big.t") if r["outcome"] == "ok"], TIMEOUT,
+               "the first build of big.t", gw.proc)
+    wh.sql("update big.cfg set secs = 8")
+    t, out = call_in_background(gw.dsn(), "big.t")
+    running = wait_until(lambda: [r for r in cat.runs("big.t") if r["outcome"] == "running"],
+                         TIMEOUT, "the long build of big.t to start", gw.proc)
+    # Busy for a while: duro.status and duro.runs read by several sessions.
+    for _ in range(20):
+        with gw.connect() as conn:
+            conn.execute("select * from duro.status, duro.runs").fetchall()
+    r = duro.refresh("big.t")
+    assert r.returncode != 0
+    assert f"already being built by process {gw.proc.pid}" in r.stdout + r.stderr, r
+    assert cat.runs("big.t")[-1]["id"] == running[0]["id"]  # nothing recorded, nothing closed
+    assert cat.runs("big.t")[-1]["outcome"] == "running"
+    t.join(TIMEOUT)
+    assert out == ["ok"], out
+    assert cat.runs("big.t")[-1]["outcome"] == "ok"
+
+
 def test_a_failed_catalog_write_at_the_end_of_a_build(duro, wh, slow_repo, gateway_factory,
                                                       wait_until):
     """The end of the first build cannot be written (as on a full disk): the next CALL builds,

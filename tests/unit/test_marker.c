@@ -120,6 +120,16 @@ static void test_instance_and_start(void **state)
     assert_non_null(parent);
     assert_string_not_equal(parent, self);
     assert_null(marker_process_start(INT32_MAX)); /* no such process */
+    /* The start, not anything that changes while the process runs (its memory, its times). */
+    size_t big = 64u << 20;
+    char *mem = xmalloc(big);
+    memset(mem, 1, big);
+    for (volatile unsigned long spin = 0; spin < 50000000ul; spin++)
+        ;
+    char *later = marker_process_start(0);
+    assert_string_equal(later, self);
+    free(later);
+    free(mem);
     free(self);
     free(by_pid);
     free(parent);
