@@ -72,32 +72,45 @@ static bool read_line(const char *path, char *buf, size_t size)
     return ok && *buf;
 }
 
-char *marker_process_start(int64_t pid)
+/*
+ * Reads the state (R, S, Z...) and the start time of process pid (0 = this
+ * process) from /proc, with the boot id into boot. False when /proc does not tell.
+ */
+static bool read_stat(int64_t pid, char *state, unsigned long long *ticks, char *boot,
+                      size_t boot_size)
 {
-    char path[64], stat[1024], boot[64];
+    char path[64], stat[1024];
     if (pid < 0 || pid > INT32_MAX)
-        return NULL;
+        return false;
     if (pid == 0)
         snprintf(path, sizeof path, "/proc/self/stat");
     else
         snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
     if (!read_line(path, stat, sizeof stat) ||
-        !read_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot))
-        return NULL;
+        !read_line("/proc/sys/kernel/random/boot_id", boot, boot_size))
+        return false;
     /* The command, in parentheses, may hold spaces and parentheses: start after the last ')'. */
     const char *p = strrchr(stat, ')');
-    if (!p)
-        return NULL;
+    if (!p || p[1] != ' ' || !p[2])
+        return false;
     p++;
+    *state = p[1];
     /* p is at the space before the state; step to the space before the start time. */
     for (int field = 0; field < STAT_STARTTIME_AFTER_STATE && p; field++)
         p = strchr(p + 1, ' ');
     if (!p)
-        return NULL;
+        return false;
     char *end = NULL;
     errno = 0;
-    unsigned long long ticks = strtoull(p + 1, &end, 10);
-    if (errno || end == p + 1)
+    *ticks = strtoull(p + 1, &end, 10);
+    return errno == 0 && end != p + 1;
+}
+
+char *marker_process_start(int64_t pid)
+{
+    char state, boot[64];
+    unsigned long long ticks;
+    if (!read_stat(pid, &state, &ticks, boot, sizeof boot))
         return NULL;
     return xasprintf("%s/%llu", boot, ticks);
 }
@@ -137,11 +150,17 @@ MarkerState marker_judge(const char *catalog_key, int64_t run_id, int64_t pid, c
     }
     if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
         return MARKER_GONE;
+    char state, boot[64];
+    unsigned long long ticks;
+    if (!read_stat(pid, &state, &ticks, boot, sizeof boot))
+        return MARKER_BUILDING; /* no /proc to tell: the pid is alive, that is all there is */
+    if (state == 'Z' || state == 'X')
+        return MARKER_GONE; /* killed, not reaped yet */
     if (!start)
         return MARKER_BUILDING; /* recorded without a start: the pid is all there is */
-    char *now = marker_process_start(pid);
     /* A process with that pid started at another time (or boot) is not the builder. */
-    bool other = now && strcmp(now, start) != 0;
+    char *now = xasprintf("%s/%llu", boot, ticks);
+    bool other = strcmp(now, start) != 0;
     free(now);
     return other ? MARKER_GONE : MARKER_BUILDING;
 }
