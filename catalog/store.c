@@ -7,26 +7,23 @@
  */
 #include "catalog/store.h"
 
-#include <errno.h>
-#include <signal.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include "core/log.h"
+#include "catalog/interval.h"
+#include "catalog/marker.h"
+#include "catalog/store_db.h"
 
 /* How long a connection waits for another one's lock before giving up. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_RETRY_SLEEP_MS  10
-
-struct Store {
-    sqlite3 *db;
-    sqlite3_stmt *data_version; /* prepared once: asked before every statement the gateway reads */
-    char *path;
-    char *error; /* the last failure on this Store, or NULL */
-    int errcode; /* its SQLite extended result code (SQLITE_ERROR for our own checks) */
-};
+/* How many problems quick_check reports at most (a damaged file can have thousands). */
+#define STORE_CHECK_PROBLEMS_S "5"
 
 /*
  * Schema migrations in order; migrations[i] takes user_version from i to i + 1
@@ -83,15 +80,14 @@ static const Migration migrations[] = {
     {2, "ALTER TABLE runs ADD COLUMN pid INTEGER;    -- process that runs it; NULL = unknown\n"},
     {3, "ALTER TABLE runs ADD COLUMN retry_us INTEGER; -- a failure of the view's own: its next "
         "try\n"},
+    {4, "ALTER TABLE runs ADD COLUMN instance TEXT;      -- random id of the process's start\n"
+        "ALTER TABLE runs ADD COLUMN process_start TEXT; -- boot id/start time of that process\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
-static void set_error(Store *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
-
-/* Records a failure found by this file's own checks. */
-static void set_error(Store *s, const char *fmt, ...)
+void sdb_set_error(Store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -102,8 +98,7 @@ static void set_error(Store *s, const char *fmt, ...)
     s->errcode = SQLITE_ERROR;
 }
 
-/* Records the connection's current SQLite error, prefixed with what was being done. */
-static void set_db_error(Store *s, const char *doing)
+void sdb_set_db_error(Store *s, const char *doing)
 {
     const char *msg = sqlite3_errmsg(s->db);
     char *copy = xstrdup(msg ? msg : "unknown error");
@@ -113,21 +108,16 @@ static void set_db_error(Store *s, const char *doing)
     free(copy);
 }
 
-static int prepare(Store *s, const char *sql, sqlite3_stmt **st)
+int sdb_prepare(Store *s, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-        set_db_error(s, "cannot prepare statement");
+        sdb_set_db_error(s, "cannot prepare statement");
         return -1;
     }
     return 0;
 }
 
-/*
- * Binds parameters ?1, ?2, ... in order, one letter of spec each: 't' a
- * const char * (NULL binds NULL), 'i' an int64_t, 'n' an int64_t where a
- * negative value means unknown and binds NULL.
- */
-static int bind_values(Store *s, sqlite3_stmt *st, const char *spec, ...)
+int sdb_bind_values(Store *s, sqlite3_stmt *st, const char *spec, ...)
 {
     va_list ap;
     int rc = SQLITE_OK;
@@ -156,25 +146,23 @@ static int bind_values(Store *s, sqlite3_stmt *st, const char *spec, ...)
     }
     va_end(ap);
     if (rc != SQLITE_OK) {
-        set_db_error(s, "cannot bind value");
+        sdb_set_db_error(s, "cannot bind value");
         return -1;
     }
     return 0;
 }
 
-/* Runs a statement that returns no rows and resets it for reuse. */
-static int step_done(Store *s, sqlite3_stmt *st, const char *doing)
+int sdb_step_done(Store *s, sqlite3_stmt *st, const char *doing)
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
-        set_db_error(s, doing);
+        sdb_set_db_error(s, doing);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Runs one or more statements without parameters. */
-static int exec_sql(Store *s, const char *sql, const char *doing)
+int sdb_exec_sql(Store *s, const char *sql, const char *doing)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
@@ -190,61 +178,83 @@ static int exec_sql(Store *s, const char *sql, const char *doing)
 
 /* Write transactions take the write lock up front so they wait (busy timeout) instead of
  * failing with SQLITE_BUSY when upgrading from a read. */
-static int begin_write(Store *s)
+int sdb_begin_write(Store *s)
 {
-    return exec_sql(s, "BEGIN IMMEDIATE", "cannot start transaction");
+    return sdb_exec_sql(s, "BEGIN IMMEDIATE", "cannot start transaction");
 }
 
 /* A read transaction: one consistent snapshot for several statements. */
-static int begin_read(Store *s)
+int sdb_begin_read(Store *s)
 {
-    return exec_sql(s, "BEGIN", "cannot start transaction");
+    return sdb_exec_sql(s, "BEGIN", "cannot start transaction");
 }
 
-static int commit(Store *s)
+int sdb_commit(Store *s)
 {
-    return exec_sql(s, "COMMIT", "cannot commit");
+    return sdb_exec_sql(s, "COMMIT", "cannot commit");
 }
 
-/* Rolls back the open transaction, if any; keeps the error that caused it. */
-static void rollback(Store *s)
+void sdb_rollback(Store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* A copy of a text column, or NULL when it is NULL. */
-static char *col_text(sqlite3_stmt *st, int i)
+char *sdb_col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *text = sqlite3_column_text(st, i);
-    return text ? xstrdup((const char *)text) : NULL;
+    if (!text)
+        return NULL;
+    size_t len = (size_t)sqlite3_column_bytes(st, i);
+    if (len <= STORE_MAX_TEXT)
+        return xstrdup((const char *)text);
+    /* Cut at the start of a UTF-8 character, and say so. */
+    size_t keep = STORE_MAX_TEXT;
+    while (keep > 0 && (text[keep] & 0xc0) == 0x80)
+        keep--;
+    char *cut = xstrndup((const char *)text, keep);
+    char *out = xasprintf("%s... (cut: %zu bytes in the catalog)", cut, len);
+    free(cut);
+    return out;
 }
 
-/* A copy of a text column that is never NULL. */
-static char *col_text_nn(sqlite3_stmt *st, int i)
+char *sdb_col_text_nn(sqlite3_stmt *st, int i)
 {
-    char *text = col_text(st, i);
+    char *text = sdb_col_text(st, i);
     return text ? text : xstrdup("");
 }
 
-static int64_t col_int(sqlite3_stmt *st, int i, int64_t if_null)
+int64_t sdb_col_int(sqlite3_stmt *st, int i, int64_t if_null)
 {
     if (sqlite3_column_type(st, i) == SQLITE_NULL)
         return if_null;
     return (int64_t)sqlite3_column_int64(st, i);
 }
 
+int64_t sdb_col_range(sqlite3_stmt *st, int i, int64_t min, int64_t max, int64_t if_unknown)
+{
+    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+        return if_unknown;
+    int64_t v = (int64_t)sqlite3_column_int64(st, i);
+    return v < min || v > max ? if_unknown : v;
+}
+
+int64_t sdb_col_time(sqlite3_stmt *st, int i)
+{
+    return sdb_col_range(st, i, 0, STORE_MAX_TIME_US, 0);
+}
+
 /* Reads the schema version and how many schema objects exist, from one snapshot. */
 static int read_version(Store *s, int *version, int *n_objects)
 {
     sqlite3_stmt *st = NULL;
-    if (prepare(s,
-                "SELECT (SELECT user_version FROM pragma_user_version),"
-                " (SELECT count(*) FROM sqlite_master)",
-                &st))
+    if (sdb_prepare(s,
+                    "SELECT (SELECT user_version FROM pragma_user_version),"
+                    " (SELECT count(*) FROM sqlite_master)",
+                    &st))
         goto fail;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        set_db_error(s, "cannot read schema version");
+        sdb_set_db_error(s, "cannot read schema version");
         goto fail;
     }
     *version = sqlite3_column_int(st, 0);
@@ -261,7 +271,7 @@ fail:
 static int configure(Store *s)
 {
     sqlite3_stmt *st = NULL;
-    if (prepare(s, "PRAGMA journal_mode = WAL", &st))
+    if (sdb_prepare(s, "PRAGMA journal_mode = WAL", &st))
         goto fail;
     /* Switching a new file to WAL does not always wait in the busy handler: when
      * several connections create the catalog at once, retry within the same budget. */
@@ -270,7 +280,7 @@ static int configure(Store *s)
         if (rc == SQLITE_ROW)
             break;
         if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= STORE_BUSY_TIMEOUT_MS) {
-            set_db_error(s, "cannot switch to WAL mode");
+            sdb_set_db_error(s, "cannot switch to WAL mode");
             goto fail;
         }
         sqlite3_reset(st);
@@ -279,18 +289,130 @@ static int configure(Store *s)
     const char *mode = (const char *)sqlite3_column_text(st, 0);
     /* An in-memory catalog (":memory:", throwaway) cannot use WAL and does not need it. */
     if (!mode || (!str_ieq(mode, "wal") && !str_ieq(mode, "memory"))) {
-        set_error(s, "cannot switch to WAL mode (journal mode is %s)", mode ? mode : "unknown");
+        sdb_set_error(s, "cannot switch to WAL mode (journal mode is %s)", mode ? mode : "unknown");
         goto fail;
     }
     sqlite3_finalize(st);
     st = NULL;
-    if (exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
-                 "cannot configure connection"))
+    if (sdb_exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
+                     "cannot configure connection"))
         goto fail;
     return 0;
 fail:
     sqlite3_finalize(st);
     return -1;
+}
+
+/* The files checked whole by this process (their keys), so that each is checked once. */
+static pthread_mutex_t checked_lock = PTHREAD_MUTEX_INITIALIZER;
+static StrVec checked;
+
+/* The identity of the file at path (device, inode and birth time), or the path when it has none. */
+static char *file_key(const char *path)
+{
+    struct statx st;
+    if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &st) != 0)
+        return xstrdup(path);
+    return xasprintf("%u:%u:%llu:%lld.%u", st.stx_dev_major, st.stx_dev_minor,
+                     (unsigned long long)st.stx_ino,
+                     (st.stx_mask & STATX_BTIME) ? (long long)st.stx_btime.tv_sec : 0LL,
+                     (st.stx_mask & STATX_BTIME) ? st.stx_btime.tv_nsec : 0u);
+}
+
+int64_t sdb_check_full_bytes = 256LL * 1024 * 1024;
+
+/* Runs one quick_check statement; its problems (not "ok") are pushed onto problems. */
+static int quick_check(Store *s, const char *sql, StrVec *problems)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sdb_prepare(s, sql, &st))
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char *line = sdb_col_text_nn(st, 0);
+        if (strcmp(line, "ok") == 0)
+            free(line);
+        else
+            strvec_push_owned(problems, line);
+    }
+    if (rc != SQLITE_DONE)
+        sdb_set_db_error(s, "cannot check it");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The size of a file, or 0 when it has none. */
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/*
+ * Checks the file the first time this process opens it. Up to
+ * sdb_check_full_bytes: SQLite's quick_check, which reads every page and
+ * checks its structure (not the indexes' contents against their tables).
+ * Larger: the views table, and that the pages SQLite counts are in the file or
+ * its WAL (a truncated file); a page damaged elsewhere is found when read, as an
+ * error. Returns 0, or -1 with s->error saying what is damaged.
+ */
+static int check_once(Store *s)
+{
+    pthread_mutex_lock(&checked_lock);
+    bool done = strvec_contains(&checked, s->key);
+    pthread_mutex_unlock(&checked_lock);
+    if (done)
+        return 0;
+    StrVec problems = {0};
+    int64_t size = file_size(s->path);
+    int rc;
+    if (size <= sdb_check_full_bytes) {
+        rc = quick_check(s, "PRAGMA quick_check(" STORE_CHECK_PROBLEMS_S ")", &problems);
+    } else {
+        char *wal = xasprintf("%s-wal", s->path);
+        int64_t wal_size = file_size(wal), pages = 0, page_size = 0;
+        free(wal);
+        sqlite3_stmt *st = NULL;
+        rc = sdb_prepare(s, "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size",
+                         &st);
+        if (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            pages = sqlite3_column_int64(st, 0);
+            page_size = sqlite3_column_int64(st, 1);
+        } else if (rc == 0) {
+            sdb_set_db_error(s, "cannot check it");
+            rc = -1;
+        }
+        sqlite3_finalize(st);
+        if (rc == 0 && page_size > 0 && pages > (size + wal_size) / page_size)
+            strvec_push_owned(&problems,
+                              xasprintf("%lld pages of %lld bytes in a file of %lld "
+                                        "bytes: it was cut short",
+                                        (long long)pages, (long long)page_size, (long long)size));
+        if (rc == 0 && problems.n == 0)
+            rc = quick_check(s, "PRAGMA quick_check(views)", &problems);
+    }
+    if (rc == 0 && problems.n > 0) {
+        char *text = strvec_join(&problems, "; ");
+        sdb_set_error(s, "%s", text);
+        free(text);
+        rc = -1;
+    }
+    strvec_free(&problems);
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&checked_lock);
+    if (!strvec_contains(&checked, s->key))
+        strvec_push(&checked, s->key);
+    pthread_mutex_unlock(&checked_lock);
+    return 0;
+}
+
+/* The error for a file SQLite found damaged (SQLITE_CORRUPT or SQLITE_NOTADB). */
+static char *damaged(const char *path, const char *what)
+{
+    return xasprintf("catalog %s is damaged (%s): restore it from a backup, or move it away "
+                     "and start with an empty one (every view is then built again)",
+                     path, what);
 }
 
 /*
@@ -305,23 +427,24 @@ static int migrate(Store *s, int *failed_version)
         const Migration *m = &migrations[i];
         int version = 0;
         *failed_version = m->version;
-        if (begin_write(s) || read_version(s, &version, NULL))
+        if (sdb_begin_write(s) || read_version(s, &version, NULL))
             goto fail;
         if (version < m->version) {
             /* PRAGMA takes no parameters; the value is our own constant. */
             bump = xasprintf("PRAGMA user_version = %d", m->version);
-            if (exec_sql(s, m->sql, "migration failed") || exec_sql(s, bump, "migration failed"))
+            if (sdb_exec_sql(s, m->sql, "migration failed") ||
+                sdb_exec_sql(s, bump, "migration failed"))
                 goto fail;
             free(bump);
             bump = NULL;
         }
-        if (commit(s))
+        if (sdb_commit(s))
             goto fail;
     }
     return 0;
 fail:
     free(bump);
-    rollback(s);
+    sdb_rollback(s);
     return -1;
 }
 
@@ -342,10 +465,14 @@ int store_open(const char *path, Store **out, char **error)
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
 
+    s->key = file_key(path);
+
     /* Look before changing anything: a refused file must be left as it is. */
     if (read_version(s, &version, &n_objects)) {
         if ((s->errcode & 0xff) == SQLITE_NOTADB)
             *error = xasprintf("catalog %s is not a SQLite database", path);
+        else if ((s->errcode & 0xff) == SQLITE_CORRUPT)
+            *error = damaged(path, s->error);
         else
             *error = xasprintf("cannot read catalog %s: %s", path, s->error);
         goto fail;
@@ -360,6 +487,15 @@ int store_open(const char *path, Store **out, char **error)
         *error = xasprintf("catalog %s is a SQLite database but not a Duro catalog (it has "
                            "tables and no schema version)",
                            path);
+        goto fail;
+    }
+    free(s->error);
+    s->error = NULL;
+    if (check_once(s)) {
+        int code = s->errcode & 0xff;
+        *error = code == SQLITE_ERROR || code == SQLITE_CORRUPT || code == SQLITE_NOTADB
+                     ? damaged(path, s->error)
+                     : xasprintf("cannot read catalog %s: %s", path, s->error);
         goto fail;
     }
     if (configure(s)) {
@@ -385,6 +521,7 @@ void store_close(Store *s)
     sqlite3_finalize(s->data_version);
     sqlite3_close_v2(s->db);
     free(s->path);
+    free(s->key);
     free(s->error);
     free(s);
 }
@@ -460,8 +597,8 @@ static int view_depends_on(Store *s, const Repo *r, const View *v, char **out)
     *out = NULL;
     for (size_t i = 0; i < v->n_deps; i++) {
         if (v->deps[i] >= r->n_views) {
-            set_error(s, "view %s has a dependency index out of range (%zu of %zu views)", v->name,
-                      v->deps[i], r->n_views);
+            sdb_set_error(s, "view %s has a dependency index out of range (%zu of %zu views)",
+                          v->name, v->deps[i], r->n_views);
             strvec_free(&names);
             return -1;
         }
@@ -489,17 +626,17 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
     *error = NULL;
     if (stats)
         memset(stats, 0, sizeof *stats);
-    if (begin_write(s))
+    if (sdb_begin_write(s))
         goto fail;
-    if (prepare(s, sync_get_sql, &get) || prepare(s, sync_insert_sql, &ins) ||
-        prepare(s, sync_update_sql, &upd) || prepare(s, "SELECT name FROM views", &list) ||
-        prepare(s, "DELETE FROM views WHERE name = ?1", &del))
+    if (sdb_prepare(s, sync_get_sql, &get) || sdb_prepare(s, sync_insert_sql, &ins) ||
+        sdb_prepare(s, sync_update_sql, &upd) || sdb_prepare(s, "SELECT name FROM views", &list) ||
+        sdb_prepare(s, "DELETE FROM views WHERE name = ?1", &del))
         goto fail;
 
     for (size_t i = 0; i < r->n_views; i++) {
         const View *v = &r->views[i];
         if (!v->name) {
-            set_error(s, "view %zu of the repository has no name", i);
+            sdb_set_error(s, "view %zu of the repository has no name", i);
             goto fail;
         }
         if (view_depends_on(s, r, v, &deps))
@@ -507,7 +644,7 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
         view_split_name(v, &schema, &table);
 
         bool found = false, same = false;
-        if (bind_values(s, get, "t", v->name))
+        if (sdb_bind_values(s, get, "t", v->name))
             goto fail;
         rc = sqlite3_step(get);
         if (rc == SQLITE_ROW) {
@@ -515,17 +652,17 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
             found = true;
             same = hash && strcmp(hash, v->hash) == 0;
         } else if (rc != SQLITE_DONE) {
-            set_db_error(s, "cannot read views");
+            sdb_set_db_error(s, "cannot read views");
             goto fail;
         }
         sqlite3_reset(get);
 
         sqlite3_stmt *write = found ? upd : ins;
-        if (bind_values(s, write, SYNC_BIND_SPEC, v->name, schema, table, view_kind_name(v->kind),
-                        v->source ? v->source : "", v->interval, v->effective_interval,
-                        (int64_t)v->enabled, v->config_text ? v->config_text : "", deps, v->hash,
-                        now_us) ||
-            step_done(s, write, "cannot write view"))
+        if (sdb_bind_values(s, write, SYNC_BIND_SPEC, v->name, schema, table,
+                            view_kind_name(v->kind), v->source ? v->source : "", v->interval,
+                            v->effective_interval, (int64_t)v->enabled,
+                            v->config_text ? v->config_text : "", deps, v->hash, now_us) ||
+            sdb_step_done(s, write, "cannot write view"))
             goto fail;
         if (!found)
             counts.added++;
@@ -541,9 +678,9 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
 
     /* Views no longer in the repository leave the catalog; their runs stay. */
     while ((rc = sqlite3_step(list)) == SQLITE_ROW)
-        strvec_push_owned(&stored, col_text_nn(list, 0));
+        strvec_push_owned(&stored, sdb_col_text_nn(list, 0));
     if (rc != SQLITE_DONE) {
-        set_db_error(s, "cannot read views");
+        sdb_set_db_error(s, "cannot read views");
         goto fail;
     }
     repo_names = xcalloc(r->n_views, sizeof *repo_names);
@@ -555,12 +692,12 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
         const char *name = stored.items[i];
         if (r->n_views > 0 && bsearch(&name, repo_names, r->n_views, sizeof *repo_names, cmp_name))
             continue;
-        if (bind_values(s, del, "t", name) || step_done(s, del, "cannot delete view"))
+        if (sdb_bind_values(s, del, "t", name) || sdb_step_done(s, del, "cannot delete view"))
             goto fail;
         counts.removed++;
     }
 
-    if (commit(s))
+    if (sdb_commit(s))
         goto fail;
     sqlite3_finalize(get);
     sqlite3_finalize(ins);
@@ -579,7 +716,7 @@ fail:
     sqlite3_finalize(upd);
     sqlite3_finalize(list);
     sqlite3_finalize(del);
-    rollback(s);
+    sdb_rollback(s);
     free(repo_names);
     strvec_free(&stored);
     free(deps);
@@ -605,48 +742,52 @@ fail:
     "SELECT v.name, v.source, v.kind, v.interval_s, v.effective_interval_s, v.enabled,"            \
     " v.config, v.depends_on, v.hash, v.built_hash, v.first_seen_us, v.changed_us,"                \
     " v.last_success_us, v.last_duration_us, v.\"rows\", lr.outcome, lr.error,"                    \
-    " EXISTS (SELECT 1 FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"          \
+    " (SELECT count(*) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"          \
     " lr.started_us >= v.changed_us,"                                                              \
     " (SELECT count(*) FROM runs f" OWN_FAILURES "),"                                              \
-    " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES ")"                                        \
+    " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES "),"                                       \
+    " (SELECT max(r.id) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running')"          \
     " FROM views v LEFT JOIN runs lr ON lr.id = (SELECT r.id FROM runs r"                          \
     " WHERE r.\"view\" = v.name AND r.outcome <> 'running'"                                        \
     " ORDER BY r.started_us DESC, r.id DESC LIMIT 1)"
 
-static void read_view_row(sqlite3_stmt *st, StoreView *v)
+/* The bounds of a view's values: what is outside is unknown (store.h). */
+static void read_view_row(Store *s, sqlite3_stmt *st, StoreView *v)
 {
-    v->name = col_text_nn(st, 0);
-    v->source = col_text_nn(st, 1);
-    v->kind = col_text_nn(st, 2);
-    v->interval = col_int(st, 3, 0);
-    v->effective_interval = col_int(st, 4, 0);
-    v->enabled = col_int(st, 5, 0) != 0;
-    v->config = col_text_nn(st, 6);
-    v->depends_on = col_text_nn(st, 7);
-    v->hash = col_text_nn(st, 8);
-    v->built_hash = col_text(st, 9);
-    v->first_seen_us = col_int(st, 10, 0);
-    v->changed_us = col_int(st, 11, 0);
-    v->last_success_us = col_int(st, 12, 0);
-    v->last_duration_us = col_int(st, 13, 0);
-    v->rows = col_int(st, 14, -1);
-    v->last_outcome = col_text(st, 15);
+    v->name = sdb_col_text_nn(st, 0);
+    v->source = sdb_col_text_nn(st, 1);
+    v->kind = sdb_col_text_nn(st, 2);
+    v->interval = sdb_col_range(st, 3, 0, INTERVAL_MAX_SECONDS, 0);
+    v->effective_interval = sdb_col_range(st, 4, 0, INTERVAL_MAX_SECONDS, 0);
+    v->enabled = sdb_col_int(st, 5, 0) != 0;
+    v->config = sdb_col_text_nn(st, 6);
+    v->depends_on = sdb_col_text_nn(st, 7);
+    v->hash = sdb_col_text_nn(st, 8);
+    v->built_hash = sdb_col_text(st, 9);
+    v->first_seen_us = sdb_col_time(st, 10);
+    v->changed_us = sdb_col_time(st, 11);
+    v->last_success_us = sdb_col_time(st, 12);
+    v->last_duration_us = v->last_success_us ? sdb_col_time(st, 13) : 0;
+    v->rows = sdb_col_range(st, 14, 0, INT64_MAX, -1);
+    v->last_outcome = sdb_col_text(st, 15);
     RunOutcome last;
     /* A failure of a definition changed since is no failure of the view as it is now. */
-    bool current = col_int(st, 18, 0) != 0;
+    bool current = sdb_col_int(st, 18, 0) != 0;
     v->last_failed = current && v->last_outcome &&
                      (run_outcome_parse(v->last_outcome, &last) != 0 || last != RUN_OK);
-    v->last_error = v->last_failed ? col_text(st, 16) : NULL;
-    v->running = col_int(st, 17, 0) != 0;
-    v->failures = (int)col_int(st, 19, 0);
-    v->retry_us = col_int(st, 20, 0);
+    v->last_error = v->last_failed ? sdb_col_text(st, 16) : NULL;
+    /* A run whose build ended, its end kept until the catalog takes it, is not running. */
+    int64_t running = sdb_col_int(st, 17, 0);
+    v->running = running > 1 || (running == 1 && !marker_is_ended(s->key, sdb_col_int(st, 21, 0)));
+    v->failures = (int)sdb_col_range(st, 19, 0, INT32_MAX, 0);
+    v->retry_us = sdb_col_time(st, 20);
 }
 
 int store_get_view(Store *s, const char *name, StoreView *out)
 {
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
-    if (prepare(s, VIEW_SELECT " WHERE v.name = ?1", &st) || bind_values(s, st, "t", name))
+    if (sdb_prepare(s, VIEW_SELECT " WHERE v.name = ?1", &st) || sdb_bind_values(s, st, "t", name))
         goto fail;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
@@ -654,10 +795,10 @@ int store_get_view(Store *s, const char *name, StoreView *out)
         return 1;
     }
     if (rc != SQLITE_ROW) {
-        set_db_error(s, "cannot read view");
+        sdb_set_db_error(s, "cannot read view");
         goto fail;
     }
-    read_view_row(st, out);
+    read_view_row(s, st, out);
     sqlite3_finalize(st);
     return 0;
 fail:
@@ -673,15 +814,15 @@ int store_list_views(Store *s, StoreView **out, size_t *n)
     int rc;
     *out = NULL;
     *n = 0;
-    if (prepare(s, VIEW_SELECT " ORDER BY v.name", &st))
+    if (sdb_prepare(s, VIEW_SELECT " ORDER BY v.name", &st))
         goto fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
         memset(&views[count], 0, sizeof *views);
-        read_view_row(st, &views[count++]);
+        read_view_row(s, st, &views[count++]);
     }
     if (rc != SQLITE_DONE) {
-        set_db_error(s, "cannot list views");
+        sdb_set_db_error(s, "cannot list views");
         goto fail;
     }
     sqlite3_finalize(st);
@@ -717,300 +858,4 @@ void store_views_free(StoreView *v, size_t n)
     for (size_t i = 0; v && i < n; i++)
         store_view_free(&v[i]);
     free(v);
-}
-
-/* ---- runs ---- */
-
-/* Whether process pid is alive on this machine (the catalog is a local file). */
-static bool process_alive(int64_t pid)
-{
-    if (pid <= 0 || pid > INT32_MAX)
-        return false;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-/*
- * Closes the running runs of view (of every view when view is NULL) whose
- * process is gone. Sets *live_pid to the process of one still running, or 0.
- * Call inside a write transaction.
- */
-static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *live_pid,
-                           int *closed)
-{
-    sqlite3_stmt *sel = NULL, *upd = NULL;
-    *live_pid = 0;
-    if (prepare(
-            s,
-            "SELECT id, pid FROM runs WHERE outcome = 'running' AND (?1 IS NULL OR \"view\" = ?1)",
-            &sel) ||
-        bind_values(s, sel, "t", view) ||
-        prepare(s,
-                "UPDATE runs SET outcome = 'cancelled', finished_us = ?2, error = ?3 WHERE id = ?1",
-                &upd))
-        goto fail;
-    int rc;
-    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(sel, 0), pid = sqlite3_column_int64(sel, 1);
-        if (process_alive(pid)) {
-            *live_pid = pid;
-            continue;
-        }
-        char *why =
-            pid > 0 ? xasprintf("interrupted: process %lld ended during the run", (long long)pid)
-                    : xstrdup("interrupted: the process ended during the run");
-        int bad =
-            bind_values(s, upd, "iit", id, now_us, why) || step_done(s, upd, "cannot close run");
-        free(why);
-        if (bad)
-            goto fail;
-        if (closed)
-            (*closed)++;
-    }
-    if (rc != SQLITE_DONE) {
-        set_db_error(s, "cannot list running runs");
-        goto fail;
-    }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    return 0;
-fail:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    return -1;
-}
-
-int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
-{
-    int64_t live;
-    *closed = 0;
-    if (begin_write(s))
-        return -1;
-    if (close_dead_runs(s, NULL, now_us, &live, closed)) {
-        rollback(s);
-        return -1;
-    }
-    return commit(s);
-}
-
-int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
-                    int64_t *run_id)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t live = 0;
-    *run_id = 0;
-    if (!view || !*view) {
-        set_error(s, "cannot record run: no view name");
-        return -1;
-    }
-    if ((size_t)trigger > RUN_TRIGGER_DEPENDENCY) {
-        set_error(s, "cannot record run: unknown trigger %d", (int)trigger);
-        return -1;
-    }
-    if (begin_write(s))
-        return -1;
-    if (close_dead_runs(s, view, started_us, &live, NULL))
-        goto fail;
-    if (live) {
-        set_error(s, "%s is already being built by process %lld", view, (long long)live);
-        rollback(s);
-        return 1;
-    }
-    if (prepare(s,
-                "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid)"
-                " VALUES (?1, ?2, ?3, 'running', ?4)",
-                &st) ||
-        bind_values(s, st, "tti", view, run_trigger_name(trigger), started_us) ||
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid()) != SQLITE_OK ||
-        step_done(s, st, "cannot record run"))
-        goto fail;
-    *run_id = (int64_t)sqlite3_last_insert_rowid(s->db);
-    sqlite3_finalize(st);
-    return commit(s);
-fail:
-    sqlite3_finalize(st);
-    rollback(s);
-    return -1;
-}
-
-int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
-                   int64_t finished_us, const char *error)
-{
-    sqlite3_stmt *st = NULL;
-    char *shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
-    if (!step || !*step) {
-        set_error(s, "cannot record step of run %lld: no step name", (long long)run_id);
-        goto fail;
-    }
-    if (prepare(s,
-                "INSERT INTO run_steps (run_id, step, started_us, finished_us, error)"
-                " VALUES (?1, ?2, ?3, ?4, ?5)",
-                &st) ||
-        bind_values(s, st, "itiit", run_id, step, started_us, finished_us, shown))
-        goto fail;
-    if (step_done(s, st, "cannot record step")) {
-        if (s->errcode == SQLITE_CONSTRAINT_FOREIGNKEY)
-            set_error(s, "cannot record step %s: no run %lld", step, (long long)run_id);
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    free(shown);
-    return 0;
-fail:
-    sqlite3_finalize(st);
-    free(shown);
-    return -1;
-}
-
-int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
-                     int64_t rows, const char *error, const char *built_hash, int64_t retry_us)
-{
-    sqlite3_stmt *run = NULL, *view = NULL;
-    char *shown = NULL;
-    bool ok = outcome == RUN_OK;
-    if ((size_t)outcome >= RUN_RUNNING) {
-        set_error(s, "cannot finish run %lld: outcome \"%s\" does not end a run", (long long)run_id,
-                  run_outcome_name(outcome));
-        goto fail;
-    }
-    if (ok && !built_hash) {
-        set_error(s, "cannot finish run %lld: a successful run needs the hash it built",
-                  (long long)run_id);
-        goto fail;
-    }
-    shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
-    if (begin_write(s))
-        goto fail;
-    if (prepare(s,
-                "UPDATE runs SET outcome = ?2, finished_us = ?3, \"rows\" = ?4, error = ?5,"
-                " hash = ?6, retry_us = ?7 WHERE id = ?1 AND outcome = 'running'",
-                &run) ||
-        bind_values(s, run, "itinttn", run_id, run_outcome_name(outcome), finished_us, rows, shown,
-                    built_hash, ok || retry_us <= 0 ? (int64_t)-1 : retry_us) ||
-        step_done(s, run, "cannot finish run"))
-        goto fail;
-    if (sqlite3_changes(s->db) == 0) {
-        set_error(s, "cannot finish run %lld: no such run in progress", (long long)run_id);
-        goto fail;
-    }
-    /* Only a success moves the built hash; a view removed meanwhile matches no row. */
-    if (ok && (prepare(s,
-                       "UPDATE views SET built_hash = ?2, last_success_us = ?3,"
-                       " last_duration_us = ?3 - (SELECT started_us FROM runs WHERE id = ?1),"
-                       " \"rows\" = ?4 WHERE name = (SELECT \"view\" FROM runs WHERE id = ?1)",
-                       &view) ||
-               bind_values(s, view, "itin", run_id, built_hash, finished_us, rows) ||
-               step_done(s, view, "cannot record success")))
-        goto fail;
-    if (commit(s))
-        goto fail;
-    sqlite3_finalize(run);
-    sqlite3_finalize(view);
-    free(shown);
-    return 0;
-fail:
-    sqlite3_finalize(run);
-    sqlite3_finalize(view);
-    free(shown);
-    rollback(s);
-    return -1;
-}
-
-#define RUN_SELECT                                                                                 \
-    "SELECT id, \"view\", \"trigger\", outcome, started_us, finished_us, \"rows\", error FROM "    \
-    "runs"
-#define RUN_ORDER " ORDER BY started_us DESC, id DESC LIMIT ?2"
-
-static void run_free(StoreRun *run)
-{
-    free(run->view);
-    free(run->trigger);
-    free(run->outcome);
-    free(run->error);
-    for (size_t i = 0; i < run->n_steps; i++) {
-        free(run->steps[i].step);
-        free(run->steps[i].error);
-    }
-    free(run->steps);
-}
-
-/* Reads the steps of run in the order they ran. */
-static int read_steps(Store *s, sqlite3_stmt *st, StoreRun *run)
-{
-    size_t cap = 0;
-    int rc;
-    if (bind_values(s, st, "i", run->id))
-        return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        grow_array((void **)&run->steps, &cap, run->n_steps + 1, sizeof *run->steps);
-        StoreStep *step = &run->steps[run->n_steps++];
-        step->step = col_text_nn(st, 0);
-        step->started_us = col_int(st, 1, 0);
-        step->finished_us = col_int(st, 2, 0);
-        step->error = col_text(st, 3);
-    }
-    if (rc != SQLITE_DONE)
-        set_db_error(s, "cannot list run steps");
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n)
-{
-    sqlite3_stmt *runs_st = NULL, *steps_st = NULL;
-    StoreRun *runs = NULL;
-    size_t count = 0, cap = 0;
-    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
-    int rc;
-    *out = NULL;
-    *n = 0;
-    if (begin_read(s))
-        goto fail;
-    if (prepare(s, view ? RUN_SELECT " WHERE \"view\" = ?1" RUN_ORDER : RUN_SELECT RUN_ORDER,
-                &runs_st) ||
-        prepare(s,
-                "SELECT step, started_us, finished_us, error FROM run_steps"
-                " WHERE run_id = ?1 ORDER BY started_us, rowid",
-                &steps_st) ||
-        bind_values(s, runs_st, "ti", view, max_rows))
-        goto fail;
-    while ((rc = sqlite3_step(runs_st)) == SQLITE_ROW) {
-        grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
-        StoreRun *run = &runs[count++];
-        memset(run, 0, sizeof *run);
-        run->id = col_int(runs_st, 0, 0);
-        run->view = col_text_nn(runs_st, 1);
-        run->trigger = col_text_nn(runs_st, 2);
-        run->outcome = col_text_nn(runs_st, 3);
-        run->started_us = col_int(runs_st, 4, 0);
-        run->finished_us = col_int(runs_st, 5, 0);
-        run->rows = col_int(runs_st, 6, -1);
-        run->error = col_text(runs_st, 7);
-    }
-    if (rc != SQLITE_DONE) {
-        set_db_error(s, "cannot list runs");
-        goto fail;
-    }
-    for (size_t i = 0; i < count; i++)
-        if (read_steps(s, steps_st, &runs[i]))
-            goto fail;
-    if (commit(s))
-        goto fail;
-    sqlite3_finalize(runs_st);
-    sqlite3_finalize(steps_st);
-    *out = runs;
-    *n = count;
-    return 0;
-fail:
-    sqlite3_finalize(runs_st);
-    sqlite3_finalize(steps_st);
-    rollback(s);
-    store_runs_free(runs, count);
-    return -1;
-}
-
-void store_runs_free(StoreRun *runs, size_t n)
-{
-    for (size_t i = 0; runs && i < n; i++)
-        run_free(&runs[i]);
-    free(runs);
 }

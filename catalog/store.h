@@ -18,7 +18,16 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
+
+/*
+ * Bounds of what is read back from the catalog, whoever wrote it: a timestamp
+ * outside 0 .. STORE_MAX_TIME_US (the end of year 9999), a count or an interval
+ * out of its range is unknown (0, or -1 for rows), never used for arithmetic;
+ * a text longer than STORE_MAX_TEXT bytes is cut there.
+ */
+#define STORE_MAX_TIME_US 253402300799999999LL
+#define STORE_MAX_TEXT    65536
 
 typedef struct Store Store;
 
@@ -26,6 +35,8 @@ typedef struct Store Store;
  * Opens (creating or migrating to STORE_SCHEMA_VERSION) the catalog at path.
  * On failure returns -1, sets *error (caller frees) and *out to NULL; a file
  * written by a newer Duro (higher schema version) is refused, not touched.
+ * The first open of a file in a process checks it (SQLite's quick_check, a read
+ * of every page; in part only beyond 256 MB) and refuses a damaged one, saying so.
  */
 int store_open(const char *path, Store **out, char **error) MUST_CHECK;
 void store_close(Store *s);
@@ -85,15 +96,23 @@ void store_views_free(StoreView *v, size_t n);
 
 /*
  * Claims view for a build by this process and starts its run (outcome
- * running, recorded with trigger). Runs of the view left running by a process
- * that is gone are closed as cancelled first.
- * Returns 0, 1 when a live process (this one included) is building the view
+ * running, recorded with trigger and the process's marker: pid, instance and
+ * start, see catalog/marker). Runs of the view left running by a build that
+ * cannot be running any more are closed as cancelled first: its process is
+ * gone, its pid is another process's now (a restart as PID 1), or it is this
+ * process's and ended. Ends of runs the catalog could not take before are
+ * written first.
+ * Returns 0, 1 when a live build (of this process or another) has the view
  * already (nothing recorded; store_error says which), or -1 on error.
  */
 int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
                     int64_t *run_id) MUST_CHECK;
 
-/* Closes as cancelled every run left running by a process that is gone; *closed counts them. */
+/*
+ * Closes as cancelled every run left running by a build that cannot be running
+ * (as store_run_begin), after writing the ends kept from failed writes; *closed
+ * counts the runs closed as cancelled.
+ */
 int store_runs_close_dead(Store *s, int64_t now_us, int *closed) MUST_CHECK;
 /* Records one pipeline step of a run; error is NULL when the step succeeded. */
 int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
@@ -104,6 +123,10 @@ int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_u
  * and finished_us its last success. retry_us > 0 marks a failure of the view's
  * own (not a dependency's, not a stop) and says when it may be tried again
  * (planner/backoff); 0 for none.
+ * The run stops counting as building in this process whatever happens: when
+ * the catalog cannot take its end (a full disk), -1 is returned and the end is
+ * kept in memory and written by the next store_run_begin, store_run_finish or
+ * store_runs_close_dead of this process on this catalog.
  */
 int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
                      int64_t rows, const char *error, const char *built_hash,

@@ -16,12 +16,30 @@
  *   fresh       otherwise.
  * For an enabled view, staleness_next_refresh() returns now_us exactly when
  * staleness_needs_refresh() is true, even when it has no effective interval.
+ * Any int64_t input is taken: the arithmetic saturates instead of overflowing.
  */
 #include "planner/staleness.h"
 
 #include <string.h>
 
 #define US_PER_SECOND 1000000LL
+
+/* a - b and a + b, saturated at the ends of int64_t: inputs may come from a damaged catalog. */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (!__builtin_sub_overflow(a, b, &r))
+        return r;
+    return b < 0 ? INT64_MAX : INT64_MIN;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (!__builtin_add_overflow(a, b, &r))
+        return r;
+    return b > 0 ? INT64_MAX : INT64_MIN;
+}
 
 /* The effective interval in microseconds, or 0 when there is none (or it would overflow). */
 static int64_t interval_us(const StalenessInput *in)
@@ -48,7 +66,7 @@ bool staleness_needs_refresh(const StalenessInput *in)
     if (definition_changed(in))
         return true;
     int64_t every = interval_us(in);
-    return every > 0 && in->now_us - in->last_success_us >= every;
+    return every > 0 && sat_sub(in->now_us, in->last_success_us) >= every;
 }
 
 ViewState staleness_state(const StalenessInput *in)
@@ -75,7 +93,7 @@ int64_t staleness_next_refresh(const StalenessInput *in)
     int64_t every = interval_us(in);
     if (every == 0)
         return 0;
-    return in->last_success_us + every;
+    return sat_add(in->last_success_us, every);
 }
 
 const char *view_state_name(ViewState s)

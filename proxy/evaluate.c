@@ -473,10 +473,13 @@ static int load_tables(Worker *w, const char *user, VtError *err)
         rrows[nrr++] = (VtRunRow){
             .id = r->id,
             .view = r->view,
-            .started_us = r->started_us,
+            /* 0: not recorded, or out of range in the catalog (catalog/store.h): unknown. */
+            .started_us = r->started_us ? r->started_us : VT_NULL_TIME,
             .finished_us = r->finished_us ? r->finished_us : VT_NULL_TIME,
             .outcome = r->outcome,
-            .duration_s = r->finished_us ? (double)(r->finished_us - r->started_us) / 1e6 : NAN,
+            .duration_s = r->finished_us && r->started_us
+                              ? (double)(r->finished_us - r->started_us) / 1e6
+                              : NAN,
             .rows = r->rows,
             .trigger = r->trigger,
             .error = r->error,

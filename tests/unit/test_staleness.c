@@ -194,6 +194,40 @@ static void test_next_refresh_agrees_with_needs_refresh(void **state)
     }
 }
 
+/* Values at the ends of int64_t (a damaged catalog) give answers, never an overflow (UBSan). */
+static void test_extreme_values(void **state)
+{
+    (void)state;
+    static const int64_t times[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, INT64_MAX};
+    static const int64_t intervals[] = {INT64_MIN, -1, 0, 1, 3600, INT64_MAX / 1000000, INT64_MAX};
+    for (size_t a = 0; a < sizeof times / sizeof times[0]; a++)
+        for (size_t b = 0; b < sizeof times / sizeof times[0]; b++)
+            for (size_t k = 0; k < sizeof intervals / sizeof intervals[0]; k++) {
+                StalenessInput in = {.enabled = true,
+                                     .hash = "h",
+                                     .built_hash = "h",
+                                     .last_success_us = times[a],
+                                     .effective_interval = intervals[k],
+                                     .now_us = times[b]};
+                bool needs = staleness_needs_refresh(&in);
+                int64_t next = staleness_next_refresh(&in);
+                assert_true(staleness_state(&in) == (needs ? VIEW_STATE_STALE : VIEW_STATE_FRESH));
+                if (needs)
+                    assert_true(next == in.now_us);
+            }
+    /* Built at the start of time with an hourly interval: long due, not in the far future. */
+    StalenessInput old = {.enabled = true,
+                          .hash = "h",
+                          .built_hash = "h",
+                          .last_success_us = INT64_MIN,
+                          .effective_interval = 3600,
+                          .now_us = T0};
+    assert_true(staleness_needs_refresh(&old));
+    old.last_success_us = INT64_MAX; /* "built" at the end of time: due then, saturated */
+    assert_false(staleness_needs_refresh(&old));
+    assert_true(staleness_next_refresh(&old) == INT64_MAX);
+}
+
 static void test_state_names(void **state)
 {
     (void)state;
@@ -215,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_next_refresh_agrees_with_needs_refresh),
+        cmocka_unit_test(test_extreme_values),
         cmocka_unit_test(test_state_names),
     };
     return cmocka_run_group_tests_name("staleness", tests, NULL, NULL);

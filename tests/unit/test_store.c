@@ -288,6 +288,8 @@ static void test_migrates_a_version_1_catalog(void **state)
     Fixture *f = *state;
     store_close(open_store(f->db));
     /* Turn it back into what the first release wrote, with one run in it. */
+    sql_exec(f->db, "ALTER TABLE runs DROP COLUMN process_start");
+    sql_exec(f->db, "ALTER TABLE runs DROP COLUMN instance");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN retry_us");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN pid");
     sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, finished_us, outcome)"
@@ -300,6 +302,8 @@ static void test_migrates_a_version_1_catalog(void **state)
     int64_t id;
     assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NOT NULL"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE length(instance) = 32"), 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE process_start LIKE '%/%'"), 1);
     store_close(s);
 }
 

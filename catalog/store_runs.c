@@ -1,0 +1,399 @@
+/*
+ * The catalog's runs (see store.h): a build claimed by its marker, its steps,
+ * its end, and the runs read back. Which process may still be building is
+ * catalog/marker's to say; this file asks it and writes what follows: runs of
+ * builds that cannot be running are closed, ends the catalog could not take
+ * are written when it can. Not for: views (catalog/store.c) or building.
+ *
+ * Test-only fault injection: DURO_FAULT_CATALOG=run_finish makes the first
+ * store_run_finish of the process fail as on a full disk.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog/marker.h"
+#include "catalog/store.h"
+#include "catalog/store_db.h"
+#include "core/log.h"
+
+/* Whether the test-only fault injection fails this point now (once per process). */
+static bool fault_now(const char *point)
+{
+    static atomic_flag fired = ATOMIC_FLAG_INIT;
+    const char *want = getenv("DURO_FAULT_CATALOG");
+    return want && strcmp(want, point) == 0 && !atomic_flag_test_and_set(&fired);
+}
+
+/*
+ * Writes the end of run run_id: the run's row, and for a success the view's
+ * built hash. Call inside a write transaction. Returns 0, 1 when the run is
+ * not in progress (nothing written), or -1 on error.
+ */
+static int write_end(Store *s, int64_t run_id, const MarkerEnd *e)
+{
+    sqlite3_stmt *run = NULL, *view = NULL;
+    bool ok = e->outcome == RUN_OK;
+    if (sdb_prepare(s,
+                    "UPDATE runs SET outcome = ?2, finished_us = ?3, \"rows\" = ?4, error = ?5,"
+                    " hash = ?6, retry_us = ?7 WHERE id = ?1 AND outcome = 'running'",
+                    &run) ||
+        sdb_bind_values(s, run, "itinttn", run_id, run_outcome_name(e->outcome), e->finished_us,
+                        e->rows, e->error, e->built_hash,
+                        ok || e->retry_us <= 0 ? (int64_t)-1 : e->retry_us) ||
+        sdb_step_done(s, run, "cannot finish run"))
+        goto fail;
+    if (sqlite3_changes(s->db) == 0) {
+        sqlite3_finalize(run);
+        sdb_set_error(s, "cannot finish run %lld: no such run in progress", (long long)run_id);
+        return 1;
+    }
+    /* Only a success moves the built hash; a view removed meanwhile matches no row. */
+    if (ok && (sdb_prepare(s,
+                           "UPDATE views SET built_hash = ?2, last_success_us = ?3,"
+                           " last_duration_us = ?3 - (SELECT started_us FROM runs WHERE id = ?1),"
+                           " \"rows\" = ?4 WHERE name = (SELECT \"view\" FROM runs WHERE id = ?1)",
+                           &view) ||
+               sdb_bind_values(s, view, "itin", run_id, e->built_hash, e->finished_us, e->rows) ||
+               sdb_step_done(s, view, "cannot record success")))
+        goto fail;
+    sqlite3_finalize(run);
+    sqlite3_finalize(view);
+    return 0;
+fail:
+    sqlite3_finalize(run);
+    sqlite3_finalize(view);
+    return -1;
+}
+
+/*
+ * Writes the ends this process kept because the catalog could not take them,
+ * each in a transaction of its own. Call outside a transaction. Returns 0, or
+ * -1 when the catalog still cannot take one (it is kept again).
+ */
+static int flush_kept_ends(Store *s)
+{
+    int64_t run_id;
+    MarkerEnd end;
+    while (marker_take_end(s->key, &run_id, &end)) {
+        int rc = sdb_begin_write(s) == 0 ? write_end(s, run_id, &end) : -1;
+        if (rc == 0 && sdb_commit(s) != 0)
+            rc = -1;
+        if (rc != 0)
+            sdb_rollback(s);
+        if (rc < 0) {
+            marker_ended(s->key, run_id, &end);
+            marker_end_free(&end);
+            return -1;
+        }
+        /* rc 1: closed meanwhile (taken for interrupted): nothing more to write. */
+        marker_end_free(&end);
+    }
+    return 0;
+}
+
+/*
+ * Closes the running runs of view (of every view when view is NULL) whose
+ * build cannot be running (catalog/marker). Sets *live_pid to the process of
+ * one still building, or 0. Call inside a write transaction.
+ */
+static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *live_pid,
+                           int *closed)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    *live_pid = 0;
+    if (sdb_prepare(s,
+                    "SELECT id, pid, instance, process_start FROM runs"
+                    " WHERE outcome = 'running' AND (?1 IS NULL OR \"view\" = ?1)",
+                    &sel) ||
+        sdb_bind_values(s, sel, "t", view) ||
+        sdb_prepare(
+            s, "UPDATE runs SET outcome = 'cancelled', finished_us = ?2, error = ?3 WHERE id = ?1",
+            &upd))
+        goto fail;
+    int rc;
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(sel, 0);
+        int64_t pid = sdb_col_range(sel, 1, 1, INT32_MAX, 0);
+        const char *inst = (const char *)sqlite3_column_text(sel, 2);
+        const char *start = (const char *)sqlite3_column_text(sel, 3);
+        if (marker_judge(s->key, id, pid, inst, start) == MARKER_BUILDING) {
+            *live_pid = pid;
+            continue;
+        }
+        char *why;
+        if (pid == (int64_t)getpid() && inst && strcmp(inst, marker_instance()) == 0)
+            why = xstrdup("interrupted: the build ended but its end could not be recorded");
+        else if (pid > 0)
+            why = xasprintf("interrupted: process %lld ended during the run", (long long)pid);
+        else
+            why = xstrdup("interrupted: the process ended during the run");
+        int bad = sdb_bind_values(s, upd, "iit", id, now_us, why) ||
+                  sdb_step_done(s, upd, "cannot close run");
+        free(why);
+        if (bad)
+            goto fail;
+        if (closed)
+            (*closed)++;
+    }
+    if (rc != SQLITE_DONE) {
+        sdb_set_db_error(s, "cannot list running runs");
+        goto fail;
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return 0;
+fail:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return -1;
+}
+
+int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
+{
+    int64_t live;
+    *closed = 0;
+    if (flush_kept_ends(s) || sdb_begin_write(s))
+        return -1;
+    if (close_dead_runs(s, NULL, now_us, &live, closed) || sdb_commit(s)) {
+        sdb_rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
+int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
+                    int64_t *run_id)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t live = 0;
+    char *start = NULL;
+    *run_id = 0;
+    if (!view || !*view) {
+        sdb_set_error(s, "cannot record run: no view name");
+        return -1;
+    }
+    if ((size_t)trigger > RUN_TRIGGER_DEPENDENCY) {
+        sdb_set_error(s, "cannot record run: unknown trigger %d", (int)trigger);
+        return -1;
+    }
+    if (flush_kept_ends(s) || sdb_begin_write(s))
+        return -1;
+    if (close_dead_runs(s, view, started_us, &live, NULL))
+        goto fail;
+    if (live) {
+        sdb_set_error(s, "%s is already being built by process %lld", view, (long long)live);
+        sdb_rollback(s);
+        return 1;
+    }
+    start = marker_process_start(0);
+    if (sdb_prepare(s,
+                    "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid, instance,"
+                    " process_start) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+                    &st) ||
+        sdb_bind_values(s, st, "ttiitt", view, run_trigger_name(trigger), started_us,
+                        (int64_t)getpid(), marker_instance(), start) ||
+        sdb_step_done(s, st, "cannot record run"))
+        goto fail;
+    *run_id = (int64_t)sqlite3_last_insert_rowid(s->db);
+    /* Known as building before the commit lets another connection look at it. */
+    marker_claimed(s->key, *run_id);
+    if (sdb_commit(s)) {
+        marker_ended(s->key, *run_id, NULL);
+        *run_id = 0;
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    free(start);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    free(start);
+    sdb_rollback(s);
+    return -1;
+}
+
+int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
+                   int64_t finished_us, const char *error)
+{
+    sqlite3_stmt *st = NULL;
+    char *shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
+    if (!step || !*step) {
+        sdb_set_error(s, "cannot record step of run %lld: no step name", (long long)run_id);
+        goto fail;
+    }
+    if (sdb_prepare(s,
+                    "INSERT INTO run_steps (run_id, step, started_us, finished_us, error)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+                    &st) ||
+        sdb_bind_values(s, st, "itiit", run_id, step, started_us, finished_us, shown))
+        goto fail;
+    if (sdb_step_done(s, st, "cannot record step")) {
+        if (s->errcode == SQLITE_CONSTRAINT_FOREIGNKEY)
+            sdb_set_error(s, "cannot record step %s: no run %lld", step, (long long)run_id);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    free(shown);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    free(shown);
+    return -1;
+}
+
+int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finished_us,
+                     int64_t rows, const char *error, const char *built_hash, int64_t retry_us)
+{
+    bool ok = outcome == RUN_OK;
+    if ((size_t)outcome >= RUN_RUNNING) {
+        marker_ended(s->key, run_id, NULL);
+        sdb_set_error(s, "cannot finish run %lld: outcome \"%s\" does not end a run",
+                      (long long)run_id, run_outcome_name(outcome));
+        return -1;
+    }
+    if (ok && !built_hash) {
+        marker_ended(s->key, run_id, NULL);
+        sdb_set_error(s, "cannot finish run %lld: a successful run needs the hash it built",
+                      (long long)run_id);
+        return -1;
+    }
+    char *shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
+    MarkerEnd end = {.outcome = outcome,
+                     .finished_us = finished_us,
+                     .rows = rows,
+                     .error = shown,
+                     .built_hash = (char *)built_hash,
+                     .retry_us = retry_us};
+    int rc = -1;
+    if (fault_now("run_finish"))
+        sdb_set_error(s, "cannot finish run %lld: database or disk is full (fault injection)",
+                      (long long)run_id);
+    else if (flush_kept_ends(s) == 0 && sdb_begin_write(s) == 0 &&
+             (rc = write_end(s, run_id, &end)) == 0 && sdb_commit(s) != 0)
+        rc = -1;
+    if (rc != 0)
+        sdb_rollback(s);
+    /* The build is over whatever the catalog took: an end it could not take is kept. */
+    marker_ended(s->key, run_id, rc < 0 ? &end : NULL);
+    free(shown);
+    return rc == 0 ? 0 : -1;
+}
+
+#define RUN_SELECT                                                                                 \
+    "SELECT id, \"view\", \"trigger\", outcome, started_us, finished_us, \"rows\", error FROM "    \
+    "runs"
+#define RUN_ORDER " ORDER BY started_us DESC, id DESC LIMIT ?2"
+
+/* A run whose build ended, its end kept until the catalog takes it, shows that end. */
+static void show_kept_end(Store *s, StoreRun *run)
+{
+    MarkerEnd end;
+    if (strcmp(run->outcome, "running") != 0 || !marker_peek_end(s->key, run->id, &end))
+        return;
+    free(run->outcome);
+    run->outcome = xstrdup(run_outcome_name(end.outcome));
+    run->finished_us = end.finished_us;
+    run->rows = end.outcome == RUN_OK ? end.rows : -1;
+    free(run->error);
+    run->error = end.error;
+    end.error = NULL;
+    marker_end_free(&end);
+}
+
+static void run_free(StoreRun *run)
+{
+    free(run->view);
+    free(run->trigger);
+    free(run->outcome);
+    free(run->error);
+    for (size_t i = 0; i < run->n_steps; i++) {
+        free(run->steps[i].step);
+        free(run->steps[i].error);
+    }
+    free(run->steps);
+}
+
+/* Reads the steps of run in the order they ran. */
+static int read_steps(Store *s, sqlite3_stmt *st, StoreRun *run)
+{
+    size_t cap = 0;
+    int rc;
+    if (sdb_bind_values(s, st, "i", run->id))
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        grow_array((void **)&run->steps, &cap, run->n_steps + 1, sizeof *run->steps);
+        StoreStep *step = &run->steps[run->n_steps++];
+        step->step = sdb_col_text_nn(st, 0);
+        step->started_us = sdb_col_time(st, 1);
+        step->finished_us = sdb_col_time(st, 2);
+        step->error = sdb_col_text(st, 3);
+    }
+    if (rc != SQLITE_DONE)
+        sdb_set_db_error(s, "cannot list run steps");
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n)
+{
+    sqlite3_stmt *runs_st = NULL, *steps_st = NULL;
+    StoreRun *runs = NULL;
+    size_t count = 0, cap = 0;
+    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    if (sdb_begin_read(s))
+        goto fail;
+    if (sdb_prepare(s, view ? RUN_SELECT " WHERE \"view\" = ?1" RUN_ORDER : RUN_SELECT RUN_ORDER,
+                    &runs_st) ||
+        sdb_prepare(s,
+                    "SELECT step, started_us, finished_us, error FROM run_steps"
+                    " WHERE run_id = ?1 ORDER BY started_us, rowid",
+                    &steps_st) ||
+        sdb_bind_values(s, runs_st, "ti", view, max_rows))
+        goto fail;
+    while ((rc = sqlite3_step(runs_st)) == SQLITE_ROW) {
+        grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
+        StoreRun *run = &runs[count++];
+        memset(run, 0, sizeof *run);
+        run->id = sdb_col_int(runs_st, 0, 0);
+        run->view = sdb_col_text_nn(runs_st, 1);
+        run->trigger = sdb_col_text_nn(runs_st, 2);
+        run->outcome = sdb_col_text_nn(runs_st, 3);
+        run->started_us = sdb_col_time(runs_st, 4);
+        run->finished_us = sdb_col_time(runs_st, 5);
+        run->rows = sdb_col_range(runs_st, 6, 0, INT64_MAX, -1);
+        run->error = sdb_col_text(runs_st, 7);
+        show_kept_end(s, run);
+    }
+    if (rc != SQLITE_DONE) {
+        sdb_set_db_error(s, "cannot list runs");
+        goto fail;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (read_steps(s, steps_st, &runs[i]))
+            goto fail;
+    if (sdb_commit(s))
+        goto fail;
+    sqlite3_finalize(runs_st);
+    sqlite3_finalize(steps_st);
+    *out = runs;
+    *n = count;
+    return 0;
+fail:
+    sqlite3_finalize(runs_st);
+    sqlite3_finalize(steps_st);
+    sdb_rollback(s);
+    store_runs_free(runs, count);
+    return -1;
+}
+
+void store_runs_free(StoreRun *runs, size_t n)
+{
+    for (size_t i = 0; runs && i < n; i++)
+        run_free(&runs[i]);
+    free(runs);
+}
