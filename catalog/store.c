@@ -81,6 +81,12 @@ static const Migration migrations[] = {
     {2, "ALTER TABLE runs ADD COLUMN pid INTEGER;    -- process that runs it; NULL = unknown\n"},
     {3, "ALTER TABLE runs ADD COLUMN retry_us INTEGER; -- a failure of the view's own: its next "
         "try\n"},
+    {4, "CREATE TABLE notices (                     -- what notifications said, per view\n"
+        "    \"view\" TEXT PRIMARY KEY NOT NULL,\n"
+        "    failing INTEGER NOT NULL,              -- a failure was told and no recovery yet\n"
+        "    failure_sent_us INTEGER NOT NULL,      -- the last failure told; 0 = never\n"
+        "    overdue INTEGER NOT NULL               -- an alert_after breach was told\n"
+        ");\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1004,4 +1010,52 @@ void store_runs_free(StoreRun *runs, size_t n)
     for (size_t i = 0; runs && i < n; i++)
         run_free(&runs[i]);
     free(runs);
+}
+
+/* ---- Notification state (planner/notify) ---- */
+
+int store_notice_get(Store *s, const char *view, StoreNotice *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    if (prepare(s,
+                "SELECT n.failing, n.failure_sent_us, n.overdue,"
+                " (SELECT count(*) FROM runs r WHERE r.\"view\" = ?1 AND r.outcome = 'ok')"
+                " FROM (SELECT 1) LEFT JOIN notices n ON n.\"view\" = ?1",
+                &st) ||
+        bind_values(s, st, "t", view))
+        goto fail;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        set_db_error(s, "cannot read notification state");
+        goto fail;
+    }
+    out->failing = col_int(st, 0, 0) != 0;
+    out->failure_sent_us = col_int(st, 1, 0);
+    out->overdue = col_int(st, 2, 0) != 0;
+    out->ok_runs = col_int(st, 3, 0);
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+int store_notice_put(Store *s, const char *view, const StoreNotice *n)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare(s,
+                "INSERT INTO notices (\"view\", failing, failure_sent_us, overdue)"
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (\"view\") DO UPDATE SET"
+                " failing = excluded.failing, failure_sent_us = excluded.failure_sent_us,"
+                " overdue = excluded.overdue",
+                &st) ||
+        bind_values(s, st, "tiii", view, (int64_t)n->failing, n->failure_sent_us,
+                    (int64_t)n->overdue) ||
+        step_done(s, st, "cannot record notification state"))
+        goto fail;
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return -1;
 }
