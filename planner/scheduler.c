@@ -16,7 +16,10 @@
 #include "catalog/interval.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "planner/backoff.h"
+#include "planner/metrics.h"
+#include "planner/notify.h"
 #include "planner/refresh.h"
 #include "planner/worker.h"
 
@@ -142,11 +145,16 @@ static void log_result(const View *v, RunTrigger trigger, const PipelineResult *
                  run_trigger_name(trigger), res->error ? res->error : "");
 }
 
-/* Logs each build of rep (the catalog has recorded them, and with them the backoffs). */
+/*
+ * Logs each build of rep (the catalog has recorded them, and with them the backoffs), counts them
+ * for /metrics and hands them to the notifications.
+ */
 static void account(const RefreshReport *rep)
 {
     for (size_t k = 0; k < rep->n; k++)
         log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
+    metrics_count_report(rep);
+    notify_report(rep);
 }
 
 /* One poll: builds every stale view that no backoff holds back. */
@@ -306,8 +314,10 @@ static void run_requests(Scheduler *sc)
                 }
                 *p = twin->next;
                 copy_results(twin, req);
+                metrics_gauge_add(METRICS_SCHEDULER_QUEUE, -1);
                 twin->done(twin);
             }
+            metrics_gauge_add(METRICS_SCHEDULER_QUEUE, -1);
             req->done(req);
         }
         pthread_mutex_lock(&sc->lock);
@@ -327,6 +337,7 @@ void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
     if (!ended) {
         *sc->requests_tail = req;
         sc->requests_tail = &req->next;
+        metrics_gauge_add(METRICS_SCHEDULER_QUEUE, 1);
         pthread_cond_broadcast(&sc->wake);
     }
     pthread_mutex_unlock(&sc->lock);
