@@ -247,8 +247,8 @@ static void tell_failure(Notifier *n, const Event *e)
         char step[64];
         const char *why = notify_split_step(e->error, step, sizeof step);
         char *link = view_link(n, e->view);
-        char *text = xasprintf(":x: Refresh of %s failed%s%s: %s%s", e->view, *step ? " at " : "",
-                               step, why, link);
+        char *text = xasprintf(":x: Refresh of %s failed%s%s: %s%s", e->view,
+                               *step ? " at step " : "", step, why, link);
         post(n, n->settings->slack.failure_webhook, text);
         free(text);
         free(link);
@@ -628,9 +628,17 @@ int notify_start(const Settings *s, Notifier **out, char **error)
     pthread_mutex_lock(&active_lock);
     active = n;
     pthread_mutex_unlock(&active_lock);
-    log_info("notifications: on (%s%s%s)", *s->slack.failure_webhook ? " failures" : "",
-             *s->slack.success_webhook ? " successes" : "",
-             *s->slack.log_webhook ? " summary" : "");
+    StrVec on = {0};
+    if (*s->slack.failure_webhook)
+        strvec_push(&on, "failures");
+    if (*s->slack.success_webhook)
+        strvec_push(&on, "successes");
+    if (*s->slack.log_webhook)
+        strvec_push(&on, "summary");
+    char *kinds = strvec_join(&on, ", ");
+    log_info("notifications: on (%s)", kinds);
+    free(kinds);
+    strvec_free(&on);
     *out = n;
     return 0;
 fail:
