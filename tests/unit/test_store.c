@@ -288,6 +288,7 @@ static void test_migrates_a_version_1_catalog(void **state)
     Fixture *f = *state;
     store_close(open_store(f->db));
     /* Turn it back into what the first release wrote, with one run in it. */
+    sql_exec(f->db, "DROP TABLE notices");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN retry_us");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN pid");
     sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, finished_us, outcome)"
