@@ -226,6 +226,8 @@ static void assert_defaults_except_paths(const Settings *s)
     assert_string_equal(s->slack.failure_webhook, "");
     assert_string_equal(s->slack.success_webhook, "");
     assert_string_equal(s->slack.log_webhook, "");
+    assert_int_equal(s->slack.success_every, 60);
+    assert_int_equal(s->slack.log_every, 3600);
     assert_int_equal(s->not_in_release.n, 0);
 }
 
