@@ -198,8 +198,10 @@ void notify_report(const RefreshReport *rep)
     pthread_mutex_lock(&n->lock);
     for (size_t k = 0; k < rep->n; k++) {
         const PipelineResult *r = &rep->builds[k].result;
-        if (r->outcome == RUN_CANCELLED || r->busy)
-            continue; /* a stop, or another process's build: nothing to tell */
+        /* A stop, another process's build, or a view not built because one it reads failed
+           (that one's failure is told): nothing to tell. */
+        if (r->outcome == RUN_CANCELLED || r->busy || (r->outcome != RUN_OK && r->retry_us <= 0))
+            continue;
         if (n->n_events >= NOTIFY_MAX_EVENTS) {
             note_drop(n, "too many refreshes waiting to be looked at");
             continue;
