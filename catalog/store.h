@@ -138,7 +138,8 @@ typedef struct StoreNotice {
     bool failing;            /* a failure was told, and no recovery since */
     int64_t failure_sent_us; /* when a failure was last told; 0 = never */
     bool overdue;            /* an alert_after breach was told, and no recovery since */
-    int64_t ok_runs;         /* successful runs of the view on record (read only) */
+    int64_t ok_runs;         /* successful runs of the view on record, counted up to 2 (read
+                                only): 1 tells a view's first build */
 } StoreNotice;
 
 /* Fills *out (all zero for a view never told of). Returns 0 or -1. */

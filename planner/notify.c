@@ -398,7 +398,7 @@ static void summarize(Notifier *n, const StoreView *views, size_t count, int64_t
 static void periodic(Notifier *n)
 {
     int64_t mono = clock_mono_us();
-    bool check = mono >= n->next_check_us;
+    bool check = *n->settings->slack.failure_webhook && mono >= n->next_check_us;
     bool summary = *n->settings->slack.log_webhook && mono >= n->next_summary_us;
     if (!check && !summary)
         return;
