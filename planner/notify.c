@@ -209,8 +209,10 @@ void notify_report(const RefreshReport *rep)
         Event *e = xcalloc(1, sizeof *e);
         e->view = xstrdup(rep->builds[k].view->name);
         e->ok = r->outcome == RUN_OK;
-        if (!e->ok)
-            e->error = xstrndup(r->error ? r->error : pipeline_outcome_name(r), NOTIFY_MAX_ERROR);
+        if (!e->ok) {
+            const char *error = r->error ? r->error : pipeline_outcome_name(r);
+            e->error = xstrndup(error, strnlen(error, NOTIFY_MAX_ERROR));
+        }
         *n->events_tail = e;
         n->events_tail = &e->next;
         n->n_events++;
