@@ -144,7 +144,9 @@ static void render_gateway(MetricsText *t)
                (double)metrics_gauge(METRICS_SESSIONS_OPEN));
     render_one(t, "duro_gateway_sessions_total", "counter", "Client sessions opened.",
                (double)metrics_counter(METRICS_SESSIONS_OPENED));
-    metrics_text_family(t, "duro_gateway_bytes_total", "counter", "Bytes relayed, by direction.");
+    metrics_text_family(t, "duro_gateway_bytes_total", "counter",
+                        "Bytes the gateway took from one side for the other, by direction (to "
+                        "the warehouse: client statements Duro answers itself included).");
     const char *up[] = {"direction", "to_warehouse", NULL};
     const char *down[] = {"direction", "to_client", NULL};
     metrics_text_sample(t, "duro_gateway_bytes_total", up,
