@@ -163,7 +163,7 @@ static void text_value(MetricsText *t, double value)
     else if (value == floor(value) && fabs(value) < 1e15)
         metrics_text_printf(t, " %.0f\n", value);
     else
-        metrics_text_printf(t, " %.17g\n", value);
+        metrics_text_printf(t, " %.15g\n", value);
 }
 
 void metrics_text_sample(MetricsText *t, const char *name, const char *const *labels, double value)
