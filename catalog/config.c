@@ -20,6 +20,7 @@ typedef enum KeyType {
     KEY_INTERVAL,
     KEY_STALE_READ,
     KEY_BOOL,
+    KEY_DURATION, /* like an interval, and seconds too: 30s */
 } KeyType;
 
 static const struct {
@@ -35,7 +36,10 @@ static const struct {
     {"stale_read", KEY_STALE_READ},
     {"timeout", KEY_INTERVAL},
     {"enabled", KEY_BOOL},
+    {"alert_after", KEY_DURATION},
 };
+
+#define DURATION_MAX_SECONDS (366LL * 86400)
 
 /* The index of key in known_keys, or -1. */
 static int key_index(const char *key)
@@ -243,6 +247,13 @@ static char *normalize_value(const char *key, KeyType type, ConfigOp op, const c
         }
         *why = xasprintf("invalid stale_read '%s' (wait or serve)", value);
         return NULL;
+    case KEY_DURATION:
+        if (parse_duration(value, "smhdw", DURATION_MAX_SECONDS, &seconds) == 0)
+            return xstrdup(value);
+        *why = xasprintf("invalid duration '%s' for %s (a positive integer and s, m, h, d or w: "
+                         "90s, 30m, 2h)",
+                         value, key);
+        return NULL;
     case KEY_BOOL:
         if (str_ieq(value, "true") || str_ieq(value, "yes") || str_ieq(value, "on"))
             return xstrdup("true");
@@ -291,7 +302,8 @@ static void parse_line(const char *path, char *text, int line, ConfigFile *out, 
     if (k < 0) {
         diag_add(diags, path, line,
                  "unknown key '%s' (known: grant_select, diststyle, distkey, sortkey, "
-                 "snapshots_interval, snapshots_stored_for, stale_read, timeout, enabled)",
+                 "snapshots_interval, snapshots_stored_for, stale_read, timeout, enabled, "
+                 "alert_after)",
                  key);
         return;
     }
@@ -451,6 +463,11 @@ void config_apply(ViewConfig *c, const ConfigFile *f)
                 !reset && strcmp(e->value, "serve") == 0 ? STALE_READ_SERVE : STALE_READ_WAIT;
         } else if (strcmp(e->key, "enabled") == 0) {
             c->enabled = reset || strcmp(e->value, "true") == 0;
+        } else if (strcmp(e->key, "alert_after") == 0) {
+            c->alert_after = 0;
+            if (!reset &&
+                parse_duration(e->value, "smhdw", DURATION_MAX_SECONDS, &c->alert_after) != 0)
+                c->alert_after = 0;
         }
     }
 }
@@ -489,7 +506,19 @@ char *config_describe(const ViewConfig *c)
                   c->enabled ? "true" : "false");
     free(grants);
     free(sortkey);
+    if (c->alert_after) {
+        /* Written only when set, so that views configured without it keep their hash. */
+        char *with = xasprintf("%salert_after=%lld\n", out, (long long)c->alert_after);
+        free(out);
+        out = with;
+    }
     return out;
+}
+
+int64_t config_described_alert_after(const char *described)
+{
+    const char *line = described ? strstr(described, "\nalert_after=") : NULL;
+    return line ? strtoll(line + 13, NULL, 10) : 0;
 }
 
 StaleRead config_described_stale_read(const char *described)

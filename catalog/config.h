@@ -57,6 +57,7 @@ typedef struct ViewConfig {
     StaleRead stale_read;
     int64_t timeout; /* seconds */
     bool enabled;
+    int64_t alert_after; /* seconds without a successful refresh before a notification; 0 = off */
     ConfigOrigin distkey_origin;
     ConfigOrigin sortkey_origin;
 } ViewConfig;
@@ -82,5 +83,7 @@ void config_free(ViewConfig *c);
 char *config_describe(const ViewConfig *c);
 /* The stale_read of a config_describe text; STALE_READ_WAIT when it names none. */
 StaleRead config_described_stale_read(const char *described);
+/* The alert_after (seconds) of a config_describe text; 0 when it names none. */
+int64_t config_described_alert_after(const char *described);
 
 #endif

@@ -82,6 +82,12 @@ static const Migration migrations[] = {
         "try\n"},
     {4, "ALTER TABLE runs ADD COLUMN instance TEXT;      -- random id of the process's start\n"
         "ALTER TABLE runs ADD COLUMN process_start TEXT; -- boot id/start time of that process\n"},
+    {5, "CREATE TABLE notices (                     -- what notifications said, per view\n"
+        "    \"view\" TEXT PRIMARY KEY NOT NULL,\n"
+        "    failing INTEGER NOT NULL,              -- a failure was told and no recovery yet\n"
+        "    failure_sent_us INTEGER NOT NULL,      -- the last failure told; 0 = never\n"
+        "    overdue INTEGER NOT NULL               -- an alert_after breach was told\n"
+        ");\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -18,7 +18,7 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /*
  * Bounds of what is read back from the catalog, whoever wrote it: a timestamp
@@ -155,6 +155,20 @@ typedef struct StoreRun {
 /* Runs newest first; view NULL = all views; limit 0 = no limit. Returns 0 or -1. */
 int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n) MUST_CHECK;
 void store_runs_free(StoreRun *runs, size_t n);
+
+/* What the notifications (planner/notify) told of a view, so that a restart does not repeat it. */
+typedef struct StoreNotice {
+    bool failing;            /* a failure was told, and no recovery since */
+    int64_t failure_sent_us; /* when a failure was last told; 0 = never */
+    bool overdue;            /* an alert_after breach was told, and no recovery since */
+    int64_t ok_runs;         /* successful runs of the view on record, counted up to 2 (read
+                                only): 1 tells a view's first build */
+} StoreNotice;
+
+/* Fills *out (all zero for a view never told of). Returns 0 or -1. */
+int store_notice_get(Store *s, const char *view, StoreNotice *out) MUST_CHECK;
+/* Records what was told of view. Returns 0 or -1. */
+int store_notice_put(Store *s, const char *view, const StoreNotice *n) MUST_CHECK;
 
 /* The last SQLite error message of this connection. */
 const char *store_error(Store *s);

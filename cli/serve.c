@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/settings.h"
 #include "planner/dialect.h"
+#include "planner/notify.h"
 #include "planner/scheduler.h"
 #include "proxy/gateway.h"
 
@@ -82,10 +83,13 @@ int cli_serve(int argc, char **argv)
     for (size_t i = 0; i < s.not_in_release.n; i++)
         log_warn("%s is set, but what it configures is not in this release: it has no effect",
                  s.not_in_release.items[i]);
-    Scheduler *sc = scheduler_start(&s, d, &error);
+    Notifier *notifier = NULL; /* before the scheduler: it tells the notifier its builds */
+    Scheduler *sc =
+        notify_start(&s, &notifier, &error) == 0 ? scheduler_start(&s, d, &error) : NULL;
     if (!sc) {
         log_error("%s", error);
         free(error);
+        notify_stop(notifier);
         settings_free(&s);
         return 1;
     }
@@ -100,6 +104,7 @@ int cli_serve(int argc, char **argv)
         scheduler_cancel(sc);
         scheduler_wait(sc, 30000);
         scheduler_free(sc);
+        notify_stop(notifier);
         settings_free(&s);
         return 1;
     }
@@ -149,6 +154,7 @@ int cli_serve(int argc, char **argv)
     scheduler_free(sc);
     if (gw)
         gateway_free(gw);
+    notify_stop(notifier);
     settings_free(&s);
     log_info("stopped");
     return 0;

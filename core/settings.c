@@ -153,6 +153,10 @@ static const KeyDef keys[] = {
     {"slack", "failure_webhook", KEY_STRING, FIELD(slack.failure_webhook), "", true, NULL, NULL},
     {"slack", "success_webhook", KEY_STRING, FIELD(slack.success_webhook), "", true, NULL, NULL},
     {"slack", "log_webhook", KEY_STRING, FIELD(slack.log_webhook), "", true, NULL, NULL},
+    {"slack", "success_every", KEY_DURATION, FIELD(slack.success_every), "1m", false, NULL,
+     "a duration such as 30s, 1m or 1h"},
+    {"slack", "log_every", KEY_DURATION, FIELD(slack.log_every), "1h", false, NULL,
+     "a duration such as 10m, 1h or 1d"},
 };
 
 #define N_KEYS ARRAY_LEN(keys)
@@ -169,14 +173,9 @@ _Static_assert(SETTINGS_ALL == (1 << ARRAY_LEN(sections)) - 1, "one bit per sect
 static const struct {
     const char *section, *name;
 } not_in_release[] = {
-    {"catalog", "url"},
-    {"catalog", "publish"},
-    {"catalog", "schema"},
-    {"catalog", "readers"},
-    {"catalog", "publish_every"},
-    {"catalog", "keep_runs"},
+    {"catalog", "url"},     {"catalog", "publish"},       {"catalog", "schema"},
+    {"catalog", "readers"}, {"catalog", "publish_every"}, {"catalog", "keep_runs"},
     {"web", NULL},
-    {"slack", NULL},
 };
 
 /* The SettingsSection bit of a section named in the key table. */

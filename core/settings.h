@@ -102,10 +102,12 @@ typedef struct Settings {
         char *failure_webhook;
         char *success_webhook;
         char *log_webhook;
+        int64_t success_every; /* seconds: successes are told in one message this often */
+        int64_t log_every;     /* seconds between two summaries on log_webhook */
     } slack;
     /*
      * "[section] key" of each key set to something other than empty or its default whose feature
-     * is not in this release ([web], [slack], [catalog] publishing and shared catalogs): accepted
+     * is not in this release ([web], [catalog] publishing and shared catalogs): accepted
      * so that a configuration written for a later release loads, and listed here so that
      * `duro serve` can say that they have no effect.
      */

@@ -16,7 +16,10 @@
 #include "catalog/interval.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "planner/backoff.h"
+#include "planner/metrics.h"
+#include "planner/notify.h"
 #include "planner/refresh.h"
 #include "planner/worker.h"
 
@@ -189,13 +192,18 @@ static void log_result(const View *v, RunTrigger trigger, const PipelineResult *
                  run_trigger_name(trigger), res->error ? res->error : "");
 }
 
-/* Logs each build of rep (the catalog has recorded them, and with them the backoffs); a build
- * shared with another plan was logged by that plan. */
+/*
+ * Logs each build of rep (the catalog has recorded them, and with them the backoffs), counts them
+ * for /metrics and hands them to the notifications; a build shared with another plan was logged,
+ * counted and handed over by that plan.
+ */
 static void account(const RefreshReport *rep)
 {
     for (size_t k = 0; k < rep->n; k++)
         if (!rep->builds[k].result.shared)
             log_result(rep->builds[k].view, rep->builds[k].trigger, &rep->builds[k].result);
+    metrics_count_report(rep);
+    notify_report(rep);
 }
 
 /*
@@ -440,6 +448,8 @@ static void start_requests(Scheduler *sc)
             *tail = twin;
             tail = &twin->next;
         }
+        for (SchedulerRequest *r = req; r; r = r->next)
+            metrics_gauge_add(METRICS_SCHEDULER_QUEUE, -1); /* off the queue */
         sc->requests_tail = &sc->requests;
         while (*sc->requests_tail)
             sc->requests_tail = &(*sc->requests_tail)->next;
@@ -470,6 +480,7 @@ void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
     if (!ended) {
         *sc->requests_tail = req;
         sc->requests_tail = &req->next;
+        metrics_gauge_add(METRICS_SCHEDULER_QUEUE, 1);
         pthread_cond_broadcast(&sc->wake);
     }
     pthread_mutex_unlock(&sc->lock);

@@ -24,6 +24,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "proxy/backend.h"
 #include "proxy/codec.h"
 #include "proxy/evaluate.h"
@@ -127,6 +128,8 @@ bool gateway_admit(Gateway *gw, Session *s)
         return false;
     gw->admitted++;
     gw->opened++;
+    metrics_add(METRICS_SESSIONS_OPENED, 1);
+    metrics_gauge_add(METRICS_SESSIONS_OPEN, 1);
     return true;
 }
 
@@ -202,6 +205,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
         if (session_admitted(s)) {
             gw->admitted--;
             gw->closed++;
+            metrics_gauge_add(METRICS_SESSIONS_OPEN, -1);
         }
         session_free(s);
         atomic_fetch_sub(&gw->connections, 1);

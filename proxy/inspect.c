@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "proxy/codec.h"
 
 #define INSPECT_MAX_WAITS 16 /* stale views one statement waits for at most */
@@ -626,6 +627,8 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
 InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why)
 {
     InspectVerdict v;
+    if (in->wait.kind == WAIT_NONE) /* not again when a wait ends */
+        metrics_add(METRICS_STATEMENTS_INSPECTED, 1);
     switch (msg[0]) {
     case 'Q':
         v = inspect_query(in, msg, len);

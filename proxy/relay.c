@@ -11,7 +11,12 @@
 void relay_init(Relay *r, Stream *src, Stream *dst, uint32_t max_len, const RelayOps *ops,
                 void *arg)
 {
-    *r = (Relay){.src = src, .dst = dst, .max_len = max_len, .ops = ops, .arg = arg};
+    *r = (Relay){.src = src,
+                 .dst = dst,
+                 .max_len = max_len,
+                 .ops = ops,
+                 .arg = arg,
+                 .bytes_counter = METRICS_N_COUNTERS};
     stream_set_low_water(dst, RELAY_LOW_WATER);
 }
 
@@ -140,7 +145,11 @@ static int relay_move(Relay *r)
 
 int relay_pump(Relay *r)
 {
+    size_t before = evbuffer_get_length(stream_input(r->src));
     int rc = relay_move(r);
+    size_t after = evbuffer_get_length(stream_input(r->src));
+    if (before > after && r->bytes_counter != METRICS_N_COUNTERS)
+        metrics_add(r->bytes_counter, before - after);
     if (rc == 0)
         stream_flush(r->dst); /* one send for everything moved */
     return rc;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/metrics.h"
 #include "proxy/codec.h"
 #include "proxy/stream.h"
 
@@ -55,6 +56,9 @@ typedef struct Relay {
     size_t hold_size; /* size of the held message being waited for, or 0 */
     bool blocked;     /* reading src stopped because dst (or watch) is full */
     bool paused;      /* reading src stopped by a RELAY_PAUSE verdict */
+    /* Where the bytes taken from src are counted (core/metrics), once a pump; the owner sets it
+       after relay_init. METRICS_N_COUNTERS (relay_init's choice) counts nowhere. */
+    MetricsCounter bytes_counter;
 } Relay;
 
 /* Sets up a relay; sets dst's low-water mark. Reading src is the owner's to enable. */

@@ -632,6 +632,8 @@ static void session_backend_ready(Stream *server, const char *error, void *arg)
     relay_init(&s->up, s->client, server, s->env->max_message, &up_ops, s);
     relay_watch(&s->up, s->client); /* Duro's own answers go there */
     relay_init(&s->down, server, s->client, SESSION_SERVER_MAX_LEN, &down_ops, s);
+    s->up.bytes_counter = METRICS_BYTES_TO_WAREHOUSE;
+    s->down.bytes_counter = METRICS_BYTES_TO_CLIENTS;
     stream_setcb(server, server_read_cb, server_drained_cb, server_event_cb, s);
     stream_write(server, s->startup, s->startup_len);
     free(s->startup);

@@ -15,6 +15,7 @@
 #include "catalog/names.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "planner/backoff.h"
 #include "planner/staleness.h"
 
@@ -38,6 +39,7 @@ struct ViewsRefresh {
     SchedulerRequest req;
     Views *views;
     ViewsRefreshDone done; /* NULL when nobody waits */
+    int64_t submitted_us;  /* monotonic */
     void *arg;
     struct event *done_ev;
     struct ViewsRefresh *next; /* the list of refreshes not yet freed */
@@ -243,12 +245,29 @@ static void refresh_unlink_free(ViewsRefresh *r)
     free(r);
 }
 
+/* Counts a finished stale read's wait and a CALL's outcome (core/metrics). */
+static void views_count_done(const ViewsRefresh *r)
+{
+    if (r->req.trigger == RUN_TRIGGER_READ && r->done) {
+        metrics_observe(METRICS_STALE_WAIT_SECONDS, clock_mono_us() - r->submitted_us);
+    } else if (r->req.trigger == RUN_TRIGGER_CALL) {
+        static const MetricsCounter by_status[] = {
+            [SCHEDULER_DONE] = METRICS_CALLS_OK,
+            [SCHEDULER_UNKNOWN] = METRICS_CALLS_UNKNOWN,
+            [SCHEDULER_FAILED] = METRICS_CALLS_FAILED,
+            [SCHEDULER_CANCELLED] = METRICS_CALLS_CANCELLED,
+        };
+        metrics_add(by_status[r->req.status], 1);
+    }
+}
+
 /* On the gateway's thread, once the scheduler is done with the request. */
 static void refresh_done_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     ViewsRefresh *r = arg;
+    views_count_done(r);
     if (r->done)
         r->done(r->arg, r);
     else
@@ -276,6 +295,9 @@ ViewsRefresh *views_refresh(Views *vw, ViewsRefreshDone done, void *arg, const c
     r->req.trigger = trigger;
     r->req.done = refresh_request_done;
     r->req.arg = r;
+    r->submitted_us = clock_mono_us();
+    if (done && trigger == RUN_TRIGGER_READ)
+        metrics_add(METRICS_STALE_WAITS, 1);
     r->next = vw->refreshes;
     if (vw->refreshes)
         vw->refreshes->prev = r;

@@ -242,6 +242,36 @@ static void test_described_stale_read(void **state)
                      STALE_READ_SERVE);
 }
 
+/* alert_after: a duration (seconds too), inherited and reset like the others; described only
+ * when set, so that a view without it keeps the definition hash it had. */
+static void test_alert_after(void **state)
+{
+    (void)state;
+    ViewConfig c;
+    config_init(&c);
+    char *plain = config_describe(&c);
+    assert_null(strstr(plain, "alert_after"));
+    assert_int_equal(config_described_alert_after(plain), 0);
+    ConfigFile schema = parse_ok("x.conf", "alert_after = 2h\n");
+    config_apply(&c, &schema);
+    assert_int_equal(c.alert_after, 7200);
+    ConfigFile table = parse_ok("x/t.conf", "alert_after=90s\n");
+    config_apply(&c, &table);
+    char *text = config_describe(&c);
+    assert_int_equal(config_described_alert_after(text), 90);
+    ConfigFile reset = parse_ok("x/u.conf", "alert_after=null\n");
+    config_apply(&c, &reset);
+    assert_int_equal(c.alert_after, 0);
+    expect_problem("alert_after=soon\n", 1, "invalid duration 'soon' for alert_after");
+    expect_problem("alert_after=0m\n", 1, "invalid duration");
+    free(plain);
+    free(text);
+    config_file_free(&schema);
+    config_file_free(&table);
+    config_file_free(&reset);
+    config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_bad_line_skipped_rest_applies),
         cmocka_unit_test(test_describe_is_canonical),
         cmocka_unit_test(test_described_stale_read),
+        cmocka_unit_test(test_alert_after),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

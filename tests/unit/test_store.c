@@ -288,6 +288,7 @@ static void test_migrates_a_version_1_catalog(void **state)
     Fixture *f = *state;
     store_close(open_store(f->db));
     /* Turn it back into what the first release wrote, with one run in it. */
+    sql_exec(f->db, "DROP TABLE notices");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN process_start");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN instance");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN retry_us");
@@ -862,6 +863,29 @@ static void test_runs_kept_when_view_leaves(void **state)
     store_close(s);
 }
 
+/* What the notifications told of a view survives a reopen; successful runs are counted. */
+static void test_notices(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    StoreNotice n;
+    assert_int_equal(store_notice_get(s, "a.x", &n), 0);
+    assert_false(n.failing || n.overdue);
+    assert_true(n.failure_sent_us == 0 && n.ok_runs == 0);
+    record_run(s, "a.x", T1, RUN_OK, NULL, "h1", 1);
+    record_run(s, "a.x", T2, RUN_FAILED, "boom", NULL, -1);
+    n = (StoreNotice){.failing = true, .failure_sent_us = T2, .overdue = true};
+    assert_int_equal(store_notice_put(s, "a.x", &n), 0);
+    n.failing = false;
+    assert_int_equal(store_notice_put(s, "a.x", &n), 0);
+    store_close(s);
+    s = open_store(f->db);
+    assert_int_equal(store_notice_get(s, "a.x", &n), 0);
+    assert_false(n.failing);
+    assert_true(n.overdue && n.failure_sent_us == T2 && n.ok_runs == 1);
+    store_close(s);
+}
+
 static void test_run_errors(void **state)
 {
     Fixture *f = *state;
@@ -1086,6 +1110,7 @@ int main(void)
         TEST(test_one_build_of_a_view_at_a_time),
         TEST(test_runs_of_dead_processes_are_closed),
         TEST(test_runs_kept_when_view_leaves),
+        TEST(test_notices),
         TEST(test_run_errors),
         TEST(test_concurrent_readers),
         TEST(test_concurrent_first_open),
