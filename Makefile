@@ -12,7 +12,7 @@ ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I/usr/include/postgresql -MMD -MP $(CPPFLAGS)
 LIBS     := -lpg_query -lsqlite3 -lpq -levent -levent_pthreads -levent_openssl -lssl -lcrypto -linih -lcurl -lpthread -lm
 PYTHON   := /usr/bin/python3
 
-LIB_SRCS  := $(wildcard core/*.c catalog/*.c sqlengine/*.c planner/*.c proxy/*.c)
+LIB_SRCS  := $(wildcard core/*.c catalog/*.c sqlengine/*.c planner/*.c proxy/*.c web/*.c)
 CLI_SRCS  := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -22,7 +22,7 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
-                         cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
+                         web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
         bench-refresh bench-gateway bench-soak clean
