@@ -3,6 +3,7 @@
  * duration and rows over time, and the dependency graph in columns by depth. Every label is
  * escaped; every shape's <title> is its tooltip. Not for: reading the catalog.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +60,8 @@ void web_chart_timeline(struct evbuffer *b, const StoreRun *runs, size_t n, int6
         time_label(label, from_us + (int64_t)(span * k / 6), to_us - from_us);
         evbuffer_add_printf(b,
                             "<line class=\"axis\" x1=\"%.1f\" y1=\"14\" x2=\"%.1f\" y2=\"%d\"/>"
-                            "<text x=\"%.1f\" y=\"11\" text-anchor=\"middle\">%s</text>",
-                            x, x, height, x, label);
+                            "<text x=\"%.1f\" y=\"11\" text-anchor=\"%s\">%s</text>",
+                            x, x, height, x, k == 6 ? "end" : "middle", label);
     }
     for (int r = 0; r < rows; r++) {
         evbuffer_add_printf(b, "<text x=\"4\" y=\"%d\">", 30 + r * TL_ROW);
@@ -145,7 +146,26 @@ static void series(struct evbuffer *b, const char *title, const StoreRun *runs, 
         double y = H - B - (H - B - T) * (double)v / vspan;
         evbuffer_add_printf(b, "%.1f,%.1f ", x, y);
     }
-    evbuffer_add_printf(b, "\"/></svg>");
+    evbuffer_add_printf(b, "\"/>");
+    for (size_t i = n; i-- > 0;) { /* a dot for each run, its value as the tooltip */
+        int64_t v = rows ? runs[i].rows : runs[i].finished_us - runs[i].started_us;
+        if (!runs[i].finished_us || v < 0 || strcmp(runs[i].outcome, "ok") != 0)
+            continue;
+        double x =
+            points == 1 ? (L + W - 10) / 2.0 : L + (W - 10 - L) * (runs[i].started_us - t0) / span;
+        double y = H - B - (H - B - T) * (double)v / vspan;
+        char at[32], value[32];
+        web_time(at, runs[i].started_us);
+        if (rows)
+            snprintf(value, sizeof value, "%lld rows", (long long)v);
+        else
+            web_duration(value, v);
+        evbuffer_add_printf(b,
+                            "<circle class=\"dot\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\"><title>%s: %s"
+                            "</title></circle>",
+                            x, y, at, value);
+    }
+    evbuffer_add_printf(b, "</svg>");
 }
 
 void web_chart_series(struct evbuffer *b, const StoreRun *runs, size_t n)

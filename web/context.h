@@ -16,7 +16,7 @@
 #include "planner/scheduler.h"
 
 /* Rows on one page of /views and /api/views; runs in a page of /api/runs at most. */
-#define WEB_PAGE_VIEWS    100
+#define WEB_PAGE_VIEWS    50
 #define WEB_MAX_API_RUNS  500
 #define WEB_TIMELINE_RUNS 2000 /* runs drawn on / at most */
 #define WEB_GRAPH_VIEWS   2000 /* views drawn on /graph at most */

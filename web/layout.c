@@ -27,7 +27,7 @@ static const char css[] =
     ".bar-running,.node-running{fill:#3d7fe0}.bar-cancelled,.node-cancelled{fill:#9e9e9e}"
     ".bar-other,.node-never{fill:#e0b43a}.node-disabled{fill:#c4c4c4}"
     ".edge{stroke:#8b93a3;stroke-width:1;fill:none}.center{stroke:#1d2330;stroke-width:3}"
-    ".line{stroke:#3d7fe0;stroke-width:1.5;fill:none}.axis{stroke:#c5cad3}"
+    ".line{stroke:#3d7fe0;stroke-width:1.5;fill:none}.dot{fill:#3d7fe0}.axis{stroke:#c5cad3}"
     ".summary{font-size:16px;margin:8px 0}.pager a{margin-right:12px}"
     ".note{color:#555}.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}"
     "@media(max-width:900px){.grid{grid-template-columns:1fr}}\n";

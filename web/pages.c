@@ -72,7 +72,10 @@ void web_page_home(WebCtx *c, struct evhttp_request *req, int64_t from_us, int64
         b, "<p class=\"summary\">Last 24h: %lld views, %lld refreshes, load %.1f%%</p>",
         (long long)views, (long long)refreshes, load);
     int64_t span = to_us - from_us;
-    char earlier_from[32], earlier_to[32], later_from[32], later_to[32], zoom_from[32], zoom_to[32];
+    char earlier_from[32], earlier_to[32], later_from[32], later_to[32], zoom_from[32], zoom_to[32],
+        in_from[32], in_to[32];
+    web_time(in_from, from_us + span / 4);
+    web_time(in_to, to_us - span / 4);
     web_time(earlier_from, from_us - span);
     web_time(earlier_to, from_us);
     web_time(later_from, to_us);
@@ -82,9 +85,10 @@ void web_page_home(WebCtx *c, struct evhttp_request *req, int64_t from_us, int64
     evbuffer_add_printf(b,
                         "<h1>Runs from %s to %s</h1><p class=\"pager\">"
                         "<a href=\"/%s/%s/\">← earlier</a><a href=\"/%s/%s/\">later →</a>"
-                        "<a href=\"/%s/%s/\">zoom out</a><a href=\"/\">last 30 minutes</a></p>",
-                        from, to, earlier_from, earlier_to, later_from, later_to, zoom_from,
-                        zoom_to);
+                        "<a href=\"/%s/%s/\">zoom in</a><a href=\"/%s/%s/\">zoom out</a>"
+                        "<a href=\"/\">last 30 minutes</a></p>",
+                        from, to, earlier_from, earlier_to, later_from, later_to, in_from, in_to,
+                        zoom_from, zoom_to);
     web_chart_timeline(b, runs, n, from_us, to_us);
     if (n == WEB_TIMELINE_RUNS)
         evbuffer_add_printf(b,

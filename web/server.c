@@ -346,8 +346,8 @@ Web *web_start(const Settings *s, Scheduler *sc, char **error)
     evhttp_set_timeout(w->http, WEB_TIMEOUT_S);
     /* The others reach route(), which says 405. */
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(w->http, request_cb, w);
     if (!evhttp_bind_socket_with_handle(w->http, host, port)) {
         *error = xasprintf("web UI: cannot listen on %s", s->web.listen);

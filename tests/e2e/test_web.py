@@ -3,7 +3,7 @@ every route, its status code and JSON shape; escaping of what a view's SQL and e
 token (Bearer header, login cookie), cross-site POSTs refused; the Refresh buttons building
 through the scheduler (a `web` run); the start-up refusal of an open non-loopback address; the
 limits (headers, body, connections, a slow client); and headless Chromium rendering /, /views
-and a view page without console errors, screenshots kept under the test's tmp dir.
+and a view page without console errors, screenshots kept in tests/artifacts/web/.
 """
 import http.client
 import json
@@ -23,6 +23,8 @@ from conftest import built
 ALL_VIEWS = ["finances.detailed", "finances.simplified", "first.cities", "first.people",
              "first.shops", "second.child"]
 TOKEN = "s3cret-web-token-for-tests"
+# Where the Chromium test keeps its screenshots (ignored by git).
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
 
 
 def request(port, method, path, body=None, headers=None, timeout=15):
@@ -375,8 +377,8 @@ def render(url, shot, profile):
 def test_pages_render_in_chromium(duro, wh, example_repo, wait_until, tmp_path):
     serve(duro, wait_until, wh)
     base = f"http://127.0.0.1:{duro.web_port}"
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = ARTIFACTS
+    shots.mkdir(parents=True, exist_ok=True)
     for name, path, expect in (("runs", "/", "Last 24h: 6 views"),
                                ("views", "/views", "Refresh tree"),
                                ("view", "/views/first.people", "Run log"),
