@@ -25,7 +25,7 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[
                          web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
-        bench-refresh bench-gateway bench-soak clean
+        bench-refresh bench-gateway bench-soak bench-web clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -135,6 +135,10 @@ bench-refresh: $(BUILD)/duro
 bench-gateway: $(BUILD)/duro
 	@tools/install-deps bench
 	$(PYTHON) bench/gateway/run.py --duro $(abspath $(BUILD)/duro)
+
+# The web UI's pages on a catalog of 10,000 views and 1,000,000 runs (bench/web/run.py -h).
+bench-web: $(BUILD)/duro
+	$(PYTHON) bench/web/run.py --duro $(abspath $(BUILD)/duro)
 
 # Ten minutes of pgbench through Duro with a view refreshed every second (bench/soak/run.py -h);
 # fails when Duro's memory grows past warm-up or a transaction fails. Not part of CI.
