@@ -54,6 +54,8 @@ void web_url(struct evbuffer *b, const char *s);
 void web_time(char out[32], int64_t us);
 /* Formats a duration: "850 ms", "12.3 s", "4 min 5 s", "2 h 3 min". */
 void web_duration(char out[32], int64_t us);
+/* Formats an interval in seconds in its largest whole unit: "1d", "90m", "45s"; "" for 0. */
+void web_interval(char out[32], int64_t seconds);
 /* Parses an ISO timestamp: YYYY-MM-DD, then optionally THH:MM[:SS] and Z. 0 or -1. */
 int web_parse_time(const char *s, int64_t *us) MUST_CHECK;
 

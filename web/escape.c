@@ -106,6 +106,20 @@ void web_duration(char out[32], int64_t us)
                  (long long)(us / 60000000 % 60));
 }
 
+void web_interval(char out[32], int64_t seconds)
+{
+    static const struct {
+        int64_t s;
+        const char *unit;
+    } units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+    out[0] = '\0';
+    for (size_t i = 0; seconds > 0 && i < sizeof units / sizeof units[0]; i++)
+        if (seconds % units[i].s == 0) {
+            snprintf(out, 32, "%lld%s", (long long)(seconds / units[i].s), units[i].unit);
+            return;
+        }
+}
+
 int web_parse_time(const char *s, int64_t *us)
 {
     struct tm tm = {0};

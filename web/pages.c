@@ -145,14 +145,13 @@ void web_page_views(WebCtx *c, struct evhttp_request *req)
         evbuffer_add_printf(b, "</a></td><td class=\"state-%s\">%s</td>",
                             st == WEB_STATE_NEVER ? "never" : web_state_name(st),
                             web_state_name(st));
-        evbuffer_add_printf(b, "<td class=\"num\">");
-        if (v->interval)
-            evbuffer_add_printf(b, "%llds", (long long)v->interval);
-        evbuffer_add_printf(b, "</td><td class=\"num\">");
-        if (v->effective_interval)
-            evbuffer_add_printf(b, "%llds", (long long)v->effective_interval);
-        evbuffer_add_printf(b, "</td><td>%s</td><td class=\"num\">%s</td><td class=\"num\">",
-                            *last ? last : "never", took);
+        char own[32], effective[32];
+        web_interval(own, v->interval);
+        web_interval(effective, v->effective_interval);
+        evbuffer_add_printf(b,
+                            "<td class=\"num\">%s</td><td class=\"num\">%s</td><td>%s</td>"
+                            "<td class=\"num\">%s</td><td class=\"num\">",
+                            own, effective, *last ? last : "never", took);
         if (v->rows >= 0)
             evbuffer_add_printf(b, "%lld", (long long)v->rows);
         evbuffer_add_printf(b, "</td><td>");

@@ -174,8 +174,11 @@ void web_page_view(WebCtx *c, struct evhttp_request *req, const char *name)
         evbuffer_add_printf(b, "%lld", (long long)v.rows);
     else
         evbuffer_add_printf(b, "unknown");
-    evbuffer_add_printf(b, ". Interval: %llds (effective %llds).", (long long)v.interval,
-                        (long long)v.effective_interval);
+    char own[32], effective[32];
+    web_interval(own, v.interval);
+    web_interval(effective, v.effective_interval);
+    evbuffer_add_printf(b, ". Interval: %s (effective: %s).", *own ? own : "none",
+                        *effective ? effective : "none");
     if (v.retry_us)
         evbuffer_add_printf(b, " Next try after %d failure%s: %s.", v.failures,
                             v.failures == 1 ? "" : "s", next);
