@@ -2,13 +2,16 @@
 """Times the web UI's pages on a big catalog: 10,000 views and 1,000,000 runs.
 
     run.py --duro PATH [--views 10000] [--runs 1000000] [--requests 20] [--keep]
+           [--catalog KEPT/duro.db]
 
 Builds a catalog of its own in a temp dir: `duro serve` creates the schema, then this script
 writes --views views (a random dependency graph, 2 % of them failed) and --runs runs spread over
 the last 30 days (two steps each) straight into SQLite. Then `duro serve` runs with the web UI
 on a free port, no gateway, and a repository with a problem in it (so that the scheduler keeps
 the catalog as it is and builds nothing; no warehouse is needed). Each route is asked
---requests times, one request at a time; the median and the slowest are printed in ms.
+--requests times, one request at a time; the median and the slowest wall-clock times are
+printed in ms, and the CPU time Duro spent per request (utime + stime from /proc/PID/stat: on a
+shared machine, the steadier figure).
 Standard library only.
 """
 import argparse
@@ -94,6 +97,12 @@ def fill(catalog, n_views, n_runs):
     return names
 
 
+def cpu_ms(pid):
+    """The CPU time process pid has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def get(port, path):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     t = time.perf_counter()
@@ -114,6 +123,7 @@ def main():
     ap.add_argument("--runs", type=int, default=1000000)
     ap.add_argument("--requests", type=int, default=20)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--catalog", help="a catalog this script wrote before (--keep), used as it is")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="duro-bench-web-"))
     views = work / "views"
@@ -125,18 +135,26 @@ def main():
     log = open(work / "duro.log", "w")
     proc = None
     try:
-        # The first start creates the catalog's schema.
-        proc = subprocess.Popen([args.duro, "serve", "-c", conf], stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 20
-        while not catalog.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1)
-        proc.terminate()
-        proc.wait(30)
-        t = time.perf_counter()
-        names = fill(catalog, args.views, args.runs)
-        print(f"catalog: {args.views} views, {args.runs} runs written in "
-              f"{time.perf_counter() - t:.1f} s ({catalog.stat().st_size / 1e6:.0f} MB)")
+        if args.catalog:
+            catalog = Path(args.catalog)
+            write_conf(conf, catalog, views, port)
+            with sqlite3.connect(catalog) as db:
+                names = [r[0] for r in db.execute("SELECT name FROM views ORDER BY rowid")]
+        else:
+            # The first start creates the catalog's schema.
+            proc = subprocess.Popen([args.duro, "serve", "-c", conf], stdout=log, stderr=log,
+                                    env=env)
+            deadline = time.monotonic() + 20
+            while not catalog.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)
+            proc.terminate()
+            proc.wait(30)
+            t = time.perf_counter()
+            names = fill(catalog, args.views, args.runs)
+            print(f"catalog: {args.views} views, {args.runs} runs written in "
+                  f"{time.perf_counter() - t:.1f} s ({catalog.stat().st_size / 1e6:.0f} MB)",
+                  flush=True)
         proc = subprocess.Popen([args.duro, "serve", "-c", conf], stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + 20
         while True:
@@ -151,13 +169,17 @@ def main():
         routes = ["/", "/views", "/views?page=50", f"/views/{view}", "/graph", "/api/views",
                   f"/api/views/{view}", "/api/runs", f"/api/runs?view={view}",
                   "/api/runs?limit=500"]
-        print(f"{'route':<34} {'median ms':>10} {'max ms':>8} {'bytes':>9}")
+        print(f"{'route':<34} {'median ms':>10} {'max ms':>8} {'CPU ms':>7} {'bytes':>9}",
+              flush=True)
         for route in routes:
             times, size = [], 0
+            cpu = cpu_ms(proc.pid)
             for _ in range(args.requests):
                 ms, size = get(port, route)
                 times.append(ms)
-            print(f"{route:<34} {statistics.median(times):>10.1f} {max(times):>8.1f} {size:>9}")
+            cpu = (cpu_ms(proc.pid) - cpu) / args.requests
+            print(f"{route:<34} {statistics.median(times):>10.1f} {max(times):>8.1f} {cpu:>7.1f} "
+                  f"{size:>9}", flush=True)
     finally:
         if proc and proc.poll() is None:
             proc.terminate()
