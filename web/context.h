@@ -28,7 +28,7 @@ typedef struct WebCtx {
     const Settings *settings;
     Scheduler *scheduler;
     Store *store;         /* the web thread's own catalog connection */
-    WebHealth *health;    /* the cached warehouse check */
+    WebHealth *health;    /* the warehouse check of /healthz, on its own thread */
     char session[65];     /* the login cookie's value (hex HMAC of the token); "" = no token */
     atomic_int refreshes; /* refreshes submitted and not done yet */
 } WebCtx;
@@ -120,6 +120,7 @@ void web_login(WebCtx *c, struct evhttp_request *req);
 
 /* ---- /healthz's warehouse check (health.c) ---- */
 
+/* Starts the thread that checks the warehouse; web_health_free stops it. */
 WebHealth *web_health_new(const Settings *s);
 void web_health_free(WebHealth *h);
 

@@ -140,8 +140,7 @@ def test_every_page_and_api_route_answers(duro, wh, example_repo, wait_until):
     assert get_json(port, "/api/runs?since=yesterday")[0] == 400
     assert get_json(port, "/api/runs?limit=-1")[0] == 400
 
-    status, _, body = get(port, "/healthz")
-    assert (status, body) == (200, "ok\n")
+    wait_until(lambda: get(port, "/healthz")[2] == "ok\n", 15, "/healthz to say ok", p)
     assert get(port, "/metrics")[0] == 200
     status, headers, _ = get(port, "/static/duro.css")
     assert status == 200 and headers["content-type"].startswith("text/css")
@@ -267,7 +266,7 @@ def test_the_token_guards_actions(duro, wh, example_repo, wait_until):
     assert TOKEN not in p.logs()
 
 
-def test_an_open_address_without_a_token_is_refused(duro, wh, example_repo):
+def test_an_open_address_without_a_token_is_refused(duro, wh, example_repo, wait_until):
     duro.write_conf(dbname=wh.dbname, web=True)
     conf = duro.conf_path.read_text().replace("listen = 127.0.0.1:" + str(duro.web_port),
                                               f"listen = 0.0.0.0:{duro.web_port}")
@@ -281,7 +280,7 @@ def test_an_open_address_without_a_token_is_refused(duro, wh, example_repo):
     duro.conf_path.write_text(conf.replace("[web]\n", "[web]\npublic = on\n"))
     p = duro.start()
     p.wait_listening(duro.web_port)
-    assert get(duro.web_port, "/healthz")[0] == 200
+    wait_until(lambda: get(duro.web_port, "/healthz")[0] == 200, 15, "/healthz", p)
     p.send_signal(signal.SIGTERM)
     assert p.wait(15) == 0
     duro.conf_path.write_text(conf.replace("[web]\n", f"[web]\ntoken = {TOKEN}\n"))
@@ -295,6 +294,8 @@ def test_an_open_address_without_a_token_is_refused(duro, wh, example_repo):
 
 
 def test_healthz_says_why_and_opens_one_connection(duro, wh, example_repo, wait_until):
+    """/healthz answers from the last check of the warehouse: a hundred requests open no
+    connection, and a warehouse that stops answering turns it to 503 with the reason."""
     p = serve(duro, wait_until, wh)
     port = duro.web_port
 
@@ -302,6 +303,7 @@ def test_healthz_says_why_and_opens_one_connection(duro, wh, example_repo, wait_
         return wh.sql("select count(*) from pg_stat_activity where datname = %s "
                       "and pid <> pg_backend_pid()", (wh.dbname,))[0][0]
 
+    wait_until(lambda: get(port, "/healthz")[0] == 200, 15, "the first check", p)
     before = connections()
     for _ in range(100):
         assert get(port, "/healthz")[0] == 200
