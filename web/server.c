@@ -240,10 +240,9 @@ static void route(Web *w, struct evhttp_request *req, const char *path)
     if (strcmp(path, "/login") == 0 && (get || post))
         return web_login(c, req);
     if (post) {
-        const char *rest = api ? path + strlen("/api/views/") : path + strlen("/views/");
-        bool views_path =
-            api ? strncmp(path, "/api/views/", 11) == 0 : strncmp(path, "/views/", 7) == 0;
-        if (views_path && split_view_path(rest, name, sizeof name, &action) &&
+        const char *prefix = api ? "/api/views/" : "/views/";
+        if (strncmp(path, prefix, strlen(prefix)) == 0 &&
+            split_view_path(path + strlen(prefix), name, sizeof name, &action) &&
             (strcmp(action, "refresh") == 0 || strcmp(action, "refresh-tree") == 0))
             return web_action_refresh(c, req, name, strcmp(action, "refresh-tree") == 0, api);
         return web_reply_error(req, 405, api, "this address takes no POST");
