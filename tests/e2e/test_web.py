@@ -93,9 +93,9 @@ def test_every_page_and_api_route_answers(duro, wh, example_repo, wait_until):
 
     status, _, body = get(port, "/views/first.cities")
     assert status == 200
-    assert "select" in body.lower() and "Run log" in body and "create_temp" in body
-    assert "Tests" in body and "cities_test" not in body  # the tests' text, not "No tests."
-    assert "No tests." not in body
+    assert "Run log" in body and "create_temp" in body
+    assert "from first.cities_raw" in body  # its SQL, from the repository
+    assert "correct_capital_of_france" in body  # its tests (first/cities_test.sql)
     assert "stale_read=" in body  # the resolved configuration
     assert 'href="/views/first.shops"' in body  # shops reads cities: drawn downstream
     assert get(port, "/views/first.nope")[0] == 404
@@ -176,6 +176,23 @@ def test_what_views_hold_is_escaped(duro, wh, tmp_path, wait_until):
     assert data["state"] == "failed" and "<script>alert(1)</script>" in data["last_error"]
     raw = get(port, "/api/views/x.bad")[2]
     assert "<script" not in raw  # JSON escapes < and > too
+
+
+def test_a_run_in_progress_shows(duro, wh, tmp_path, wait_until):
+    repo = tmp_path / "views"
+    (repo / "x").mkdir(parents=True)
+    (repo / "x" / "slow - 1h.sql").write_text("select 1 as a from (select pg_sleep(4)) s\n")
+    duro.write_conf(dbname=wh.dbname, web=True)
+    p = duro.start()
+    p.wait_listening(duro.web_port)
+    port = duro.web_port
+    body = wait_until(lambda: (lambda b: b if "In progress (1)" in b else None)(get(port, "/")[2]),
+                      15, "the run in progress on /", p)
+    assert 'href="/views/x.slow"' in body.split("In progress (1)", 1)[1]
+    assert get_json(port, "/api/views/x.slow")[1]["state"] == "running"
+    assert 'class="node-running' in get(port, "/graph")[2]
+    wait_until(lambda: "In progress (0)" in get(port, "/")[2], 30, "the run's end", p)
+    assert get_json(port, "/api/views/x.slow")[1]["state"] == "ok"
 
 
 # -- actions and the token --------------------------------------------------------------------
