@@ -1,14 +1,17 @@
 /*
  * The web UI's HTTP server (see web.h): its thread and event base, libevent's evhttp with every
- * limit set (header and body size, timeouts, a cap on connections), the security headers of
- * every reply, and the routing of a path to its handler. Not for: what a page shows (pages.c,
+ * limit set (header and body size, timeouts, a cap on open connections: at the cap the listener
+ * stops accepting, and the next ones wait in the kernel's queue), the security headers of every
+ * reply, and the routing of a path to its handler. Not for: what a page shows (pages.c,
  * view.c, api.c) or who may act (auth.c).
  */
 #include "web/web.h"
 
 #include <arpa/inet.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #define WEB_TIMEOUT_S       10
 #define WEB_MAX_CONNECTIONS 64
 #define WEB_MAX_PATH        1024
+#define WEB_SWEEP_MS        200 /* how often closed connections are counted out */
 
 struct Web {
     WebCtx ctx;
@@ -30,9 +34,16 @@ struct Web {
     struct evhttp *http;
     pthread_t thread;
     bool started;
-    /* The connections that sent a request and are still open, up to WEB_MAX_CONNECTIONS. */
-    struct evhttp_connection *conns[WEB_MAX_CONNECTIONS];
-    size_t n_conns;
+    struct evconnlistener *listener; /* evhttp's, disabled while at the cap */
+    struct event *sweep_ev;
+    /*
+     * Every accepted connection's bufferevent, with a reference of ours: evhttp frees it when
+     * the connection ends (its event callback is then cleared), and the sweep counts it out and
+     * drops our reference, which closes the socket. Room for more than the cap, for the
+     * connections one wake-up of the listener may accept before it is disabled.
+     */
+    struct bufferevent *socks[2 * WEB_MAX_CONNECTIONS];
+    size_t n_socks;
 };
 
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
@@ -167,31 +178,40 @@ bool web_query_param(struct evhttp_request *req, const char *name, char *out, si
 
 /* ---- connections ---- */
 
-static void conn_closed_cb(struct evhttp_connection *conn, void *arg)
+/* Called by evhttp for each connection it accepts: the bufferevent it will use, counted. */
+static struct bufferevent *conn_new_cb(struct event_base *base, void *arg)
 {
     Web *w = arg;
-    for (size_t i = 0; i < w->n_conns; i++)
-        if (w->conns[i] == conn) {
-            w->conns[i] = w->conns[--w->n_conns];
-            return;
-        }
+    struct bufferevent *bev = xnonnull(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+    if (w->n_socks < ARRAY_LEN(w->socks)) {
+        bufferevent_incref(bev);
+        w->socks[w->n_socks++] = bev;
+    }
+    if (w->n_socks >= WEB_MAX_CONNECTIONS && w->listener)
+        evconnlistener_disable(w->listener);
+    return bev;
 }
 
-/* Counts req's connection; false (and a 503 that closes it) when there are too many. */
-static bool conn_admit(Web *w, struct evhttp_request *req)
+/* Counts out the connections evhttp has freed (or closed); accepts again below the cap. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    for (size_t i = 0; i < w->n_conns; i++)
-        if (w->conns[i] == conn)
-            return true;
-    if (w->n_conns >= WEB_MAX_CONNECTIONS) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        web_reply_error(req, 503, false, "too many connections to the web UI; try again");
-        return false;
+    (void)fd;
+    (void)what;
+    Web *w = arg;
+    for (size_t i = 0; i < w->n_socks;) {
+        /* evhttp keeps its event callback on a connection for as long as it lives (the read
+         * callback comes and goes); bufferevent_free clears it. */
+        bufferevent_event_cb eventcb = NULL;
+        bufferevent_getcb(w->socks[i], NULL, NULL, &eventcb, NULL);
+        if (eventcb && bufferevent_getfd(w->socks[i]) != -1) {
+            i++;
+            continue;
+        }
+        bufferevent_decref(w->socks[i]);
+        w->socks[i] = w->socks[--w->n_socks];
     }
-    w->conns[w->n_conns++] = conn;
-    evhttp_connection_set_closecb(conn, conn_closed_cb, w);
-    return true;
+    if (w->n_socks < WEB_MAX_CONNECTIONS && w->listener)
+        evconnlistener_enable(w->listener);
 }
 
 /* ---- routing ---- */
@@ -280,8 +300,6 @@ static void route(Web *w, struct evhttp_request *req, const char *path)
 static void request_cb(struct evhttp_request *req, void *arg)
 {
     Web *w = arg;
-    if (!conn_admit(w, req))
-        return;
     const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (!raw || !*raw || strlen(raw) > WEB_MAX_PATH)
         return web_reply_error(req, raw && *raw ? 414 : 400, false, "bad path");
@@ -348,10 +366,16 @@ Web *web_start(const Settings *s, Scheduler *sc, char **error)
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(w->http, request_cb, w);
-    if (!evhttp_bind_socket_with_handle(w->http, host, port)) {
+    evhttp_set_bevcb(w->http, conn_new_cb, w);
+    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(w->http, host, port);
+    if (!bound) {
         *error = xasprintf("web UI: cannot listen on %s", s->web.listen);
         goto fail;
     }
+    w->listener = evhttp_bound_socket_get_listener(bound);
+    w->sweep_ev = xnonnull(event_new(w->base, -1, EV_PERSIST, sweep_cb, w));
+    struct timeval every = {0, WEB_SWEEP_MS * 1000};
+    event_add(w->sweep_ev, &every);
     if (pthread_create(&w->thread, NULL, thread_main, w) != 0) {
         *error = xasprintf("web UI: cannot start its thread");
         goto fail;
@@ -379,8 +403,12 @@ void web_free(Web *w)
     if (!w)
         return;
     web_stop(w);
+    if (w->sweep_ev)
+        event_free(w->sweep_ev);
     if (w->http)
-        evhttp_free(w->http);
+        evhttp_free(w->http); /* frees every connection; then ours are the last references */
+    for (size_t i = 0; i < w->n_socks; i++)
+        bufferevent_decref(w->socks[i]);
     if (w->base)
         event_base_free(w->base);
     web_health_free(w->ctx.health);
