@@ -12,7 +12,7 @@ ALL_CPPFLAGS = -D_GNU_SOURCE -I. -I/usr/include/postgresql -MMD -MP $(CPPFLAGS)
 LIBS     := -lpg_query -lsqlite3 -lpq -levent -levent_pthreads -levent_openssl -lssl -lcrypto -linih -lcurl -lpthread -lm
 PYTHON   := /usr/bin/python3
 
-LIB_SRCS  := $(wildcard core/*.c catalog/*.c sqlengine/*.c planner/*.c proxy/*.c)
+LIB_SRCS  := $(wildcard core/*.c catalog/*.c sqlengine/*.c planner/*.c proxy/*.c web/*.c)
 CLI_SRCS  := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -22,10 +22,10 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
-                         cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
+                         web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
-        bench-refresh bench-swaplock bench-gateway bench-soak clean
+        bench-refresh bench-swaplock bench-gateway bench-soak bench-web clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -139,6 +139,10 @@ bench-swaplock: $(BUILD)/duro
 bench-gateway: $(BUILD)/duro
 	@tools/install-deps bench
 	$(PYTHON) bench/gateway/run.py --duro $(abspath $(BUILD)/duro)
+
+# The web UI's pages on a catalog of 10,000 views and 1,000,000 runs (bench/web/run.py -h).
+bench-web: $(BUILD)/duro
+	$(PYTHON) bench/web/run.py --duro $(abspath $(BUILD)/duro)
 
 # Ten minutes of pgbench through Duro with a view refreshed every second (bench/soak/run.py -h);
 # fails when Duro's memory grows past warm-up or a transaction fails. Not part of CI.

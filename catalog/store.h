@@ -170,6 +170,41 @@ int store_notice_get(Store *s, const char *view, StoreNotice *out) MUST_CHECK;
 /* Records what was told of view. Returns 0 or -1. */
 int store_notice_put(Store *s, const char *view, const StoreNotice *n) MUST_CHECK;
 
+/* ---- reads for the web UI (web/): bounded, each served by an index ---- */
+
+int store_web_count_views(Store *s, int64_t *n) MUST_CHECK;
+/*
+ * A page of views, failed ones first, then by last refresh (newest first; never built last),
+ * then name: limit views from offset, each as store_get_view fills it. Returns 0 or -1.
+ */
+int store_web_views_page(Store *s, size_t offset, size_t limit, StoreView **out,
+                         size_t *n) MUST_CHECK;
+/*
+ * Up to limit views by name with only name, depends_on, enabled, built_hash (NULL or ""),
+ * last_failed and running filled in: what a drawn dependency graph needs. Returns 0 or -1.
+ */
+int store_web_graph(Store *s, size_t limit, StoreView **out, size_t *n) MUST_CHECK;
+/* Appends to out the views that read view (up to 1000, by name). Returns 0 or -1. */
+int store_web_dependents(Store *s, const char *view, StrVec *out) MUST_CHECK;
+/* The mean duration of view's last 20 successful runs; -1 when it has none. Returns 0 or -1. */
+int store_web_mean_duration(Store *s, const char *view, int64_t *mean_us) MUST_CHECK;
+/* How many runs started since since_us, and their time spent building until now_us. */
+int store_web_activity(Store *s, int64_t since_us, int64_t now_us, int64_t *runs,
+                       int64_t *busy_us) MUST_CHECK;
+/* Up to limit runs (newest first, no steps) that ran during [from_us, to_us). Returns 0 or -1. */
+int store_web_runs_window(Store *s, int64_t from_us, int64_t to_us, size_t limit, StoreRun **out,
+                          size_t *n) MUST_CHECK;
+/* Up to limit runs in progress, oldest first, no steps. Returns 0 or -1. */
+int store_web_runs_running(Store *s, size_t limit, StoreRun **out, size_t *n) MUST_CHECK;
+/*
+ * Up to limit runs with their steps, newest first: of view (NULL = all), started at since_us or
+ * later, and after the run before_id in that order (0 = from the newest). Returns 0 or -1.
+ */
+int store_web_runs(Store *s, const char *view, int64_t since_us, int64_t before_id, size_t limit,
+                   StoreRun **out, size_t *n) MUST_CHECK;
+/* 0 when the catalog answers a query, -1 (store_error says why) when it does not. */
+int store_web_ping(Store *s) MUST_CHECK;
+
 /* The last SQLite error message of this connection. */
 const char *store_error(Store *s);
 

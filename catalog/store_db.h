@@ -60,5 +60,14 @@ int64_t sdb_col_int(sqlite3_stmt *st, int i, int64_t if_null);
 int64_t sdb_col_range(sqlite3_stmt *st, int i, int64_t min, int64_t max, int64_t if_unknown);
 /* A timestamp column (0 .. STORE_MAX_TIME_US); 0 = unknown. */
 int64_t sdb_col_time(sqlite3_stmt *st, int i);
+/* The columns sdb_read_run reads, in its order. */
+#define RUN_SELECT                                                                                 \
+    "SELECT id, \"view\", \"trigger\", outcome, started_us, finished_us, \"rows\", error FROM "    \
+    "runs"
+/* Fills *run from a row of RUN_SELECT (values out of range read as unknown; a build whose end
+ * the catalog could not take shows that end). */
+void sdb_read_run(Store *s, sqlite3_stmt *st, StoreRun *run);
+/* Reads the steps of run (its id bound to st's first parameter) in the order they ran. 0 or -1. */
+int sdb_read_steps(Store *s, sqlite3_stmt *st, StoreRun *run);
 
 #endif

@@ -281,9 +281,6 @@ int store_run_finish(Store *s, int64_t run_id, RunOutcome outcome, int64_t finis
     return rc == 0 ? 0 : -1;
 }
 
-#define RUN_SELECT                                                                                 \
-    "SELECT id, \"view\", \"trigger\", outcome, started_us, finished_us, \"rows\", error FROM "    \
-    "runs"
 #define RUN_ORDER " ORDER BY started_us DESC, id DESC LIMIT ?2"
 
 /* A run whose build ended, its end kept until the catalog takes it, shows that end. */
@@ -302,6 +299,20 @@ static void show_kept_end(Store *s, StoreRun *run)
     marker_end_free(&end);
 }
 
+void sdb_read_run(Store *s, sqlite3_stmt *st, StoreRun *run)
+{
+    memset(run, 0, sizeof *run);
+    run->id = sdb_col_int(st, 0, 0);
+    run->view = sdb_col_text_nn(st, 1);
+    run->trigger = sdb_col_text_nn(st, 2);
+    run->outcome = sdb_col_text_nn(st, 3);
+    run->started_us = sdb_col_time(st, 4);
+    run->finished_us = sdb_col_time(st, 5);
+    run->rows = sdb_col_range(st, 6, 0, INT64_MAX, -1);
+    run->error = sdb_col_text(st, 7);
+    show_kept_end(s, run);
+}
+
 static void run_free(StoreRun *run)
 {
     free(run->view);
@@ -316,7 +327,7 @@ static void run_free(StoreRun *run)
 }
 
 /* Reads the steps of run in the order they ran. */
-static int read_steps(Store *s, sqlite3_stmt *st, StoreRun *run)
+int sdb_read_steps(Store *s, sqlite3_stmt *st, StoreRun *run)
 {
     size_t cap = 0;
     int rc;
@@ -358,23 +369,14 @@ int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, si
     while ((rc = sqlite3_step(runs_st)) == SQLITE_ROW) {
         grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
         StoreRun *run = &runs[count++];
-        memset(run, 0, sizeof *run);
-        run->id = sdb_col_int(runs_st, 0, 0);
-        run->view = sdb_col_text_nn(runs_st, 1);
-        run->trigger = sdb_col_text_nn(runs_st, 2);
-        run->outcome = sdb_col_text_nn(runs_st, 3);
-        run->started_us = sdb_col_time(runs_st, 4);
-        run->finished_us = sdb_col_time(runs_st, 5);
-        run->rows = sdb_col_range(runs_st, 6, 0, INT64_MAX, -1);
-        run->error = sdb_col_text(runs_st, 7);
-        show_kept_end(s, run);
+        sdb_read_run(s, runs_st, run);
     }
     if (rc != SQLITE_DONE) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
     for (size_t i = 0; i < count; i++)
-        if (read_steps(s, steps_st, &runs[i]))
+        if (sdb_read_steps(s, steps_st, &runs[i]))
             goto fail;
     if (sdb_commit(s))
         goto fail;

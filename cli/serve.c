@@ -1,6 +1,6 @@
 /*
- * duro serve: the daemon. Loads the configuration, starts the gateway and the
- * scheduler and handles signals: SIGHUP re-scans the views repository; SIGTERM
+ * duro serve: the daemon. Loads the configuration, starts the gateway, the web
+ * UI and the scheduler and handles signals: SIGHUP re-scans the views repository; SIGTERM
  * or SIGINT stop accepting clients and scheduling, and let client sessions and
  * running builds finish for [worker] grace before closing and cancelling them
  * (a second signal does that at once).
@@ -19,6 +19,7 @@
 #include "planner/notify.h"
 #include "planner/scheduler.h"
 #include "proxy/gateway.h"
+#include "web/web.h"
 
 /* After sessions were told to close, how long to wait for them before exiting anyway. */
 #define SERVE_CLOSE_WAIT_US (5 * CLOCK_US_PER_SECOND)
@@ -28,7 +29,8 @@ static const char usage[] =
     "\n"
     "Runs the daemon: the gateway on [gateway] listen (none when it is empty), relaying\n"
     "clients to the warehouse, and the scheduler, refreshing stale views of the views\n"
-    "repository, dependencies first, every [worker] poll. Logs one line per event to stderr.\n"
+    "repository, dependencies first, every [worker] poll; the web UI on [web] listen (none\n"
+    "when it is empty). Logs one line per event to stderr.\n"
     "Signals: SIGHUP re-scans the repository; SIGTERM drains and exits.\n"
     "\n"
     "  -c, --config FILE   configuration (default: duro.conf)\n"
@@ -83,6 +85,13 @@ int cli_serve(int argc, char **argv)
     for (size_t i = 0; i < s.not_in_release.n; i++)
         log_warn("%s is set, but what it configures is not in this release: it has no effect",
                  s.not_in_release.items[i]);
+    /* A web UI anyone on the network could act through is refused before anything starts. */
+    if (web_check_settings(&s, &error) != 0) {
+        log_error("%s", error);
+        free(error);
+        settings_free(&s);
+        return 2;
+    }
     Notifier *notifier = NULL; /* before the scheduler: it tells the notifier its builds */
     Scheduler *sc =
         notify_start(&s, &notifier, &error) == 0 ? scheduler_start(&s, d, &error) : NULL;
@@ -105,6 +114,24 @@ int cli_serve(int argc, char **argv)
         scheduler_wait(sc, 30000);
         scheduler_free(sc);
         notify_stop(notifier);
+        settings_free(&s);
+        return 1;
+    }
+
+    Web *web = NULL;
+    if (*s.web.listen == '\0')
+        log_info("no web UI: [web] listen is empty");
+    else if (!(web = web_start(&s, sc, &error))) {
+        log_error("%s", error);
+        free(error);
+        if (gw)
+            gateway_halt(gw);
+        scheduler_stop(sc);
+        scheduler_cancel(sc);
+        scheduler_wait(sc, 30000);
+        scheduler_free(sc);
+        if (gw)
+            gateway_free(gw);
         settings_free(&s);
         return 1;
     }
@@ -149,9 +176,11 @@ int cli_serve(int argc, char **argv)
         if (signals && sessions_done && scheduler_wait(sc, 0))
             break;
     }
+    web_stop(web); /* no more refreshes asked for from the web UI */
     if (gw)
-        gateway_halt(gw); /* no more refreshes asked for; then the scheduler ends the queued ones */
+        gateway_halt(gw); /* nor from the gateway; then the scheduler ends the queued ones */
     scheduler_free(sc);
+    web_free(web);
     if (gw)
         gateway_free(gw);
     notify_stop(notifier);

@@ -175,7 +175,6 @@ static const struct {
 } not_in_release[] = {
     {"catalog", "url"},     {"catalog", "publish"},       {"catalog", "schema"},
     {"catalog", "readers"}, {"catalog", "publish_every"}, {"catalog", "keep_runs"},
-    {"web", NULL},
 };
 
 /* The SettingsSection bit of a section named in the key table. */

@@ -107,7 +107,7 @@ typedef struct Settings {
     } slack;
     /*
      * "[section] key" of each key set to something other than empty or its default whose feature
-     * is not in this release ([web], [catalog] publishing and shared catalogs): accepted
+     * is not in this release ([catalog] publishing and shared catalogs): accepted
      * so that a configuration written for a later release loads, and listed here so that
      * `duro serve` can say that they have no effect.
      */

@@ -1,6 +1,6 @@
 """`make demo`, run as a newcomer would, without a terminal: it must come up, print the psql
-command, serve the queries the README's walkthrough uses through the gateway, and on Ctrl-C
-(SIGINT to its process group) stop Duro and its PostgreSQL cluster and remove its files. Twice in
+command and the web UI's address, serve the queries the README's walkthrough uses through the
+gateway, and on Ctrl-C (SIGINT to its process group) stop Duro and its PostgreSQL cluster and remove its files. Twice in
 a row, as a second `make demo` must work as well as the first."""
 
 import os
@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from conftest import PSQL, REPO, clean_env, duro_bin
@@ -92,6 +93,10 @@ def run_demo_once(walkthrough, views=None):
         assert workdir.is_dir()
         for line in ("CALL duro_refresh('first.cities');", "select * from duro.status;"):
             assert line in out
+        # The web UI's address, printed, answers.
+        web = re.search(r"^The web UI: (http://127\.0\.0\.1:\d+/) ", out, re.M).group(1)
+        with urllib.request.urlopen(web + "healthz", timeout=10) as r:
+            assert r.status == 200
         if duro_bin().resolve().parent == REPO / "build":
             # The walkthrough's first command, verbatim, after `make demo` alone.
             check = subprocess.run("./duro check examples/views", shell=True, cwd=REPO,
