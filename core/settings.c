@@ -261,6 +261,17 @@ static bool listen_valid(const char *s)
     return memchr(s, ':', hostlen) == NULL;
 }
 
+int settings_listen_split(const char *listen, char **host, uint16_t *port)
+{
+    if (!listen_valid(listen))
+        return -1;
+    const char *colon = strrchr(listen, ':');
+    size_t len = (size_t)(colon - listen);
+    *host = listen[0] == '[' ? xstrndup(listen + 1, len - 2) : xstrndup(listen, len);
+    *port = (uint16_t)atoi(colon + 1);
+    return 0;
+}
+
 /* Splits a comma-separated list into v (cleared first), trimming items, dropping empty ones. */
 static void parse_list(const char *value, StrVec *v)
 {

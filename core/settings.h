@@ -150,4 +150,8 @@ int settings_parse_size(const char *s, int64_t *bytes) MUST_CHECK;
 /* Parses a duration "30s", "10m", "2h", "1d" (also a bare number of seconds). Returns 0 or -1. */
 int settings_parse_duration(const char *s, int64_t *seconds) MUST_CHECK;
 
+/* The host (brackets of an IPv6 address taken off; caller frees) and port of a valid HOST:PORT
+ * listen value. Returns 0, or -1 when it is not one. */
+int settings_listen_split(const char *listen, char **host, uint16_t *port) MUST_CHECK;
+
 #endif

@@ -486,17 +486,18 @@ static void *gateway_thread(void *arg)
 /* Resolves HOST:PORT (settings checked its shape) for bind(). */
 static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *len, char **error)
 {
-    const char *colon = strrchr(listen, ':');
-    char *host = xstrndup(listen, (size_t)(colon - listen));
-    if (host[0] == '[') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
+    char *host = NULL, service[8];
+    uint16_t port;
+    if (settings_listen_split(listen, &host, &port) != 0) {
+        *error = xasprintf("[gateway] listen %s: not HOST:PORT", listen);
+        return -1;
     }
+    snprintf(service, sizeof service, "%u", (unsigned)port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    int rc = getaddrinfo(host, service, &hints, &res);
     free(host);
     if (rc != 0) {
         *error = xasprintf("[gateway] listen %s: %s", listen, gai_strerror(rc));

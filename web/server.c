@@ -53,30 +53,6 @@ static void use_pthreads(void)
     evthread_use_pthreads();
 }
 
-/* Splits "HOST:PORT" ("[::1]:8080" too). Returns 0, or -1. host has room for the address. */
-static int split_listen(const char *listen, char *host, size_t n, uint16_t *port)
-{
-    const char *colon = strrchr(listen, ':');
-    if (!colon || colon == listen)
-        return -1;
-    size_t len = (size_t)(colon - listen);
-    const char *start = listen;
-    if (*start == '[' && len >= 2 && start[len - 1] == ']') {
-        start++;
-        len -= 2;
-    }
-    if (len + 1 > n)
-        return -1;
-    memcpy(host, start, len);
-    host[len] = '\0';
-    char *end = NULL;
-    long p = strtol(colon + 1, &end, 10);
-    if (!end || *end || p <= 0 || p > 65535)
-        return -1;
-    *port = (uint16_t)p;
-    return 0;
-}
-
 /* Whether host names this machine only: localhost, 127.0.0.0/8 or ::1. */
 static bool host_is_loopback(const char *host)
 {
@@ -93,17 +69,19 @@ static bool host_is_loopback(const char *host)
 
 int web_check_settings(const Settings *s, char **error)
 {
-    char host[256];
+    char *host = NULL;
     uint16_t port;
     *error = NULL;
     if (!*s->web.listen)
         return 0;
-    if (split_listen(s->web.listen, host, sizeof host, &port) != 0) {
+    if (settings_listen_split(s->web.listen, &host, &port) != 0) {
         *error =
             xasprintf("[web] listen: invalid address '%s' (expected HOST:PORT)", s->web.listen);
         return -1;
     }
-    if (!host_is_loopback(host) && !*s->web.token && s->web.public_mode != SETTINGS_ON) {
+    bool open = !host_is_loopback(host);
+    free(host);
+    if (open && !*s->web.token && s->web.public_mode != SETTINGS_ON) {
         *error = xasprintf("[web] listen = %s is reachable from other machines, and [web] token is "
                            "empty: anyone there could refresh views. Set [web] token, listen on "
                            "127.0.0.1, or set [web] public = on to allow it",
@@ -334,12 +312,12 @@ static void *thread_main(void *arg)
 
 Web *web_start(const Settings *s, Scheduler *sc, char **error)
 {
-    char host[256];
+    char *host = NULL;
     uint16_t port;
     *error = NULL;
     if (web_check_settings(s, error) != 0)
         return NULL;
-    if (split_listen(s->web.listen, host, sizeof host, &port) != 0) {
+    if (settings_listen_split(s->web.listen, &host, &port) != 0) {
         *error = xasprintf("[web] listen: invalid address '%s'", s->web.listen);
         return NULL;
     }
@@ -368,6 +346,8 @@ Web *web_start(const Settings *s, Scheduler *sc, char **error)
     evhttp_set_gencb(w->http, request_cb, w);
     evhttp_set_bevcb(w->http, conn_new_cb, w);
     struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(w->http, host, port);
+    free(host);
+    host = NULL;
     if (!bound) {
         *error = xasprintf("web UI: cannot listen on %s", s->web.listen);
         goto fail;
@@ -385,6 +365,7 @@ Web *web_start(const Settings *s, Scheduler *sc, char **error)
              *s->web.token ? " (actions need [web] token)" : "");
     return w;
 fail:
+    free(host);
     web_free(w);
     return NULL;
 }
