@@ -73,7 +73,8 @@ struct EvalPool {
     EvalJob *finished; /* JOB_DONE, for the loop */
     EvalJob *running[EVAL_THREADS];
     /* read only once started */
-    Settings wh; /* only the [warehouse] keys are set */
+    Settings wh; /* only what wh_connect reads: [warehouse], and the catalog's path and
+                    [worker] instance that name its sessions */
     char *catalog_path;
     StrVec admins;
     int64_t timeout_s;
@@ -615,6 +616,8 @@ EvalPool *eval_start(struct event_base *base, const Settings *s, char **error)
     p->wh.warehouse.password = xstrdup(s->warehouse.password);
     p->wh.warehouse.sslmode = xstrdup(s->warehouse.sslmode);
     p->catalog_path = xstrdup(s->catalog.path);
+    p->wh.catalog.path = p->catalog_path;
+    p->wh.worker.instance = xstrdup(s->worker.instance ? s->worker.instance : "");
     strvec_copy(&p->admins, &s->worker.admins);
     p->timeout_s = s->gateway.duro_query_timeout;
     p->max_bytes = s->gateway.duro_query_max_bytes;
@@ -667,6 +670,7 @@ void eval_free(EvalPool *p)
     free(p->wh.warehouse.user);
     free(p->wh.warehouse.password);
     free(p->wh.warehouse.sslmode);
+    free(p->wh.worker.instance);
     free(p->catalog_path);
     strvec_free(&p->admins);
     pthread_cond_destroy(&p->wake);
