@@ -16,9 +16,11 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from conftest import built
+from pgcluster import SUPERUSER
 
 ALL_VIEWS = ["finances.detailed", "finances.simplified", "first.cities", "first.people",
              "first.shops", "second.child"]
@@ -147,6 +149,39 @@ def test_every_page_and_api_route_answers(duro, wh, example_repo, wait_until):
     assert get(port, "/nope")[0] == 404
     assert request(port, "PUT", "/views")[0] == 405
     assert request(port, "POST", "/views")[0] == 405
+
+
+def metric(text, name, **labels):
+    """The value of the sample name{labels} in a Prometheus text exposition, or None."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    head = f"{name}{{{want}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(head):
+            return float(line[len(head):].split()[0])
+    return None
+
+
+def test_metrics_count_what_the_daemon_did(duro, wh, example_repo, wait_until):
+    """/metrics on the running daemon: the first builds are counted by view and outcome, a
+    session through the gateway and its statements are counted, a CALL duro_refresh is counted
+    by outcome, and each view's seconds since its last good refresh is there to alert on."""
+    p = serve(duro, wait_until, wh)
+    conn = psycopg.connect(host="127.0.0.1", port=duro.gateway_port, dbname=wh.dbname,
+                           user=SUPERUSER, sslmode="disable", connect_timeout=10, autocommit=True)
+    with conn:
+        conn.execute("select count(*) from first.cities").fetchone()
+        conn.execute("call duro_refresh('first.cities')")
+    status, headers, body = get(duro.web_port, "/metrics")
+    assert status == 200, body
+    assert headers["content-type"].startswith("text/plain"), headers
+    assert "# TYPE duro_refreshes_total counter" in body
+    assert metric(body, "duro_refreshes_total", view="first.cities", outcome="ok") >= 2, body
+    assert metric(body, "duro_gateway_sessions_total") >= 1, body
+    assert metric(body, "duro_gateway_statements_inspected_total") >= 2, body
+    assert metric(body, "duro_refresh_calls_total", outcome="ok") >= 1, body
+    since = metric(body, "duro_view_seconds_since_success", view="first.cities")
+    assert since is not None and 0 <= since < 60, body
+    assert p.running()
 
 
 def test_what_views_hold_is_escaped(duro, wh, tmp_path, wait_until):
