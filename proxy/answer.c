@@ -238,6 +238,12 @@ void answer_sync(Answer *a)
     drop_portal(a, "");
 }
 
+void answer_end_transaction(Answer *a)
+{
+    while (a->portals)
+        drop_portal(a, a->portals->name);
+}
+
 void answer_forget_unnamed(Answer *a, bool statement, bool portal)
 {
     if (statement)

@@ -60,6 +60,9 @@ bool answer_skipping(const Answer *a);
 void answer_skip(Answer *a);
 /* Sync: ends the skipping. */
 void answer_sync(Answer *a);
+/* The transaction ended (a ReadyForQuery outside a transaction block): every portal of Duro's
+ * is gone, as PostgreSQL closes its portals at the end of their transaction. */
+void answer_end_transaction(Answer *a);
 /* The warehouse took over an unnamed statement or portal: Duro's is gone. */
 void answer_forget_unnamed(Answer *a, bool statement, bool portal);
 

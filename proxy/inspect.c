@@ -163,6 +163,8 @@ bool inspect_server_ready(Inspect *in, char tx_status)
         return true;
     }
     in->sync.batch_error = false;
+    if (tx_status == 'I')
+        answer_end_transaction(in->answer); /* the client's transaction ended */
     if (in->sync.pending_z == 0)
         in->ops->resume(in->arg);
     return false;
@@ -190,6 +192,13 @@ static RelayVerdict inspect_unexamined(Inspect *in, char type)
 
 RelayVerdict inspect_header(Inspect *in, char type, size_t size)
 {
+    /*
+     * A Query or FunctionCall after extended-protocol messages without a Sync: were one of those
+     * in error, the warehouse would discard it without a ReadyForQuery. It is held (whatever its
+     * size) for inspect_statement to learn that first, and one after an error is discarded.
+     */
+    if ((type == 'Q' || type == 'F') && (in->sync.unsynced || answer_skipping(in->answer)))
+        return RELAY_HOLD;
     switch (type) {
     case 'Q':
     case 'P':
@@ -247,6 +256,15 @@ static void inspect_notice(Inspect *in, const char *severity, const char *messag
     if (codec_buf_ok(&b))
         in->ops->to_client(in->arg, b.data, b.len);
     codec_buf_free(&b);
+}
+
+/* A ReadyForQuery of Duro's; outside a transaction block, Duro's portals are gone with the
+ * transaction that held them, as PostgreSQL's are. */
+static void inspect_put_ready(Inspect *in, CodecBuf *out)
+{
+    codec_put_ready(out, in->tx_status);
+    if (in->tx_status == 'I')
+        answer_end_transaction(in->answer);
 }
 
 /* Sends b (answers of Duro's) to the client. */
@@ -347,7 +365,7 @@ static bool inspect_refuse_read(Inspect *in, bool extended)
         answer_error(in->answer, &out, VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, true);
     } else {
         codec_put_error(&out, "ERROR", VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, NULL, NULL);
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
     }
     inspect_answer(in, &out);
     free(in->refusal);
@@ -413,6 +431,28 @@ static const InterceptInfo *inspect_classify(Inspect *in, const char *sql, size_
     return views_classify(in->env->views, sql);
 }
 
+/*
+ * A Query or FunctionCall: after extended-protocol messages without a Sync,
+ * Duro's Sync tells first whether one of them was in error (INSPECT_WAIT until
+ * the warehouse answers it); after an error it is discarded up to the client's
+ * Sync, as PostgreSQL does (INSPECT_ANSWER). INSPECT_PASS: go on with it.
+ */
+static InspectVerdict inspect_after_extended(Inspect *in)
+{
+    if (in->sync.unsynced && !inspect_warehouse_idle(in))
+        return INSPECT_WAIT;
+    return answer_skipping(in->answer) ? INSPECT_ANSWER : INSPECT_PASS;
+}
+
+/* A FunctionCall, held because it came after extended-protocol messages without a Sync. */
+static InspectVerdict inspect_function_call(Inspect *in)
+{
+    InspectVerdict v = inspect_after_extended(in);
+    if (v == INSPECT_PASS)
+        in->sync.pending_z++;
+    return v;
+}
+
 /* A simple Query. */
 static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
 {
@@ -426,7 +466,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         in->wait.cancelled = false;
         codec_put_error(&out, "ERROR", "57014", "canceling statement due to user request", NULL,
                         NULL);
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
@@ -437,7 +477,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         }
         answer_eval_result(in->answer, NULL, &out);
         in->wait.kind = WAIT_NONE;
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
@@ -447,9 +487,18 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
             return INSPECT_WAIT;
         }
         inspect_finish_call(in, NULL, &out);
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
+    }
+    if (in->wait.kind == WAIT_NONE && !in->refusal) {
+        InspectVerdict v = inspect_after_extended(in);
+        if (v == INSPECT_PASS && len > in->env->limit)
+            (void)inspect_unexamined(in, 'Q');
+        if (v != INSPECT_PASS || len > in->env->limit) {
+            codec_buf_free(&out);
+            return v;
+        }
     }
     const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
     if (info->kind == INTERCEPT_PASS) {
@@ -473,7 +522,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         codec_buf_free(&out);
         return INSPECT_WAIT;
     }
-    codec_put_ready(&out, in->tx_status);
+    inspect_put_ready(in, &out);
     inspect_answer(in, &out);
     return INSPECT_ANSWER;
 }
@@ -532,7 +581,7 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
             return INSPECT_WAIT;
         answer_sync(in->answer);
         codec_buf_init(&out, 64);
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
@@ -632,6 +681,9 @@ InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, co
         break;
     case 'P':
         v = inspect_parse(in, msg, len);
+        break;
+    case 'F':
+        v = inspect_function_call(in);
         break;
     default:
         v = inspect_extended(in, msg, len);
