@@ -376,12 +376,14 @@ static void put_rows(CodecBuf *out, const VtStatement *vt, const VtValue *rows, 
         (*pos)++;
         sent++;
     }
-    if (*pos < nrows) {
+    /* As PostgreSQL: suspended once max_rows went, even with no row left; the tag counts this
+     * Execute's rows. */
+    if (max_rows > 0 && sent == (size_t)max_rows) {
         codec_put_portal_suspended(out);
         return;
     }
     char tag[32];
-    snprintf(tag, sizeof tag, "SELECT %zu", nrows);
+    snprintf(tag, sizeof tag, "SELECT %zu", sent);
     codec_put_command_complete(out, tag);
 }
 

@@ -21,13 +21,30 @@ typedef enum InspectWaitKind {
     WAIT_EVAL, /* a query on duro.status / duro.runs, until the pool has evaluated it */
 } InspectWaitKind;
 
-/* The extended-protocol bookkeeping: what the warehouse still owes the client. */
+/*
+ * The extended-protocol bookkeeping: what the warehouse still owes the client.
+ * The open batch is what was relayed since the last Sync or Query: the
+ * warehouse runs it in one implicit transaction and, after an error, discards
+ * the rest of it up to a Sync. Before Duro answers a message of its own, it
+ * must know whether the batch failed (then PostgreSQL would discard the
+ * message): an error the warehouse reported tells, and otherwise Duro's probe,
+ * a Close of a statement nobody has and a Flush, whose CloseComplete comes
+ * only when nothing before it failed. The probe leaves the batch open, as the
+ * client left it.
+ */
 typedef struct InspectSync {
     int pending_z;    /* ReadyForQuery messages the warehouse still owes */
-    bool unsynced;    /* extended-protocol messages relayed since the last Sync */
-    bool swallow_z;   /* the last pending ReadyForQuery answers a Sync of Duro's own */
-    bool batch_error; /* the warehouse reported an error since its last ReadyForQuery */
+    bool open_batch;  /* extended-protocol messages relayed since the last Sync or Query */
+    bool unchecked;   /* of those, some relayed since Duro last learned that none failed */
+    bool batch_error; /* the warehouse reported an error in the open batch */
+    bool probing;     /* Duro's probe is on its way */
+    bool swallow_z;   /* the one pending ReadyForQuery answers a Sync of Duro's own */
+    bool unnamed;     /* the client parsed an unnamed statement in the warehouse since a Query */
+    size_t closes;    /* CloseComplete messages the open batch still owes the client */
 } InspectSync;
+
+/* The statement Duro's probe closes: a name no client uses (Close of a missing one succeeds). */
+#define INSPECT_PROBE_NAME "duro probe \x01"
 
 /* The refreshes the held client message waits for. */
 typedef struct InspectWait {
@@ -153,39 +170,74 @@ bool inspect_server_ready(Inspect *in, char tx_status)
     in->tx_status = tx_status;
     if (in->sync.pending_z > 0)
         in->sync.pending_z--;
-    if (in->sync.swallow_z && in->sync.pending_z == 0) {
-        /* Ours: the warehouse caught up; what was skipped after an error stays skipped. */
-        in->sync.swallow_z = false;
-        if (in->sync.batch_error)
-            answer_skip(in->answer);
-        in->sync.batch_error = false;
-        in->ops->resume(in->arg);
-        return true;
-    }
-    in->sync.batch_error = false;
-    if (tx_status == 'I')
+    bool ours = in->sync.swallow_z && in->sync.pending_z == 0;
+    in->sync.swallow_z = in->sync.swallow_z && !ours;
+    if (!ours && tx_status == 'I')
         answer_end_transaction(in->answer); /* the client's transaction ended */
     if (in->sync.pending_z == 0)
         in->ops->resume(in->arg);
-    return false;
+    return ours;
 }
 
 void inspect_server_error(Inspect *in)
 {
+    if (in->sync.pending_z > 0 || !in->sync.open_batch)
+        return; /* in a batch that ended: the client's Sync or Query ended its skipping */
     in->sync.batch_error = true;
+    if (in->sync.probing) {
+        in->sync.probing = false; /* the warehouse discards the probe */
+        in->ops->resume(in->arg);
+    }
+}
+
+bool inspect_server_close_complete(Inspect *in)
+{
+    if (in->sync.swallow_z)
+        return true; /* Duro's Close of the unnamed statement, before its Sync */
+    if (in->sync.pending_z > 0 || !in->sync.open_batch)
+        return false;
+    if (in->sync.closes > 0) {
+        in->sync.closes--; /* a client's Close */
+        return false;
+    }
+    if (!in->sync.probing)
+        return false;
+    in->sync.probing = false; /* Duro's probe: nothing before it failed */
+    in->ops->resume(in->arg);
+    return true;
 }
 
 /* ---- the client's side ----------------------------------------------------------- */
 
+/* An extended-protocol message of the client's is relayed: the batch is open. */
+static void inspect_relayed(Inspect *in, char type)
+{
+    in->sync.open_batch = true;
+    in->sync.unchecked = true;
+    if (type == 'C')
+        in->sync.closes++;
+}
+
+/* A Sync, Query or FunctionCall of the client's is relayed: it ends the batch, and a
+ * ReadyForQuery is owed for it. */
+static void inspect_relayed_end(Inspect *in)
+{
+    in->sync.pending_z++;
+    in->sync.open_batch = in->sync.unchecked = in->sync.batch_error = false;
+    in->sync.closes = 0;
+}
+
 /* A Query or Parse too large to hold: relayed unexamined, as inspect_query/parse relay one. */
 static RelayVerdict inspect_unexamined(Inspect *in, char type)
 {
+    /* Its name is not known: were it unnamed, it would replace an unnamed one of Duro's. */
+    answer_forget_unnamed(in->answer, true, type == 'Q');
     if (type == 'Q') {
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
+        in->sync.unnamed = false;
     } else {
-        /* Its name is not known yet: were it unnamed, it would replace an unnamed one of Duro's. */
-        answer_forget_unnamed(in->answer, true, false);
-        in->sync.unsynced = true;
+        inspect_relayed(in, type);
+        in->sync.unnamed = true;
     }
     return RELAY_PASS;
 }
@@ -193,11 +245,11 @@ static RelayVerdict inspect_unexamined(Inspect *in, char type)
 RelayVerdict inspect_header(Inspect *in, char type, size_t size)
 {
     /*
-     * A Query or FunctionCall after extended-protocol messages without a Sync: were one of those
-     * in error, the warehouse would discard it without a ReadyForQuery. It is held (whatever its
-     * size) for inspect_statement to learn that first, and one after an error is discarded.
+     * A Query or FunctionCall in an open batch: were the batch in error, the warehouse would
+     * discard it without a ReadyForQuery. It is held (whatever its size) for inspect_statement
+     * to learn that first; after an error it is discarded.
      */
-    if ((type == 'Q' || type == 'F') && (in->sync.unsynced || answer_skipping(in->answer)))
+    if ((type == 'Q' || type == 'F') && (in->sync.open_batch || answer_skipping(in->answer)))
         return RELAY_HOLD;
     switch (type) {
     case 'Q':
@@ -213,15 +265,13 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
     case 'H':
         if (answer_active(in->answer))
             return RELAY_HOLD; /* may be for a statement or portal of Duro's */
-        if (type == 'S') {
-            in->sync.pending_z++;
-            in->sync.unsynced = false;
-        } else if (type != 'H') {
-            in->sync.unsynced = true;
-        }
+        if (type == 'S')
+            inspect_relayed_end(in);
+        else if (type != 'H')
+            inspect_relayed(in, type);
         return RELAY_PASS;
     case 'F':
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
         return RELAY_PASS;
     default:
         return RELAY_PASS;
@@ -229,17 +279,45 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
 }
 
 /*
- * True when the warehouse owes nothing: everything relayed was answered, so an
- * answer of Duro's comes in order. Relayed extended-protocol messages get a
- * Sync of Duro's first (its ReadyForQuery is not relayed).
+ * True when the warehouse owes nothing and the open batch did not fail, so an
+ * answer of Duro's comes in order; false to wait (the probe is sent when the
+ * batch is unchecked). After a failure Duro discards messages up to the Sync,
+ * as the warehouse does.
  */
 static bool inspect_warehouse_idle(Inspect *in)
 {
-    if (in->sync.unsynced) {
-        static const uint8_t sync[] = {'S', 0, 0, 0, 4};
-        in->ops->to_server(in->arg, sync, sizeof sync);
-        in->sync.unsynced = false;
-        in->sync.pending_z++;
+    if (in->sync.unchecked && !in->sync.batch_error && !in->sync.probing) {
+        /* Close (statement INSPECT_PROBE_NAME), then Flush. */
+        uint8_t probe[5 + 1 + sizeof INSPECT_PROBE_NAME + 5] = {'C', 0, 0, 0,
+                                                                 4 + 1 + sizeof INSPECT_PROBE_NAME,
+                                                                 'S'};
+        memcpy(probe + 6, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
+        memcpy(probe + 6 + sizeof INSPECT_PROBE_NAME, "H\0\0\0\4", 5);
+        in->ops->to_server(in->arg, probe, sizeof probe);
+        in->sync.probing = true;
+        in->sync.unchecked = false;
+    }
+    if (in->sync.pending_z > 0 || in->sync.probing)
+        return false;
+    if (in->sync.batch_error)
+        answer_skip(in->answer);
+    return true;
+}
+
+/*
+ * Ends the open batch with a Sync of Duro's before Duro answers a Query itself,
+ * as the Query would have ended it in the warehouse; false to wait for its
+ * ReadyForQuery (not relayed), which tells the transaction's status.
+ */
+static bool inspect_end_batch(Inspect *in)
+{
+    if (in->sync.open_batch || in->sync.unnamed) {
+        /* A Query drops the unnamed statement: Close (statement ""), then Sync. */
+        static const uint8_t close_sync[] = {'C', 0, 0, 0, 6, 'S', 0, 'S', 0, 0, 0, 4};
+        size_t skip = in->sync.unnamed ? 0 : 7;
+        in->sync.unnamed = false;
+        in->ops->to_server(in->arg, close_sync + skip, sizeof close_sync - skip);
+        inspect_relayed_end(in);
         in->sync.swallow_z = true;
     }
     return in->sync.pending_z == 0;
@@ -439,7 +517,7 @@ static const InterceptInfo *inspect_classify(Inspect *in, const char *sql, size_
  */
 static InspectVerdict inspect_after_extended(Inspect *in)
 {
-    if (in->sync.unsynced && !inspect_warehouse_idle(in))
+    if (in->sync.open_batch && !inspect_warehouse_idle(in))
         return INSPECT_WAIT;
     return answer_skipping(in->answer) ? INSPECT_ANSWER : INSPECT_PASS;
 }
@@ -449,7 +527,7 @@ static InspectVerdict inspect_function_call(Inspect *in)
 {
     InspectVerdict v = inspect_after_extended(in);
     if (v == INSPECT_PASS)
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
     return v;
 }
 
@@ -508,13 +586,16 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
             return INSPECT_WAIT;
         if (gate < 0)
             return inspect_refuse_read(in, false) ? INSPECT_ANSWER : INSPECT_WAIT;
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
+        in->sync.unnamed = false;
+        answer_forget_unnamed(in->answer, true, true); /* a Query replaces both */
         return INSPECT_PASS;
     }
-    if (!inspect_warehouse_idle(in)) {
+    if (!inspect_end_batch(in)) {
         codec_buf_free(&out);
         return INSPECT_WAIT;
     }
+    answer_forget_unnamed(in->answer, true, true);
     int r = answer_query(in->answer, in->env->answer, q.sql, info, &out, &in->wait.call);
     if (r == 2 || (r == 1 && inspect_start_call(in, &out, false) == 1)) {
         if (r == 2)
@@ -545,15 +626,30 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER;
     const InterceptInfo *info = inspect_classify(in, p.query, strlen(p.query));
+    if (info->kind == INTERCEPT_PASS && *p.name && answer_has_statement(in->answer, p.name)) {
+        if (!inspect_warehouse_idle(in))
+            return INSPECT_WAIT;
+        if (answer_skipping(in->answer))
+            return INSPECT_ANSWER;
+        CodecBuf out;
+        codec_buf_init(&out, 64 * 1024);
+        char *m = xasprintf("prepared statement \"%s\" already exists", p.name);
+        answer_error(in->answer, &out, "42P05", m, true);
+        free(m);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
     if (info->kind == INTERCEPT_PASS) {
         int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
             return inspect_refuse_read(in, true) ? INSPECT_ANSWER : INSPECT_WAIT;
-        if (!*p.name)
+        if (!*p.name) {
             answer_forget_unnamed(in->answer, true, false);
-        in->sync.unsynced = true;
+            in->sync.unnamed = true;
+        }
+        inspect_relayed(in, 'P');
         return INSPECT_PASS;
     }
     if (!inspect_warehouse_idle(in))
@@ -571,10 +667,9 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     char type = (char)msg[0];
     CodecBuf out;
     if (type == 'S') {
-        if (in->sync.unsynced) {
+        if (in->sync.open_batch) {
             answer_sync(in->answer);
-            in->sync.pending_z++;
-            in->sync.unsynced = false;
+            inspect_relayed_end(in);
             return INSPECT_PASS;
         }
         if (!inspect_warehouse_idle(in))
@@ -588,7 +683,7 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER;
     if (type == 'H') {
-        return in->sync.unsynced ? INSPECT_PASS : INSPECT_ANSWER;
+        return in->sync.open_batch ? INSPECT_PASS : INSPECT_ANSWER;
     }
     bool ours = false;
     CodecBind b;
@@ -623,7 +718,7 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         return INSPECT_REFUSE;
     }
     if (!ours) {
-        in->sync.unsynced = true;
+        inspect_relayed(in, type);
         return INSPECT_PASS;
     }
     if (type == 'E' && in->wait.cancelled) {
@@ -689,7 +784,8 @@ InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, co
         v = inspect_extended(in, msg, len);
         break;
     }
-    assert(v != INSPECT_WAIT || in->wait.kind != WAIT_NONE || in->sync.pending_z > 0);
+    assert(v != INSPECT_WAIT || in->wait.kind != WAIT_NONE || in->sync.pending_z > 0 ||
+           in->sync.probing);
     *why = in->err.msg;
     return v;
 }

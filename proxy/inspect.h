@@ -70,6 +70,8 @@ InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, co
 bool inspect_server_ready(Inspect *in, char tx_status);
 /* An ErrorResponse from the warehouse. */
 void inspect_server_error(Inspect *in);
+/* A CloseComplete from the warehouse: true when it answers a Close of Duro's (not relayed). */
+bool inspect_server_close_complete(Inspect *in);
 
 /* A cancel request: true when the session waited for a refresh, which it no longer does, or for
  * a query on duro.* being evaluated, which ends with 57014. */

@@ -280,8 +280,10 @@ bool session_cancel_wait(Session *s)
 
 static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
 {
-    (void)arg;
+    Session *s = arg;
     switch (h->type) {
+    case '3': /* CloseComplete: Duro's own Close is answered too (inspect.c) */
+        return s->inspect ? RELAY_HOLD : RELAY_PASS;
     case 'R': /* Authentication: SASL mechanisms to filter, success to note */
     case 'K': /* BackendKeyData: replaced by the session's own */
     case 'Z': /* ReadyForQuery: the transaction status */
@@ -362,6 +364,10 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
     case 'S':
         if (s->inspect)
             inspect_server_parameter(s->inspect, msg, len);
+        break;
+    case '3':
+        if (s->inspect && inspect_server_close_complete(s->inspect))
+            return 0; /* answers a Close of Duro's */
         break;
     case 'Z':
         if (codec_read_ready(msg, len, &tx_status, &err) != CODEC_OK) {
