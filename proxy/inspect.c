@@ -437,6 +437,11 @@ static bool inspect_refuse_read(Inspect *in, bool extended)
 {
     if (!inspect_warehouse_idle(in))
         return false;
+    if (extended && answer_skipping(in->answer)) {
+        free(in->refusal); /* the batch failed in the warehouse: discarded */
+        in->refusal = NULL;
+        return true;
+    }
     CodecBuf out;
     codec_buf_init(&out, 64 * 1024);
     if (extended) {
@@ -654,6 +659,8 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
     }
     if (!inspect_warehouse_idle(in))
         return INSPECT_WAIT;
+    if (answer_skipping(in->answer))
+        return INSPECT_ANSWER; /* the batch failed in the warehouse */
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
     answer_parse(in->answer, in->env->answer, &p, info, &out);
@@ -747,6 +754,8 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     }
     if (!inspect_warehouse_idle(in))
         return INSPECT_WAIT;
+    if (answer_skipping(in->answer))
+        return INSPECT_ANSWER; /* the batch failed in the warehouse */
     codec_buf_init(&out, (size_t)1 << 30);
     if (type == 'B') {
         answer_bind(in->answer, msg, len, &out);

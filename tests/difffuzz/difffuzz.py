@@ -530,6 +530,10 @@ class Environment:
         return self
 
     def __exit__(self, *exc):
+        if self.proc.poll() is not None:
+            self.log.flush()
+            tail = (Path(self.tmp.name) / "duro.log").read_text(errors="replace")[-3000:]
+            print(f"duro serve exited with {self.proc.returncode}:\n{tail}", file=sys.stderr)
         self.proc.terminate()
         try:
             self.proc.wait(10)
