@@ -1,17 +1,19 @@
 /*
  * Duro's answers (see answer.h). Statements and portals of Duro's live in two
- * short lists per session; a portal holds its rows once executed, so that
+ * hash tables per session, by name; a portal holds its rows once executed, so that
  * Execute with a row limit resumes where it stopped, as PostgreSQL does.
  */
 #include "proxy/answer.h"
 
 #include <ctype.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <uthash.h>
 
 #include "catalog/names.h"
 
@@ -28,8 +30,8 @@ typedef struct LocalStmt {
     const char *tag; /* refresh: "CALL" or "SELECT 1" */
     uint32_t *param_types;
     size_t nparams;
-    int refs; /* the list's, and each portal's */
-    struct LocalStmt *next;
+    int refs; /* the table's, and each portal's */
+    UT_hash_handle hh;
 } LocalStmt;
 
 typedef struct LocalPortal {
@@ -43,7 +45,7 @@ typedef struct LocalPortal {
     VtValue *rows;
     size_t nrows;
     size_t pos;
-    struct LocalPortal *next;
+    UT_hash_handle hh;
 } LocalPortal;
 
 /* The query being evaluated off the loop (at most one: the session holds further input). */
@@ -53,9 +55,13 @@ typedef struct AnswerEval {
     char *portal;      /* the Execute's portal, or NULL for a simple Query */
 } AnswerEval;
 
+/* Statements a session may make before its end gives the freed memory back to the system. */
+#define ANSWER_TRIM_AFTER 1024
+
 struct Answer {
     LocalStmt *stmts;
     LocalPortal *portals;
+    size_t made; /* statements and portals made in the session */
     bool skipping;
     const char *user; /* borrowed from the session */
     char *timezone;   /* the session's TimeZone, as the warehouse reported it */
@@ -96,39 +102,56 @@ static void portal_free(LocalPortal *p)
     free(p);
 }
 
-static LocalStmt **find_stmt(Answer *a, const char *name)
+static LocalStmt *find_stmt(const Answer *a, const char *name)
 {
-    LocalStmt **p = &a->stmts;
-    while (*p && strcmp((*p)->name, name) != 0)
-        p = &(*p)->next;
-    return p;
+    LocalStmt *st;
+    HASH_FIND_STR(a->stmts, name, st);
+    return st;
 }
 
-static LocalPortal **find_portal(Answer *a, const char *name)
+static LocalPortal *find_portal(const Answer *a, const char *name)
 {
-    LocalPortal **p = &a->portals;
-    while (*p && strcmp((*p)->name, name) != 0)
-        p = &(*p)->next;
+    LocalPortal *p;
+    HASH_FIND_STR(a->portals, name, p);
     return p;
 }
 
 static void drop_stmt(Answer *a, const char *name)
 {
-    LocalStmt **p = find_stmt(a, name);
-    if (*p) {
-        LocalStmt *st = *p;
-        *p = st->next;
+    LocalStmt *st = find_stmt(a, name);
+    if (st) {
+        HASH_DEL(a->stmts, st);
         stmt_unref(st);
     }
 }
 
 static void drop_portal(Answer *a, const char *name)
 {
-    LocalPortal **p = find_portal(a, name);
-    if (*p) {
-        LocalPortal *pt = *p;
-        *p = pt->next;
+    LocalPortal *pt = find_portal(a, name);
+    if (pt) {
+        HASH_DEL(a->portals, pt);
         portal_free(pt);
+    }
+}
+
+/* Every portal; HASH_CLEAR alone would keep the table's memory until the next add. */
+static void drop_portals(Answer *a)
+{
+    LocalPortal *p, *tmp;
+    HASH_ITER(hh, a->portals, p, tmp)
+    {
+        HASH_DEL(a->portals, p);
+        portal_free(p);
+    }
+}
+
+static void drop_stmts(Answer *a)
+{
+    LocalStmt *st, *tmp;
+    HASH_ITER(hh, a->stmts, st, tmp)
+    {
+        HASH_DEL(a->stmts, st);
+        stmt_unref(st);
     }
 }
 
@@ -199,10 +222,15 @@ void answer_free(Answer *a)
         return;
     eval_clear(a);
     free(a->timezone);
-    while (a->portals)
-        drop_portal(a, a->portals->name);
-    while (a->stmts)
-        drop_stmt(a, a->stmts->name);
+    drop_portals(a);
+    drop_stmts(a);
+    /*
+     * Many small blocks freed at once stay in the allocator's free lists, in the process's
+     * resident memory, until something allocates them again: after a session that made many
+     * statements, they are returned to the system.
+     */
+    if (a->made >= ANSWER_TRIM_AFTER)
+        malloc_trim(0);
     free(a);
 }
 
@@ -213,12 +241,12 @@ bool answer_active(const Answer *a)
 
 bool answer_has_statement(const Answer *a, const char *name)
 {
-    return *find_stmt((Answer *)a, name) != NULL;
+    return find_stmt(a, name) != NULL;
 }
 
 bool answer_has_portal(const Answer *a, const char *name)
 {
-    return *find_portal((Answer *)a, name) != NULL;
+    return find_portal(a, name) != NULL;
 }
 
 bool answer_skipping(const Answer *a)
@@ -240,8 +268,7 @@ void answer_sync(Answer *a)
 
 void answer_end_transaction(Answer *a)
 {
-    while (a->portals)
-        drop_portal(a, a->portals->name);
+    drop_portals(a);
 }
 
 void answer_forget_unnamed(Answer *a, bool statement, bool portal)
@@ -425,7 +452,7 @@ void answer_refresh_result(Answer *a, const char *portal, const AnswerRefresh *r
         free(msg);
         return;
     }
-    LocalPortal *p = portal ? *find_portal(a, portal) : NULL;
+    LocalPortal *p = portal ? find_portal(a, portal) : NULL;
     const int16_t *formats = p ? p->formats : NULL;
     size_t nformats = p ? p->nformats : 0;
     if (!p) {
@@ -525,7 +552,7 @@ void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out)
         eval_clear(a);
         return;
     }
-    LocalPortal *p = *find_portal(a, a->eval.portal);
+    LocalPortal *p = find_portal(a, a->eval.portal);
     eval_clear(a);
     if (rc != 0 || !p) {
         if (p == NULL)
@@ -597,8 +624,8 @@ void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const In
         free(types);
     }
     drop_stmt(a, p->name); /* the unnamed statement is replaced */
-    st->next = a->stmts;
-    a->stmts = st;
+    HASH_ADD_KEYPTR(hh, a->stmts, st->name, strlen(st->name), st);
+    a->made++;
     codec_put_parse_complete(out);
 }
 
@@ -655,7 +682,7 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
         answer_error(a, out, "08P01", err.msg, true);
         return;
     }
-    LocalStmt *st = *find_stmt(a, b.statement);
+    LocalStmt *st = find_stmt(a, b.statement);
     if (!st) {
         char *m = xasprintf("prepared statement \"%s\" does not exist", b.statement);
         answer_error(a, out, "26000", m, true);
@@ -706,8 +733,8 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
     if (b.nresult_formats == 1)
         p->formats[0] = codec_bind_result_format(&b, 0);
     drop_portal(a, b.portal);
-    p->next = a->portals;
-    a->portals = p;
+    HASH_ADD_KEYPTR(hh, a->portals, p->name, strlen(p->name), p);
+    a->made++;
     codec_put_bind_complete(out);
 }
 
@@ -728,7 +755,7 @@ static void put_statement_rows(CodecBuf *out, const LocalStmt *st, const int16_t
 void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out)
 {
     if (t->kind == 'S') {
-        LocalStmt *st = *find_stmt(a, t->name);
+        LocalStmt *st = find_stmt(a, t->name);
         if (!st) {
             char *m = xasprintf("prepared statement \"%s\" does not exist", t->name);
             answer_error(a, out, "26000", m, true);
@@ -743,7 +770,7 @@ void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out)
         put_statement_rows(out, st, NULL, 0);
         return;
     }
-    LocalPortal *p = *find_portal(a, t->name);
+    LocalPortal *p = find_portal(a, t->name);
     if (!p) {
         char *m = xasprintf("portal \"%s\" does not exist", t->name);
         answer_error(a, out, "34000", m, true);
@@ -765,7 +792,7 @@ void answer_close(Answer *a, const CodecTarget *t, CodecBuf *out)
 int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, CodecBuf *out,
                    AnswerRefresh *refresh)
 {
-    LocalPortal *p = *find_portal(a, e->portal);
+    LocalPortal *p = find_portal(a, e->portal);
     if (!p) {
         char *m = xasprintf("portal \"%s\" does not exist", e->portal);
         answer_error(a, out, "34000", m, true);
