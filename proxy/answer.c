@@ -570,17 +570,11 @@ void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out)
 /* ---- the extended protocol -------------------------------------------------------- */
 
 void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
-                  CodecBuf *out)
+                  bool name_taken, CodecBuf *out)
 {
     if (info->kind == INTERCEPT_MIXED) {
         answer_error(a, out, info->error_sqlstate ? info->error_sqlstate : "0A000",
                      info->error_message ? info->error_message : "not supported", true);
-        return;
-    }
-    if (*p->name && answer_has_statement(a, p->name)) {
-        char *msg = xasprintf("prepared statement \"%s\" already exists", p->name);
-        answer_error(a, out, "42P05", msg, true);
-        free(msg);
         return;
     }
     uint32_t *types = xcalloc(p->nparam_types ? p->nparam_types : 1, sizeof(uint32_t));
@@ -622,6 +616,14 @@ void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const In
                 given ? given : (i + 1 == st->refresh_force_param ? VT_OID_BOOL : VT_OID_TEXT);
         }
         free(types);
+    }
+    /* As PostgreSQL: the name is checked once the statement is known to be valid. */
+    if (*p->name && (name_taken || answer_has_statement(a, p->name))) {
+        stmt_unref(st);
+        char *msg = xasprintf("prepared statement \"%s\" already exists", p->name);
+        answer_error(a, out, "42P05", msg, true);
+        free(msg);
+        return;
     }
     drop_stmt(a, p->name); /* the unnamed statement is replaced */
     HASH_ADD_KEYPTR(hh, a->stmts, st->name, strlen(st->name), st);

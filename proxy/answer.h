@@ -80,9 +80,10 @@ void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *me
 int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
                  CodecBuf *out, AnswerRefresh *refresh);
 
-/* Parse of Duro's statement: ParseComplete, or an error (and skipping). */
+/* Parse of Duro's statement: ParseComplete, or an error (and skipping); 42P05 when a statement
+ * of Duro's or, name_taken, of the warehouse has its name. */
 void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
-                  CodecBuf *out);
+                  bool name_taken, CodecBuf *out);
 /* Bind to a statement of Duro's (msg is the whole Bind message). */
 void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out);
 /* Describe of a statement or portal of Duro's. */

@@ -8,11 +8,19 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uthash.h>
 
 #include "core/log.h"
 #include "proxy/codec.h"
 
-#define INSPECT_MAX_WAITS 16 /* stale views one statement waits for at most */
+#define INSPECT_MAX_WAITS 16        /* stale views one statement waits for at most */
+#define INSPECT_MAX_NAMES (1 << 16) /* the warehouse's statement names remembered, at most */
+
+/* The name of a statement the client parsed in the warehouse (not closed since). */
+typedef struct WarehouseName {
+    UT_hash_handle hh;
+    char name[]; /* the key */
+} WarehouseName;
 
 typedef enum InspectWaitKind {
     WAIT_NONE,
@@ -67,6 +75,8 @@ struct Inspect {
     Answer *answer;   /* Duro's prepared statements and portals */
     InspectSync sync;
     InspectWait wait;
+    WarehouseName *names; /* named statements parsed in the warehouse, for 42P05 */
+    size_t n_names;
     CodecError err; /* why the last message was refused */
     char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
@@ -93,10 +103,43 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
 
 static void inspect_release_refreshes(Inspect *in, bool detach);
 
+/* A named Parse relayed (add) or a Close of a statement relayed (remove). */
+static void inspect_warehouse_name(Inspect *in, const char *name, bool add)
+{
+    WarehouseName *n;
+    HASH_FIND_STR(in->names, name, n);
+    if (n && !add) {
+        HASH_DEL(in->names, n);
+        free(n);
+        in->n_names--;
+    } else if (!n && add && in->n_names < INSPECT_MAX_NAMES) {
+        size_t len = strlen(name);
+        n = xcalloc(1, sizeof *n + len + 1);
+        memcpy(n->name, name, len + 1);
+        HASH_ADD_KEYPTR(hh, in->names, n->name, len, n);
+        in->n_names++;
+    }
+}
+
+/* True when the client parsed a statement named name in the warehouse (whether the warehouse
+ * took it is not known: a Parse in error leaves the name free there). */
+static bool inspect_warehouse_has(const Inspect *in, const char *name)
+{
+    WarehouseName *n;
+    HASH_FIND_STR(in->names, name, n);
+    return n != NULL;
+}
+
 void inspect_free(Inspect *in)
 {
     if (!in)
         return;
+    WarehouseName *n, *tmp;
+    HASH_ITER(hh, in->names, n, tmp)
+    {
+        HASH_DEL(in->names, n);
+        free(n);
+    }
     inspect_release_refreshes(in, true);
     answer_refresh_clear(&in->wait.call);
     answer_free(in->answer);
@@ -263,7 +306,7 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
     case 'C':
     case 'S':
     case 'H':
-        if (answer_active(in->answer))
+        if (answer_active(in->answer) || (type == 'C' && in->names))
             return RELAY_HOLD; /* may be for a statement or portal of Duro's */
         if (type == 'S')
             inspect_relayed_end(in);
@@ -653,6 +696,8 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         if (!*p.name) {
             answer_forget_unnamed(in->answer, true, false);
             in->sync.unnamed = true;
+        } else {
+            inspect_warehouse_name(in, p.name, true);
         }
         inspect_relayed(in, 'P');
         return INSPECT_PASS;
@@ -663,7 +708,8 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_ANSWER; /* the batch failed in the warehouse */
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
-    answer_parse(in->answer, in->env->answer, &p, info, &out);
+    answer_parse(in->answer, in->env->answer, &p, info, *p.name && inspect_warehouse_has(in, p.name),
+                 &out);
     inspect_answer(in, &out);
     return INSPECT_ANSWER;
 }
@@ -725,6 +771,8 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         return INSPECT_REFUSE;
     }
     if (!ours) {
+        if (type == 'C' && t.kind == 'S')
+            inspect_warehouse_name(in, t.name, false);
         inspect_relayed(in, type);
         return INSPECT_PASS;
     }
