@@ -16,10 +16,15 @@
 #define INSPECT_MAX_WAITS 16        /* stale views one statement waits for at most */
 #define INSPECT_MAX_NAMES (1 << 16) /* the warehouse's statement names remembered, at most */
 
-/* The name of a statement the client parsed in the warehouse (not closed since). */
+/*
+ * A statement the client parsed in the warehouse (not closed since): its name,
+ * and the relations it reads when it may read a managed view, so that each
+ * Bind of it is held while a stale one is refreshed, as its Parse was.
+ */
 typedef struct WarehouseName {
     UT_hash_handle hh;
-    char name[]; /* the key */
+    StrVec reads;
+    char name[]; /* the key; "" for the unnamed statement */
 } WarehouseName;
 
 typedef enum InspectWaitKind {
@@ -75,8 +80,9 @@ struct Inspect {
     Answer *answer;   /* Duro's prepared statements and portals */
     InspectSync sync;
     InspectWait wait;
-    WarehouseName *names; /* named statements parsed in the warehouse, for 42P05 */
+    WarehouseName *names; /* statements parsed in the warehouse, for 42P05 and reads at Bind */
     size_t n_names;
+    size_t n_reading; /* of those, the ones with reads */
     CodecError err; /* why the last message was refused */
     char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
@@ -103,22 +109,36 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
 
 static void inspect_release_refreshes(Inspect *in, bool detach);
 
-/* A named Parse relayed (add) or a Close of a statement relayed (remove). */
-static void inspect_warehouse_name(Inspect *in, const char *name, bool add)
+/* Forgets a statement of the warehouse's. */
+static void inspect_name_free(Inspect *in, WarehouseName *n)
+{
+    HASH_DEL(in->names, n);
+    in->n_reading -= n->reads.n > 0;
+    in->n_names--;
+    strvec_free(&n->reads);
+    free(n);
+}
+
+/* A Parse relayed (reads: the relations it reads, or NULL), or a Close of a statement relayed
+ * (remove). */
+static void inspect_warehouse_name(Inspect *in, const char *name, bool add, const StrVec *reads)
 {
     WarehouseName *n;
     HASH_FIND_STR(in->names, name, n);
-    if (n && !add) {
-        HASH_DEL(in->names, n);
-        free(n);
-        in->n_names--;
-    } else if (!n && add && in->n_names < INSPECT_MAX_NAMES) {
-        size_t len = strlen(name);
-        n = xcalloc(1, sizeof *n + len + 1);
-        memcpy(n->name, name, len + 1);
-        HASH_ADD_KEYPTR(hh, in->names, n->name, len, n);
-        in->n_names++;
-    }
+    if (n && (!add || !*name))
+        inspect_name_free(in, n); /* closed, or the unnamed statement replaced */
+    if (!add || (n && *name) || in->n_names >= INSPECT_MAX_NAMES)
+        return;
+    if (!*name && !(reads && reads->n))
+        return; /* an unnamed statement is remembered only for its reads */
+    size_t len = strlen(name);
+    n = xcalloc(1, sizeof *n + len + 1);
+    memcpy(n->name, name, len + 1);
+    for (size_t i = 0; reads && i < reads->n; i++)
+        strvec_push(&n->reads, reads->items[i]);
+    in->n_reading += n->reads.n > 0;
+    HASH_ADD_KEYPTR(hh, in->names, n->name, len, n);
+    in->n_names++;
 }
 
 /* True when the client parsed a statement named name in the warehouse (whether the warehouse
@@ -127,7 +147,7 @@ static bool inspect_warehouse_has(const Inspect *in, const char *name)
 {
     WarehouseName *n;
     HASH_FIND_STR(in->names, name, n);
-    return n != NULL;
+    return n != NULL && *name;
 }
 
 void inspect_free(Inspect *in)
@@ -136,10 +156,7 @@ void inspect_free(Inspect *in)
         return;
     WarehouseName *n, *tmp;
     HASH_ITER(hh, in->names, n, tmp)
-    {
-        HASH_DEL(in->names, n);
-        free(n);
-    }
+    inspect_name_free(in, n);
     inspect_release_refreshes(in, true);
     answer_refresh_clear(&in->wait.call);
     answer_free(in->answer);
@@ -306,7 +323,8 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
     case 'C':
     case 'S':
     case 'H':
-        if (answer_active(in->answer) || (type == 'C' && in->names))
+        if (answer_active(in->answer) || (type == 'C' && in->names) ||
+            (type == 'B' && in->n_reading > 0))
             return RELAY_HOLD; /* may be for a statement or portal of Duro's */
         if (type == 'S')
             inspect_relayed_end(in);
@@ -426,7 +444,7 @@ static int inspect_read_outcome(Inspect *in)
  * built is an error. Returns 1 to wait, 0 to relay it now, -1 to answer it
  * with the error in in->refusal.
  */
-static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
+static int inspect_read_gate(Inspect *in, const StrVec *relations)
 {
     if (in->wait.kind == WAIT_READ) {
         if (in->wait.n_pending > 0)
@@ -436,14 +454,14 @@ static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
     if (in->refusal)
         return -1; /* decided already: the warehouse still owed answers */
     ViewsReadInfo v;
-    for (size_t i = 0; i < info->relations.n; i++) {
-        if (views_read(in->env->views, info->relations.items[i], &v) == VIEWS_READ_REFUSE) {
+    for (size_t i = 0; i < relations->n; i++) {
+        if (views_read(in->env->views, relations->items[i], &v) == VIEWS_READ_REFUSE) {
             in->refusal = views_failure_message(v.view, false, v.failed, v.error, v.next_try_us);
             return -1;
         }
     }
-    for (size_t i = 0; i < info->relations.n && in->wait.n_refreshes < INSPECT_MAX_WAITS; i++) {
-        ViewsRead how = views_read(in->env->views, info->relations.items[i], &v);
+    for (size_t i = 0; i < relations->n && in->wait.n_refreshes < INSPECT_MAX_WAITS; i++) {
+        ViewsRead how = views_read(in->env->views, relations->items[i], &v);
         if (how == VIEWS_READ_NOW)
             continue;
         bool seen = false;
@@ -629,7 +647,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
     const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
     if (info->kind == INTERCEPT_PASS) {
         codec_buf_free(&out);
-        int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
+        int gate = info->relations.n ? inspect_read_gate(in, &info->relations) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
@@ -688,7 +706,7 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_ANSWER;
     }
     if (info->kind == INTERCEPT_PASS) {
-        int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
+        int gate = info->relations.n ? inspect_read_gate(in, &info->relations) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
@@ -696,9 +714,8 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         if (!*p.name) {
             answer_forget_unnamed(in->answer, true, false);
             in->sync.unnamed = true;
-        } else {
-            inspect_warehouse_name(in, p.name, true);
         }
+        inspect_warehouse_name(in, p.name, true, &info->relations);
         inspect_relayed(in, 'P');
         return INSPECT_PASS;
     }
@@ -772,7 +789,17 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     }
     if (!ours) {
         if (type == 'C' && t.kind == 'S')
-            inspect_warehouse_name(in, t.name, false);
+            inspect_warehouse_name(in, t.name, false, NULL);
+        if (type == 'B') {
+            /* A statement of the warehouse's that reads managed views: as at its Parse. */
+            WarehouseName *n;
+            HASH_FIND_STR(in->names, b.statement, n);
+            int gate = n && n->reads.n ? inspect_read_gate(in, &n->reads) : 0;
+            if (gate > 0)
+                return INSPECT_WAIT;
+            if (gate < 0)
+                return inspect_refuse_read(in, true) ? INSPECT_ANSWER : INSPECT_WAIT;
+        }
         inspect_relayed(in, type);
         return INSPECT_PASS;
     }
