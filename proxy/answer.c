@@ -63,6 +63,7 @@ struct Answer {
     LocalPortal *portals;
     size_t made; /* statements and portals made in the session */
     bool skipping;
+    bool errored; /* an error was queued since answer_take_error */
     const char *user; /* borrowed from the session */
     char *timezone;   /* the session's TimeZone, as the warehouse reported it */
     void (*on_eval)(void *arg);
@@ -283,8 +284,16 @@ void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *me
                   bool extended)
 {
     codec_put_error(out, "ERROR", sqlstate, message, NULL, NULL);
+    a->errored = true;
     if (extended)
         a->skipping = true;
+}
+
+bool answer_take_error(Answer *a)
+{
+    bool e = a->errored;
+    a->errored = false;
+    return e;
 }
 
 /* ---- encoding results ----------------------------------------------------------- */

@@ -69,6 +69,8 @@ void answer_forget_unnamed(Answer *a, bool statement, bool portal);
 /* Queues an ErrorResponse (severity ERROR); in the extended protocol, skipping starts. */
 void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *message,
                   bool extended);
+/* True when an error was queued since the last call. */
+bool answer_take_error(Answer *a);
 
 /*
  * A simple Query that intercept classified as Duro's (info). Virtual: hands

@@ -51,7 +51,8 @@ typedef struct InspectSync {
     bool unchecked;   /* of those, some relayed since Duro last learned that none failed */
     bool batch_error; /* the warehouse reported an error in the open batch */
     bool probing;     /* Duro's probe is on its way */
-    bool swallow_z;   /* the one pending ReadyForQuery answers a Sync of Duro's own */
+    bool swallow_z;   /* the first pending ReadyForQuery answers a Sync of Duro's own */
+    bool swallow_e;   /* the warehouse's next ErrorResponse answers Duro's failing Execute */
     bool unnamed;     /* the client parsed an unnamed statement in the warehouse since a Query */
     size_t closes;    /* CloseComplete messages the open batch still owes the client */
 } InspectSync;
@@ -230,8 +231,9 @@ bool inspect_server_ready(Inspect *in, char tx_status)
     in->tx_status = tx_status;
     if (in->sync.pending_z > 0)
         in->sync.pending_z--;
-    bool ours = in->sync.swallow_z && in->sync.pending_z == 0;
-    in->sync.swallow_z = in->sync.swallow_z && !ours;
+    /* Duro sends a Sync of its own only when the warehouse owes nothing: its answer is first. */
+    bool ours = in->sync.swallow_z;
+    in->sync.swallow_z = false;
     if (!ours && tx_status == 'I')
         answer_end_transaction(in->answer); /* the client's transaction ended */
     if (in->sync.pending_z == 0)
@@ -239,15 +241,20 @@ bool inspect_server_ready(Inspect *in, char tx_status)
     return ours;
 }
 
-void inspect_server_error(Inspect *in)
+bool inspect_server_error(Inspect *in)
 {
+    if (in->sync.swallow_e) {
+        in->sync.swallow_e = false; /* Duro's, sent when the warehouse owed nothing */
+        return true;
+    }
     if (in->sync.pending_z > 0 || !in->sync.open_batch)
-        return; /* in a batch that ended: the client's Sync or Query ended its skipping */
+        return false; /* in a batch that ended: the client's Sync or Query ended its skipping */
     in->sync.batch_error = true;
     if (in->sync.probing) {
         in->sync.probing = false; /* the warehouse discards the probe */
         in->ops->resume(in->arg);
     }
+    return false;
 }
 
 bool inspect_server_close_complete(Inspect *in)
@@ -372,6 +379,8 @@ static bool inspect_warehouse_idle(Inspect *in)
  */
 static bool inspect_end_batch(Inspect *in)
 {
+    if (in->sync.pending_z > 0)
+        return false; /* Duro's Sync must be the only one pending: its answer is not relayed */
     if (in->sync.open_batch || in->sync.unnamed) {
         /* A Query drops the unnamed statement: Close (statement ""), then Sync. */
         static const uint8_t close_sync[] = {'C', 0, 0, 0, 6, 'S', 0, 'S', 0, 0, 0, 4};
@@ -397,10 +406,49 @@ static void inspect_notice(Inspect *in, const char *severity, const char *messag
     codec_buf_free(&b);
 }
 
+/*
+ * An error of Duro's inside a transaction block fails the transaction, as one
+ * of PostgreSQL's would: Duro makes the warehouse's fail too, with an Execute
+ * of a portal nobody has (its error is not relayed), so that what the client
+ * sends next gets 25P02 and a COMMIT rolls back. A simple Query's ends with a
+ * Sync of Duro's; in the extended protocol the client's Sync ends the batch.
+ */
+static void inspect_fail_transaction(Inspect *in, bool extended)
+{
+    if (!answer_take_error(in->answer) || in->tx_status != 'T')
+        return;
+    uint8_t fail[5 + sizeof INSPECT_PROBE_NAME + 4 + 5] = {'E', 0, 0, 0,
+                                                           4 + sizeof INSPECT_PROBE_NAME + 4};
+    memcpy(fail + 5, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
+    memcpy(fail + 5 + sizeof INSPECT_PROBE_NAME + 4, extended ? "H\0\0\0\4" : "S\0\0\0\4", 5);
+    in->ops->to_server(in->arg, fail, sizeof fail);
+    in->sync.swallow_e = true;
+    if (extended) {
+        in->sync.open_batch = in->sync.batch_error = true; /* the client's Sync goes on */
+    } else {
+        in->sync.pending_z++;
+        in->sync.swallow_z = true;
+        in->tx_status = 'E';
+    }
+}
+
+/* In a failed transaction block, PostgreSQL answers a statement that does not end it with 25P02:
+ * Duro's statements get the same (queued into out: true). */
+static bool inspect_aborted(Inspect *in, CodecBuf *out, bool extended)
+{
+    if (in->tx_status != 'E')
+        return false;
+    answer_error(in->answer, out, "25P02",
+                 "current transaction is aborted, commands ignored until end of transaction block",
+                 extended);
+    return true;
+}
+
 /* A ReadyForQuery of Duro's; outside a transaction block, Duro's portals are gone with the
  * transaction that held them, as PostgreSQL's are. */
 static void inspect_put_ready(Inspect *in, CodecBuf *out)
 {
+    inspect_fail_transaction(in, false);
     codec_put_ready(out, in->tx_status);
     if (in->tx_status == 'I')
         answer_end_transaction(in->answer);
@@ -409,6 +457,7 @@ static void inspect_put_ready(Inspect *in, CodecBuf *out)
 /* Sends b (answers of Duro's) to the client. */
 static void inspect_answer(Inspect *in, CodecBuf *b)
 {
+    inspect_fail_transaction(in, true); /* a simple Query's went with its ReadyForQuery */
     if (codec_buf_ok(b))
         in->ops->to_client(in->arg, b->data, b->len);
     codec_buf_free(b);
@@ -508,7 +557,7 @@ static bool inspect_refuse_read(Inspect *in, bool extended)
     if (extended) {
         answer_error(in->answer, &out, VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, true);
     } else {
-        codec_put_error(&out, "ERROR", VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, NULL, NULL);
+        answer_error(in->answer, &out, VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, false);
         inspect_put_ready(in, &out);
     }
     inspect_answer(in, &out);
@@ -608,8 +657,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
     codec_buf_init(&out, (size_t)1 << 30);
     if (in->wait.cancelled) {
         in->wait.cancelled = false;
-        codec_put_error(&out, "ERROR", "57014", "canceling statement due to user request", NULL,
-                        NULL);
+        answer_error(in->answer, &out, "57014", "canceling statement due to user request", false);
         inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
@@ -662,6 +710,11 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_WAIT;
     }
     answer_forget_unnamed(in->answer, true, true);
+    if (inspect_aborted(in, &out, false)) {
+        inspect_put_ready(in, &out);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
     int r = answer_query(in->answer, in->env->answer, q.sql, info, &out, &in->wait.call);
     if (r == 2 || (r == 1 && inspect_start_call(in, &out, false) == 1)) {
         if (r == 2)
@@ -725,8 +778,9 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_ANSWER; /* the batch failed in the warehouse */
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
-    answer_parse(in->answer, in->env->answer, &p, info, *p.name && inspect_warehouse_has(in, p.name),
-                 &out);
+    if (!inspect_aborted(in, &out, true))
+        answer_parse(in->answer, in->env->answer, &p, info,
+                     *p.name && inspect_warehouse_has(in, p.name), &out);
     inspect_answer(in, &out);
     return INSPECT_ANSWER;
 }
@@ -832,7 +886,9 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER; /* the batch failed in the warehouse */
     codec_buf_init(&out, (size_t)1 << 30);
-    if (type == 'B') {
+    if (type != 'C' && inspect_aborted(in, &out, true)) {
+        /* answered */
+    } else if (type == 'B') {
         answer_bind(in->answer, msg, len, &out);
     } else if (type == 'D') {
         answer_describe(in->answer, &t, &out);

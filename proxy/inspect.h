@@ -68,8 +68,8 @@ InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, co
 
 /* A ReadyForQuery from the warehouse: true when it answers a Sync of Duro's (not relayed). */
 bool inspect_server_ready(Inspect *in, char tx_status);
-/* An ErrorResponse from the warehouse. */
-void inspect_server_error(Inspect *in);
+/* An ErrorResponse from the warehouse: true when it answers a message of Duro's (not relayed). */
+bool inspect_server_error(Inspect *in);
 /* A CloseComplete from the warehouse: true when it answers a Close of Duro's (not relayed). */
 bool inspect_server_close_complete(Inspect *in);
 

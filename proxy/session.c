@@ -391,8 +391,8 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
             if (s->state == SESSION_AUTH)
                 log_info("session %u: the warehouse refused %s: %s", s->id, session_who(s),
                          n.message ? n.message : "(no message)");
-            if (s->inspect)
-                inspect_server_error(s->inspect);
+            if (s->inspect && inspect_server_error(s->inspect))
+                return 0; /* answers a message of Duro's */
         }
         break;
     }
