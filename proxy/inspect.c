@@ -27,6 +27,33 @@ typedef struct WarehouseName {
     char name[]; /* the key; "" for the unnamed statement */
 } WarehouseName;
 
+/*
+ * A change to that table by a relayed Parse or Close, made once the warehouse
+ * answered the message: not when it discarded it (it failed, or came after one
+ * that did in its batch).
+ */
+typedef struct NameChange {
+    uint64_t batch; /* the batch of the message (counted by its end) */
+    size_t index;   /* its place in the batch */
+    bool add;       /* a Parse (else a Close) */
+    char *name;
+    StrVec reads;
+} NameChange;
+
+#define INSPECT_MAX_CHANGES 4096 /* changes waiting per session; more are made as they come */
+
+/* Where the warehouse's answers are: the messages relayed in each batch, in order, are answered
+ * in order, each with one completion message (or an error, after which the rest is discarded). */
+typedef struct InspectBatches {
+    uint64_t sent_batch; /* batches the client's messages ended (a Sync, Query or FunctionCall) */
+    size_t sent;         /* messages relayed in the open batch */
+    uint64_t head_batch; /* the batch the warehouse answers now */
+    size_t head_done;    /* its messages answered */
+    size_t head_failed;  /* the message of it in error, or SIZE_MAX */
+    NameChange *changes;
+    size_t n_changes, cap_changes;
+} InspectBatches;
+
 typedef enum InspectWaitKind {
     WAIT_NONE,
     WAIT_READ, /* a statement reading stale views, until they are refreshed */
@@ -84,6 +111,7 @@ struct Inspect {
     WarehouseName *names; /* statements parsed in the warehouse, for 42P05 and reads at Bind */
     size_t n_names;
     size_t n_reading; /* of those, the ones with reads */
+    InspectBatches batches;
     CodecError err; /* why the last message was refused */
     char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
@@ -103,6 +131,7 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
     in->arg = arg;
     in->id = id;
     in->tx_status = 'I';
+    in->batches.head_failed = SIZE_MAX;
     in->answer = answer_new();
     answer_set_session(in->answer, NULL, inspect_eval_done, in);
     return in;
@@ -120,15 +149,16 @@ static void inspect_name_free(Inspect *in, WarehouseName *n)
     free(n);
 }
 
-/* A Parse relayed (reads: the relations it reads, or NULL), or a Close of a statement relayed
- * (remove). */
-static void inspect_warehouse_name(Inspect *in, const char *name, bool add, const StrVec *reads)
+/* Makes a change to the table of the warehouse's statements. */
+static void inspect_apply_name(Inspect *in, const char *name, bool add, const StrVec *reads)
 {
     WarehouseName *n;
     HASH_FIND_STR(in->names, name, n);
-    if (n && (!add || !*name))
+    if (add && n && *name)
+        return; /* the warehouse refused it (42P05) */
+    if (n)
         inspect_name_free(in, n); /* closed, or the unnamed statement replaced */
-    if (!add || (n && *name) || in->n_names >= INSPECT_MAX_NAMES)
+    if (!add || in->n_names >= INSPECT_MAX_NAMES)
         return;
     if (!*name && !(reads && reads->n))
         return; /* an unnamed statement is remembered only for its reads */
@@ -140,6 +170,50 @@ static void inspect_warehouse_name(Inspect *in, const char *name, bool add, cons
     in->n_reading += n->reads.n > 0;
     HASH_ADD_KEYPTR(hh, in->names, n->name, len, n);
     in->n_names++;
+}
+
+/* A Parse relayed (reads: the relations it reads, or NULL), or a Close of a statement relayed
+ * (remove): the change waits for the warehouse's answer. */
+static void inspect_warehouse_name(Inspect *in, const char *name, bool add, const StrVec *reads)
+{
+    InspectBatches *b = &in->batches;
+    if (b->sent_batch == b->head_batch && b->sent >= b->head_failed)
+        return; /* the warehouse failed before it: it discards the message */
+    if (b->n_changes == INSPECT_MAX_CHANGES) {
+        inspect_apply_name(in, name, add, reads);
+        return;
+    }
+    if (b->n_changes == b->cap_changes) {
+        b->cap_changes = b->cap_changes ? 2 * b->cap_changes : 8;
+        b->changes = xrealloc(b->changes, b->cap_changes * sizeof *b->changes);
+    }
+    NameChange *c = &b->changes[b->n_changes++];
+    *c = (NameChange){b->sent_batch, b->sent, add, xstrdup(name), {0}};
+    for (size_t i = 0; reads && i < reads->n; i++)
+        strvec_push(&c->reads, reads->items[i]);
+}
+
+/*
+ * The warehouse answered the head batch up to its end (error: false): its
+ * changes are made; or it failed at its message head_done (error: true): the
+ * changes of the messages before are made, the others dropped.
+ */
+static void inspect_settle_changes(Inspect *in, bool error)
+{
+    InspectBatches *b = &in->batches;
+    size_t keep = 0;
+    for (size_t i = 0; i < b->n_changes; i++) {
+        NameChange *c = &b->changes[i];
+        if (c->batch != b->head_batch) {
+            b->changes[keep++] = *c;
+            continue;
+        }
+        if (c->index < (error ? b->head_done : b->head_failed))
+            inspect_apply_name(in, c->name, c->add, &c->reads);
+        free(c->name);
+        strvec_free(&c->reads);
+    }
+    b->n_changes = keep;
 }
 
 /* True when the client parsed a statement named name in the warehouse (whether the warehouse
@@ -155,6 +229,11 @@ void inspect_free(Inspect *in)
 {
     if (!in)
         return;
+    for (size_t i = 0; i < in->batches.n_changes; i++) {
+        free(in->batches.changes[i].name);
+        strvec_free(&in->batches.changes[i].reads);
+    }
+    free(in->batches.changes);
     WarehouseName *n, *tmp;
     HASH_ITER(hh, in->names, n, tmp)
     inspect_name_free(in, n);
@@ -226,11 +305,22 @@ bool inspect_cancel_wait(Inspect *in)
 
 /* ---- the warehouse's side -------------------------------------------------------- */
 
+void inspect_server_header(Inspect *in, char type)
+{
+    if (type && strchr("123nTCsI", type))
+        in->batches.head_done++;
+}
+
 bool inspect_server_ready(Inspect *in, char tx_status)
 {
     in->tx_status = tx_status;
-    if (in->sync.pending_z > 0)
+    if (in->sync.pending_z > 0) { /* it ends a batch (not the authentication) */
         in->sync.pending_z--;
+        inspect_settle_changes(in, false);
+        in->batches.head_batch++;
+        in->batches.head_done = 0;
+        in->batches.head_failed = SIZE_MAX;
+    }
     /* Duro sends a Sync of its own only when the warehouse owes nothing: its answer is first. */
     bool ours = in->sync.swallow_z;
     in->sync.swallow_z = false;
@@ -247,6 +337,9 @@ bool inspect_server_error(Inspect *in)
         in->sync.swallow_e = false; /* Duro's, sent when the warehouse owed nothing */
         return true;
     }
+    inspect_settle_changes(in, true);
+    if (in->batches.head_done < in->batches.head_failed)
+        in->batches.head_failed = in->batches.head_done;
     if (in->sync.pending_z > 0 || !in->sync.open_batch)
         return false; /* in a batch that ended: the client's Sync or Query ended its skipping */
     in->sync.batch_error = true;
@@ -270,6 +363,7 @@ bool inspect_server_close_complete(Inspect *in)
     if (!in->sync.probing)
         return false;
     in->sync.probing = false; /* Duro's probe: nothing before it failed */
+    inspect_settle_changes(in, false);
     in->ops->resume(in->arg);
     return true;
 }
@@ -279,6 +373,7 @@ bool inspect_server_close_complete(Inspect *in)
 /* An extended-protocol message of the client's is relayed: the batch is open. */
 static void inspect_relayed(Inspect *in, char type)
 {
+    in->batches.sent++;
     in->sync.open_batch = true;
     in->sync.unchecked = true;
     if (type == 'C')
@@ -289,6 +384,8 @@ static void inspect_relayed(Inspect *in, char type)
  * ReadyForQuery is owed for it. */
 static void inspect_relayed_end(Inspect *in)
 {
+    in->batches.sent_batch++;
+    in->batches.sent = 0;
     in->sync.pending_z++;
     in->sync.open_batch = in->sync.unchecked = in->sync.batch_error = false;
     in->sync.closes = 0;
@@ -362,6 +459,7 @@ static bool inspect_warehouse_idle(Inspect *in)
         memcpy(probe + 6, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
         memcpy(probe + 6 + sizeof INSPECT_PROBE_NAME, "H\0\0\0\4", 5);
         in->ops->to_server(in->arg, probe, sizeof probe);
+        in->batches.sent++; /* answered in the batch like the client's messages */
         in->sync.probing = true;
         in->sync.unchecked = false;
     }

@@ -66,6 +66,8 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size);
 /* A held client message, whole; *why is set for INSPECT_REFUSE (valid until the next call). */
 InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why);
 
+/* The type of each message from the warehouse, at its header (what it answered so far). */
+void inspect_server_header(Inspect *in, char type);
 /* A ReadyForQuery from the warehouse: true when it answers a Sync of Duro's (not relayed). */
 bool inspect_server_ready(Inspect *in, char tx_status);
 /* An ErrorResponse from the warehouse: true when it answers a message of Duro's (not relayed). */

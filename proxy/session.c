@@ -281,6 +281,8 @@ bool session_cancel_wait(Session *s)
 static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
 {
     Session *s = arg;
+    if (s->inspect && s->state == SESSION_READY)
+        inspect_server_header(s->inspect, (char)h->type);
     switch (h->type) {
     case '3': /* CloseComplete: Duro's own Close is answered too (inspect.c) */
         return s->inspect ? RELAY_HOLD : RELAY_PASS;
