@@ -63,7 +63,7 @@ struct Answer {
     LocalPortal *portals;
     size_t made; /* statements and portals made in the session */
     bool skipping;
-    bool errored; /* an error was queued since answer_take_error */
+    bool errored;     /* an error was queued since answer_take_error */
     const char *user; /* borrowed from the session */
     char *timezone;   /* the session's TimeZone, as the warehouse reported it */
     void (*on_eval)(void *arg);

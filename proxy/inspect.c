@@ -453,9 +453,8 @@ static bool inspect_warehouse_idle(Inspect *in)
 {
     if (in->sync.unchecked && !in->sync.batch_error && !in->sync.probing) {
         /* Close (statement INSPECT_PROBE_NAME), then Flush. */
-        uint8_t probe[5 + 1 + sizeof INSPECT_PROBE_NAME + 5] = {'C', 0, 0, 0,
-                                                                 4 + 1 + sizeof INSPECT_PROBE_NAME,
-                                                                 'S'};
+        uint8_t probe[5 + 1 + sizeof INSPECT_PROBE_NAME + 5] = {
+            'C', 0, 0, 0, 4 + 1 + sizeof INSPECT_PROBE_NAME, 'S'};
         memcpy(probe + 6, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
         memcpy(probe + 6 + sizeof INSPECT_PROBE_NAME, "H\0\0\0\4", 5);
         in->ops->to_server(in->arg, probe, sizeof probe);
