@@ -6,6 +6,8 @@
 #include "proxy/answer.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <math.h>
 #include <stdio.h>
@@ -685,6 +687,53 @@ static char *param_text(const CodecValue *v, int16_t format, uint32_t oid, bool 
     return NULL;
 }
 
+/* The name PostgreSQL gives a type in "invalid input syntax for type ...", for the types whose
+ * text Bind checks; NULL for the others (checked when the statement runs). */
+static const char *checked_type(uint32_t oid)
+{
+    switch (oid) {
+    case VT_OID_INT2:
+        return "smallint";
+    case VT_OID_INT4:
+        return "integer";
+    case VT_OID_INT8:
+        return "bigint";
+    case VT_OID_FLOAT4:
+        return "real";
+    case VT_OID_FLOAT8:
+        return "double precision";
+    case VT_OID_BOOL:
+        return "boolean";
+    default:
+        return NULL;
+    }
+}
+
+/* True when text is valid input for the type oid, as PostgreSQL checks a parameter at Bind. */
+static bool param_valid(const char *text, uint32_t oid)
+{
+    while (isspace((unsigned char)*text))
+        text++;
+    char *end = NULL;
+    errno = 0;
+    if (oid == VT_OID_BOOL) {
+        bool b;
+        return parse_bool(text, &b) == 0;
+    } else if (oid == VT_OID_FLOAT4 || oid == VT_OID_FLOAT8) {
+        (void)strtod(text, &end);
+    } else {
+        long long v = strtoll(text, &end, 10);
+        long long lim = oid == VT_OID_INT2 ? 32767 : oid == VT_OID_INT4 ? 2147483647 : LLONG_MAX;
+        if (errno == 0 && (v > lim || v < -lim - 1))
+            errno = ERANGE;
+    }
+    if (end == text || (oid != VT_OID_FLOAT4 && oid != VT_OID_FLOAT8 && errno != 0))
+        return false;
+    while (isspace((unsigned char)*end))
+        end++;
+    return *end == '\0';
+}
+
 void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
 {
     CodecBind b;
@@ -726,6 +775,15 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
         bool ok;
         p->params[i] =
             param_text(&values[i], codec_bind_param_format(&b, i), st->param_types[i], &ok);
+        const char *tname = checked_type(st->param_types[i]);
+        if (ok && p->params[i] && tname && !param_valid(p->params[i], st->param_types[i])) {
+            char *m = xasprintf("invalid input syntax for type %s: \"%s\"", tname, p->params[i]);
+            answer_error(a, out, "22P02", m, true);
+            free(m);
+            free(values);
+            portal_free(p);
+            return;
+        }
         if (!ok) {
             char *m = xasprintf("binary format of parameter $%zu (type %u) is not supported here",
                                 i + 1, st->param_types[i]);

@@ -941,6 +941,18 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     if (!ours) {
         if (type == 'C' && t.kind == 'S')
             inspect_warehouse_name(in, t.name, false, NULL);
+        if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal)) {
+            if (!inspect_warehouse_idle(in))
+                return INSPECT_WAIT;
+            if (answer_skipping(in->answer))
+                return INSPECT_ANSWER;
+            char *m = xasprintf("portal \"%s\" already exists", b.portal);
+            codec_buf_init(&out, 64 * 1024);
+            answer_error(in->answer, &out, "42P03", m, true);
+            free(m);
+            inspect_answer(in, &out);
+            return INSPECT_ANSWER;
+        }
         if (type == 'B') {
             /* A statement of the warehouse's that reads managed views: as at its Parse. */
             WarehouseName *n;

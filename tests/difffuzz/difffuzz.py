@@ -317,6 +317,10 @@ KNOWN = [
     # is wrong with the statement first, Duro 42P05 without sending the statement anywhere.
     ("42P05 before the warehouse's own error",
      lambda a, b: a.startswith("E:") and b == "E:42P05"),
+    # A Bind of Duro's under the name of a portal the client bound in the warehouse: Duro keeps
+    # no list of the warehouse's portals, and binds it.
+    ("a portal of Duro's under the name of one of the warehouse's",
+     lambda a, b: a == "E:42P03" and b == "2"),
 ]
 
 
