@@ -873,6 +873,17 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_WAIT;
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER; /* the batch failed in the warehouse */
+    if (!*p.name && in->sync.unnamed) {
+        /* PostgreSQL drops the unnamed statement before it parses the new one, valid or not: the
+         * warehouse's is closed (Close, Flush), its CloseComplete awaited as a probe's. */
+        static const uint8_t close_flush[] = {'C', 0, 0, 0, 6, 'S', 0, 'H', 0, 0, 0, 4};
+        in->ops->to_server(in->arg, close_flush, sizeof close_flush);
+        in->sync.unnamed = false;
+        in->sync.open_batch = in->sync.probing = true;
+        in->batches.sent++;
+        inspect_apply_name(in, "", false, NULL);
+        return INSPECT_WAIT;
+    }
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
     if (!inspect_aborted(in, &out, true))
