@@ -8,51 +8,12 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #include "core/log.h"
 #include "proxy/codec.h"
+#include "proxy/wnames.h"
 
-#define INSPECT_MAX_WAITS 16        /* stale views one statement waits for at most */
-#define INSPECT_MAX_NAMES (1 << 16) /* the warehouse's statement names remembered, at most */
-
-/*
- * A statement the client parsed in the warehouse (not closed since): its name,
- * and the relations it reads when it may read a managed view, so that each
- * Bind of it is held while a stale one is refreshed, as its Parse was.
- */
-typedef struct WarehouseName {
-    UT_hash_handle hh;
-    StrVec reads;
-    char name[]; /* the key; "" for the unnamed statement */
-} WarehouseName;
-
-/*
- * A change to that table by a relayed Parse or Close, made once the warehouse
- * answered the message: not when it discarded it (it failed, or came after one
- * that did in its batch).
- */
-typedef struct NameChange {
-    uint64_t batch; /* the batch of the message (counted by its end) */
-    size_t index;   /* its place in the batch */
-    bool add;       /* a Parse (else a Close) */
-    char *name;
-    StrVec reads;
-} NameChange;
-
-#define INSPECT_MAX_CHANGES 4096 /* changes waiting per session; more are made as they come */
-
-/* Where the warehouse's answers are: the messages relayed in each batch, in order, are answered
- * in order, each with one completion message (or an error, after which the rest is discarded). */
-typedef struct InspectBatches {
-    uint64_t sent_batch; /* batches the client's messages ended (a Sync, Query or FunctionCall) */
-    size_t sent;         /* messages relayed in the open batch */
-    uint64_t head_batch; /* the batch the warehouse answers now */
-    size_t head_done;    /* its messages answered */
-    size_t head_failed;  /* the message of it in error, or SIZE_MAX */
-    NameChange *changes;
-    size_t n_changes, cap_changes;
-} InspectBatches;
+#define INSPECT_MAX_WAITS 16 /* stale views one statement waits for at most */
 
 typedef enum InspectWaitKind {
     WAIT_NONE,
@@ -108,10 +69,7 @@ struct Inspect {
     Answer *answer;   /* Duro's prepared statements and portals */
     InspectSync sync;
     InspectWait wait;
-    WarehouseName *names; /* statements parsed in the warehouse, for 42P05 and reads at Bind */
-    size_t n_names;
-    size_t n_reading; /* of those, the ones with reads */
-    InspectBatches batches;
+    WhNames *names; /* statements parsed in the warehouse, for 42P05 and reads at Bind */
     CodecError err; /* why the last message was refused */
     char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
@@ -131,7 +89,7 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
     in->arg = arg;
     in->id = id;
     in->tx_status = 'I';
-    in->batches.head_failed = SIZE_MAX;
+    in->names = whnames_new();
     in->answer = answer_new();
     answer_set_session(in->answer, NULL, inspect_eval_done, in);
     return in;
@@ -139,104 +97,11 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
 
 static void inspect_release_refreshes(Inspect *in, bool detach);
 
-/* Forgets a statement of the warehouse's. */
-static void inspect_name_free(Inspect *in, WarehouseName *n)
-{
-    HASH_DEL(in->names, n);
-    in->n_reading -= n->reads.n > 0;
-    in->n_names--;
-    strvec_free(&n->reads);
-    free(n);
-}
-
-/* Makes a change to the table of the warehouse's statements. */
-static void inspect_apply_name(Inspect *in, const char *name, bool add, const StrVec *reads)
-{
-    WarehouseName *n;
-    HASH_FIND_STR(in->names, name, n);
-    if (add && n && *name)
-        return; /* the warehouse refused it (42P05) */
-    if (n)
-        inspect_name_free(in, n); /* closed, or the unnamed statement replaced */
-    if (!add || in->n_names >= INSPECT_MAX_NAMES)
-        return;
-    if (!*name && !(reads && reads->n))
-        return; /* an unnamed statement is remembered only for its reads */
-    size_t len = strlen(name);
-    n = xcalloc(1, sizeof *n + len + 1);
-    memcpy(n->name, name, len + 1);
-    for (size_t i = 0; reads && i < reads->n; i++)
-        strvec_push(&n->reads, reads->items[i]);
-    in->n_reading += n->reads.n > 0;
-    HASH_ADD_KEYPTR(hh, in->names, n->name, len, n);
-    in->n_names++;
-}
-
-/* A Parse relayed (reads: the relations it reads, or NULL), or a Close of a statement relayed
- * (remove): the change waits for the warehouse's answer. */
-static void inspect_warehouse_name(Inspect *in, const char *name, bool add, const StrVec *reads)
-{
-    InspectBatches *b = &in->batches;
-    if (b->sent_batch == b->head_batch && b->sent >= b->head_failed)
-        return; /* the warehouse failed before it: it discards the message */
-    if (b->n_changes == INSPECT_MAX_CHANGES) {
-        inspect_apply_name(in, name, add, reads);
-        return;
-    }
-    if (b->n_changes == b->cap_changes) {
-        b->cap_changes = b->cap_changes ? 2 * b->cap_changes : 8;
-        b->changes = xrealloc(b->changes, b->cap_changes * sizeof *b->changes);
-    }
-    NameChange *c = &b->changes[b->n_changes++];
-    *c = (NameChange){b->sent_batch, b->sent, add, xstrdup(name), {0}};
-    for (size_t i = 0; reads && i < reads->n; i++)
-        strvec_push(&c->reads, reads->items[i]);
-}
-
-/*
- * The warehouse answered the head batch up to its end (error: false): its
- * changes are made; or it failed at its message head_done (error: true): the
- * changes of the messages before are made, the others dropped.
- */
-static void inspect_settle_changes(Inspect *in, bool error)
-{
-    InspectBatches *b = &in->batches;
-    size_t keep = 0;
-    for (size_t i = 0; i < b->n_changes; i++) {
-        NameChange *c = &b->changes[i];
-        if (c->batch != b->head_batch) {
-            b->changes[keep++] = *c;
-            continue;
-        }
-        if (c->index < (error ? b->head_done : b->head_failed))
-            inspect_apply_name(in, c->name, c->add, &c->reads);
-        free(c->name);
-        strvec_free(&c->reads);
-    }
-    b->n_changes = keep;
-}
-
-/* True when the client parsed a statement named name in the warehouse (whether the warehouse
- * took it is not known: a Parse in error leaves the name free there). */
-static bool inspect_warehouse_has(const Inspect *in, const char *name)
-{
-    WarehouseName *n;
-    HASH_FIND_STR(in->names, name, n);
-    return n != NULL && *name;
-}
-
 void inspect_free(Inspect *in)
 {
     if (!in)
         return;
-    for (size_t i = 0; i < in->batches.n_changes; i++) {
-        free(in->batches.changes[i].name);
-        strvec_free(&in->batches.changes[i].reads);
-    }
-    free(in->batches.changes);
-    WarehouseName *n, *tmp;
-    HASH_ITER(hh, in->names, n, tmp)
-    inspect_name_free(in, n);
+    whnames_free(in->names);
     inspect_release_refreshes(in, true);
     answer_refresh_clear(&in->wait.call);
     answer_free(in->answer);
@@ -307,8 +172,7 @@ bool inspect_cancel_wait(Inspect *in)
 
 void inspect_server_header(Inspect *in, char type)
 {
-    if (type && strchr("123nTCsI", type))
-        in->batches.head_done++;
+    whnames_answer(in->names, type);
 }
 
 bool inspect_server_ready(Inspect *in, char tx_status)
@@ -316,10 +180,7 @@ bool inspect_server_ready(Inspect *in, char tx_status)
     in->tx_status = tx_status;
     if (in->sync.pending_z > 0) { /* it ends a batch (not the authentication) */
         in->sync.pending_z--;
-        inspect_settle_changes(in, false);
-        in->batches.head_batch++;
-        in->batches.head_done = 0;
-        in->batches.head_failed = SIZE_MAX;
+        whnames_batch_done(in->names);
     }
     /* Duro sends a Sync of its own only when the warehouse owes nothing: its answer is first. */
     bool ours = in->sync.swallow_z;
@@ -337,9 +198,7 @@ bool inspect_server_error(Inspect *in)
         in->sync.swallow_e = false; /* Duro's, sent when the warehouse owed nothing */
         return true;
     }
-    inspect_settle_changes(in, true);
-    if (in->batches.head_done < in->batches.head_failed)
-        in->batches.head_failed = in->batches.head_done;
+    whnames_error(in->names);
     if (in->sync.pending_z > 0 || !in->sync.open_batch)
         return false; /* in a batch that ended: the client's Sync or Query ended its skipping */
     in->sync.batch_error = true;
@@ -363,7 +222,7 @@ bool inspect_server_close_complete(Inspect *in)
     if (!in->sync.probing)
         return false;
     in->sync.probing = false; /* Duro's probe: nothing before it failed */
-    inspect_settle_changes(in, false);
+    whnames_checked(in->names);
     in->ops->resume(in->arg);
     return true;
 }
@@ -373,7 +232,7 @@ bool inspect_server_close_complete(Inspect *in)
 /* An extended-protocol message of the client's is relayed: the batch is open. */
 static void inspect_relayed(Inspect *in, char type)
 {
-    in->batches.sent++;
+    whnames_sent(in->names);
     in->sync.open_batch = true;
     in->sync.unchecked = true;
     if (type == 'C')
@@ -384,8 +243,7 @@ static void inspect_relayed(Inspect *in, char type)
  * ReadyForQuery is owed for it. */
 static void inspect_relayed_end(Inspect *in)
 {
-    in->batches.sent_batch++;
-    in->batches.sent = 0;
+    whnames_batch_sent(in->names);
     in->sync.pending_z++;
     in->sync.open_batch = in->sync.unchecked = in->sync.batch_error = false;
     in->sync.closes = 0;
@@ -427,8 +285,8 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
     case 'C':
     case 'S':
     case 'H':
-        if (answer_active(in->answer) || (type == 'C' && in->names) ||
-            (type == 'B' && in->n_reading > 0))
+        if (answer_active(in->answer) || (type == 'C' && whnames_any(in->names)) ||
+            (type == 'B' && whnames_reading(in->names)))
             return RELAY_HOLD; /* may be for a statement or portal of Duro's */
         if (type == 'S')
             inspect_relayed_end(in);
@@ -458,7 +316,7 @@ static bool inspect_warehouse_idle(Inspect *in)
         memcpy(probe + 6, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
         memcpy(probe + 6 + sizeof INSPECT_PROBE_NAME, "H\0\0\0\4", 5);
         in->ops->to_server(in->arg, probe, sizeof probe);
-        in->batches.sent++; /* answered in the batch like the client's messages */
+        whnames_sent(in->names); /* answered in the batch like the client's messages */
         in->sync.probing = true;
         in->sync.unchecked = false;
     }
@@ -865,7 +723,7 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
             answer_forget_unnamed(in->answer, true, false);
             in->sync.unnamed = true;
         }
-        inspect_warehouse_name(in, p.name, true, &info->relations);
+        whnames_change(in->names, p.name, true, &info->relations);
         inspect_relayed(in, 'P');
         return INSPECT_PASS;
     }
@@ -880,15 +738,14 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         in->ops->to_server(in->arg, close_flush, sizeof close_flush);
         in->sync.unnamed = false;
         in->sync.open_batch = in->sync.probing = true;
-        in->batches.sent++;
-        inspect_apply_name(in, "", false, NULL);
+        whnames_sent(in->names);
+        whnames_apply(in->names, "", false, NULL);
         return INSPECT_WAIT;
     }
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
     if (!inspect_aborted(in, &out, true))
-        answer_parse(in->answer, in->env->answer, &p, info,
-                     *p.name && inspect_warehouse_has(in, p.name), &out);
+        answer_parse(in->answer, in->env->answer, &p, info, whnames_has(in->names, p.name), &out);
     inspect_answer(in, &out);
     return INSPECT_ANSWER;
 }
@@ -951,7 +808,7 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     }
     if (!ours) {
         if (type == 'C' && t.kind == 'S')
-            inspect_warehouse_name(in, t.name, false, NULL);
+            whnames_change(in->names, t.name, false, NULL);
         if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal)) {
             if (!inspect_warehouse_idle(in))
                 return INSPECT_WAIT;
@@ -966,9 +823,8 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         }
         if (type == 'B') {
             /* A statement of the warehouse's that reads managed views: as at its Parse. */
-            WarehouseName *n;
-            HASH_FIND_STR(in->names, b.statement, n);
-            int gate = n && n->reads.n ? inspect_read_gate(in, &n->reads) : 0;
+            const StrVec *reads = whnames_reads(in->names, b.statement);
+            int gate = reads ? inspect_read_gate(in, reads) : 0;
             if (gate > 0)
                 return INSPECT_WAIT;
             if (gate < 0)
