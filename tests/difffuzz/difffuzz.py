@@ -464,6 +464,7 @@ def fuzz(direct, duro, seed, sessions, out=None, save=None, log=print, max_failu
             summary["known"][k] = summary["known"].get(k, 0) + 1
             continue
         summary["differ"] += 1
+        summary.setdefault("indexes", []).append(i)
         summary["hang_duro"] += b[-1:] == ["HANG"]
         summary["xx000"] += any(t.startswith("E:XX000") for t in b)
         if len(summary["failures"]) >= max_failures:
@@ -491,6 +492,7 @@ def main(argv=None):
     ap.add_argument("--sessions", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--save", help="directory to write shrunk failing sessions to")
+    ap.add_argument("--shrink", type=int, default=20, help="failing sessions to shrink, at most")
     ap.add_argument("--replay", nargs="*", help="case files to replay instead of fuzzing")
     args = ap.parse_args(argv)
     with Environment(Path(args.duro).resolve()) as env:
@@ -504,10 +506,13 @@ def main(argv=None):
                     bad += 1
                     print(f"  PostgreSQL: {' '.join(a)}\n  Duro:       {' '.join(b)}")
             return 1 if bad else 0
-        summary = fuzz(env.direct, env.duro, args.seed, args.sessions, save=args.save)
+        summary = fuzz(env.direct, env.duro, args.seed, args.sessions, save=args.save,
+                       max_failures=args.shrink)
     print(f"difffuzz: seed {args.seed}: {summary['sessions']} sessions in {summary['seconds']} s, "
           f"{summary['differ']} differ ({summary['hang_duro']} hung through Duro, "
           f"{summary['xx000']} with XX000); known differences: {summary['known'] or 'none'}")
+    if summary["differ"]:
+        print(f"difffuzz: the sessions that differ: {summary['indexes']}")
     return 1 if summary["differ"] else 0
 
 
