@@ -809,11 +809,16 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     if (!ours) {
         if (type == 'C' && t.kind == 'S')
             whnames_change(in->names, t.name, false, NULL);
+        /* 42P03 comes after the statement is found: when the warehouse has it, as far as known
+         * once it answered what came before. */
         if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal)) {
             if (!inspect_warehouse_idle(in))
                 return INSPECT_WAIT;
             if (answer_skipping(in->answer))
                 return INSPECT_ANSWER;
+        }
+        if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal) &&
+            (*b.statement ? whnames_has(in->names, b.statement) : in->sync.unnamed)) {
             char *m = xasprintf("portal \"%s\" already exists", b.portal);
             codec_buf_init(&out, 64 * 1024);
             answer_error(in->answer, &out, "42P03", m, true);
