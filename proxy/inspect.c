@@ -42,6 +42,7 @@ typedef struct InspectSync {
     bool swallow_z;   /* the first pending ReadyForQuery answers a Sync of Duro's own */
     bool swallow_e;   /* the warehouse's next ErrorResponse answers Duro's failing Execute */
     bool unnamed;     /* the client parsed an unnamed statement in the warehouse since a Query */
+    bool ended;       /* Duro ended the batch for the held Query (inspect_end_batch) */
     size_t closes;    /* CloseComplete messages the open batch still owes the client */
 } InspectSync;
 
@@ -336,16 +337,22 @@ static bool inspect_end_batch(Inspect *in)
 {
     if (in->sync.pending_z > 0)
         return false; /* Duro's Sync must be the only one pending: its answer is not relayed */
-    if (in->sync.open_batch || in->sync.unnamed) {
-        /* A Query drops the unnamed statement: Close (statement ""), then Sync. */
-        static const uint8_t close_sync[] = {'C', 0, 0, 0, 6, 'S', 0, 'S', 0, 0, 0, 4};
-        size_t skip = in->sync.unnamed ? 0 : 7;
-        in->sync.unnamed = false;
-        in->ops->to_server(in->arg, close_sync + skip, sizeof close_sync - skip);
-        inspect_relayed_end(in);
-        in->sync.swallow_z = true;
+    if (in->sync.ended) {
+        in->sync.ended = false; /* answered: the Query goes on */
+        return true;
     }
-    return in->sync.pending_z == 0;
+    if (in->sync.open_batch || in->sync.unnamed || in->tx_status != 'I') {
+        /* A Query drops the unnamed statement and portal (which outlives a Sync in a transaction
+         * block): Close (statement ""), Close (portal ""), then Sync. */
+        static const uint8_t close_sync[] = {'C', 0, 0,   0, 6,   'S', 0, 'C', 0, 0,
+                                             0,   6, 'P', 0, 'S', 0,   0, 0,   4};
+        in->sync.unnamed = false;
+        in->ops->to_server(in->arg, close_sync, sizeof close_sync);
+        inspect_relayed_end(in);
+        in->sync.swallow_z = in->sync.ended = true;
+        return false;
+    }
+    return true;
 }
 
 /* A NOTICE or WARNING of Duro's for the client, when it can go whole. */
@@ -891,6 +898,9 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
 InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why)
 {
     InspectVerdict v;
+    *why = NULL;
+    if (in->sync.probing)
+        return INSPECT_WAIT; /* its answer is counted in the batch: nothing is relayed before it */
     switch (msg[0]) {
     case 'Q':
         v = inspect_query(in, msg, len);
