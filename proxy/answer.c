@@ -264,9 +264,7 @@ void answer_skip(Answer *a)
 
 void answer_sync(Answer *a)
 {
-    a->skipping = false;
-    /* The unnamed portal ends with its transaction; close it at Sync like PostgreSQL would. */
-    drop_portal(a, "");
+    a->skipping = false; /* portals end with their transaction: answer_end_transaction */
 }
 
 void answer_end_transaction(Answer *a)
