@@ -21,11 +21,13 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
+DIFFFUZZ_SESSIONS ?= 5000
+DIFFFUZZ_SEED ?= $(shell date +%s)
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
                          web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
-.PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins format lint bench-scan \
-        bench-refresh bench-swaplock bench-gateway bench-soak bench-web clean
+.PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
+        bench-scan bench-refresh bench-swaplock bench-gateway bench-soak bench-web clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -113,6 +115,18 @@ fuzz:
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  fuzz-bins
 	@tools/run-fuzz $(FUZZ_SECONDS) build-fuzz $(notdir $(FUZZ_BINS))
+	@$(MAKE) --no-print-directory difffuzz
+
+# DIFFFUZZ_SESSIONS protocol sessions (seeded with DIFFFUZZ_SEED) run against PostgreSQL directly
+# and through Duro built as for fuzzing (ASan, UBSan), compared message for message; a session that
+# differs is shrunk and written to build-fuzz/difffuzz/ (tests/difffuzz/difffuzz.py).
+difffuzz:
+	@tools/install-deps fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  build-fuzz/duro
+	ASAN_OPTIONS=detect_leaks=0 $(PYTHON) tests/difffuzz/difffuzz.py --duro build-fuzz/duro \
+	  --sessions $(DIFFFUZZ_SESSIONS) --seed $(DIFFFUZZ_SEED) --save build-fuzz/difffuzz
 
 # The same, 10 seconds each: what continuous integration runs.
 fuzz-smoke:

@@ -1,17 +1,21 @@
 /*
  * Duro's answers (see answer.h). Statements and portals of Duro's live in two
- * short lists per session; a portal holds its rows once executed, so that
+ * hash tables per session, by name; a portal holds its rows once executed, so that
  * Execute with a row limit resumes where it stopped, as PostgreSQL does.
  */
 #include "proxy/answer.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <uthash.h>
 
 #include "catalog/names.h"
 
@@ -28,8 +32,8 @@ typedef struct LocalStmt {
     const char *tag; /* refresh: "CALL" or "SELECT 1" */
     uint32_t *param_types;
     size_t nparams;
-    int refs; /* the list's, and each portal's */
-    struct LocalStmt *next;
+    int refs; /* the table's, and each portal's */
+    UT_hash_handle hh;
 } LocalStmt;
 
 typedef struct LocalPortal {
@@ -43,7 +47,7 @@ typedef struct LocalPortal {
     VtValue *rows;
     size_t nrows;
     size_t pos;
-    struct LocalPortal *next;
+    UT_hash_handle hh;
 } LocalPortal;
 
 /* The query being evaluated off the loop (at most one: the session holds further input). */
@@ -53,10 +57,15 @@ typedef struct AnswerEval {
     char *portal;      /* the Execute's portal, or NULL for a simple Query */
 } AnswerEval;
 
+/* Statements a session may make before its end gives the freed memory back to the system. */
+#define ANSWER_TRIM_AFTER 1024
+
 struct Answer {
     LocalStmt *stmts;
     LocalPortal *portals;
+    size_t made; /* statements and portals made in the session */
     bool skipping;
+    bool errored;     /* an error was queued since answer_take_error */
     const char *user; /* borrowed from the session */
     char *timezone;   /* the session's TimeZone, as the warehouse reported it */
     void (*on_eval)(void *arg);
@@ -96,39 +105,56 @@ static void portal_free(LocalPortal *p)
     free(p);
 }
 
-static LocalStmt **find_stmt(Answer *a, const char *name)
+static LocalStmt *find_stmt(const Answer *a, const char *name)
 {
-    LocalStmt **p = &a->stmts;
-    while (*p && strcmp((*p)->name, name) != 0)
-        p = &(*p)->next;
-    return p;
+    LocalStmt *st;
+    HASH_FIND_STR(a->stmts, name, st);
+    return st;
 }
 
-static LocalPortal **find_portal(Answer *a, const char *name)
+static LocalPortal *find_portal(const Answer *a, const char *name)
 {
-    LocalPortal **p = &a->portals;
-    while (*p && strcmp((*p)->name, name) != 0)
-        p = &(*p)->next;
+    LocalPortal *p;
+    HASH_FIND_STR(a->portals, name, p);
     return p;
 }
 
 static void drop_stmt(Answer *a, const char *name)
 {
-    LocalStmt **p = find_stmt(a, name);
-    if (*p) {
-        LocalStmt *st = *p;
-        *p = st->next;
+    LocalStmt *st = find_stmt(a, name);
+    if (st) {
+        HASH_DEL(a->stmts, st);
         stmt_unref(st);
     }
 }
 
 static void drop_portal(Answer *a, const char *name)
 {
-    LocalPortal **p = find_portal(a, name);
-    if (*p) {
-        LocalPortal *pt = *p;
-        *p = pt->next;
+    LocalPortal *pt = find_portal(a, name);
+    if (pt) {
+        HASH_DEL(a->portals, pt);
         portal_free(pt);
+    }
+}
+
+/* Every portal; HASH_CLEAR alone would keep the table's memory until the next add. */
+static void drop_portals(Answer *a)
+{
+    LocalPortal *p, *tmp;
+    HASH_ITER(hh, a->portals, p, tmp)
+    {
+        HASH_DEL(a->portals, p);
+        portal_free(p);
+    }
+}
+
+static void drop_stmts(Answer *a)
+{
+    LocalStmt *st, *tmp;
+    HASH_ITER(hh, a->stmts, st, tmp)
+    {
+        HASH_DEL(a->stmts, st);
+        stmt_unref(st);
     }
 }
 
@@ -199,10 +225,15 @@ void answer_free(Answer *a)
         return;
     eval_clear(a);
     free(a->timezone);
-    while (a->portals)
-        drop_portal(a, a->portals->name);
-    while (a->stmts)
-        drop_stmt(a, a->stmts->name);
+    drop_portals(a);
+    drop_stmts(a);
+    /*
+     * Many small blocks freed at once stay in the allocator's free lists, in the process's
+     * resident memory, until something allocates them again: after a session that made many
+     * statements, they are returned to the system.
+     */
+    if (a->made >= ANSWER_TRIM_AFTER)
+        malloc_trim(0);
     free(a);
 }
 
@@ -213,12 +244,12 @@ bool answer_active(const Answer *a)
 
 bool answer_has_statement(const Answer *a, const char *name)
 {
-    return *find_stmt((Answer *)a, name) != NULL;
+    return find_stmt(a, name) != NULL;
 }
 
 bool answer_has_portal(const Answer *a, const char *name)
 {
-    return *find_portal((Answer *)a, name) != NULL;
+    return find_portal(a, name) != NULL;
 }
 
 bool answer_skipping(const Answer *a)
@@ -233,9 +264,12 @@ void answer_skip(Answer *a)
 
 void answer_sync(Answer *a)
 {
-    a->skipping = false;
-    /* The unnamed portal ends with its transaction; close it at Sync like PostgreSQL would. */
-    drop_portal(a, "");
+    a->skipping = false; /* portals end with their transaction: answer_end_transaction */
+}
+
+void answer_end_transaction(Answer *a)
+{
+    drop_portals(a);
 }
 
 void answer_forget_unnamed(Answer *a, bool statement, bool portal)
@@ -250,8 +284,16 @@ void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *me
                   bool extended)
 {
     codec_put_error(out, "ERROR", sqlstate, message, NULL, NULL);
+    a->errored = true;
     if (extended)
         a->skipping = true;
+}
+
+bool answer_take_error(Answer *a)
+{
+    bool e = a->errored;
+    a->errored = false;
+    return e;
 }
 
 /* ---- encoding results ----------------------------------------------------------- */
@@ -370,12 +412,14 @@ static void put_rows(CodecBuf *out, const VtStatement *vt, const VtValue *rows, 
         (*pos)++;
         sent++;
     }
-    if (*pos < nrows) {
+    /* As PostgreSQL: suspended once max_rows went, even with no row left; the tag counts this
+     * Execute's rows. */
+    if (max_rows > 0 && sent == (size_t)max_rows) {
         codec_put_portal_suspended(out);
         return;
     }
     char tag[32];
-    snprintf(tag, sizeof tag, "SELECT %zu", nrows);
+    snprintf(tag, sizeof tag, "SELECT %zu", sent);
     codec_put_command_complete(out, tag);
 }
 
@@ -417,7 +461,7 @@ void answer_refresh_result(Answer *a, const char *portal, const AnswerRefresh *r
         free(msg);
         return;
     }
-    LocalPortal *p = portal ? *find_portal(a, portal) : NULL;
+    LocalPortal *p = portal ? find_portal(a, portal) : NULL;
     const int16_t *formats = p ? p->formats : NULL;
     size_t nformats = p ? p->nformats : 0;
     if (!p) {
@@ -517,7 +561,7 @@ void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out)
         eval_clear(a);
         return;
     }
-    LocalPortal *p = *find_portal(a, a->eval.portal);
+    LocalPortal *p = find_portal(a, a->eval.portal);
     eval_clear(a);
     if (rc != 0 || !p) {
         if (p == NULL)
@@ -535,17 +579,11 @@ void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out)
 /* ---- the extended protocol -------------------------------------------------------- */
 
 void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
-                  CodecBuf *out)
+                  bool name_taken, CodecBuf *out)
 {
     if (info->kind == INTERCEPT_MIXED) {
         answer_error(a, out, info->error_sqlstate ? info->error_sqlstate : "0A000",
                      info->error_message ? info->error_message : "not supported", true);
-        return;
-    }
-    if (*p->name && answer_has_statement(a, p->name)) {
-        char *msg = xasprintf("prepared statement \"%s\" already exists", p->name);
-        answer_error(a, out, "42P05", msg, true);
-        free(msg);
         return;
     }
     uint32_t *types = xcalloc(p->nparam_types ? p->nparam_types : 1, sizeof(uint32_t));
@@ -588,9 +626,17 @@ void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const In
         }
         free(types);
     }
+    /* As PostgreSQL: the name is checked once the statement is known to be valid. */
+    if (*p->name && (name_taken || answer_has_statement(a, p->name))) {
+        stmt_unref(st);
+        char *msg = xasprintf("prepared statement \"%s\" already exists", p->name);
+        answer_error(a, out, "42P05", msg, true);
+        free(msg);
+        return;
+    }
     drop_stmt(a, p->name); /* the unnamed statement is replaced */
-    st->next = a->stmts;
-    a->stmts = st;
+    HASH_ADD_KEYPTR(hh, a->stmts, st->name, strlen(st->name), st);
+    a->made++;
     codec_put_parse_complete(out);
 }
 
@@ -639,6 +685,53 @@ static char *param_text(const CodecValue *v, int16_t format, uint32_t oid, bool 
     return NULL;
 }
 
+/* The name PostgreSQL gives a type in "invalid input syntax for type ...", for the types whose
+ * text Bind checks; NULL for the others (checked when the statement runs). */
+static const char *checked_type(uint32_t oid)
+{
+    switch (oid) {
+    case VT_OID_INT2:
+        return "smallint";
+    case VT_OID_INT4:
+        return "integer";
+    case VT_OID_INT8:
+        return "bigint";
+    case VT_OID_FLOAT4:
+        return "real";
+    case VT_OID_FLOAT8:
+        return "double precision";
+    case VT_OID_BOOL:
+        return "boolean";
+    default:
+        return NULL;
+    }
+}
+
+/* True when text is valid input for the type oid, as PostgreSQL checks a parameter at Bind. */
+static bool param_valid(const char *text, uint32_t oid)
+{
+    while (isspace((unsigned char)*text))
+        text++;
+    char *end = NULL;
+    errno = 0;
+    if (oid == VT_OID_BOOL) {
+        bool b;
+        return parse_bool(text, &b) == 0;
+    } else if (oid == VT_OID_FLOAT4 || oid == VT_OID_FLOAT8) {
+        (void)strtod(text, &end);
+    } else {
+        long long v = strtoll(text, &end, 10);
+        long long lim = oid == VT_OID_INT2 ? 32767 : oid == VT_OID_INT4 ? 2147483647 : LLONG_MAX;
+        if (errno == 0 && (v > lim || v < -lim - 1))
+            errno = ERANGE;
+    }
+    if (end == text || (oid != VT_OID_FLOAT4 && oid != VT_OID_FLOAT8 && errno != 0))
+        return false;
+    while (isspace((unsigned char)*end))
+        end++;
+    return *end == '\0';
+}
+
 void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
 {
     CodecBind b;
@@ -647,7 +740,7 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
         answer_error(a, out, "08P01", err.msg, true);
         return;
     }
-    LocalStmt *st = *find_stmt(a, b.statement);
+    LocalStmt *st = find_stmt(a, b.statement);
     if (!st) {
         char *m = xasprintf("prepared statement \"%s\" does not exist", b.statement);
         answer_error(a, out, "26000", m, true);
@@ -680,6 +773,15 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
         bool ok;
         p->params[i] =
             param_text(&values[i], codec_bind_param_format(&b, i), st->param_types[i], &ok);
+        const char *tname = checked_type(st->param_types[i]);
+        if (ok && p->params[i] && tname && !param_valid(p->params[i], st->param_types[i])) {
+            char *m = xasprintf("invalid input syntax for type %s: \"%s\"", tname, p->params[i]);
+            answer_error(a, out, "22P02", m, true);
+            free(m);
+            free(values);
+            portal_free(p);
+            return;
+        }
         if (!ok) {
             char *m = xasprintf("binary format of parameter $%zu (type %u) is not supported here",
                                 i + 1, st->param_types[i]);
@@ -698,8 +800,8 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
     if (b.nresult_formats == 1)
         p->formats[0] = codec_bind_result_format(&b, 0);
     drop_portal(a, b.portal);
-    p->next = a->portals;
-    a->portals = p;
+    HASH_ADD_KEYPTR(hh, a->portals, p->name, strlen(p->name), p);
+    a->made++;
     codec_put_bind_complete(out);
 }
 
@@ -720,7 +822,7 @@ static void put_statement_rows(CodecBuf *out, const LocalStmt *st, const int16_t
 void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out)
 {
     if (t->kind == 'S') {
-        LocalStmt *st = *find_stmt(a, t->name);
+        LocalStmt *st = find_stmt(a, t->name);
         if (!st) {
             char *m = xasprintf("prepared statement \"%s\" does not exist", t->name);
             answer_error(a, out, "26000", m, true);
@@ -735,7 +837,7 @@ void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out)
         put_statement_rows(out, st, NULL, 0);
         return;
     }
-    LocalPortal *p = *find_portal(a, t->name);
+    LocalPortal *p = find_portal(a, t->name);
     if (!p) {
         char *m = xasprintf("portal \"%s\" does not exist", t->name);
         answer_error(a, out, "34000", m, true);
@@ -757,7 +859,7 @@ void answer_close(Answer *a, const CodecTarget *t, CodecBuf *out)
 int answer_execute(Answer *a, const AnswerEnv *env, const CodecExecute *e, CodecBuf *out,
                    AnswerRefresh *refresh)
 {
-    LocalPortal *p = *find_portal(a, e->portal);
+    LocalPortal *p = find_portal(a, e->portal);
     if (!p) {
         char *m = xasprintf("portal \"%s\" does not exist", e->portal);
         answer_error(a, out, "34000", m, true);

@@ -60,12 +60,17 @@ bool answer_skipping(const Answer *a);
 void answer_skip(Answer *a);
 /* Sync: ends the skipping. */
 void answer_sync(Answer *a);
+/* The transaction ended (a ReadyForQuery outside a transaction block): every portal of Duro's
+ * is gone, as PostgreSQL closes its portals at the end of their transaction. */
+void answer_end_transaction(Answer *a);
 /* The warehouse took over an unnamed statement or portal: Duro's is gone. */
 void answer_forget_unnamed(Answer *a, bool statement, bool portal);
 
 /* Queues an ErrorResponse (severity ERROR); in the extended protocol, skipping starts. */
 void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *message,
                   bool extended);
+/* True when an error was queued since the last call. */
+bool answer_take_error(Answer *a);
 
 /*
  * A simple Query that intercept classified as Duro's (info). Virtual: hands
@@ -77,9 +82,10 @@ void answer_error(Answer *a, CodecBuf *out, const char *sqlstate, const char *me
 int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
                  CodecBuf *out, AnswerRefresh *refresh);
 
-/* Parse of Duro's statement: ParseComplete, or an error (and skipping). */
+/* Parse of Duro's statement: ParseComplete, or an error (and skipping); 42P05 when a statement
+ * of Duro's or, name_taken, of the warehouse has its name. */
 void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
-                  CodecBuf *out);
+                  bool name_taken, CodecBuf *out);
 /* Bind to a statement of Duro's (msg is the whole Bind message). */
 void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out);
 /* Describe of a statement or portal of Duro's. */

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proxy/codec.h"
+#include "proxy/wnames.h"
 
 #define INSPECT_MAX_WAITS 16 /* stale views one statement waits for at most */
 
@@ -22,13 +23,32 @@ typedef enum InspectWaitKind {
     WAIT_EVAL, /* a query on duro.status / duro.runs, until the pool has evaluated it */
 } InspectWaitKind;
 
-/* The extended-protocol bookkeeping: what the warehouse still owes the client. */
+/*
+ * The extended-protocol bookkeeping: what the warehouse still owes the client.
+ * The open batch is what was relayed since the last Sync or Query: the
+ * warehouse runs it in one implicit transaction and, after an error, discards
+ * the rest of it up to a Sync. Before Duro answers a message of its own, it
+ * must know whether the batch failed (then PostgreSQL would discard the
+ * message): an error the warehouse reported tells, and otherwise Duro's probe,
+ * a Close of a statement nobody has and a Flush, whose CloseComplete comes
+ * only when nothing before it failed. The probe leaves the batch open, as the
+ * client left it.
+ */
 typedef struct InspectSync {
     int pending_z;    /* ReadyForQuery messages the warehouse still owes */
-    bool unsynced;    /* extended-protocol messages relayed since the last Sync */
-    bool swallow_z;   /* the last pending ReadyForQuery answers a Sync of Duro's own */
-    bool batch_error; /* the warehouse reported an error since its last ReadyForQuery */
+    bool open_batch;  /* extended-protocol messages relayed since the last Sync or Query */
+    bool unchecked;   /* of those, some relayed since Duro last learned that none failed */
+    bool batch_error; /* the warehouse reported an error in the open batch */
+    bool probing;     /* Duro's probe is on its way */
+    bool swallow_z;   /* the first pending ReadyForQuery answers a Sync of Duro's own */
+    bool swallow_e;   /* the warehouse's next ErrorResponse answers Duro's failing Execute */
+    bool unnamed;     /* the client parsed an unnamed statement in the warehouse since a Query */
+    bool ended;       /* Duro ended the batch for the held Query (inspect_end_batch) */
+    size_t closes;    /* CloseComplete messages the open batch still owes the client */
 } InspectSync;
+
+/* The statement Duro's probe closes: a name no client uses (Close of a missing one succeeds). */
+#define INSPECT_PROBE_NAME "duro probe \x01"
 
 /* The refreshes the held client message waits for. */
 typedef struct InspectWait {
@@ -51,6 +71,7 @@ struct Inspect {
     Answer *answer;   /* Duro's prepared statements and portals */
     InspectSync sync;
     InspectWait wait;
+    WhNames *names; /* statements parsed in the warehouse, for 42P05 and reads at Bind */
     CodecError err; /* why the last message was refused */
     char *refusal;  /* why the held statement is answered with an error instead of relayed */
 };
@@ -70,6 +91,7 @@ Inspect *inspect_new(const InspectEnv *env, uint32_t id, const InspectOps *ops, 
     in->arg = arg;
     in->id = id;
     in->tx_status = 'I';
+    in->names = whnames_new();
     in->answer = answer_new();
     answer_set_session(in->answer, NULL, inspect_eval_done, in);
     return in;
@@ -81,6 +103,7 @@ void inspect_free(Inspect *in)
 {
     if (!in)
         return;
+    whnames_free(in->names);
     inspect_release_refreshes(in, true);
     answer_refresh_clear(&in->wait.call);
     answer_free(in->answer);
@@ -149,48 +172,109 @@ bool inspect_cancel_wait(Inspect *in)
 
 /* ---- the warehouse's side -------------------------------------------------------- */
 
+void inspect_server_header(Inspect *in, char type)
+{
+    whnames_answer(in->names, type);
+}
+
 bool inspect_server_ready(Inspect *in, char tx_status)
 {
     in->tx_status = tx_status;
-    if (in->sync.pending_z > 0)
+    if (in->sync.pending_z > 0) { /* it ends a batch (not the authentication) */
         in->sync.pending_z--;
-    if (in->sync.swallow_z && in->sync.pending_z == 0) {
-        /* Ours: the warehouse caught up; what was skipped after an error stays skipped. */
-        in->sync.swallow_z = false;
-        if (in->sync.batch_error)
-            answer_skip(in->answer);
-        in->sync.batch_error = false;
-        in->ops->resume(in->arg);
-        return true;
+        whnames_batch_done(in->names);
     }
-    in->sync.batch_error = false;
+    /* Duro sends a Sync of its own only when the warehouse owes nothing: its answer is first. */
+    bool ours = in->sync.swallow_z;
+    in->sync.swallow_z = false;
+    if (!ours && tx_status == 'I')
+        answer_end_transaction(in->answer); /* the client's transaction ended */
     if (in->sync.pending_z == 0)
         in->ops->resume(in->arg);
+    return ours;
+}
+
+bool inspect_server_error(Inspect *in)
+{
+    if (in->sync.swallow_e) {
+        in->sync.swallow_e = false; /* Duro's, sent when the warehouse owed nothing */
+        return true;
+    }
+    whnames_error(in->names);
+    if (in->sync.pending_z > 0 || !in->sync.open_batch)
+        return false; /* in a batch that ended: the client's Sync or Query ended its skipping */
+    in->sync.batch_error = true;
+    if (in->sync.probing) {
+        in->sync.probing = false; /* the warehouse discards the probe */
+        in->ops->resume(in->arg);
+    }
     return false;
 }
 
-void inspect_server_error(Inspect *in)
+bool inspect_server_close_complete(Inspect *in)
 {
-    in->sync.batch_error = true;
+    if (in->sync.swallow_z)
+        return true; /* Duro's Close of the unnamed statement, before its Sync */
+    if (in->sync.pending_z > 0 || !in->sync.open_batch)
+        return false;
+    if (in->sync.closes > 0) {
+        in->sync.closes--; /* a client's Close */
+        return false;
+    }
+    if (!in->sync.probing)
+        return false;
+    in->sync.probing = false; /* Duro's probe: nothing before it failed */
+    whnames_checked(in->names);
+    in->ops->resume(in->arg);
+    return true;
 }
 
 /* ---- the client's side ----------------------------------------------------------- */
 
+/* An extended-protocol message of the client's is relayed: the batch is open. */
+static void inspect_relayed(Inspect *in, char type)
+{
+    whnames_sent(in->names);
+    in->sync.open_batch = true;
+    in->sync.unchecked = true;
+    if (type == 'C')
+        in->sync.closes++;
+}
+
+/* A Sync, Query or FunctionCall of the client's is relayed: it ends the batch, and a
+ * ReadyForQuery is owed for it. */
+static void inspect_relayed_end(Inspect *in)
+{
+    whnames_batch_sent(in->names);
+    in->sync.pending_z++;
+    in->sync.open_batch = in->sync.unchecked = in->sync.batch_error = false;
+    in->sync.closes = 0;
+}
+
 /* A Query or Parse too large to hold: relayed unexamined, as inspect_query/parse relay one. */
 static RelayVerdict inspect_unexamined(Inspect *in, char type)
 {
+    /* Its name is not known: were it unnamed, it would replace an unnamed one of Duro's. */
+    answer_forget_unnamed(in->answer, true, type == 'Q');
     if (type == 'Q') {
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
+        in->sync.unnamed = false;
     } else {
-        /* Its name is not known yet: were it unnamed, it would replace an unnamed one of Duro's. */
-        answer_forget_unnamed(in->answer, true, false);
-        in->sync.unsynced = true;
+        inspect_relayed(in, type);
+        in->sync.unnamed = true;
     }
     return RELAY_PASS;
 }
 
 RelayVerdict inspect_header(Inspect *in, char type, size_t size)
 {
+    /*
+     * A Query or FunctionCall in an open batch: were the batch in error, the warehouse would
+     * discard it without a ReadyForQuery. It is held (whatever its size) for inspect_statement
+     * to learn that first; after an error it is discarded.
+     */
+    if ((type == 'Q' || type == 'F') && (in->sync.open_batch || answer_skipping(in->answer)))
+        return RELAY_HOLD;
     switch (type) {
     case 'Q':
     case 'P':
@@ -203,17 +287,16 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
     case 'C':
     case 'S':
     case 'H':
-        if (answer_active(in->answer))
+        if (answer_active(in->answer) || (type == 'C' && whnames_any(in->names)) ||
+            (type == 'B' && whnames_reading(in->names)))
             return RELAY_HOLD; /* may be for a statement or portal of Duro's */
-        if (type == 'S') {
-            in->sync.pending_z++;
-            in->sync.unsynced = false;
-        } else if (type != 'H') {
-            in->sync.unsynced = true;
-        }
+        if (type == 'S')
+            inspect_relayed_end(in);
+        else if (type != 'H')
+            inspect_relayed(in, type);
         return RELAY_PASS;
     case 'F':
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
         return RELAY_PASS;
     default:
         return RELAY_PASS;
@@ -221,20 +304,56 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size)
 }
 
 /*
- * True when the warehouse owes nothing: everything relayed was answered, so an
- * answer of Duro's comes in order. Relayed extended-protocol messages get a
- * Sync of Duro's first (its ReadyForQuery is not relayed).
+ * True when the warehouse owes nothing and the open batch did not fail, so an
+ * answer of Duro's comes in order; false to wait (the probe is sent when the
+ * batch is unchecked). After a failure Duro discards messages up to the Sync,
+ * as the warehouse does.
  */
 static bool inspect_warehouse_idle(Inspect *in)
 {
-    if (in->sync.unsynced) {
-        static const uint8_t sync[] = {'S', 0, 0, 0, 4};
-        in->ops->to_server(in->arg, sync, sizeof sync);
-        in->sync.unsynced = false;
-        in->sync.pending_z++;
-        in->sync.swallow_z = true;
+    if (in->sync.unchecked && !in->sync.batch_error && !in->sync.probing) {
+        /* Close (statement INSPECT_PROBE_NAME), then Flush. */
+        uint8_t probe[5 + 1 + sizeof INSPECT_PROBE_NAME + 5] = {
+            'C', 0, 0, 0, 4 + 1 + sizeof INSPECT_PROBE_NAME, 'S'};
+        memcpy(probe + 6, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
+        memcpy(probe + 6 + sizeof INSPECT_PROBE_NAME, "H\0\0\0\4", 5);
+        in->ops->to_server(in->arg, probe, sizeof probe);
+        whnames_sent(in->names); /* answered in the batch like the client's messages */
+        in->sync.probing = true;
+        in->sync.unchecked = false;
     }
-    return in->sync.pending_z == 0;
+    if (in->sync.pending_z > 0 || in->sync.probing)
+        return false;
+    if (in->sync.batch_error)
+        answer_skip(in->answer);
+    return true;
+}
+
+/*
+ * Ends the open batch with a Sync of Duro's before Duro answers a Query itself,
+ * as the Query would have ended it in the warehouse; false to wait for its
+ * ReadyForQuery (not relayed), which tells the transaction's status.
+ */
+static bool inspect_end_batch(Inspect *in)
+{
+    if (in->sync.pending_z > 0)
+        return false; /* Duro's Sync must be the only one pending: its answer is not relayed */
+    if (in->sync.ended) {
+        in->sync.ended = false; /* answered: the Query goes on */
+        return true;
+    }
+    if (in->sync.open_batch || in->sync.unnamed || in->tx_status != 'I') {
+        /* A Query drops the unnamed statement and portal (which outlives a Sync in a transaction
+         * block): Close (statement ""), Close (portal ""), then Sync. */
+        static const uint8_t close_sync[] = {'C', 0, 0,   0, 6,   'S', 0, 'C', 0, 0,
+                                             0,   6, 'P', 0, 'S', 0,   0, 0,   4};
+        in->sync.unnamed = false;
+        in->ops->to_server(in->arg, close_sync, sizeof close_sync);
+        inspect_relayed_end(in);
+        in->sync.swallow_z = in->sync.ended = true;
+        return false;
+    }
+    return true;
 }
 
 /* A NOTICE or WARNING of Duro's for the client, when it can go whole. */
@@ -250,9 +369,58 @@ static void inspect_notice(Inspect *in, const char *severity, const char *messag
     codec_buf_free(&b);
 }
 
+/*
+ * An error of Duro's inside a transaction block fails the transaction, as one
+ * of PostgreSQL's would: Duro makes the warehouse's fail too, with an Execute
+ * of a portal nobody has (its error is not relayed), so that what the client
+ * sends next gets 25P02 and a COMMIT rolls back. A simple Query's ends with a
+ * Sync of Duro's; in the extended protocol the client's Sync ends the batch.
+ */
+static void inspect_fail_transaction(Inspect *in, bool extended)
+{
+    if (!answer_take_error(in->answer) || in->tx_status != 'T')
+        return;
+    uint8_t fail[5 + sizeof INSPECT_PROBE_NAME + 4 + 5] = {'E', 0, 0, 0,
+                                                           4 + sizeof INSPECT_PROBE_NAME + 4};
+    memcpy(fail + 5, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
+    memcpy(fail + 5 + sizeof INSPECT_PROBE_NAME + 4, extended ? "H\0\0\0\4" : "S\0\0\0\4", 5);
+    in->ops->to_server(in->arg, fail, sizeof fail);
+    in->sync.swallow_e = true;
+    if (extended) {
+        in->sync.open_batch = in->sync.batch_error = true; /* the client's Sync goes on */
+    } else {
+        in->sync.pending_z++;
+        in->sync.swallow_z = true;
+        in->tx_status = 'E';
+    }
+}
+
+/* In a failed transaction block, PostgreSQL answers a statement that does not end it with 25P02:
+ * Duro's statements get the same (queued into out: true). */
+static bool inspect_aborted(Inspect *in, CodecBuf *out, bool extended)
+{
+    if (in->tx_status != 'E')
+        return false;
+    answer_error(in->answer, out, "25P02",
+                 "current transaction is aborted, commands ignored until end of transaction block",
+                 extended);
+    return true;
+}
+
+/* A ReadyForQuery of Duro's; outside a transaction block, Duro's portals are gone with the
+ * transaction that held them, as PostgreSQL's are. */
+static void inspect_put_ready(Inspect *in, CodecBuf *out)
+{
+    inspect_fail_transaction(in, false);
+    codec_put_ready(out, in->tx_status);
+    if (in->tx_status == 'I')
+        answer_end_transaction(in->answer);
+}
+
 /* Sends b (answers of Duro's) to the client. */
 static void inspect_answer(Inspect *in, CodecBuf *b)
 {
+    inspect_fail_transaction(in, true); /* a simple Query's went with its ReadyForQuery */
     if (codec_buf_ok(b))
         in->ops->to_client(in->arg, b->data, b->len);
     codec_buf_free(b);
@@ -288,7 +456,7 @@ static int inspect_read_outcome(Inspect *in)
  * built is an error. Returns 1 to wait, 0 to relay it now, -1 to answer it
  * with the error in in->refusal.
  */
-static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
+static int inspect_read_gate(Inspect *in, const StrVec *relations)
 {
     if (in->wait.kind == WAIT_READ) {
         if (in->wait.n_pending > 0)
@@ -298,14 +466,14 @@ static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
     if (in->refusal)
         return -1; /* decided already: the warehouse still owed answers */
     ViewsReadInfo v;
-    for (size_t i = 0; i < info->relations.n; i++) {
-        if (views_read(in->env->views, info->relations.items[i], &v) == VIEWS_READ_REFUSE) {
+    for (size_t i = 0; i < relations->n; i++) {
+        if (views_read(in->env->views, relations->items[i], &v) == VIEWS_READ_REFUSE) {
             in->refusal = views_failure_message(v.view, false, v.failed, v.error, v.next_try_us);
             return -1;
         }
     }
-    for (size_t i = 0; i < info->relations.n && in->wait.n_refreshes < INSPECT_MAX_WAITS; i++) {
-        ViewsRead how = views_read(in->env->views, info->relations.items[i], &v);
+    for (size_t i = 0; i < relations->n && in->wait.n_refreshes < INSPECT_MAX_WAITS; i++) {
+        ViewsRead how = views_read(in->env->views, relations->items[i], &v);
         if (how == VIEWS_READ_NOW)
             continue;
         bool seen = false;
@@ -342,13 +510,18 @@ static bool inspect_refuse_read(Inspect *in, bool extended)
 {
     if (!inspect_warehouse_idle(in))
         return false;
+    if (extended && answer_skipping(in->answer)) {
+        free(in->refusal); /* the batch failed in the warehouse: discarded */
+        in->refusal = NULL;
+        return true;
+    }
     CodecBuf out;
     codec_buf_init(&out, 64 * 1024);
     if (extended) {
         answer_error(in->answer, &out, VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, true);
     } else {
-        codec_put_error(&out, "ERROR", VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, NULL, NULL);
-        codec_put_ready(&out, in->tx_status);
+        answer_error(in->answer, &out, VIEWS_NEVER_BUILT_SQLSTATE, in->refusal, false);
+        inspect_put_ready(in, &out);
     }
     inspect_answer(in, &out);
     free(in->refusal);
@@ -414,6 +587,28 @@ static const InterceptInfo *inspect_classify(Inspect *in, const char *sql, size_
     return views_classify(in->env->views, sql);
 }
 
+/*
+ * A Query or FunctionCall: after extended-protocol messages without a Sync,
+ * Duro's Sync tells first whether one of them was in error (INSPECT_WAIT until
+ * the warehouse answers it); after an error it is discarded up to the client's
+ * Sync, as PostgreSQL does (INSPECT_ANSWER). INSPECT_PASS: go on with it.
+ */
+static InspectVerdict inspect_after_extended(Inspect *in)
+{
+    if (in->sync.open_batch && !inspect_warehouse_idle(in))
+        return INSPECT_WAIT;
+    return answer_skipping(in->answer) ? INSPECT_ANSWER : INSPECT_PASS;
+}
+
+/* A FunctionCall, held because it came after extended-protocol messages without a Sync. */
+static InspectVerdict inspect_function_call(Inspect *in)
+{
+    InspectVerdict v = inspect_after_extended(in);
+    if (v == INSPECT_PASS)
+        inspect_relayed_end(in);
+    return v;
+}
+
 /* A simple Query. */
 static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
 {
@@ -425,9 +620,8 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
     codec_buf_init(&out, (size_t)1 << 30);
     if (in->wait.cancelled) {
         in->wait.cancelled = false;
-        codec_put_error(&out, "ERROR", "57014", "canceling statement due to user request", NULL,
-                        NULL);
-        codec_put_ready(&out, in->tx_status);
+        answer_error(in->answer, &out, "57014", "canceling statement due to user request", false);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
@@ -438,7 +632,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         }
         answer_eval_result(in->answer, NULL, &out);
         in->wait.kind = WAIT_NONE;
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
@@ -448,24 +642,41 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
             return INSPECT_WAIT;
         }
         inspect_finish_call(in, NULL, &out);
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
+    }
+    if (in->wait.kind == WAIT_NONE && !in->refusal) {
+        InspectVerdict v = inspect_after_extended(in);
+        if (v == INSPECT_PASS && len > in->env->limit)
+            (void)inspect_unexamined(in, 'Q');
+        if (v != INSPECT_PASS || len > in->env->limit) {
+            codec_buf_free(&out);
+            return v;
+        }
     }
     const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
     if (info->kind == INTERCEPT_PASS) {
         codec_buf_free(&out);
-        int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
+        int gate = info->relations.n ? inspect_read_gate(in, &info->relations) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
             return inspect_refuse_read(in, false) ? INSPECT_ANSWER : INSPECT_WAIT;
-        in->sync.pending_z++;
+        inspect_relayed_end(in);
+        in->sync.unnamed = false;
+        answer_forget_unnamed(in->answer, true, true); /* a Query replaces both */
         return INSPECT_PASS;
     }
-    if (!inspect_warehouse_idle(in)) {
+    if (!inspect_end_batch(in)) {
         codec_buf_free(&out);
         return INSPECT_WAIT;
+    }
+    answer_forget_unnamed(in->answer, true, true);
+    if (inspect_aborted(in, &out, false)) {
+        inspect_put_ready(in, &out);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
     }
     int r = answer_query(in->answer, in->env->answer, q.sql, info, &out, &in->wait.call);
     if (r == 2 || (r == 1 && inspect_start_call(in, &out, false) == 1)) {
@@ -474,7 +685,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         codec_buf_free(&out);
         return INSPECT_WAIT;
     }
-    codec_put_ready(&out, in->tx_status);
+    inspect_put_ready(in, &out);
     inspect_answer(in, &out);
     return INSPECT_ANSWER;
 }
@@ -497,22 +708,52 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER;
     const InterceptInfo *info = inspect_classify(in, p.query, strlen(p.query));
+    if (info->kind == INTERCEPT_PASS && *p.name && answer_has_statement(in->answer, p.name)) {
+        if (!inspect_warehouse_idle(in))
+            return INSPECT_WAIT;
+        if (answer_skipping(in->answer))
+            return INSPECT_ANSWER;
+        CodecBuf out;
+        codec_buf_init(&out, 64 * 1024);
+        char *m = xasprintf("prepared statement \"%s\" already exists", p.name);
+        answer_error(in->answer, &out, "42P05", m, true);
+        free(m);
+        inspect_answer(in, &out);
+        return INSPECT_ANSWER;
+    }
     if (info->kind == INTERCEPT_PASS) {
-        int gate = info->relations.n ? inspect_read_gate(in, info) : 0;
+        int gate = info->relations.n ? inspect_read_gate(in, &info->relations) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
             return inspect_refuse_read(in, true) ? INSPECT_ANSWER : INSPECT_WAIT;
-        if (!*p.name)
+        if (!*p.name) {
             answer_forget_unnamed(in->answer, true, false);
-        in->sync.unsynced = true;
+            in->sync.unnamed = true;
+        }
+        whnames_change(in->names, p.name, true, &info->relations);
+        inspect_relayed(in, 'P');
         return INSPECT_PASS;
     }
     if (!inspect_warehouse_idle(in))
         return INSPECT_WAIT;
+    if (answer_skipping(in->answer))
+        return INSPECT_ANSWER; /* the batch failed in the warehouse */
+    if (!*p.name && in->sync.unnamed) {
+        /* PostgreSQL drops the unnamed statement before it parses the new one, valid or not: the
+         * warehouse's is closed (Close, Flush), its CloseComplete awaited as a probe's. */
+        static const uint8_t close_flush[] = {'C', 0, 0, 0, 6, 'S', 0, 'H', 0, 0, 0, 4};
+        in->ops->to_server(in->arg, close_flush, sizeof close_flush);
+        in->sync.unnamed = false;
+        in->sync.open_batch = in->sync.probing = true;
+        whnames_sent(in->names);
+        whnames_apply(in->names, "", false, NULL);
+        return INSPECT_WAIT;
+    }
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
-    answer_parse(in->answer, in->env->answer, &p, info, &out);
+    if (!inspect_aborted(in, &out, true))
+        answer_parse(in->answer, in->env->answer, &p, info, whnames_has(in->names, p.name), &out);
     inspect_answer(in, &out);
     return INSPECT_ANSWER;
 }
@@ -523,24 +764,23 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     char type = (char)msg[0];
     CodecBuf out;
     if (type == 'S') {
-        if (in->sync.unsynced) {
+        if (in->sync.open_batch) {
             answer_sync(in->answer);
-            in->sync.pending_z++;
-            in->sync.unsynced = false;
+            inspect_relayed_end(in);
             return INSPECT_PASS;
         }
         if (!inspect_warehouse_idle(in))
             return INSPECT_WAIT;
         answer_sync(in->answer);
         codec_buf_init(&out, 64);
-        codec_put_ready(&out, in->tx_status);
+        inspect_put_ready(in, &out);
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER;
     if (type == 'H') {
-        return in->sync.unsynced ? INSPECT_PASS : INSPECT_ANSWER;
+        return in->sync.open_batch ? INSPECT_PASS : INSPECT_ANSWER;
     }
     bool ours = false;
     CodecBind b;
@@ -575,7 +815,35 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         return INSPECT_REFUSE;
     }
     if (!ours) {
-        in->sync.unsynced = true;
+        if (type == 'C' && t.kind == 'S')
+            whnames_change(in->names, t.name, false, NULL);
+        /* 42P03 comes after the statement is found: when the warehouse has it, as far as known
+         * once it answered what came before. */
+        if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal)) {
+            if (!inspect_warehouse_idle(in))
+                return INSPECT_WAIT;
+            if (answer_skipping(in->answer))
+                return INSPECT_ANSWER;
+        }
+        if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal) &&
+            (*b.statement ? whnames_has(in->names, b.statement) : in->sync.unnamed)) {
+            char *m = xasprintf("portal \"%s\" already exists", b.portal);
+            codec_buf_init(&out, 64 * 1024);
+            answer_error(in->answer, &out, "42P03", m, true);
+            free(m);
+            inspect_answer(in, &out);
+            return INSPECT_ANSWER;
+        }
+        if (type == 'B') {
+            /* A statement of the warehouse's that reads managed views: as at its Parse. */
+            const StrVec *reads = whnames_reads(in->names, b.statement);
+            int gate = reads ? inspect_read_gate(in, reads) : 0;
+            if (gate > 0)
+                return INSPECT_WAIT;
+            if (gate < 0)
+                return inspect_refuse_read(in, true) ? INSPECT_ANSWER : INSPECT_WAIT;
+        }
+        inspect_relayed(in, type);
         return INSPECT_PASS;
     }
     if (type == 'E' && in->wait.cancelled) {
@@ -604,8 +872,12 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     }
     if (!inspect_warehouse_idle(in))
         return INSPECT_WAIT;
+    if (answer_skipping(in->answer))
+        return INSPECT_ANSWER; /* the batch failed in the warehouse */
     codec_buf_init(&out, (size_t)1 << 30);
-    if (type == 'B') {
+    if (type != 'C' && inspect_aborted(in, &out, true)) {
+        /* answered */
+    } else if (type == 'B') {
         answer_bind(in->answer, msg, len, &out);
     } else if (type == 'D') {
         answer_describe(in->answer, &t, &out);
@@ -627,6 +899,9 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
 InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why)
 {
     InspectVerdict v;
+    *why = NULL;
+    if (in->sync.probing)
+        return INSPECT_WAIT; /* its answer is counted in the batch: nothing is relayed before it */
     if (in->wait.kind == WAIT_NONE) /* not again when a wait ends */
         metrics_add(METRICS_STATEMENTS_INSPECTED, 1);
     switch (msg[0]) {
@@ -636,11 +911,15 @@ InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, co
     case 'P':
         v = inspect_parse(in, msg, len);
         break;
+    case 'F':
+        v = inspect_function_call(in);
+        break;
     default:
         v = inspect_extended(in, msg, len);
         break;
     }
-    assert(v != INSPECT_WAIT || in->wait.kind != WAIT_NONE || in->sync.pending_z > 0);
+    assert(v != INSPECT_WAIT || in->wait.kind != WAIT_NONE || in->sync.pending_z > 0 ||
+           in->sync.probing);
     *why = in->err.msg;
     return v;
 }

@@ -66,10 +66,14 @@ RelayVerdict inspect_header(Inspect *in, char type, size_t size);
 /* A held client message, whole; *why is set for INSPECT_REFUSE (valid until the next call). */
 InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, const char **why);
 
+/* The type of each message from the warehouse, at its header (what it answered so far). */
+void inspect_server_header(Inspect *in, char type);
 /* A ReadyForQuery from the warehouse: true when it answers a Sync of Duro's (not relayed). */
 bool inspect_server_ready(Inspect *in, char tx_status);
-/* An ErrorResponse from the warehouse. */
-void inspect_server_error(Inspect *in);
+/* An ErrorResponse from the warehouse: true when it answers a message of Duro's (not relayed). */
+bool inspect_server_error(Inspect *in);
+/* A CloseComplete from the warehouse: true when it answers a Close of Duro's (not relayed). */
+bool inspect_server_close_complete(Inspect *in);
 
 /* A cancel request: true when the session waited for a refresh, which it no longer does, or for
  * a query on duro.* being evaluated, which ends with 57014. */

@@ -340,8 +340,12 @@ bool session_cancel_wait(Session *s)
 
 static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
 {
-    (void)arg;
+    Session *s = arg;
+    if (s->inspect && s->state == SESSION_READY)
+        inspect_server_header(s->inspect, (char)h->type);
     switch (h->type) {
+    case '3': /* CloseComplete: Duro's own Close is answered too (inspect.c) */
+        return s->inspect ? RELAY_HOLD : RELAY_PASS;
     case 'R': /* Authentication: SASL mechanisms to filter, success to note */
     case 'K': /* BackendKeyData: replaced by the session's own */
     case 'Z': /* ReadyForQuery: the transaction status */
@@ -426,6 +430,10 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
         if (s->inspect)
             inspect_server_parameter(s->inspect, msg, len);
         break;
+    case '3':
+        if (s->inspect && inspect_server_close_complete(s->inspect))
+            return 0; /* answers a Close of Duro's */
+        break;
     case 'Z':
         if (codec_read_ready(msg, len, &tx_status, &err) != CODEC_OK) {
             session_fail(s, "08P01", "the warehouse sent a malformed ReadyForQuery message", NULL);
@@ -450,8 +458,8 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
             if (s->state == SESSION_AUTH)
                 log_info("session %u: the warehouse refused %s: %s", s->id, session_who(s),
                          n.message ? n.message : "(no message)");
-            if (s->inspect)
-                inspect_server_error(s->inspect);
+            if (s->inspect && inspect_server_error(s->inspect))
+                return 0; /* answers a message of Duro's */
         }
         break;
     }
