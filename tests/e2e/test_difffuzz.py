@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "difffuzz"))
 import difffuzz  # noqa: E402
 import prepares  # noqa: E402
+from conftest import sanitized  # noqa: E402
 
 SHORT_RUN = int(os.environ.get("DIFFFUZZ_SESSIONS", "300"))
 SEED = int(os.environ.get("DIFFFUZZ_SEED", "19"))
@@ -67,10 +68,13 @@ def test_memory_of_many_prepared_statements_is_given_back(sides):
     _direct, duro, gw = sides
     r = prepares.prepare_many(duro, gw.proc.pid, 20000, log=lambda line: None)
     grown = r["rss_prepared"] - r["rss_before"]
-    left = r["rss_closed"] - r["rss_before"]
     assert grown > 20 * 2**20, f"20,000 statements took only {grown} bytes: nothing measured"
-    assert left < grown / 4, (f"{left / 2**20:.0f} MB of {grown / 2**20:.0f} MB stayed after "
-                              f"the session closed")
+    left = r["rss_closed"] - r["rss_before"]
+    # Duro gives the memory back with glibc's malloc_trim; an AddressSanitizer build has an
+    # allocator of its own that keeps part of it, so there only the session's end is checked.
+    bound = grown if sanitized(gw.duro.bin) else grown / 4
+    assert left < bound, (f"{left / 2**20:.0f} MB of {grown / 2**20:.0f} MB stayed after "
+                          f"the session closed")
     # Still serving, every statement gone with its session.
     a, b = difffuzz.compare(_direct, duro, {"mode": "burst",
                                             "messages": [["D", "S", "st1"]]})
