@@ -82,6 +82,9 @@ static const Migration migrations[] = {
         "try\n"},
     {4, "ALTER TABLE runs ADD COLUMN instance TEXT;      -- random id of the process's start\n"
         "ALTER TABLE runs ADD COLUMN process_start TEXT; -- boot id/start time of that process\n"},
+    {5, "-- a view's last run of an outcome (its status, retention) and its runs newest first\n"
+        "CREATE INDEX runs_by_view_outcome ON runs (\"view\", outcome, id);\n"
+        "CREATE INDEX runs_by_view_id ON runs (\"view\", id);\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -18,7 +18,7 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /*
  * Bounds of what is read back from the catalog, whoever wrote it: a timestamp
@@ -155,6 +155,18 @@ typedef struct StoreRun {
 /* Runs newest first; view NULL = all views; limit 0 = no limit. Returns 0 or -1. */
 int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n) MUST_CHECK;
 void store_runs_free(StoreRun *runs, size_t n);
+
+/*
+ * Retention: deletes the runs started before before_us, with their steps, at
+ * most batch runs per write transaction and max_batches transactions per call
+ * (*more tells whether some may remain). Kept whatever their age: a run in
+ * progress, each view's newest finished run, its last good run, its last failed
+ * run and its own failures since that good run (catalog/store_prune.c). Runs
+ * of views no longer in the repository follow the same rules. *deleted counts
+ * the runs deleted, also when -1 is returned (batches already committed stay).
+ */
+int store_prune_runs(Store *s, int64_t before_us, int batch, int max_batches, int64_t *deleted,
+                     bool *more) MUST_CHECK;
 
 /* The last SQLite error message of this connection. */
 const char *store_error(Store *s);
