@@ -24,9 +24,9 @@
     "(r.outcome = 'running'"                                                                       \
     " OR r.id = coalesce((SELECT k.id FROM runs k WHERE k.\"view\" = r.\"view\""                   \
     " AND k.outcome <> 'running' ORDER BY k.started_us DESC, k.id DESC LIMIT 1), 0)"               \
-    " OR r.id = " LAST_ID("k.outcome = 'ok'")                                                      \
-    " OR r.id = " LAST_ID("k.outcome IN ('failed', 'tests_failed')")                               \
-    " OR (r.retry_us IS NOT NULL AND r.id > " LAST_ID("k.outcome = 'ok'") "))"
+    " OR r.id = " LAST_ID("k.outcome = 'ok'") " OR r.id = " LAST_ID(                               \
+        "k.outcome IN ('failed', 'tests_failed')") " OR (r.retry_us IS NOT NULL AND r.id "         \
+                                                   "> " LAST_ID("k.outcome = 'ok'") "))"
 
 /*
  * One batch: the next (by start, then id, after the cursor) at most limit runs
