@@ -117,6 +117,7 @@ VtStatement *vtable_statement_copy(VtDb *db, const VtStatement *src, VtError *er
     VtStatement *st = xcalloc(1, sizeof(*st));
     st->db = db;
     st->sql = xstrdup(src->sql);
+    st->tables = src->tables;
     st->ncols = src->ncols;
     st->nparams = src->nparams;
     st->cols = xcalloc(src->ncols ? src->ncols : 1, sizeof(*st->cols));
@@ -166,6 +167,11 @@ uint32_t vtable_param_type(const VtStatement *st, size_t i)
 size_t vtable_ncolumns(const VtStatement *st)
 {
     return st->ncols;
+}
+
+bool vtable_reads(const VtStatement *st, VtTable t)
+{
+    return (st->tables & (1u << t)) != 0;
 }
 
 const VtColumn *vtable_column(const VtStatement *st, size_t i)

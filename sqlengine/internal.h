@@ -164,6 +164,7 @@ struct VtStatement {
     Ty *param_ty;
     uint32_t *param_oid; /* the client's, or 0 */
     size_t nparams;
+    unsigned tables; /* bit 1 << VtTable of each table read */
 };
 
 /* One translated expression. */
