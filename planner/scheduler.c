@@ -490,8 +490,11 @@ static int64_t prune(Scheduler *sc)
 {
     int64_t keep = sc->settings->catalog.keep_runs, deleted = 0;
     bool more = false;
-    if (keep > 0 && store_prune_runs(sc->store, clock_wall_us() - keep * CLOCK_US_PER_SECOND,
-                                     PRUNE_BATCH, PRUNE_BATCHES, &deleted, &more) != 0)
+    int64_t now = clock_wall_us();
+    /* 0 keeps every run; so does a duration longer than the epoch (no overflow). */
+    if (keep > 0 && keep < now / CLOCK_US_PER_SECOND &&
+        store_prune_runs(sc->store, now - keep * CLOCK_US_PER_SECOND, PRUNE_BATCH, PRUNE_BATCHES,
+                         &deleted, &more) != 0)
         log_error("catalog: cannot delete old runs: %s", store_error(sc->store));
     if (deleted > 0)
         log_info("catalog: %lld run%s older than [catalog] keep_runs deleted", (long long)deleted,
