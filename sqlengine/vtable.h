@@ -124,6 +124,9 @@ typedef enum VtTable {
 /* Whether st reads table t (anywhere in it: FROM, a join, a subquery), so rows of a table it
  * does not read need not be loaded. */
 bool vtable_reads(const VtStatement *st, VtTable t);
+/* The view whose runs are the only ones st can read, with these parameters (a `view = 'x'` or
+ * `view = $1` its WHERE requires, duro.runs its only table), or NULL when it may read any. */
+const char *vtable_runs_view(const VtStatement *st, const char *const *params, size_t nparams);
 const VtColumn *vtable_column(const VtStatement *st, size_t i);
 
 /*

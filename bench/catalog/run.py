@@ -61,7 +61,7 @@ class Duro:
         self.catalog = self.dir / "duro.db"
         self.conf.write_text(
             "# written by bench/catalog/run.py\n"
-            f"[gateway]\nlisten = 127.0.0.1:{self.port}\n"
+            f"[gateway]\nlisten = 127.0.0.1:{self.port}\nduro_query_timeout = 10m\n"
             f"[warehouse]\ndialect = postgres\nhost = 127.0.0.1\nport = {cluster.port}\n"
             f"dbname = {DBNAME}\nuser = {SUPERUSER}\nsslmode = disable\n"
             f"[views]\npath = {views}\nrescan = 1h\n"

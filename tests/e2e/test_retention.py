@@ -64,3 +64,14 @@ def test_old_runs_pruned_while_serving_each_views_status_kept(gateway_factory, d
         assert {r[0] for r in got} == kept
         assert ("c.z", "failed") in {(r[1], r[2]) for r in got}
         assert c.execute("select count(*) from duro.status").fetchone() == (0,)
+        # One view's runs, asked for with a parameter or a literal, and with more conditions.
+        want_a = sorted([by[("a.x", "ok")][-1], by[("a.x", "failed")][-1]], reverse=True)
+        got = c.execute("select id from duro.runs where view = %s order by id desc limit 20",
+                        ("a.x",)).fetchall()
+        assert [r[0] for r in got] == want_a
+        got = c.execute("select id from duro.runs where outcome = 'failed' and view = 'c.z'")
+        assert [r[0] for r in got.fetchall()] == [by[("c.z", "failed")][-1]]
+        got = c.execute("select count(*) from duro.runs where view = 'a.x' or view = 'b.y'")
+        assert got.fetchone() == (3,)
+        assert c.execute("select count(*) from duro.runs where view = %s",
+                         (None,)).fetchone() == (0,)
