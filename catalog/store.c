@@ -84,7 +84,9 @@ static const Migration migrations[] = {
         "ALTER TABLE runs ADD COLUMN process_start TEXT; -- boot id/start time of that process\n"},
     {5, "-- a view's last run of an outcome (its status, retention) and its runs newest first\n"
         "CREATE INDEX runs_by_view_outcome ON runs (\"view\", outcome, id);\n"
-        "CREATE INDEX runs_by_view_id ON runs (\"view\", id);\n"},
+        "CREATE INDEX runs_by_view_id ON runs (\"view\", id);\n"
+        "-- a view's own failures (counted since its last success)\n"
+        "CREATE INDEX runs_own_failures ON runs (\"view\", id) WHERE retry_us IS NOT NULL;\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -290,6 +290,7 @@ static void test_migrates_a_version_1_catalog(void **state)
     /* Turn it back into what the first release wrote, with one run in it. */
     sql_exec(f->db, "DROP INDEX runs_by_view_outcome");
     sql_exec(f->db, "DROP INDEX runs_by_view_id");
+    sql_exec(f->db, "DROP INDEX runs_own_failures");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN process_start");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN instance");
     sql_exec(f->db, "ALTER TABLE runs DROP COLUMN retry_us");
