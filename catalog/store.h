@@ -91,6 +91,8 @@ typedef struct StoreView {
 int store_get_view(Store *s, const char *name, StoreView *out) MUST_CHECK;
 /* All views sorted by name. Returns 0 or -1. Free with store_views_free. */
 int store_list_views(Store *s, StoreView **out, size_t *n) MUST_CHECK;
+/* The same with only each view's name filled in (the rest zero or NULL): no read of the runs. */
+int store_list_view_names(Store *s, StoreView **out, size_t *n) MUST_CHECK;
 void store_view_free(StoreView *v);
 void store_views_free(StoreView *v, size_t n);
 

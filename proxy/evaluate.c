@@ -430,7 +430,9 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
         free(error);
         return -1;
     }
-    if (store_list_views(w->store, &views, &nv) != 0 ||
+    bool reads_status = vtable_reads(st, VT_TABLE_STATUS);
+    if ((reads_status ? store_list_views(w->store, &views, &nv)
+                      : store_list_view_names(w->store, &views, &nv)) != 0 ||
         (vtable_reads(st, VT_TABLE_RUNS) &&
          store_list_runs(w->store, vtable_runs_view(st, params, nparams), 0, &runs, &nr) != 0)) {
         fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
@@ -444,7 +446,7 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     size_t ns = 0, nt = 0;
-    for (size_t i = 0; rc == 0 && i < nv; i++) {
+    for (size_t i = 0; rc == 0 && reads_status && i < nv; i++) {
         const StoreView *v = &views[i];
         if (!visible(all, &allowed, v->name))
             continue;
