@@ -27,7 +27,8 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[
                          web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
-        bench-scan bench-refresh bench-swaplock bench-gateway bench-soak bench-web clean
+        bench-scan bench-refresh bench-swaplock bench-gateway bench-soak bench-web bench-catalog \
+        clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -163,6 +164,12 @@ bench-web: $(BUILD)/duro
 bench-soak: $(BUILD)/duro
 	@tools/install-deps bench
 	$(PYTHON) bench/soak/run.py --duro $(abspath $(BUILD)/duro) $(SOAK_ARGS)
+
+# duro.status and duro.runs through the gateway on 10,000 views and 1,000,000 runs
+# (bench/catalog/run.py -h). Not part of CI.
+bench-catalog: $(BUILD)/duro
+	@tools/install-deps bench
+	$(PYTHON) bench/catalog/run.py --duro $(abspath $(BUILD)/duro)
 
 clean:
 	rm -rf build build-asan build-fuzz duro

@@ -88,6 +88,11 @@ static const Migration migrations[] = {
         "    failure_sent_us INTEGER NOT NULL,      -- the last failure told; 0 = never\n"
         "    overdue INTEGER NOT NULL               -- an alert_after breach was told\n"
         ");\n"},
+    {6, "-- a view's last run of an outcome (its status, retention) and its runs newest first\n"
+        "CREATE INDEX runs_by_view_outcome ON runs (\"view\", outcome, id);\n"
+        "CREATE INDEX runs_by_view_id ON runs (\"view\", id);\n"
+        "-- a view's own failures (counted since its last success)\n"
+        "CREATE INDEX runs_own_failures ON runs (\"view\", id) WHERE retry_us IS NOT NULL;\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -812,7 +817,7 @@ fail:
     return -1;
 }
 
-int store_list_views(Store *s, StoreView **out, size_t *n)
+static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
 {
     sqlite3_stmt *st = NULL;
     StoreView *views = NULL;
@@ -820,12 +825,17 @@ int store_list_views(Store *s, StoreView **out, size_t *n)
     int rc;
     *out = NULL;
     *n = 0;
-    if (sdb_prepare(s, VIEW_SELECT " ORDER BY v.name", &st))
+    if (sdb_prepare(
+            s, names_only ? "SELECT name FROM views ORDER BY name" : VIEW_SELECT " ORDER BY v.name",
+            &st))
         goto fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
         memset(&views[count], 0, sizeof *views);
-        read_view_row(s, st, &views[count++]);
+        if (names_only)
+            views[count++].name = sdb_col_text_nn(st, 0);
+        else
+            read_view_row(s, st, &views[count++]);
     }
     if (rc != SQLITE_DONE) {
         sdb_set_db_error(s, "cannot list views");
@@ -839,6 +849,16 @@ fail:
     sqlite3_finalize(st);
     store_views_free(views, count);
     return -1;
+}
+
+int store_list_views(Store *s, StoreView **out, size_t *n)
+{
+    return list_views(s, false, out, n);
+}
+
+int store_list_view_names(Store *s, StoreView **out, size_t *n)
+{
+    return list_views(s, true, out, n);
 }
 
 /* Frees what *v holds (not v itself) and empties it. */

@@ -18,7 +18,7 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /*
  * Bounds of what is read back from the catalog, whoever wrote it: a timestamp
@@ -91,6 +91,8 @@ typedef struct StoreView {
 int store_get_view(Store *s, const char *name, StoreView *out) MUST_CHECK;
 /* All views sorted by name. Returns 0 or -1. Free with store_views_free. */
 int store_list_views(Store *s, StoreView **out, size_t *n) MUST_CHECK;
+/* The same with only each view's name filled in (the rest zero or NULL): no read of the runs. */
+int store_list_view_names(Store *s, StoreView **out, size_t *n) MUST_CHECK;
 void store_view_free(StoreView *v);
 void store_views_free(StoreView *v, size_t n);
 
@@ -204,6 +206,18 @@ int store_web_runs(Store *s, const char *view, int64_t since_us, int64_t before_
                    StoreRun **out, size_t *n) MUST_CHECK;
 /* 0 when the catalog answers a query, -1 (store_error says why) when it does not. */
 int store_web_ping(Store *s) MUST_CHECK;
+
+/*
+ * Retention: deletes the runs started before before_us, with their steps, at
+ * most batch runs per write transaction and max_batches transactions per call
+ * (*more tells whether some may remain). Kept whatever their age: a run in
+ * progress, each view's newest finished run, its last good run, its last failed
+ * run and its own failures since that good run (catalog/store_prune.c). Runs
+ * of views no longer in the repository follow the same rules. *deleted counts
+ * the runs deleted, also when -1 is returned (batches already committed stay).
+ */
+int store_prune_runs(Store *s, int64_t before_us, int batch, int max_batches, int64_t *deleted,
+                     bool *more) MUST_CHECK;
 
 /* The last SQLite error message of this connection. */
 const char *store_error(Store *s);

@@ -174,7 +174,7 @@ static const struct {
     const char *section, *name;
 } not_in_release[] = {
     {"catalog", "url"},     {"catalog", "publish"},       {"catalog", "schema"},
-    {"catalog", "readers"}, {"catalog", "publish_every"}, {"catalog", "keep_runs"},
+    {"catalog", "readers"}, {"catalog", "publish_every"},
 };
 
 /* The SettingsSection bit of a section named in the key table. */

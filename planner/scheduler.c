@@ -23,6 +23,13 @@
 #include "planner/refresh.h"
 #include "planner/worker.h"
 
+/* Retention ([catalog] keep_runs): runs per transaction, transactions per turn, and the pause
+ * between turns (short while old runs remain). */
+#define PRUNE_BATCH      1000
+#define PRUNE_BATCHES    20
+#define PRUNE_EVERY_S    300
+#define PRUNE_CONTINUE_S 5
+
 /* Most plans running at once; requests beyond wait in the queue. */
 #define SCHEDULER_MAX_JOBS 64
 
@@ -488,10 +495,28 @@ void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
         req->done(req); /* the thread is gone: cancelled */
 }
 
+/* Deletes runs older than [catalog] keep_runs (a turn of bounded batches); returns the monotonic
+ * time of the next turn. */
+static int64_t prune(Scheduler *sc)
+{
+    int64_t keep = sc->settings->catalog.keep_runs, deleted = 0;
+    bool more = false;
+    int64_t now = clock_wall_us();
+    /* 0 keeps every run; so does a duration longer than the epoch (no overflow). */
+    if (keep > 0 && keep < now / CLOCK_US_PER_SECOND &&
+        store_prune_runs(sc->store, now - keep * CLOCK_US_PER_SECOND, PRUNE_BATCH, PRUNE_BATCHES,
+                         &deleted, &more) != 0)
+        log_error("catalog: cannot delete old runs: %s", store_error(sc->store));
+    if (deleted > 0)
+        log_info("catalog: %lld run%s older than [catalog] keep_runs deleted", (long long)deleted,
+                 deleted == 1 ? "" : "s");
+    return clock_mono_us() + (more ? PRUNE_CONTINUE_S : PRUNE_EVERY_S) * CLOCK_US_PER_SECOND;
+}
+
 static void *thread_main(void *arg)
 {
     Scheduler *sc = arg;
-    int64_t next_rescan = 0, next_poll = 0;
+    int64_t next_rescan = 0, next_poll = 0, next_prune = 0;
     pthread_mutex_lock(&sc->lock);
     while (!sc->stopping) {
         reap_jobs(sc);
@@ -511,6 +536,8 @@ static void *thread_main(void *arg)
                     (sc->cleaned || (idle && cleanup_once(sc)));
         if (do_poll)
             next_poll = clock_mono_us() + sc->settings->worker.poll * CLOCK_US_PER_SECOND;
+        if (clock_mono_us() >= next_prune)
+            next_prune = prune(sc);
         pthread_mutex_lock(&sc->lock);
         if (poll && !sc->stopping && job_start(sc, NULL))
             sc->poll_job = true;
@@ -518,6 +545,8 @@ static void *thread_main(void *arg)
         if (sc->stopping || sc->rescan_requested)
             continue;
         int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
+        if (next_prune < until)
+            until = next_prune;
         struct timespec ts = clock_timespec(until);
         pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
     }

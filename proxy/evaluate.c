@@ -417,8 +417,10 @@ static bool visible(bool all, const StrVec *views, const char *view)
     return all || (view && strvec_contains(views, view));
 }
 
-/* Fills w->db with the rows of the catalog that user may see. 0, or -1 with err. */
-static int load_tables(Worker *w, const char *user, VtError *err)
+/* Fills w->db with the rows of the catalog that user may see, of the tables st reads: the runs
+ * only when it reads duro.runs, and only one view's when its WHERE asks for one (with params). */
+static int load_tables(Worker *w, const char *user, const VtStatement *st,
+                       const char *const *params, size_t nparams, VtError *err)
 {
     StoreView *views = NULL;
     StoreRun *runs = NULL;
@@ -429,8 +431,11 @@ static int load_tables(Worker *w, const char *user, VtError *err)
         free(error);
         return -1;
     }
-    if (store_list_views(w->store, &views, &nv) != 0 ||
-        store_list_runs(w->store, NULL, 0, &runs, &nr) != 0) {
+    bool reads_status = vtable_reads(st, VT_TABLE_STATUS);
+    if ((reads_status ? store_list_views(w->store, &views, &nv)
+                      : store_list_view_names(w->store, &views, &nv)) != 0 ||
+        (vtable_reads(st, VT_TABLE_RUNS) &&
+         store_list_runs(w->store, vtable_runs_view(st, params, nparams), 0, &runs, &nr) != 0)) {
         fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
         store_views_free(views, nv);
         return -1;
@@ -442,7 +447,7 @@ static int load_tables(Worker *w, const char *user, VtError *err)
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     size_t ns = 0, nt = 0;
-    for (size_t i = 0; rc == 0 && i < nv; i++) {
+    for (size_t i = 0; rc == 0 && reads_status && i < nv; i++) {
         const StoreView *v = &views[i];
         if (!visible(all, &allowed, v->name))
             continue;
@@ -530,7 +535,7 @@ static void run_job(Worker *w, EvalJob *j, VtStatement *st)
         why = VT_STOP_CANCEL;
     else if (clock_mono_us() >= j->deadline_us)
         why = VT_STOP_TIMEOUT;
-    else if (load_tables(w, j->user, &j->err) != 0)
+    else if (load_tables(w, j->user, st, (const char *const *)j->params, j->nparams, &j->err) != 0)
         return;
     if (why == VT_STOP_NONE) {
         (void)vtable_set_timezone(w->db, j->timezone);

@@ -66,6 +66,66 @@ VtStatement *vtable_prepare(VtDb *db, const char *sql, const uint32_t *param_typ
     return st;
 }
 
+/* Whether n is `view = 'literal'` or `view = $n` (either side); sets st's runs_view. */
+static bool view_equals(VtStatement *st, const PgQuery__Node *n)
+{
+    if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_A_EXPR)
+        return false;
+    const PgQuery__AExpr *e = n->a_expr;
+    if (e->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || e->n_name != 1 ||
+        !vt_node_str(e->name[0]) || strcmp(vt_node_str(e->name[0]), "=") != 0)
+        return false;
+    for (int side = 0; side < 2; side++) {
+        const PgQuery__Node *col = side ? e->rexpr : e->lexpr, *val = side ? e->lexpr : e->rexpr;
+        if (col == NULL || col->node_case != PG_QUERY__NODE__NODE_COLUMN_REF || val == NULL)
+            continue;
+        const PgQuery__ColumnRef *cr = col->column_ref;
+        const char *last = cr->n_fields ? vt_node_str(cr->fields[cr->n_fields - 1]) : NULL;
+        if (last == NULL || strcmp(last, "view") != 0)
+            continue;
+        if (val->node_case == PG_QUERY__NODE__NODE_A_CONST && !val->a_const->isnull &&
+            val->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
+            st->runs_view = xstrdup(val->a_const->sval->sval);
+            return true;
+        }
+        if (val->node_case == PG_QUERY__NODE__NODE_PARAM_REF && val->param_ref->number >= 1 &&
+            (size_t)val->param_ref->number <= st->nparams &&
+            st->param_ty[val->param_ref->number - 1] == TY_TEXT) {
+            st->runs_view_param = val->param_ref->number;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether where, a conjunction, has a `view = ...` conjunct (sets st's runs_view). */
+static bool where_view_equals(VtStatement *st, const PgQuery__Node *where)
+{
+    if (where != NULL && where->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+        where->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+        for (size_t i = 0; i < where->bool_expr->n_args; i++)
+            if (where_view_equals(st, where->bool_expr->args[i]))
+                return true;
+        return false;
+    }
+    return view_equals(st, where);
+}
+
+/*
+ * Sets st's runs_view when the statement reads duro.runs once, as the only item of its top-level
+ * FROM, and its WHERE requires view = a text literal or text parameter: then only that view's
+ * runs need loading (vtable_runs_view).
+ */
+static void find_runs_view(VtStatement *st, const PgQuery__SelectStmt *s)
+{
+    if (st->runs_refs != 1 || s->op != PG_QUERY__SET_OPERATION__SETOP_NONE ||
+        s->with_clause != NULL || s->n_from_clause != 1 || s->from_clause[0] == NULL ||
+        s->from_clause[0]->node_case != PG_QUERY__NODE__NODE_RANGE_VAR ||
+        strcmp(s->from_clause[0]->range_var->relname, "runs") != 0)
+        return;
+    (void)where_view_equals(st, s->where_clause);
+}
+
 VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
                                  const uint32_t *param_types, size_t n_param_types, VtError *err)
 {
@@ -93,6 +153,7 @@ VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
     for (size_t i = 0; i < st->nparams; i++)
         if (st->param_ty[i] == TY_UNKNOWN)
             st->param_ty[i] = TY_TEXT;
+    find_runs_view(st, tree->stmts[0]->stmt->select_stmt);
     if (sqlite3_prepare_v2(db->db, lite, -1, &st->stmt, NULL) != SQLITE_OK) {
         sqlite_error(db->db, err);
         goto fail;
@@ -117,6 +178,10 @@ VtStatement *vtable_statement_copy(VtDb *db, const VtStatement *src, VtError *er
     VtStatement *st = xcalloc(1, sizeof(*st));
     st->db = db;
     st->sql = xstrdup(src->sql);
+    st->tables = src->tables;
+    st->runs_refs = src->runs_refs;
+    st->runs_view = src->runs_view ? xstrdup(src->runs_view) : NULL;
+    st->runs_view_param = src->runs_view_param;
     st->ncols = src->ncols;
     st->nparams = src->nparams;
     st->cols = xcalloc(src->ncols ? src->ncols : 1, sizeof(*st->cols));
@@ -166,6 +231,20 @@ uint32_t vtable_param_type(const VtStatement *st, size_t i)
 size_t vtable_ncolumns(const VtStatement *st)
 {
     return st->ncols;
+}
+
+bool vtable_reads(const VtStatement *st, VtTable t)
+{
+    return (st->tables & (1u << t)) != 0;
+}
+
+const char *vtable_runs_view(const VtStatement *st, const char *const *params, size_t nparams)
+{
+    if (st->runs_view)
+        return st->runs_view;
+    if (st->runs_view_param > 0 && (size_t)st->runs_view_param <= nparams)
+        return params[st->runs_view_param - 1];
+    return NULL;
 }
 
 const VtColumn *vtable_column(const VtStatement *st, size_t i)
@@ -432,5 +511,6 @@ void vtable_statement_free(VtStatement *st)
     free(st->sql);
     free(st->param_ty);
     free(st->param_oid);
+    free(st->runs_view);
     free(st);
 }

@@ -164,6 +164,12 @@ struct VtStatement {
     Ty *param_ty;
     uint32_t *param_oid; /* the client's, or 0 */
     size_t nparams;
+    unsigned tables; /* bit 1 << VtTable of each table read */
+    int runs_refs;   /* how many times duro.runs is named in FROM clauses */
+    /* Every row the statement may read from duro.runs has view = this: a literal (runs_view) or
+     * parameter runs_view_param (1-based); NULL and 0 when it says nothing so simple. */
+    char *runs_view;
+    int runs_view_param;
 };
 
 /* One translated expression. */

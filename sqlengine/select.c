@@ -31,6 +31,9 @@ static int add_from(Tx *tx, const PgQuery__RangeVar *rv)
                           rv->relname);
     if (tx->label == NULL)
         tx->label = rv->relname[0] == 's' ? "duro.status" : "duro.runs";
+    tx->st->tables |= 1u << table;
+    if (table == VT_TABLE_RUNS)
+        tx->st->runs_refs++;
     grow_array((void **)&tx->from, &tx->from_cap, tx->n_from + 1, sizeof(FromItem));
     bool aliased = rv->alias != NULL && rv->alias->aliasname && rv->alias->aliasname[0];
     tx->from[tx->n_from] =

@@ -34,6 +34,7 @@ static const ColDef runs_cols[] = {
     {"finished", TY_TS}, {"outcome", TY_TEXT}, {"duration_s", TY_FLOAT8},
     {"rows", TY_INT8},   {"trigger", TY_TEXT}, {"error", TY_TEXT},
 };
+_Static_assert(VT_TABLE_STATUS == 0 && VT_TABLE_RUNS == 1, "vt_tables in the order of VtTable");
 const VtTableDef vt_tables[VT_N_TABLES] = {{"status", status_cols, ARRAY_LEN(status_cols)},
                                            {"runs", runs_cols, ARRAY_LEN(runs_cols)}};
 

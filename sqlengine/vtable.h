@@ -115,6 +115,18 @@ size_t vtable_nparams(const VtStatement *st);
 /* The parameter's type OID: the client's when it gave one, else the inferred one. */
 uint32_t vtable_param_type(const VtStatement *st, size_t i);
 size_t vtable_ncolumns(const VtStatement *st);
+
+/* The virtual tables, in the order of their bits in vtable_reads. */
+typedef enum VtTable {
+    VT_TABLE_STATUS,
+    VT_TABLE_RUNS,
+} VtTable;
+/* Whether st reads table t (anywhere in it: FROM, a join, a subquery), so rows of a table it
+ * does not read need not be loaded. */
+bool vtable_reads(const VtStatement *st, VtTable t);
+/* The view whose runs are the only ones st can read, with these parameters (a `view = 'x'` or
+ * `view = $1` its WHERE requires, duro.runs its only table), or NULL when it may read any. */
+const char *vtable_runs_view(const VtStatement *st, const char *const *params, size_t nparams);
 const VtColumn *vtable_column(const VtStatement *st, size_t i);
 
 /*

@@ -709,7 +709,7 @@ static void test_features_not_in_release(void **state)
     /* Set to something else than empty or the default: schema (the default) and token (empty)
        are not listed. */
     static const char *const listed[] = {"[catalog] url", "[catalog] publish", "[catalog] readers",
-                                         "[catalog] publish_every", "[catalog] keep_runs"};
+                                         "[catalog] publish_every"};
     assert_int_equal(s.not_in_release.n, sizeof(listed) / sizeof(listed[0]));
     for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)
         assert_string_equal(s.not_in_release.items[i], listed[i]);

@@ -391,6 +391,61 @@ static void test_unsupported_messages(void **state)
     vtable_close(db);
 }
 
+/* Which view's runs a statement can read, so only those need loading: a view = literal or text
+ * parameter its WHERE requires, duro.runs its only table; else any (NULL). */
+static void test_runs_view(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    VtError err;
+    static const struct {
+        const char *sql;
+        const char *want; /* with $1 = 'p.q' */
+    } cases[] = {
+        {"select * from duro.runs where view = 'a.b'", "a.b"},
+        {"select * from duro.runs r where 'a.b' = r.view and id > 3 order by id desc limit 2",
+         "a.b"},
+        {"select * from duro.runs where view = $1 order by id desc limit 20", "p.q"},
+        {"select * from duro.runs where outcome = 'ok' and (view = $1 and id > 0)", "p.q"},
+        {"select * from duro.runs where view = 'a.b' or view = 'c.d'", NULL},
+        {"select * from duro.runs where view <> 'a.b'", NULL},
+        {"select * from duro.runs where upper(view) = 'A.B'", NULL},
+        {"select * from duro.runs where not (view = 'a.b')", NULL},
+        {"select * from duro.runs", NULL},
+        {"select * from duro.status where view = 'a.b'", NULL},
+        {"select * from duro.runs a, duro.runs b where a.view = 'a.b'", NULL},
+        {"select * from duro.runs a join duro.status s on s.view = a.view where a.view = 'x.y'",
+         NULL},
+    };
+    const char *params[] = {"p.q"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        VtStatement *st = vtable_prepare(db, cases[i].sql, NULL, 0, &err);
+        if (st == NULL)
+            fail_msg("%s: %s", cases[i].sql, err.message);
+        const char *got = vtable_runs_view(st, params, vtable_nparams(st));
+        if (cases[i].want == NULL ? got != NULL : got == NULL || strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got %s", cases[i].sql, got ? got : "NULL");
+        /* A copy for another database says the same. */
+        VtStatement *copy = vtable_statement_copy(db, st, &err);
+        assert_non_null(copy);
+        const char *again = vtable_runs_view(copy, params, vtable_nparams(copy));
+        assert_true(again == got || (again && got && strcmp(again, got) == 0));
+        vtable_statement_free(copy);
+        vtable_statement_free(st);
+    }
+    /* A NULL parameter says nothing: every run is loaded, and view = NULL finds none. */
+    VtStatement *st = vtable_prepare(db, "select * from duro.runs where view = $1", NULL, 0, &err);
+    const char *null_param[] = {NULL};
+    assert_null(vtable_runs_view(st, null_param, 1));
+    vtable_statement_free(st);
+    /* Only the runs of duro.runs: a statement on duro.status alone reads no runs. */
+    st = vtable_prepare(db, "select count(*) from duro.status", NULL, 0, &err);
+    assert_false(vtable_reads(st, VT_TABLE_RUNS));
+    assert_true(vtable_reads(st, VT_TABLE_STATUS));
+    vtable_statement_free(st);
+    vtable_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_client_param_types),
         cmocka_unit_test(test_unsupported_messages),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_runs_view),
     };
     return cmocka_run_group_tests_name("vtable", tests, NULL, NULL);
 }

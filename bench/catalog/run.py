@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""Measures duro.* queries through the gateway on a large catalog: 10,000 views and 1,000,000
+runs.
+
+    run.py --duro PATH [--views 10000] [--runs 1000000] [--queries 100] [--json FILE] [--keep]
+
+Starts, in a temp dir, a throwaway PostgreSQL 15 cluster and `duro serve` in front of it, with a
+repository of --views views all disabled (global.conf: enabled = false, so nothing is built). Once
+the catalog holds them, duro is stopped, --runs runs (with one step each, spread over the last 30
+days, newest ids last) are written into the catalog directly with sqlite3, and duro is started
+again. Then, through the gateway with psycopg (extended protocol), --queries times each of
+
+    select * from duro.status
+    select * from duro.runs where view = $1 order by id desc limit 20   ($1 a random view)
+
+after 3 warm-up queries; the figures are the median and the 90th percentile per query, and
+duro's VmRSS (/proc/PID/status) after the start, after the status queries and after the runs
+queries.
+"""
+import argparse
+import json
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import pgcluster  # noqa: E402
+from pgcluster import SUPERUSER, clean_env, free_port  # noqa: E402
+
+DBNAME = "bench"
+DAY_US = 86400 * 1000000
+
+
+def rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Duro:
+    def __init__(self, binary, workdir, cluster, n_views):
+        self.binary = binary
+        self.dir = Path(workdir) / "duro"
+        views = self.dir / "views"
+        (views / "s").mkdir(parents=True)
+        (views / "global.conf").write_text("enabled = false\n")
+        for i in range(n_views):
+            (views / "s" / f"v{i}-1d.sql").write_text("select 1 as x\n")
+        self.port = free_port()
+        self.log = self.dir / "duro.log"
+        self.conf = self.dir / "duro.conf"
+        self.catalog = self.dir / "duro.db"
+        self.conf.write_text(
+            "# written by bench/catalog/run.py\n"
+            f"[gateway]\nlisten = 127.0.0.1:{self.port}\nduro_query_timeout = 10m\n"
+            f"[warehouse]\ndialect = postgres\nhost = 127.0.0.1\nport = {cluster.port}\n"
+            f"dbname = {DBNAME}\nuser = {SUPERUSER}\nsslmode = disable\n"
+            f"[views]\npath = {views}\nrescan = 1h\n"
+            f"[catalog]\npath = {self.catalog}\n"
+            "[worker]\npoll = 1h\n"
+            "[web]\nlisten =\n")
+        self.proc = None
+
+    def start(self):
+        log = open(self.log, "a")
+        self.proc = subprocess.Popen([str(self.binary), "serve", "-c", str(self.conf)],
+                                     stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
+                                     cwd=self.dir)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(self.dsn(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if self.proc.poll() is not None:
+                    sys.exit(f"duro exited:\n{self.log.read_text()}")
+                time.sleep(0.2)
+        sys.exit(f"duro did not listen:\n{self.log.read_text()}")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+    def dsn(self):
+        return (f"host=127.0.0.1 port={self.port} dbname={DBNAME} user={SUPERUSER} "
+                "sslmode=disable")
+
+
+def fill_runs(catalog, n_views, n_runs):
+    now = int(time.time() * 1000000)
+    conn = sqlite3.connect(catalog, timeout=30, isolation_level=None)
+    conn.execute("BEGIN")
+    step = 30 * DAY_US // n_runs
+    rnd = random.Random(1)
+
+    def rows():
+        for i in range(n_runs):
+            started = now - 30 * DAY_US + i * step
+            outcome = "ok" if rnd.random() < 0.95 else "failed"
+            yield (i + 1, f"s.v{rnd.randrange(n_views)}", started, started + 5000000, outcome,
+                   1000, None if outcome == "ok" else "boom")
+
+    conn.executemany("INSERT INTO runs (id, \"view\", \"trigger\", started_us, finished_us,"
+                     " outcome, \"rows\", error) VALUES (?, ?, 'schedule', ?, ?, ?, ?, ?)", rows())
+    conn.execute("INSERT INTO run_steps (run_id, step, started_us, finished_us)"
+                 " SELECT id, 'create', started_us, finished_us FROM runs")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def timed(conn, sql, params_fn, n):
+    for _ in range(3):
+        conn.execute(sql, params_fn()).fetchall()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        conn.execute(sql, params_fn()).fetchall()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {"median_ms": round(statistics.median(times), 2),
+            "p90_ms": round(times[int(len(times) * 0.9) - 1], 2)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duro", required=True)
+    ap.add_argument("--views", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=1000000)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--json")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="duro-bench-catalog-"))
+    cluster = pgcluster.Cluster()
+    duro = None
+    try:
+        cluster.start()
+        with cluster.connect() as conn:
+            conn.execute(f"create database {DBNAME}")
+        duro = Duro(Path(a.duro).resolve(), work, cluster, a.views)
+        duro.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with psycopg.connect(duro.dsn()) as c:
+                if c.execute("select count(*) from duro.status").fetchone()[0] == a.views:
+                    break
+            time.sleep(0.5)
+        duro.stop()
+        t = time.monotonic()
+        fill_runs(duro.catalog, a.views, a.runs)
+        fill_s = time.monotonic() - t
+        duro.start()
+        out = {"views": a.views, "runs": a.runs, "fill_s": round(fill_s, 1),
+               "rss_start_kb": rss_kb(duro.proc.pid)}
+        rnd = random.Random(2)
+        with psycopg.connect(duro.dsn(), autocommit=True) as c:
+            out["status_query"] = timed(c, "select * from duro.status", lambda: None, a.queries)
+            out["rss_after_status_kb"] = rss_kb(duro.proc.pid)
+            out["runs_query"] = timed(c, "select * from duro.runs where view = %s order by id desc"
+                                " limit 20", lambda: (f"s.v{rnd.randrange(a.views)}",), a.queries)
+            out["rss_after_runs_kb"] = rss_kb(duro.proc.pid)
+        print(json.dumps(out, indent=2))
+        if a.json:
+            Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
+    finally:
+        if duro and duro.proc and duro.proc.poll() is None:
+            duro.stop()
+        cluster.stop()
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
