@@ -82,6 +82,17 @@ static const Migration migrations[] = {
         "try\n"},
     {4, "ALTER TABLE runs ADD COLUMN instance TEXT;      -- random id of the process's start\n"
         "ALTER TABLE runs ADD COLUMN process_start TEXT; -- boot id/start time of that process\n"},
+    {5, "CREATE TABLE view_reads (                 -- reads through the gateway, per hour\n"
+        "    \"view\" TEXT NOT NULL,\n"
+        "    hour INTEGER NOT NULL,                 -- µs since the epoch / 3600 s\n"
+        "    reads INTEGER NOT NULL,\n"
+        "    readers TEXT NOT NULL,                 -- sorted comma-separated roles, bounded\n"
+        "    PRIMARY KEY (\"view\", hour)\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE TABLE view_last_read (\n"
+        "    \"view\" TEXT PRIMARY KEY NOT NULL,\n"
+        "    last_read_us INTEGER NOT NULL\n"
+        ") WITHOUT ROWID;\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

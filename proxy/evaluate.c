@@ -416,6 +416,12 @@ static bool visible(bool all, const StrVec *views, const char *view)
     return all || (view && strvec_contains(views, view));
 }
 
+/* bsearch: a view name against the reads store_reads_summary gives (sorted by view). */
+static int compare_reads(const void *name, const void *reads)
+{
+    return strcmp(name, ((const StoreReads *)reads)->view);
+}
+
 /* Fills w->db with the rows of the catalog that user may see. 0, or -1 with err. */
 static int load_tables(Worker *w, const char *user, VtError *err)
 {
@@ -434,10 +440,18 @@ static int load_tables(Worker *w, const char *user, VtError *err)
         store_views_free(views, nv);
         return -1;
     }
+    int64_t now = clock_wall_us();
+    StoreReads *reads = NULL;
+    size_t nrd = 0;
+    if (store_reads_summary(w->store, now, &reads, &nrd) != 0) {
+        fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
+        store_views_free(views, nv);
+        store_runs_free(runs, nr);
+        return -1;
+    }
     bool all = false;
     StrVec allowed = {0};
     int rc = role_grants(w, user, views, nv, &all, &allowed, err);
-    int64_t now = clock_wall_us();
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     size_t ns = 0, nt = 0;
@@ -447,6 +461,7 @@ static int load_tables(Worker *w, const char *user, VtError *err)
             continue;
         StalenessInput in = staleness_from_store(v, now);
         int64_t next = backoff_next_refresh(views, nv, i, now);
+        const StoreReads *rd = bsearch(v->name, reads, nrd, sizeof *reads, compare_reads);
         char *interval = texts[nt++] = format_interval(v->interval);
         char *effective = texts[nt++] = format_interval(v->effective_interval);
         status[ns++] = (VtStatusRow){
@@ -462,6 +477,9 @@ static int load_tables(Worker *w, const char *user, VtError *err)
             .last_error =
                 v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL,
             .source = v->source,
+            .reads_24h = rd ? rd->reads : 0,
+            .last_read_us = rd && rd->last_read_us ? rd->last_read_us : VT_NULL_TIME,
+            .readers = rd && *rd->readers ? rd->readers : NULL,
         };
     }
     VtRunRow *rrows = xcalloc(nr ? nr : 1, sizeof *rrows);
@@ -498,6 +516,7 @@ static int load_tables(Worker *w, const char *user, VtError *err)
     strvec_free(&allowed);
     store_views_free(views, nv);
     store_runs_free(runs, nr);
+    store_reads_free(reads, nrd);
     return rc;
 }
 

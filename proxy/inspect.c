@@ -298,7 +298,10 @@ static int inspect_read_gate(Inspect *in, const InterceptInfo *info)
         return -1; /* decided already: the warehouse still owed answers */
     ViewsReadInfo v;
     for (size_t i = 0; i < info->relations.n; i++) {
-        if (views_read(in->env->views, info->relations.items[i], &v) == VIEWS_READ_REFUSE) {
+        ViewsRead how = views_read(in->env->views, info->relations.items[i], &v);
+        if (v.view)
+            views_note_read(in->env->views, v.view, in->user);
+        if (how == VIEWS_READ_REFUSE) {
             in->refusal = views_failure_message(v.view, false, v.failed, v.error, v.next_try_us);
             return -1;
         }
