@@ -73,7 +73,7 @@ struct EvalPool {
     EvalJob *finished; /* JOB_DONE, for the loop */
     EvalJob *running[EVAL_THREADS];
     /* read only once started */
-    Settings wh; /* only the [warehouse] keys are set */
+    Settings wh; /* only the [warehouse] keys, the catalog's path and the instance are set */
     char *catalog_path;
     StrVec admins;
     int64_t timeout_s;
@@ -634,6 +634,9 @@ EvalPool *eval_start(struct event_base *base, const Settings *s, char **error)
     p->wh.warehouse.password = xstrdup(s->warehouse.password);
     p->wh.warehouse.sslmode = xstrdup(s->warehouse.sslmode);
     p->catalog_path = xstrdup(s->catalog.path);
+    /* The session's name (planner/warehouse) is derived from these two. */
+    p->wh.catalog.path = p->catalog_path;
+    p->wh.worker.instance = s->worker.instance ? xstrdup(s->worker.instance) : NULL;
     strvec_copy(&p->admins, &s->worker.admins);
     p->timeout_s = s->gateway.duro_query_timeout;
     p->max_bytes = s->gateway.duro_query_max_bytes;
@@ -687,6 +690,7 @@ void eval_free(EvalPool *p)
     free(p->wh.warehouse.password);
     free(p->wh.warehouse.sslmode);
     free(p->catalog_path);
+    free(p->wh.worker.instance);
     strvec_free(&p->admins);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
