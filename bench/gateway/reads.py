@@ -7,10 +7,11 @@ with DURO_RECORD_READS=off.
 
 Starts, in a temp dir, a throwaway PostgreSQL 15 cluster initialised with `pgbench -i`, and two
 Duro gateways that both manage `bench.accounts_hot` (as bench/gateway/run.py does). Then, for
---rounds rounds, each with the two gateways in turn: `pgbench -S -M prepared -c 16 -j 2` (reads
-no managed view: the hook is not reached) and a custom script that reads the managed view by a
-random key (`-M prepared`, 1 and 16 clients; every statement is counted). Prints the median TPS
-of each cell and the ratio on/off. Standard library and psycopg 3 only.
+--rounds rounds, each with the two gateways in turn: `pgbench -S -M extended -c 16 -j 2` (reads
+no managed view: nothing is counted) and a custom script that reads the managed view by a random
+key (`-M simple` with 1 client, `-M extended` with 16; every statement is counted; with
+`-M prepared` a statement would be counted once, when prepared). Prints the median TPS of each
+cell and the ratio on/off. Standard library and psycopg 3 only.
 """
 
 import argparse
@@ -78,18 +79,20 @@ def main(argv=None):
         off.start()
         script = work / "view.sql"
         script.write_text(HOT_SCRIPT)
-        loads = [("-S", 16, 2), ("view", 1, 1), ("view", 16, 2)]
+        loads = [("-S", "extended", 16, 2), ("view", "simple", 1, 1),
+                 ("view", "extended", 16, 2)]
         for r in range(args.rounds):
-            for what, c, j in loads:
+            for what, mode, c, j in loads:
                 for key, port in (("on", on.port), ("off", off.port)):
                     if what == "-S":
-                        tps, err = pgbench(port, "prepared", c, j, args.duration)
+                        tps, err = pgbench(port, mode, c, j, args.duration)
                     else:
-                        tps, err = pgbench_script(port, script, "prepared", c, j, args.duration)
+                        tps, err = pgbench_script(port, script, mode, c, j, args.duration)
                     if tps is None:
-                        raise RuntimeError(f"{what} -c {c} recording {key}: {err}")
-                    cells.setdefault((what, c), {}).setdefault(key, []).append(tps)
-                    log(f"round {r + 1}: {what:<4} -c {c:<2} recording {key:<3} {tps:10.0f} tps")
+                        raise RuntimeError(f"{what} -M {mode} -c {c} recording {key}: {err}")
+                    cells.setdefault((what, mode, c), {}).setdefault(key, []).append(tps)
+                    log(f"round {r + 1}: {what:<4} -M {mode:<8} -c {c:<2} recording {key:<3} "
+                        f"{tps:10.0f} tps")
         with run.psycopg.connect(host="127.0.0.1", port=on.port, user=SUPERUSER, dbname=DBNAME,
                                  connect_timeout=10) as conn:
             log("duro.status with recording on: " + repr(conn.execute(
@@ -100,10 +103,11 @@ def main(argv=None):
                 d.stop()
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
-    log(f"pgbench -M prepared -T {args.duration}, median of {args.rounds} rounds:")
-    for (what, c), v in cells.items():
+    log(f"pgbench -T {args.duration}, median of {args.rounds} rounds:")
+    for (what, mode, c), v in cells.items():
         a, b = statistics.median(v["on"]), statistics.median(v["off"])
-        log(f"  {what:<4} -c {c:<2}: recording on {a:10.0f}, off {b:10.0f}, on/off {a / b:.3f}")
+        log(f"  {what:<4} -M {mode:<8} -c {c:<2}: recording on {a:10.0f}, off {b:10.0f}, "
+            f"on/off {a / b:.3f}")
 
 
 if __name__ == "__main__":
