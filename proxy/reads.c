@@ -1,10 +1,13 @@
 /*
  * Reads counted in memory (see reads.h): a hash of the views read since the
  * last flush, each with its hour's count, last read and up to
- * STORE_MAX_READERS roles (then "…").
+ * STORE_MAX_READERS roles (then "…"). The timer hands a snapshot to a writer
+ * thread with a catalog connection of its own, so a slow catalog write never
+ * holds the gateway's loop; while one is being written, counting goes on.
  */
 #include "proxy/reads.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -28,7 +31,15 @@ typedef struct Counted {
 
 struct Reads {
     bool off;
-    Store *store;
+    Store *store; /* the gateway's: for what is left at the end */
+    char *catalog_path;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t lock; /* guards the four below */
+    pthread_cond_t wake;
+    StoreReads *handed; /* the snapshot the writer writes; NULL when it is idle */
+    size_t n_handed;
+    bool stop;
     struct event *timer;
     Counted *counted;
     size_t n_counted;
@@ -62,53 +73,137 @@ static char *readers_text(Counted *c)
     return acc;
 }
 
-int reads_flush(Reads *r)
+/* What was counted, as rows for the catalog (caller frees with store_reads_free); counts reset. */
+static StoreReads *take_snapshot(Reads *r, size_t *n)
 {
-    if (!r || r->off || r->n_counted == 0)
-        return 0;
-    StoreReads *rows = xcalloc(r->n_counted, sizeof *rows);
-    size_t n = 0;
+    StoreReads *rows = xcalloc(r->n_counted ? r->n_counted : 1, sizeof *rows);
+    *n = 0;
     Counted *c, *tmp;
     HASH_ITER(hh, r->counted, c, tmp)
     {
-        rows[n++] = (StoreReads){.view = c->view,
-                                 .hour = c->hour,
-                                 .reads = c->reads,
-                                 .last_read_us = c->last_read_us,
-                                 .readers = readers_text(c)};
-    }
-    int rc = store_reads_add(r->store, rows, n, clock_wall_us());
-    for (size_t i = 0; i < n; i++)
-        free(rows[i].readers);
-    free(rows);
-    if (rc != 0) {
-        log_warn("gateway: cannot record reads in the catalog (kept to try again): %s",
-                 store_error(r->store));
-        return -1;
-    }
-    HASH_ITER(hh, r->counted, c, tmp)
-    {
+        rows[(*n)++] = (StoreReads){.view = c->view,
+                                    .hour = c->hour,
+                                    .reads = c->reads,
+                                    .last_read_us = c->last_read_us,
+                                    .readers = readers_text(c)};
+        c->view = NULL; /* now the row's */
         HASH_DEL(r->counted, c);
         counted_free(c);
     }
     r->n_counted = 0;
-    return 0;
+    return rows;
 }
 
+/* Puts rows that could not be written back into the counts (kept to try again). */
+static void put_back(Reads *r, StoreReads *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Counted *c;
+        HASH_FIND_STR(r->counted, rows[i].view, c);
+        if (c)
+            continue; /* counted again meanwhile: that count goes, this one is lost */
+        c = xcalloc(1, sizeof *c);
+        c->view = rows[i].view;
+        rows[i].view = NULL;
+        c->hour = rows[i].hour;
+        c->reads = rows[i].reads;
+        c->last_read_us = rows[i].last_read_us;
+        c->more = rows[i].readers && strstr(rows[i].readers, "…") != NULL;
+        char *save = NULL;
+        for (char *t = strtok_r(rows[i].readers, ",", &save); t && c->n_readers < STORE_MAX_READERS;
+             t = strtok_r(NULL, ",", &save))
+            if (strcmp(t, "…") != 0)
+                c->readers[c->n_readers++] = xstrdup(t);
+        HASH_ADD_KEYPTR(hh, r->counted, c->view, strlen(c->view), c);
+        r->n_counted++;
+    }
+}
+
+int reads_flush(Reads *r)
+{
+    if (!r || r->off || r->n_counted == 0)
+        return 0;
+    size_t n = 0;
+    StoreReads *rows = take_snapshot(r, &n);
+    int rc = store_reads_add(r->store, rows, n, clock_wall_us());
+    if (rc != 0) {
+        log_warn("gateway: cannot record reads in the catalog (kept to try again): %s",
+                 store_error(r->store));
+        put_back(r, rows, n);
+    }
+    store_reads_free(rows, n);
+    return rc;
+}
+
+/* The writer thread: writes each snapshot handed to it on a catalog connection of its own. */
+static void *writer_main(void *arg)
+{
+    Reads *r = arg;
+    Store *store = NULL;
+    char *error = NULL;
+    if (store_open(r->catalog_path, &store, &error) != 0) {
+        log_warn("gateway: reads will not be recorded: %s", error);
+        free(error);
+    }
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->handed && !r->stop)
+            pthread_cond_wait(&r->wake, &r->lock);
+        if (!r->handed)
+            break;
+        StoreReads *rows = r->handed;
+        size_t n = r->n_handed;
+        pthread_mutex_unlock(&r->lock);
+        if (store && store_reads_add(store, rows, n, clock_wall_us()) != 0)
+            log_warn("gateway: cannot record reads in the catalog: %s", store_error(store));
+        store_reads_free(rows, n);
+        pthread_mutex_lock(&r->lock);
+        r->handed = NULL;
+        r->n_handed = 0;
+    }
+    pthread_mutex_unlock(&r->lock);
+    store_close(store);
+    return NULL;
+}
+
+/* On the loop: hands what was counted to the writer, unless it is still writing the last. */
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    (void)reads_flush(arg);
+    Reads *r = arg;
+    if (r->n_counted == 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    bool busy = r->handed != NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (busy)
+        return; /* counting goes on; the next tick hands it over */
+    size_t n = 0;
+    StoreReads *rows = take_snapshot(r, &n);
+    pthread_mutex_lock(&r->lock);
+    r->handed = rows;
+    r->n_handed = n;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
 }
 
-Reads *reads_open(struct event_base *base, Store *store)
+Reads *reads_open(struct event_base *base, Store *store, const char *catalog_path)
 {
     Reads *r = xcalloc(1, sizeof *r);
     const char *env = getenv("DURO_RECORD_READS");
     r->off = env && strcmp(env, "off") == 0;
     r->store = store;
-    if (!r->off && base) {
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    if (!r->off && base && catalog_path) {
+        r->catalog_path = xstrdup(catalog_path);
+        if (pthread_create(&r->writer, NULL, writer_main, r) != 0) {
+            log_warn("gateway: cannot start the thread that records reads; reads not recorded");
+            r->off = true;
+            return r;
+        }
+        r->writer_started = true;
         r->timer = xnonnull(event_new(base, -1, EV_PERSIST, flush_cb, r));
         struct timeval every = {READS_FLUSH_SECONDS, 0};
         event_add(r->timer, &every);
@@ -161,6 +256,13 @@ void reads_free(Reads *r)
 {
     if (!r)
         return;
+    if (r->writer_started) {
+        pthread_mutex_lock(&r->lock);
+        r->stop = true;
+        pthread_cond_signal(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->writer, NULL); /* it writes what it was handed first */
+    }
     (void)reads_flush(r);
     Counted *c, *tmp;
     HASH_ITER(hh, r->counted, c, tmp)
@@ -170,5 +272,8 @@ void reads_free(Reads *r)
     }
     if (r->timer)
         event_free(r->timer);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r->catalog_path);
     free(r);
 }

@@ -323,7 +323,7 @@ Views *views_open(struct event_base *base, const char *path, Scheduler *sc, char
     vw->scheduler = sc;
     vw->catalog_path = xstrdup(path);
     vw->catalog_wal = xasprintf("%s-wal", path);
-    vw->reads = reads_open(base, vw->store);
+    vw->reads = reads_open(base, vw->store, path);
     return vw;
 }
 

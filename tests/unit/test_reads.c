@@ -168,7 +168,7 @@ static void test_old_hours_are_dropped(void **state)
 static void test_counted_reads_reach_the_catalog_with_bounded_readers(void **state)
 {
     Fixture *f = *state;
-    Reads *r = reads_open(NULL, f->store);
+    Reads *r = reads_open(NULL, f->store, NULL);
     for (int i = 0; i < 25; i++) {
         char name[16];
         snprintf(name, sizeof name, "role%02d", i);
