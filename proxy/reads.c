@@ -220,8 +220,13 @@ void reads_note(Reads *r, const char *view, const char *role)
     Counted *c;
     HASH_FIND_STR(r->counted, view, c);
     if (c && c->hour != hour) {
-        /* A new hour: the old one goes to the catalog first (kept if it cannot). */
-        if (reads_flush(r) != 0)
+        /*
+         * A new hour: the counts of the old one go first, to the writer when it is idle,
+         * else (once an hour at most) written here; kept if the catalog cannot take them.
+         */
+        if (r->writer_started)
+            flush_cb(-1, 0, r);
+        if (r->n_counted > 0 && reads_flush(r) != 0)
             return;
         c = NULL;
     }
