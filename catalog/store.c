@@ -93,6 +93,17 @@ static const Migration migrations[] = {
         "CREATE INDEX runs_by_view_id ON runs (\"view\", id);\n"
         "-- a view's own failures (counted since its last success)\n"
         "CREATE INDEX runs_own_failures ON runs (\"view\", id) WHERE retry_us IS NOT NULL;\n"},
+    {7, "CREATE TABLE view_reads (                 -- reads through the gateway, per hour\n"
+        "    \"view\" TEXT NOT NULL,\n"
+        "    hour INTEGER NOT NULL,                 -- µs since the epoch / 3600 s\n"
+        "    reads INTEGER NOT NULL,\n"
+        "    readers TEXT NOT NULL,                 -- sorted comma-separated roles, bounded\n"
+        "    PRIMARY KEY (\"view\", hour)\n"
+        ") WITHOUT ROWID;\n"
+        "CREATE TABLE view_last_read (\n"
+        "    \"view\" TEXT PRIMARY KEY NOT NULL,\n"
+        "    last_read_us INTEGER NOT NULL\n"
+        ") WITHOUT ROWID;\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

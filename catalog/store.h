@@ -18,7 +18,7 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /*
  * Bounds of what is read back from the catalog, whoever wrote it: a timestamp
@@ -218,6 +218,39 @@ int store_web_ping(Store *s) MUST_CHECK;
  */
 int store_prune_runs(Store *s, int64_t before_us, int batch, int max_batches, int64_t *deleted,
                      bool *more) MUST_CHECK;
+
+/* The roles kept per view and hour; more are shown as a last name "…". */
+#define STORE_MAX_READERS 20
+/* Hourly read counts are kept this many hours (the 24 h shown, and a margin). */
+#define STORE_READS_KEEP_HOURS 48
+
+/*
+ * Reads of a view through the gateway (catalog/store_reads.c). Given to
+ * store_reads_add: what one hour (hour = µs since the epoch / 3600 s) added.
+ * From store_reads_summary: a view's last 24 hours (hour is 0).
+ */
+typedef struct StoreReads {
+    char *view;
+    int64_t hour;
+    int64_t reads;
+    int64_t last_read_us; /* 0: never */
+    char *readers;        /* sorted, comma-separated, bounded as above; "" when none */
+} StoreReads;
+
+/*
+ * Adds reads counted in memory to the catalog in one transaction (counts
+ * summed, readers merged) and drops hours older than STORE_READS_KEEP_HOURS.
+ */
+int store_reads_add(Store *s, const StoreReads *r, size_t n, int64_t now_us) MUST_CHECK;
+/* Per view that was ever read: reads and readers of the 24 hours up to now_us, last read. */
+int store_reads_summary(Store *s, int64_t now_us, StoreReads **out, size_t *n) MUST_CHECK;
+void store_reads_free(StoreReads *r, size_t n);
+/*
+ * The union of two reader lists ("a,b" and "b,c"), sorted, without
+ * duplicates, at most STORE_MAX_READERS names then "…" when some were left out.
+ * Caller frees.
+ */
+char *store_readers_merge(const char *a, const char *b);
 
 /* The last SQLite error message of this connection. */
 const char *store_error(Store *s);

@@ -1,8 +1,9 @@
 /*
- * The catalog store's insides, shared by catalog/store.c (opening, views) and
- * catalog/store_runs.c (runs and their markers): the Store itself, the SQLite
- * helpers (prefix sdb_) and the bounds of the values read back. Only those two
- * files include it. Not for: anything outside catalog/store*.c.
+ * The catalog store's insides, shared by catalog/store.c (opening, views),
+ * catalog/store_runs.c (runs and their markers) and catalog/store_reads.c
+ * (reads through the gateway): the Store itself, the SQLite helpers (prefix
+ * sdb_) and the bounds of the values read back. Only those files include it. Not for: anything
+ * outside catalog/store*.c.
  */
 #ifndef DURO_CATALOG_STORE_DB_H
 #define DURO_CATALOG_STORE_DB_H

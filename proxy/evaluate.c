@@ -417,6 +417,12 @@ static bool visible(bool all, const StrVec *views, const char *view)
     return all || (view && strvec_contains(views, view));
 }
 
+/* bsearch: a view name against the reads store_reads_summary gives (sorted by view). */
+static int compare_reads(const void *name, const void *reads)
+{
+    return strcmp(name, ((const StoreReads *)reads)->view);
+}
+
 /* Fills w->db with the rows of the catalog that user may see, of the tables st reads: the runs
  * only when it reads duro.runs, and only one view's when its WHERE asks for one (with params). */
 static int load_tables(Worker *w, const char *user, const VtStatement *st,
@@ -440,10 +446,18 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
         store_views_free(views, nv);
         return -1;
     }
+    int64_t now = clock_wall_us();
+    StoreReads *reads = NULL;
+    size_t nrd = 0;
+    if (reads_status && store_reads_summary(w->store, now, &reads, &nrd) != 0) {
+        fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
+        store_views_free(views, nv);
+        store_runs_free(runs, nr);
+        return -1;
+    }
     bool all = false;
     StrVec allowed = {0};
     int rc = role_grants(w, user, views, nv, &all, &allowed, err);
-    int64_t now = clock_wall_us();
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     size_t ns = 0, nt = 0;
@@ -453,6 +467,7 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
             continue;
         StalenessInput in = staleness_from_store(v, now);
         int64_t next = backoff_next_refresh(views, nv, i, now);
+        const StoreReads *rd = bsearch(v->name, reads, nrd, sizeof *reads, compare_reads);
         char *interval = texts[nt++] = format_interval(v->interval);
         char *effective = texts[nt++] = format_interval(v->effective_interval);
         status[ns++] = (VtStatusRow){
@@ -468,6 +483,9 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
             .last_error =
                 v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL,
             .source = v->source,
+            .reads_24h = rd ? rd->reads : 0,
+            .last_read_us = rd && rd->last_read_us ? rd->last_read_us : VT_NULL_TIME,
+            .readers = rd && *rd->readers ? rd->readers : NULL,
         };
     }
     VtRunRow *rrows = xcalloc(nr ? nr : 1, sizeof *rrows);
@@ -504,6 +522,7 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
     strvec_free(&allowed);
     store_views_free(views, nv);
     store_runs_free(runs, nr);
+    store_reads_free(reads, nrd);
     return rc;
 }
 

@@ -454,9 +454,10 @@ static int inspect_read_outcome(Inspect *in)
  * reads (stale_read = wait, or never built) is refreshed. A view whose
  * refresh a backoff holds back is read as it is, with a WARNING; one never
  * built is an error. Returns 1 to wait, 0 to relay it now, -1 to answer it
- * with the error in in->refusal.
+ * with the error in in->refusal. count: the statement runs now (a Query, an
+ * unnamed Parse, a Bind of a named statement), so its reads are counted.
  */
-static int inspect_read_gate(Inspect *in, const StrVec *relations)
+static int inspect_read_gate(Inspect *in, const StrVec *relations, bool count)
 {
     if (in->wait.kind == WAIT_READ) {
         if (in->wait.n_pending > 0)
@@ -467,7 +468,10 @@ static int inspect_read_gate(Inspect *in, const StrVec *relations)
         return -1; /* decided already: the warehouse still owed answers */
     ViewsReadInfo v;
     for (size_t i = 0; i < relations->n; i++) {
-        if (views_read(in->env->views, relations->items[i], &v) == VIEWS_READ_REFUSE) {
+        ViewsRead how = views_read(in->env->views, relations->items[i], &v);
+        if (v.view && count)
+            views_note_read(in->env->views, v.view, in->user);
+        if (how == VIEWS_READ_REFUSE) {
             in->refusal = views_failure_message(v.view, false, v.failed, v.error, v.next_try_us);
             return -1;
         }
@@ -658,7 +662,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
     const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
     if (info->kind == INTERCEPT_PASS) {
         codec_buf_free(&out);
-        int gate = info->relations.n ? inspect_read_gate(in, &info->relations) : 0;
+        int gate = info->relations.n ? inspect_read_gate(in, &info->relations, true) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
@@ -722,7 +726,7 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         return INSPECT_ANSWER;
     }
     if (info->kind == INTERCEPT_PASS) {
-        int gate = info->relations.n ? inspect_read_gate(in, &info->relations) : 0;
+        int gate = info->relations.n ? inspect_read_gate(in, &info->relations, !*p.name) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
@@ -837,7 +841,7 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         if (type == 'B') {
             /* A statement of the warehouse's that reads managed views: as at its Parse. */
             const StrVec *reads = whnames_reads(in->names, b.statement);
-            int gate = reads ? inspect_read_gate(in, reads) : 0;
+            int gate = reads ? inspect_read_gate(in, reads, *b.statement != '\0') : 0;
             if (gate > 0)
                 return INSPECT_WAIT;
             if (gate < 0)

@@ -18,6 +18,7 @@
 #include "core/metrics.h"
 #include "planner/backoff.h"
 #include "planner/staleness.h"
+#include "proxy/reads.h"
 
 #define VIEWS_CLASSIFY_CACHE 1024 /* statements remembered; the cache starts over when full */
 
@@ -65,6 +66,7 @@ struct Views {
     Classified *classified;
     size_t n_classified;
     ViewsRefresh *refreshes;
+    Reads *reads;
 };
 
 static int compare_strings(const void *a, const void *b)
@@ -159,6 +161,11 @@ ViewsRead views_read(Views *vw, const char *relation, ViewsReadInfo *info)
     if (!info->built)
         return VIEWS_READ_WAIT; /* never built: always built first */
     return vw->stale_read[i] == STALE_READ_SERVE ? VIEWS_READ_BACKGROUND : VIEWS_READ_WAIT;
+}
+
+void views_note_read(Views *vw, const char *view, const char *role)
+{
+    reads_note(vw->reads, view, role);
 }
 
 char *views_failure_message(const char *view, bool built, const char *failed, const char *error,
@@ -338,6 +345,7 @@ Views *views_open(struct event_base *base, const char *path, Scheduler *sc, char
     vw->scheduler = sc;
     vw->catalog_path = xstrdup(path);
     vw->catalog_wal = xasprintf("%s-wal", path);
+    vw->reads = reads_open(base, vw->store, path);
     return vw;
 }
 
@@ -352,6 +360,7 @@ void views_free(Views *vw)
         return;
     while (vw->refreshes)
         refresh_unlink_free(vw->refreshes);
+    reads_free(vw->reads);
     classified_clear(vw);
     store_views_free(vw->list, vw->n_views);
     free(vw->stale_read);

@@ -2,7 +2,8 @@
  * The managed views as the gateway sees them: the list read from the catalog
  * (again when its files change), how a read of a relation goes (staleness and
  * stale_read), a cache of statement classifications, and refreshes handed to
- * the scheduler with their outcome back on the gateway's loop. One per gateway,
+ * the scheduler with their outcome back on the gateway's loop, and the reads
+ * counted (proxy/reads.c). One per gateway,
  * used on its thread only. Not for: one session's statements (inspect.c).
  */
 #ifndef DURO_PROXY_VIEWS_H
@@ -57,6 +58,8 @@ Store *views_store(Views *v);
 
 /* What a read of relation ("schema.table" or "table") asks for; *info tells of the view. */
 ViewsRead views_read(Views *v, const char *relation, ViewsReadInfo *info);
+/* Counts a statement of role reading view (info->view of views_read) for duro.status. */
+void views_note_read(Views *v, const char *view, const char *role);
 /*
  * What a reader of view is told when the refresh of failed (view itself or a
  * view it reads) failed (error) and is tried again at next_try_us (0 =

@@ -13,7 +13,7 @@ static const char vt_schema[] =
     "CREATE TABLE \"status\"(\"view\" TEXT, \"interval\" TEXT, \"effective_interval\" TEXT,"
     " \"state\" TEXT, \"last_refresh\" INTEGER, \"last_duration_s\" REAL,"
     " \"next_refresh\" INTEGER, \"rows\" INTEGER, \"depends_on\" TEXT, \"last_error\" TEXT,"
-    " \"source\" TEXT);"
+    " \"source\" TEXT, \"reads_24h\" INTEGER, \"last_read\" INTEGER, \"readers\" TEXT);"
     "CREATE TABLE \"runs\"(\"id\" INTEGER, \"view\" TEXT, \"started\" INTEGER,"
     " \"finished\" INTEGER, \"outcome\" TEXT, \"duration_s\" REAL, \"rows\" INTEGER,"
     " \"trigger\" TEXT, \"error\" TEXT);";
@@ -29,8 +29,8 @@ VtDb *vtable_open(char **error)
         goto fail;
     sqlite3_limit(db->db, SQLITE_LIMIT_LENGTH, VT_MAX_VALUE_BYTES);
     if (sqlite3_exec(db->db, vt_schema, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db->db, "INSERT INTO \"status\" VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1,
-                           &db->insert_status, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db->db, "INSERT INTO \"status\" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &db->insert_status, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db->db, "INSERT INTO \"runs\" VALUES (?,?,?,?,?,?,?,?,?)", -1,
                            &db->insert_runs, NULL) != SQLITE_OK)
         goto fail;
@@ -120,6 +120,9 @@ int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRu
         bind_text(s, 9, r->depends_on);
         bind_text(s, 10, r->last_error);
         bind_text(s, 11, r->source);
+        bind_count(s, 12, r->reads_24h);
+        bind_time(s, 13, r->last_read_us);
+        bind_text(s, 14, r->readers);
         if (insert_row(s) != 0)
             goto fail;
     }

@@ -27,7 +27,8 @@ static const ColDef status_cols[] = {
     {"view", TY_TEXT},       {"interval", TY_TEXT},   {"effective_interval", TY_TEXT},
     {"state", TY_TEXT},      {"last_refresh", TY_TS}, {"last_duration_s", TY_FLOAT8},
     {"next_refresh", TY_TS}, {"rows", TY_INT8},       {"depends_on", TY_TEXT},
-    {"last_error", TY_TEXT}, {"source", TY_TEXT},
+    {"last_error", TY_TEXT}, {"source", TY_TEXT},     {"reads_24h", TY_INT8},
+    {"last_read", TY_TS},    {"readers", TY_TEXT},
 };
 static const ColDef runs_cols[] = {
     {"id", TY_INT8},     {"view", TY_TEXT},    {"started", TY_TS},

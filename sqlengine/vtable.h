@@ -44,6 +44,9 @@ typedef struct VtStatusRow {
     int64_t next_refresh_us;
     int64_t rows;
     const char *depends_on, *last_error, *source;
+    int64_t reads_24h;    /* statements that read it through the gateway in the last 24 h */
+    int64_t last_read_us; /* the last such read */
+    const char *readers;  /* the roles that read it in the last 24 h, sorted, comma-separated */
 } VtStatusRow;
 
 /* Same NULL conventions as VtStatusRow; id is never NULL. */

@@ -31,7 +31,8 @@ STATUS_COLUMNS = [("view", "text"), ("interval", "text"), ("effective_interval",
                   ("state", "text"), ("last_refresh", "timestamptz"),
                   ("last_duration_s", "float8"), ("next_refresh", "timestamptz"),
                   ("rows", "int8"), ("depends_on", "text"), ("last_error", "text"),
-                  ("source", "text")]
+                  ("source", "text"), ("reads_24h", "int8"), ("last_read", "timestamptz"),
+                  ("readers", "text")]
 RUNS_COLUMNS = [("id", "int8"), ("view", "text"), ("started", "timestamptz"),
                 ("finished", "timestamptz"), ("outcome", "text"), ("duration_s", "float8"),
                 ("rows", "int8"), ("trigger", "text"), ("error", "text")]

@@ -288,6 +288,8 @@ static void test_migrates_a_version_1_catalog(void **state)
     Fixture *f = *state;
     store_close(open_store(f->db));
     /* Turn it back into what the first release wrote, with one run in it. */
+    sql_exec(f->db, "DROP TABLE view_last_read");
+    sql_exec(f->db, "DROP TABLE view_reads");
     sql_exec(f->db, "DROP INDEX runs_by_view_outcome");
     sql_exec(f->db, "DROP INDEX runs_by_view_id");
     sql_exec(f->db, "DROP INDEX runs_own_failures");

@@ -27,17 +27,18 @@
 
 static const VtStatusRow fixture_status[] = {
     {"first.cities", "1h", "1h", "fresh", DAY0 + 6 * H + 30 * MIN + 123456, 1.5,
-     DAY0 + 7 * H + 30 * MIN + 123456, 120, "", NULL, "first/cities.sql"},
+     DAY0 + 7 * H + 30 * MIN + 123456, 120, "", NULL, "first/cities.sql", 42,
+     DAY0 + 6 * H + 55 * MIN, "jane,john"},
     {"first.orders", NULL, "24h", "stale", DAY0 - 18 * H, 12.25, DAY0 + 6 * H, 5000, "first.cities",
-     NULL, "first/orders.sql"},
+     NULL, "first/orders.sql", 0, VT_NULL_TIME, NULL},
     {"second.daily", "30m", "30m", "failed", DAY0 + 5 * H, 0.5, DAY0 + 5 * H + 30 * MIN, 10,
-     "first.orders,first.cities", "boom: 'quoted'", "second/daily.sql"},
+     "first.orders,first.cities", "boom: 'quoted'", "second/daily.sql", 0, VT_NULL_TIME, NULL},
     {"second.never", NULL, "24h", "never", VT_NULL_TIME, NAN, VT_NULL_TIME, -1, "", NULL,
-     "second/never.sql"},
+     "second/never.sql", 0, VT_NULL_TIME, NULL},
     {"third.big", "1w", "1w", "refreshing", DAY0 - 48 * H, 3600, DAY0 + 5 * 24 * H,
-     INT64_C(9000000000), "", NULL, "third/big.sql"},
+     INT64_C(9000000000), "", NULL, "third/big.sql", 0, VT_NULL_TIME, NULL},
     {"Odd.Name", NULL, "24h", "disabled", VT_NULL_TIME, NAN, VT_NULL_TIME, -1, NULL, NULL,
-     "odd/name.sql"},
+     "odd/name.sql", 0, VT_NULL_TIME, NULL},
 };
 
 static const VtRunRow fixture_runs[] = {
