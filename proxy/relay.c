@@ -96,6 +96,10 @@ static int relay_move(Relay *r)
             int rc = r->ops->on_message(r->arg, msg, n);
             if (rc < 0)
                 return -1;
+            if (rc == RELAY_MSG_FORWARD) {
+                evbuffer_remove_buffer(in, out, n);
+                continue;
+            }
             if (rc > 0) { /* kept for later */
                 r->hold_size = n;
                 r->paused = true;

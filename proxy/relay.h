@@ -31,14 +31,19 @@ typedef enum RelayVerdict {
     RELAY_PAUSE, /* leave it (and everything after) in the source until relay_resume() */
 } RelayVerdict;
 
+/* What on_message returns to have the relay pass the held message on as it is. */
+enum { RELAY_MSG_FORWARD = 2 };
+
 typedef struct RelayOps {
     /* At the start of each message; asked again after a pause. */
     RelayVerdict (*on_header)(void *arg, const CodecHeader *h);
     /*
      * A held message, whole, in msg[0 .. len) (valid during the call; the
      * relay drains it afterwards). Returns 0 to go on, -1 to stop pumping
-     * because the owner is closing the session, or 1 to keep the message and
-     * pause: relay_resume() hands it to on_message again.
+     * because the owner is closing the session, 1 to keep the message and
+     * pause (relay_resume() hands it to on_message again), or
+     * RELAY_MSG_FORWARD to pass it on unchanged: the relay moves it to dst,
+     * after whatever on_message queued there, without a copy of the owner's.
      */
     int (*on_message)(void *arg, const uint8_t *msg, size_t len);
     /* A header that breaks the protocol; the owner closes the session. */

@@ -466,8 +466,7 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
     default:
         break;
     }
-    session_queue(s, msg, len);
-    return 0;
+    return RELAY_MSG_FORWARD;
 }
 
 static void down_on_error(void *arg, const char *why)
@@ -522,8 +521,7 @@ static int up_inspect(Session *s, const uint8_t *msg, size_t len)
     const char *why = NULL;
     switch (inspect_statement(s->inspect, msg, len, &why)) {
     case INSPECT_PASS:
-        evbuffer_add(stream_output(s->server), msg, len);
-        return 0;
+        return RELAY_MSG_FORWARD;
     case INSPECT_ANSWER:
         return 0;
     case INSPECT_WAIT:
@@ -569,8 +567,7 @@ static int up_on_message(void *arg, const uint8_t *msg, size_t len)
             return -1;
         }
     }
-    evbuffer_add(stream_output(s->server), msg, len);
-    return 0;
+    return RELAY_MSG_FORWARD;
 }
 
 static void up_on_error(void *arg, const char *why)

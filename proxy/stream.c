@@ -28,7 +28,8 @@ struct Stream {
     struct event *deadline_ev;
     size_t low_water;
     bool reading;
-    bool failed; /* an error or end was seen: no more reads or writes */
+    bool writing; /* write_ev is added: output waits for the socket */
+    bool failed;  /* an error or end was seen: no more reads or writes */
     int error;
     short failed_what;
     StreamCb read_cb;
@@ -48,6 +49,7 @@ static void stream_fail(Stream *st, short what, int err, bool now)
         event_del(st->read_ev);
     if (st->write_ev)
         event_del(st->write_ev);
+    st->writing = false;
     if (st->bev)
         bufferevent_disable(st->bev, EV_READ | EV_WRITE);
     if (now && st->event_cb)
@@ -76,7 +78,8 @@ static void stream_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Writes as much output as the socket takes. Returns 0, or an errno value.
- * sendmsg/recvmsg rather than writev/readv: socket calls skip the file layer.
+ * Socket calls (send, recv; sendmsg for several pieces) rather than
+ * write/writev/readv: they skip the file layer.
  */
 static int stream_send(Stream *st)
 {
@@ -85,8 +88,13 @@ static int stream_send(Stream *st)
         int n = evbuffer_peek(st->out, -1, NULL, v, STREAM_IOV_MAX);
         if (n > STREAM_IOV_MAX)
             n = STREAM_IOV_MAX;
-        struct msghdr msg = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-        ssize_t sent = sendmsg(st->fd, &msg, MSG_NOSIGNAL);
+        ssize_t sent;
+        if (n == 1) { /* the usual case: no iovec for the kernel to copy in and check */
+            sent = send(st->fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+        } else {
+            struct msghdr msg = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
+            sent = sendmsg(st->fd, &msg, MSG_NOSIGNAL);
+        }
         if (sent < 0) {
             int e = errno;
             if (e == EINTR)
@@ -104,14 +112,13 @@ static void stream_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     Stream *st = arg;
-    struct evbuffer_iovec iov[2]; /* laid out like struct iovec, as libevent documents */
-    int n = evbuffer_reserve_space(st->in, STREAM_READ_SIZE, iov, 2);
-    if (n <= 0) {
+    /* One extent: recv into it, with no iovec for the kernel to copy in and check. */
+    struct evbuffer_iovec iov;
+    if (evbuffer_reserve_space(st->in, STREAM_READ_SIZE, &iov, 1) != 1) {
         stream_fail(st, BEV_EVENT_ERROR, ENOMEM, true);
         return;
     }
-    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-    ssize_t got = recvmsg(fd, &msg, 0);
+    ssize_t got = recv(fd, iov.iov_base, iov.iov_len, 0);
     if (got < 0) {
         int e = errno;
         evbuffer_commit_space(st->in, NULL, 0);
@@ -124,13 +131,8 @@ static void stream_read_cb(evutil_socket_t fd, short what, void *arg)
         stream_fail(st, BEV_EVENT_EOF, 0, true);
         return;
     }
-    size_t left = (size_t)got;
-    for (int i = 0; i < n; i++) {
-        size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
-        iov[i].iov_len = take;
-        left -= take;
-    }
-    evbuffer_commit_space(st->in, iov, n);
+    iov.iov_len = (size_t)got;
+    evbuffer_commit_space(st->in, &iov, 1);
     if (st->read_cb)
         st->read_cb(st, st->arg);
 }
@@ -146,8 +148,10 @@ static void stream_write_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     size_t left = evbuffer_get_length(st->out);
-    if (left == 0)
+    if (left == 0) {
         event_del(st->write_ev);
+        st->writing = false;
+    }
     if (left <= st->low_water && st->drained_cb)
         st->drained_cb(st, st->arg);
 }
@@ -309,13 +313,16 @@ void stream_set_low_water(Stream *st, size_t bytes)
 
 void stream_flush(Stream *st)
 {
-    if (st->bev || st->failed || event_pending(st->write_ev, EV_WRITE, NULL))
+    /* A flag rather than event_pending: no lock of the event base per flush. */
+    if (st->bev || st->failed || st->writing)
         return; /* TLS writes by itself; a waiting write event will send the rest */
     int e = stream_send(st);
-    if (e)
+    if (e) {
         stream_fail(st, BEV_EVENT_ERROR, e, false);
-    else if (evbuffer_get_length(st->out) > 0)
+    } else if (evbuffer_get_length(st->out) > 0) {
         event_add(st->write_ev, NULL);
+        st->writing = true;
+    }
 }
 
 void stream_write(Stream *st, const void *data, size_t len)

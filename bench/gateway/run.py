@@ -40,6 +40,10 @@ pgbench, Duro, PgBouncer and PostgreSQL share the machine's cores, so a proxy co
 load generator and the server for CPU: the ratios are those of this set-up, not of a proxy on a
 host of its own.
 
+The proxy's CPU time per transaction, which depends far less on the machine's other work than
+TPS, is measured by cpu.py beside this script (Duro against PgBouncer, 1, 16 and 64 clients,
+best of several runs).
+
 Exit status: 0 when every run succeeded; 1 when a pgbench run or the memory test failed; 2 when
 this duro's gateway does not accept connections (the direct and PgBouncer columns are still
 measured). Standard library and psycopg 3 only.

@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""Measures what a relayed transaction costs the proxy in CPU time: Duro against PgBouncer.
+
+    cpu.py --duro PATH [--duration 8] [--repeat 3] [--clients 1,16,64]
+           [--modes simple,extended,prepared] [--perf FILE] [--json FILE] [--keep]
+
+Starts, in a temp dir, the same set-up as run.py (a throwaway PostgreSQL 15 cluster with
+`pgbench -i -s 10`, `duro serve` with inspection on and PgBouncer in session pooling, one server
+connection per client). Then, --repeat times, for each number of clients and each protocol mode
+(-M simple | extended | prepared), runs `pgbench -S -n -P 1` through Duro and then through
+PgBouncer, and reads the proxy process's utime + stime (/proc/PID/stat) as each of pgbench's
+per-second progress reports arrives. The window is --duration seconds, from the first report to
+the last: the sessions are open and have run for a second, so the cost of opening them is left
+out (Duro opens a warehouse connection per session, PgBouncer reuses its pool's). The CPU time the
+proxy spent in the window, divided by the transactions pgbench reported for it, is the proxy's
+CPU time per transaction (µs); the transactions divided by the window's length are the TPS.
+
+CPU time per transaction depends much less than TPS on what else runs on the machine (the load
+generator and the server share its cores with the proxy), so it is the figure to compare. The
+report gives, per cell, the best (lowest CPU, highest TPS) of the repeats and the spread (worst
+against best, in %).
+
+--perf FILE: after the measured runs, records Duro's call graph (`perf record -g -p PID`) during
+one more run of 16 clients in prepared mode and writes `perf report --no-children` to FILE.
+
+Standard library, psycopg 3 and run.py's helpers only. Exit status 0 when every run succeeded,
+1 otherwise.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # noqa: E402
+from run import DBNAME, PG_BIN, SUPERUSER, Cluster, Duro, PgBouncer, clean_env, log  # noqa: E402
+
+TX_RE = re.compile(r"^number of transactions actually processed: (\d+)", re.M)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+PROGRESS_RE = re.compile(r"^progress: ([0-9.]+) s, ([0-9.]+) tps")
+
+
+def pgbench_cpu(proxy, mode, clients, duration):
+    """One pgbench -S -P 1 run through proxy. The window runs from its first progress report to
+    its last: sessions are open and warm by then, so what they cost to open is left out. Returns
+    ({tps, tx, cpu_s, us_per_tx} or None, error text)."""
+    threads = 1 if clients == 1 else 2
+    cmd = [str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(proxy.port), "-U", SUPERUSER,
+           "-S", "-n", "-M", mode, "-c", str(clients), "-j", str(threads), "-T",
+           str(duration + 1), "-P", "1", DBNAME]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=clean_env(), stdin=subprocess.DEVNULL)
+    marks = []  # (seconds since start, tps over the second before, proxy's cpu seconds)
+    for line in p.stderr:
+        m = PROGRESS_RE.match(line)
+        if m:
+            marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid)))
+    out = p.stdout.read()
+    p.wait(timeout=60)
+    if p.returncode != 0 or len(marks) < 2:
+        return None, f"exit {p.returncode}: " + "\n".join(out.splitlines()[-5:])
+    tx = sum(tps * (t - prev[0]) for prev, (t, tps, _) in zip(marks, marks[1:]))
+    secs = marks[-1][0] - marks[0][0]
+    cpu = marks[-1][2] - marks[0][2]
+    if tx <= 0:
+        return None, "no transactions"
+    return {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx}, ""
+
+
+def best_and_spread(runs, key, lower_is_better):
+    vals = [r[key] for r in runs if r]
+    if not vals:
+        return None, None
+    best, worst = (min(vals), max(vals)) if lower_is_better else (max(vals), min(vals))
+    return best, (abs(worst - best) / best * 100 if best else None)
+
+
+def perf_profile(duro, duration, out):
+    """perf record -g on Duro during one 16-client prepared run; perf report into out."""
+    data = Path(out).with_suffix(".data")
+    rec = subprocess.Popen(["perf", "record", "-g", "-o", str(data), "-p", str(duro.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    pgbench_cpu(duro, "prepared", 16, duration)
+    rec.send_signal(2)
+    rec.wait(timeout=60)
+    with open(out, "w") as f:
+        subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
+                        "--percent-limit", "0.5", "-g", "none"], stdout=f,
+                       stderr=subprocess.DEVNULL, timeout=300)
+    data.unlink(missing_ok=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duro", required=True, help="the duro binary")
+    ap.add_argument("--duration", type=int, default=8, help="seconds per pgbench run (-T)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each cell and proxy")
+    ap.add_argument("--clients", default="1,16,64", help="pgbench -c values, comma-separated")
+    ap.add_argument("--modes", default="simple,extended,prepared", help="pgbench -M values")
+    ap.add_argument("--scale", type=int, default=10, help="pgbench -i scale factor")
+    ap.add_argument("--perf", metavar="FILE", help="also profile Duro with perf into FILE")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args(argv)
+    args.duro = os.path.abspath(args.duro)
+    clients = [int(c) for c in args.clients.split(",")]
+    modes = args.modes.split(",")
+    if args.duration < 1 or args.repeat < 1 or any(c < 1 or c > 500 for c in clients):
+        ap.error("--duration and --repeat must be positive, --clients within 1..500")
+    if any(m not in run.MODES for m in modes):
+        ap.error(f"--modes: one of {', '.join(run.MODES)}")
+
+    work = Path(tempfile.mkdtemp(prefix="duro-bench-cpu-"))
+    cluster = Cluster(work, max_connections=2 * max(clients) + 100, label="bench/gateway",
+                      settings=run.BENCH_SETTINGS)
+    duro = bouncer = None
+    failed = False
+    results = {}  # (mode, clients, proxy) -> list of runs
+    try:
+        cluster.start()
+        with cluster.connect() as conn:
+            conn.execute(f"create database {DBNAME}")
+        subprocess.run([str(PG_BIN / "pgbench"), "-i", "-q", "-s", str(args.scale), "-h",
+                        "127.0.0.1", "-p", str(cluster.port), "-U", SUPERUSER, DBNAME],
+                       capture_output=True, env=clean_env(), stdin=subprocess.DEVNULL,
+                       check=True)
+        duro = Duro(args.duro, work, cluster)
+        bouncer = PgBouncer(work, cluster)
+        duro.start()
+        bouncer.start()
+        header = run.machine_header(cluster.version(), duro.version(), bouncer.version())
+        for line in header:
+            log(line)
+        for i in range(args.repeat):
+            for c in clients:
+                for mode in modes:
+                    for proxy in (duro, bouncer):
+                        r, err = pgbench_cpu(proxy, mode, c, args.duration)
+                        results.setdefault((mode, c, proxy.name), []).append(r)
+                        if r is None:
+                            failed = True
+                            log(f"  {proxy.name} -M {mode} -c {c} failed: {err}")
+                        else:
+                            log(f"  run {i + 1}: {proxy.name:<9} -M {mode:<8} -c {c:<2} "
+                                f"{r['tps']:>8,.0f} tps {r['us_per_tx']:6.2f} µs/tx")
+        if args.perf:
+            perf_profile(duro, args.duration, args.perf)
+            log(f"perf report in {args.perf}")
+    finally:
+        for proxy in (duro, bouncer):
+            if proxy is not None and proxy.proc is not None:
+                proxy.stop()
+        cluster.stop()
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    log()
+    log(f"pgbench -S -T {args.duration}, best of {args.repeat} (spread: worst against best):")
+    log(f"  {'mode':<9} {'clients':>7} {'Duro µs/tx':>16} {'PgB µs/tx':>16} {'ratio':>6} "
+        f"{'Duro tps':>16} {'PgB tps':>16} {'ratio':>6}")
+    cells = []
+    for c in clients:
+        for mode in modes:
+            cell = {"mode": mode, "clients": c}
+            for name in ("Duro", "PgBouncer"):
+                runs = results.get((mode, c, name), [])
+                cell[name] = {"runs": runs}
+                cell[name]["us_per_tx"], cell[name]["cpu_spread_pct"] = \
+                    best_and_spread(runs, "us_per_tx", True)
+                cell[name]["tps"], cell[name]["tps_spread_pct"] = \
+                    best_and_spread(runs, "tps", False)
+            cells.append(cell)
+            d, b = cell["Duro"], cell["PgBouncer"]
+
+            def fmt(v, s, f):
+                return "n/a" if v is None else f"{v:{f}} ±{s:4.1f}%"
+
+            def ratio(x, y):
+                return "n/a" if x is None or not y else f"{x / y:.3f}"
+
+            log(f"  {mode:<9} {c:>7} {fmt(d['us_per_tx'], d['cpu_spread_pct'], '7.2f'):>16} "
+                f"{fmt(b['us_per_tx'], b['cpu_spread_pct'], '7.2f'):>16} "
+                f"{ratio(d['us_per_tx'], b['us_per_tx']):>6} "
+                f"{fmt(d['tps'], d['tps_spread_pct'], '7,.0f'):>16} "
+                f"{fmt(b['tps'], b['tps_spread_pct'], '7,.0f'):>16} "
+                f"{ratio(d['tps'], b['tps']):>6}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"header": header, "duration_s": args.duration, "repeat": args.repeat,
+                       "cells": cells}, f, indent=2)
+            f.write("\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
