@@ -2,7 +2,8 @@
 warehouse (an advisory lock on PostgreSQL) lets one build a view at a time. Two `duro serve`
 started together build big.t one after the other, never destroying each other's build; a daemon
 started while another builds leaves the other's temp table alone; `duro refresh` while a daemon
-builds the view refuses, naming the daemon's session, and records no failure.
+builds the view refuses, naming the daemon's session, and records no failure; so does
+CALL duro_refresh.
 """
 import threading
 
@@ -106,7 +107,7 @@ def test_refresh_and_a_late_daemon_leave_a_build_in_progress_alone(duro, wh, tmp
     slow_view(tmp_path, wh, in_tests=True)
     duro.write_conf(dbname=wh.dbname, worker={"poll": "1s"})
     duro.refresh("big.t", check=0)  # duro.db knows big.t fresh
-    wh.sql("update big.cfg set secs = 8")
+    wh.sql("update big.cfg set secs = 12")
     conf_b, cat_b, port_b = another_conf(duro, "b")
     b = duro.start(conf=conf_b)  # never built big.t: builds it, slowly
     b.wait_listening(port_b, timeout=TIMEOUT)
@@ -129,6 +130,15 @@ def test_refresh_and_a_late_daemon_leave_a_build_in_progress_alone(duro, wh, tmp
     wait_until(lambda: "leaving big.t_duro_temp alone" in a.logs(), TIMEOUT,
                "the late daemon's clean-up", a)
     assert "removed leftover" not in a.logs()
+    # CALL duro_refresh through that daemon's gateway: refused too, with the same message.
+    with psycopg.connect(f"host=127.0.0.1 port={duro.gateway_port} dbname={wh.dbname} "
+                         "user=postgres sslmode=disable connect_timeout=10",
+                         autocommit=True) as conn:
+        try:
+            conn.execute("call duro_refresh('big.t')")
+            raise AssertionError("CALL duro_refresh built big.t beside the other build")
+        except psycopg.Error as e:
+            assert "big.t is being built by another Duro: session" in str(e), e
     wait_until(lambda: "ok" in outcomes(cat_b), TIMEOUT, "the first daemon's build to end", b)
     assert outcomes(cat_b) == ["ok"], b.logs()
     assert duro.catalog.runs("big.t") == before
