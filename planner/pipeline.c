@@ -1,9 +1,10 @@
 /*
  * The rebuild of one view, step by step (see pipeline.h). Each step runs under
  * the view's deadline; the catalog gets the run, each step's timing and the
- * outcome. Test-only fault injection: DURO_FAULT_KILL=<point> (optionally with
- * DURO_FAULT_VIEW=schema.table) makes the process SIGKILL itself on reaching
- * that point: create_temp, tests, swap, swap_commit, drop_old or snapshot.
+ * outcome. Each build, and each leftover's clean-up, holds the view's build
+ * guard in the warehouse (see dialect.h, docs/build-guard.md). Test-only fault injection:
+ * DURO_FAULT_KILL=<point> (optionally with DURO_FAULT_VIEW=schema.table) makes the process SIGKILL
+ * itself on reaching that point: create_temp, tests, swap, swap_commit, drop_old or snapshot.
  */
 #include "planner/pipeline.h"
 
