@@ -550,3 +550,73 @@ RepoOptions dialect_repo_options(Dialect d)
         .dialect = d,
     };
 }
+
+/* ---- The build guard ---- */
+
+#define GUARD_TABLE "duro_build_guard"
+
+void dialect_guard_take(Dialect d, const char *schema, StrVec *out)
+{
+    if (d != DIALECT_REDSHIFT) {
+        strvec_push(out, "SELECT pg_catalog.pg_try_advisory_lock(" DIALECT_GUARD_CLASS
+                         ", pg_catalog.hashtext($1::text))");
+        return;
+    }
+    char *guard = sql_table(schema, GUARD_TABLE, NULL);
+    strvec_push_owned(out, dialect_create_schema(schema));
+    strvec_push_owned(out, xasprintf("CREATE TABLE IF NOT EXISTS %s (view_name VARCHAR(256) NOT "
+                                     "NULL, owner_pid INTEGER NOT NULL, since TIMESTAMP NOT NULL)",
+                                     guard));
+    strvec_push(out, "BEGIN");
+    strvec_push_owned(out, xasprintf("LOCK %s", guard));
+    strvec_push_owned(out, xasprintf("DELETE FROM %s WHERE view_name = $1::varchar AND owner_pid "
+                                     "NOT IN (SELECT process FROM stv_sessions)",
+                                     guard));
+    strvec_push_owned(out, xasprintf("INSERT INTO %s SELECT $1::varchar, pg_backend_pid(), "
+                                     "getdate() WHERE NOT EXISTS (SELECT 1 FROM %s WHERE "
+                                     "view_name = $1::varchar)",
+                                     guard, guard));
+    strvec_push(out, "COMMIT");
+    strvec_push_owned(out, xasprintf("SELECT count(*) > 0 FROM %s WHERE view_name = $1::varchar "
+                                     "AND owner_pid = pg_backend_pid()",
+                                     guard));
+    free(guard);
+}
+
+char *dialect_guard_release(Dialect d, const char *schema)
+{
+    if (d != DIALECT_REDSHIFT)
+        return xstrdup("SELECT pg_catalog.pg_advisory_unlock(" DIALECT_GUARD_CLASS
+                       ", pg_catalog.hashtext($1::text))");
+    char *guard = sql_table(schema, GUARD_TABLE, NULL);
+    char *sql = xasprintf(
+        "DELETE FROM %s WHERE view_name = $1::varchar AND owner_pid = pg_backend_pid()", guard);
+    free(guard);
+    return sql;
+}
+
+char *dialect_guard_holder(Dialect d, const char *schema)
+{
+    if (d != DIALECT_REDSHIFT)
+        return xstrdup(
+            "SELECT a.application_name::text AS name, l.pid::text AS pid,\n"
+            "       to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS since\n"
+            "FROM pg_catalog.pg_locks l\n"
+            "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid\n"
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2\n"
+            "  AND l.classid = " DIALECT_GUARD_CLASS "::oid\n"
+            "  AND l.objid = pg_catalog.hashtext($1::text)::oid\n"
+            "  AND l.database = (SELECT oid FROM pg_catalog.pg_database\n"
+            "                    WHERE datname = pg_catalog.current_database())\n"
+            "LIMIT 1");
+    char *guard = sql_table(schema, GUARD_TABLE, NULL);
+    char *sql =
+        xasprintf("SELECT trim(s.user_name)::varchar AS name, g.owner_pid::varchar AS pid,\n"
+                  "       to_char(g.since, 'YYYY-MM-DD HH24:MI:SS') AS since\n"
+                  "FROM %s g LEFT JOIN stv_sessions s ON s.process = g.owner_pid\n"
+                  "WHERE g.view_name = $1::varchar\n"
+                  "LIMIT 1",
+                  guard);
+    free(guard);
+    return sql;
+}

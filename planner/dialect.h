@@ -164,4 +164,33 @@ const char *dialect_terminate_sql(Dialect d);
  * STV_SESSIONS). */
 const char *dialect_session_alive_sql(Dialect d);
 
+/*
+ * The build guard: one build of a view at a time across every Duro process on the warehouse,
+ * whatever catalog each has, held by the build's connection. Every statement below that names $1
+ * is bound to the view's name, schema.table (as View.name); the others take no parameter.
+ *
+ * PostgreSQL: a session-level advisory lock with two int4 keys, DIALECT_GUARD_CLASS ("duro" in
+ * ASCII) and hashtext(schema.table); the server releases it when the connection ends. Two views
+ * whose names hash alike share a guard: one waits for the other's build (never a wrong drop).
+ *
+ * Redshift, which has no advisory lock: a table "s"."duro_build_guard" (view_name, owner_pid,
+ * since) in the view's schema, one row per view being built, claimed in a short transaction under
+ * LOCK; a row whose owner_pid has no session in STV_SESSIONS any more is stale and deleted by the
+ * next claim. A non-superuser sees only its own user's sessions there: every Duro on one
+ * warehouse must use the same service account (or a superuser).
+ */
+#define DIALECT_GUARD_CLASS "1685418607"
+
+/* Appends the statements that try to take the guard, to run in order; the last answers one row,
+ * one boolean: whether this session holds it now. They wait for no other build. */
+void dialect_guard_take(Dialect d, const char *schema, StrVec *out);
+
+/* Releases the guard this session holds (one statement; nothing when it holds none). */
+char *dialect_guard_release(Dialect d, const char *schema);
+
+/* Who holds the guard: at most one row, columns name (PostgreSQL: application_name; Redshift:
+ * the user), pid (server process) and since (UTC text: PostgreSQL when the session began,
+ * Redshift when the guard was taken). */
+char *dialect_guard_holder(Dialect d, const char *schema);
+
 #endif

@@ -1,9 +1,10 @@
 /*
  * The rebuild of one view, step by step (see pipeline.h). Each step runs under
  * the view's deadline; the catalog gets the run, each step's timing and the
- * outcome. Test-only fault injection: DURO_FAULT_KILL=<point> (optionally with
- * DURO_FAULT_VIEW=schema.table) makes the process SIGKILL itself on reaching
- * that point: create_temp, tests, swap, swap_commit, drop_old or snapshot.
+ * outcome. Each build, and each leftover's clean-up, holds the view's build
+ * guard in the warehouse (see dialect.h, docs/build-guard.md). Test-only fault injection:
+ * DURO_FAULT_KILL=<point> (optionally with DURO_FAULT_VIEW=schema.table) makes the process SIGKILL
+ * itself on reaching that point: create_temp, tests, swap, swap_commit, drop_old or snapshot.
  */
 #include "planner/pipeline.h"
 
@@ -659,6 +660,73 @@ static void finish(Run *r)
                   store_error(r->s));
 }
 
+/* ---- The build guard (see dialect.h): one build of a view at a time on the warehouse ---- */
+
+typedef enum GuardState { GUARD_TAKEN, GUARD_HELD, GUARD_ERROR } GuardState;
+
+/* Who holds the guard of view name, as a sentence for the error and the log. */
+static char *guard_holder(Warehouse *w, Dialect d, const char *schema, const char *name,
+                          int64_t deadline_us)
+{
+    char *sql = dialect_guard_holder(d, schema);
+    const char *params[] = {name};
+    PGresult *res = NULL;
+    char *msg;
+    if (wh_exec(w, sql, 1, params, deadline_us, &res) == WH_OK && PQntuples(res) == 1)
+        msg = xasprintf("%s is being built by another Duro: session \"%s\", server process %s, "
+                        "since %s UTC",
+                        name, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+    else
+        msg = xasprintf("%s is being built by another Duro", name);
+    PQclear(res);
+    free(sql);
+    return msg;
+}
+
+/* Tries to take the guard of view name on w, waiting for no build. GUARD_HELD and GUARD_ERROR
+ * set *msg (caller frees): who holds it, or what failed. */
+static GuardState guard_take(Warehouse *w, Dialect d, const char *schema, const char *name,
+                             int64_t deadline_us, char **msg)
+{
+    StrVec sqls = {0};
+    dialect_guard_take(d, schema, &sqls);
+    const char *params[] = {name};
+    PGresult *res = NULL;
+    size_t i = 0;
+    for (; i < sqls.n; i++) {
+        PQclear(res);
+        res = NULL;
+        const char *sql = sqls.items[i];
+        if (wh_exec(w, sql, strstr(sql, "$1") ? 1 : 0, params, deadline_us, &res) != WH_OK)
+            break;
+    }
+    GuardState g = GUARD_ERROR;
+    if (i < sqls.n) {
+        *msg = xasprintf("cannot take the build guard: %s", wh_error(w));
+        if (d == DIALECT_REDSHIFT && wh_exec(w, "ROLLBACK", 0, NULL, 0, NULL) != WH_OK)
+            log_warn("%s: cannot roll back the build guard's claim: %s", name, wh_error(w));
+    } else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        g = GUARD_TAKEN;
+    } else {
+        g = GUARD_HELD;
+        *msg = guard_holder(w, d, schema, name, deadline_us);
+    }
+    PQclear(res);
+    strvec_free(&sqls);
+    return g;
+}
+
+/* Releases the guard taken by guard_take. A failure is only logged: the warehouse releases it
+ * when the connection ends (PostgreSQL) or the next claim finds its session gone (Redshift). */
+static void guard_release(Warehouse *w, Dialect d, const char *schema, const char *name)
+{
+    char *sql = dialect_guard_release(d, schema);
+    const char *params[] = {name};
+    if (wh_exec(w, sql, 1, params, 0, NULL) != WH_OK)
+        log_warn("%s: cannot release the build guard: %s", name, wh_error(w));
+    free(sql);
+}
+
 void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
                       RunTrigger trigger, PipelineResult *out)
 {
@@ -673,12 +741,33 @@ void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect 
              .out = out,
              .deadline_us = clock_mono_us() + v->config.timeout * CLOCK_US_PER_SECOND};
 
+    /* The guard first: a build held by another Duro records nothing here. */
+    char *guard_msg = NULL;
+    GuardState g = guard_take(w, d, v->schema, v->name, r.deadline_us, &guard_msg);
+    if (g == GUARD_HELD) {
+        out->outcome = RUN_FAILED;
+        out->busy = true;
+        out->error = guard_msg;
+        out->finished_us = clock_wall_us();
+        return;
+    }
     int claim = store_run_begin(s, v->name, trigger, out->started_us, &out->run_id);
     if (claim != 0) {
         out->outcome = RUN_FAILED;
         out->busy = claim == 1;
         out->error = xstrdup(store_error(s));
         out->finished_us = clock_wall_us();
+        if (g == GUARD_TAKEN)
+            guard_release(w, d, v->schema, v->name);
+        free(guard_msg);
+        return;
+    }
+    if (g == GUARD_ERROR) {
+        step_begin(&r, "guard");
+        fail(&r, RUN_FAILED, "%s", guard_msg);
+        free(guard_msg);
+        finish(&r);
+        free(r.step_error);
         return;
     }
     bool had_live = false;
@@ -687,6 +776,7 @@ void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect 
         if ((!had_live || drop_old(&r)) && snapshot(&r))
             out->outcome = RUN_OK;
     }
+    guard_release(w, d, v->schema, v->name);
     finish(&r);
     free(r.step_error);
 }
@@ -712,6 +802,9 @@ void pipeline_result_free(PipelineResult *r)
     r->error = NULL;
 }
 
+/* How long the clean-up waits for each leftover's guard statements. */
+#define GUARD_CLEANUP_US (30 * CLOCK_US_PER_SECOND)
+
 int pipeline_cleanup_leftovers(Warehouse *w, Dialect d, const Repo *r, char **error)
 {
     PGresult *res = NULL;
@@ -726,7 +819,16 @@ int pipeline_cleanup_leftovers(Warehouse *w, Dialect d, const Repo *r, char **er
         size_t base_len = strlen(table) - strlen(temp ? DIALECT_TEMP_SUFFIX : DIALECT_OLD_SUFFIX);
         char *base = xstrndup(table, base_len);
         char *name = xasprintf("%s.%s", schema, base);
-        if (repo_find(r, name)) {
+        char *held = NULL;
+        GuardState g = repo_find(r, name) ? guard_take(w, d, schema, name,
+                                                       clock_mono_us() + GUARD_CLEANUP_US, &held)
+                                          : GUARD_HELD;
+        if (g == GUARD_ERROR) {
+            *error = xasprintf("cannot clean up %s.%s: %s", schema, table, held);
+            rc = -1;
+        } else if (g == GUARD_HELD && held) {
+            log_info("%s: leaving %s.%s alone: %s", name, schema, table, held);
+        } else if (g == GUARD_TAKEN) {
             const char *params[] = {schema, base};
             PGresult *live = NULL;
             char *sql = NULL;
@@ -747,7 +849,9 @@ int pipeline_cleanup_leftovers(Warehouse *w, Dialect d, const Repo *r, char **er
                          table, strncmp(sql, "DROP", 4) == 0 ? "dropped" : "renamed back");
             }
             free(sql);
+            guard_release(w, d, schema, name);
         }
+        free(held);
         free(base);
         free(name);
     }

@@ -194,6 +194,9 @@ static void log_result(const View *v, RunTrigger trigger, const PipelineResult *
     if (res->outcome == RUN_OK)
         log_info("refresh %s ok, %lld rows in %.2fs (%s)", v->name, (long long)res->rows, secs,
                  run_trigger_name(trigger));
+    else if (res->busy) /* another process builds it: skipped this round, nothing failed */
+        log_info("refresh %s skipped (%s): %s", v->name, run_trigger_name(trigger),
+                 res->error ? res->error : "busy");
     else
         log_warn("refresh %s %s after %.2fs (%s): %s", v->name, pipeline_outcome_name(res), secs,
                  run_trigger_name(trigger), res->error ? res->error : "");

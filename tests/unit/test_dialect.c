@@ -777,6 +777,76 @@ static void test_swap_lock_bound(void **state)
         "LIMIT 3");
 }
 
+/* Asserts the statements dialect_guard_take appends for d, schema "big", one by one. */
+static void assert_guard_take(Dialect d, const char *const *want, size_t n)
+{
+    StrVec got = {0};
+    dialect_guard_take(d, "big", &got);
+    assert_int_equal(got.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(got.items[i], want[i]);
+    strvec_free(&got);
+}
+
+static void test_guard(void **state)
+{
+    (void)state;
+    /* PostgreSQL: a session-level advisory lock, keys "duro" and hashtext(schema.table). */
+    const char *pg[] = {
+        "SELECT pg_catalog.pg_try_advisory_lock(1685418607, pg_catalog.hashtext($1::text))"};
+    assert_guard_take(PG, pg, 1);
+    char *sql = dialect_guard_release(PG, "big");
+    assert_string_equal(
+        sql, "SELECT pg_catalog.pg_advisory_unlock(1685418607, pg_catalog.hashtext($1::text))");
+    free(sql);
+    sql = dialect_guard_holder(PG, "big");
+    assert_string_equal(
+        sql,
+        "SELECT a.application_name::text AS name, l.pid::text AS pid,\n"
+        "       to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS since\n"
+        "FROM pg_catalog.pg_locks l\n"
+        "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid\n"
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2\n"
+        "  AND l.classid = 1685418607::oid\n"
+        "  AND l.objid = pg_catalog.hashtext($1::text)::oid\n"
+        "  AND l.database = (SELECT oid FROM pg_catalog.pg_database\n"
+        "                    WHERE datname = pg_catalog.current_database())\n"
+        "LIMIT 1");
+    free(sql);
+
+    /* Redshift: a row per view in "s"."duro_build_guard", claimed under LOCK in a short
+     * transaction; a row whose session is gone from STV_SESSIONS is stale. */
+    const char *rs[] = {
+        "CREATE SCHEMA IF NOT EXISTS \"big\"",
+        "CREATE TABLE IF NOT EXISTS \"big\".\"duro_build_guard\" (view_name VARCHAR(256) NOT "
+        "NULL, owner_pid INTEGER NOT NULL, since TIMESTAMP NOT NULL)",
+        "BEGIN",
+        "LOCK \"big\".\"duro_build_guard\"",
+        "DELETE FROM \"big\".\"duro_build_guard\" WHERE view_name = $1::varchar AND owner_pid "
+        "NOT IN (SELECT process FROM stv_sessions)",
+        "INSERT INTO \"big\".\"duro_build_guard\" SELECT $1::varchar, pg_backend_pid(), "
+        "getdate() WHERE NOT EXISTS (SELECT 1 FROM \"big\".\"duro_build_guard\" WHERE "
+        "view_name = $1::varchar)",
+        "COMMIT",
+        "SELECT count(*) > 0 FROM \"big\".\"duro_build_guard\" WHERE view_name = $1::varchar "
+        "AND owner_pid = pg_backend_pid()",
+    };
+    assert_guard_take(RS, rs, sizeof(rs) / sizeof(rs[0]));
+    sql = dialect_guard_release(RS, "big");
+    assert_string_equal(sql, "DELETE FROM \"big\".\"duro_build_guard\" WHERE view_name = "
+                             "$1::varchar AND owner_pid = pg_backend_pid()");
+    free(sql);
+    sql = dialect_guard_holder(RS, "big");
+    assert_string_equal(sql,
+                        "SELECT trim(s.user_name)::varchar AS name, g.owner_pid::varchar AS pid,\n"
+                        "       to_char(g.since, 'YYYY-MM-DD HH24:MI:SS') AS since\n"
+                        "FROM \"big\".\"duro_build_guard\" g LEFT JOIN stv_sessions s ON "
+                        "s.process = g.owner_pid\n"
+                        "WHERE g.view_name = $1::varchar\n"
+                        "LIMIT 1");
+    free(sql);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -795,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_snapshots),
         cmocka_unit_test(test_catalog_queries),
         cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_guard),
     };
     return cmocka_run_group_tests_name("dialect", tests, NULL, NULL);
 }
