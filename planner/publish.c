@@ -254,7 +254,7 @@ static void refused(Publisher *p, bool schema)
     char *u = sql_ident(p->s->warehouse.user);
     char *db = sql_ident(p->s->warehouse.dbname);
     problem(p, schema ? xasprintf("the service account %s may not create schema %s (%s); run, as "
-                                  "an administrator: CREATE SCHEMA %s AUTHORIZATION %s  (or GRANT "
+                                  "an administrator: CREATE SCHEMA %s AUTHORIZATION %s (or GRANT "
                                   "CREATE ON DATABASE %s TO %s)",
                                   u, s, wh_error(p->wh), s, u, db, u)
                       : xasprintf("the service account %s may not create tables in schema %s "
@@ -397,8 +397,11 @@ static void publish_round(Publisher *p)
         p->ready = false;
         if (p->retry_setup && clock_mono_us() < p->retry_setup)
             return;
-        if (setup(p) != 0)
+        if (setup(p) != 0) {
+            if (p->retry_setup)
+                return; /* refused: said once, with the GRANT to run */
             goto failed;
+        }
         p->retry_setup = 0;
     }
     if (!p->ready) {
