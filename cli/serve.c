@@ -1,9 +1,9 @@
 /*
  * duro serve: the daemon. Loads the configuration, starts the gateway, the web
- * UI, the scheduler and the publisher of duro.status/duro.runs and handles signals: SIGHUP re-scans the views repository; SIGTERM
- * or SIGINT stop accepting clients and scheduling, and let client sessions and
- * running builds finish for [worker] grace before closing and cancelling them
- * (a second signal does that at once).
+ * UI, the scheduler and the publisher of duro.status/duro.runs and handles signals: SIGHUP re-scans
+ * the views repository; SIGTERM or SIGINT stop accepting clients and scheduling, and let client
+ * sessions and running builds finish for [worker] grace before closing and cancelling them (a
+ * second signal does that at once).
  */
 #include <getopt.h>
 #include <signal.h>

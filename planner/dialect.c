@@ -562,15 +562,15 @@ typedef struct PubColumn {
 
 /* The virtual tables' columns (sqlengine/db.c), in their order. */
 static const PubColumn status_columns[] = {
-    {"view", PUB_TEXT},         {"interval", PUB_TEXT},       {"effective_interval", PUB_TEXT},
-    {"state", PUB_TEXT},        {"last_refresh", PUB_TIME},   {"last_duration_s", PUB_FLOAT},
-    {"next_refresh", PUB_TIME}, {"rows", PUB_INT},            {"depends_on", PUB_TEXT},
+    {"view", PUB_TEXT},         {"interval", PUB_TEXT},     {"effective_interval", PUB_TEXT},
+    {"state", PUB_TEXT},        {"last_refresh", PUB_TIME}, {"last_duration_s", PUB_FLOAT},
+    {"next_refresh", PUB_TIME}, {"rows", PUB_INT},          {"depends_on", PUB_TEXT},
     {"last_error", PUB_TEXT},   {"source", PUB_TEXT},
 };
 static const PubColumn runs_columns[] = {
-    {"id", PUB_INT},         {"view", PUB_TEXT},       {"started", PUB_TIME},
-    {"finished", PUB_TIME},  {"outcome", PUB_TEXT},    {"duration_s", PUB_FLOAT},
-    {"rows", PUB_INT},       {"trigger", PUB_TEXT},    {"error", PUB_TEXT},
+    {"id", PUB_INT},        {"view", PUB_TEXT},    {"started", PUB_TIME},
+    {"finished", PUB_TIME}, {"outcome", PUB_TEXT}, {"duration_s", PUB_FLOAT},
+    {"rows", PUB_INT},      {"trigger", PUB_TEXT}, {"error", PUB_TEXT},
 };
 
 static const PubColumn *pub_columns(PublishTable t, size_t *n)

@@ -51,13 +51,13 @@ struct Publisher {
     Warehouse *wh; /* set and cleared under lock, used by the thread */
     Store *store;
     /* What is in the warehouse. */
-    bool ready;          /* both tables exist and final_id was read from them */
-    int64_t final_id;    /* the runs up to this id are published and finished */
-    uint64_t status_fp;  /* of the status rows published; 0 = none */
-    uint64_t runs_fp;    /* of the runs after final_id published, and the smallest kept */
-    int64_t retry_setup; /* clock_mono_us before which a refused setup is not tried again */
-    char *problem;       /* the last problem logged, so that it is logged once */
-    int64_t commits;     /* transactions written, for the log */
+    bool ready;             /* both tables exist and final_id was read from them */
+    int64_t final_id;       /* the runs up to this id are published and finished */
+    uint64_t status_fp;     /* of the status rows published; 0 = none */
+    uint64_t runs_fp;       /* of the runs after final_id published, and the smallest kept */
+    int64_t retry_setup;    /* clock_mono_us before which a refused setup is not tried again */
+    char *problem;          /* the last problem logged, so that it is logged once */
+    int64_t last_commit_us; /* clock_mono_us of the last transaction written; 0 = none */
 };
 
 /* ---- the rule ------------------------------------------------------------------------ */
@@ -203,9 +203,8 @@ static void run_params(const StoreRun *r, Params *out)
     put_time(out, r->started_us);
     put_time(out, r->finished_us);
     put_text(out, r->outcome);
-    put_float(out, r->finished_us && r->started_us
-                       ? (double)(r->finished_us - r->started_us) / 1e6
-                       : NAN);
+    put_float(out, r->finished_us && r->started_us ? (double)(r->finished_us - r->started_us) / 1e6
+                                                   : NAN);
     put_int(out, r->rows, r->rows < 0);
     put_text(out, r->trigger);
     put_text(out, r->error);
@@ -305,8 +304,8 @@ static void grant(Publisher *p)
     dialect_publish_grants(p->d, p->schema, &p->readers, &sqls);
     for (size_t i = 0; i < sqls.n; i++)
         if (run(p, sqls.items[i], 0, NULL, NULL) != 0) {
-            problem(p, xasprintf("cannot grant SELECT on the published tables: %s",
-                                 wh_error(p->wh)));
+            problem(p,
+                    xasprintf("cannot grant SELECT on the published tables: %s", wh_error(p->wh)));
             break;
         }
     strvec_free(&sqls);
@@ -435,7 +434,8 @@ static void publish_round(Publisher *p)
         return;
     }
     bool status_changed = status.fp != p->status_fp, runs_changed = runs_fp != p->runs_fp;
-    if (!status_changed && !runs_changed) {
+    if (!publish_due(p->status_fp * 31 + p->runs_fp, status.fp * 31 + runs_fp, p->last_commit_us,
+                     clock_mono_us(), p->every_us)) {
         params_free(&status);
         return;
     }
@@ -482,7 +482,7 @@ static void publish_round(Publisher *p)
         free(p->problem);
         p->problem = NULL;
     }
-    p->commits++;
+    p->last_commit_us = clock_mono_us();
     return;
 failed:
     if (wh_cancel_requested(p->wh))
@@ -540,8 +540,8 @@ int publish_start(const Settings *s, Publisher **out, char **error)
         free(p);
         return -1;
     }
-    log_info("publishing duro.status and duro.runs to %s.status and %s.runs every %llds",
-             p->schema, p->schema, (long long)s->catalog.publish_every);
+    log_info("publishing duro.status and duro.runs to %s.status and %s.runs every %llds", p->schema,
+             p->schema, (long long)s->catalog.publish_every);
     *out = p;
     return 0;
 }
