@@ -106,16 +106,24 @@ static void fp_add(uint64_t *fp, const void *data, size_t n)
     }
 }
 
-static void put_owned(Params *p, char *value)
+/* Adds value, fingerprinted as fp_as when not NULL (else as itself). */
+static void put_owned_as(Params *p, char *value, const char *fp_as)
 {
     grow_array((void **)&p->v, &p->cap, p->n + 1, sizeof *p->v);
     p->v[p->n++] = value;
     static const unsigned char null_mark = 0xff, sep = 0;
-    if (value)
+    if (fp_as)
+        fp_add(&p->fp, fp_as, strlen(fp_as));
+    else if (value)
         fp_add(&p->fp, value, strlen(value));
     else
         fp_add(&p->fp, &null_mark, 1);
     fp_add(&p->fp, &sep, 1);
+}
+
+static void put_owned(Params *p, char *value)
+{
+    put_owned_as(p, value, NULL);
 }
 
 static void put_text(Params *p, const char *s)
@@ -145,6 +153,18 @@ static void put_time(Params *p, int64_t us)
     char buf[48];
     publish_format_time(us, buf, sizeof buf);
     put_owned(p, xstrdup(buf));
+}
+
+/* A next_refresh: one already due is "now", which moves every round but is no change. */
+static void put_next(Params *p, int64_t us, int64_t now)
+{
+    if (us == 0 || us > now) {
+        put_time(p, us);
+        return;
+    }
+    char buf[48];
+    publish_format_time(now, buf, sizeof buf);
+    put_owned_as(p, xstrdup(buf), "due");
 }
 
 static void put_int(Params *p, int64_t v, bool null)
@@ -187,7 +207,7 @@ static void status_params(const StoreView *views, size_t nv, int64_t now, Params
         put_text(out, view_state_name(staleness_state(&in)));
         put_time(out, v->last_success_us);
         put_float(out, v->last_success_us ? (double)v->last_duration_us / 1e6 : NAN);
-        put_time(out, next);
+        put_next(out, next, now);
         put_int(out, v->rows, !v->built_hash || v->rows < 0);
         put_text(out, v->depends_on);
         put_text(out, v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL);
