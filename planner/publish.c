@@ -461,6 +461,7 @@ static void publish_round(Publisher *p)
     }
 
     /* One transaction. */
+    uint64_t status_fp = status.fp;
     int rc = run(p, "BEGIN", 0, NULL, NULL);
     if (rc == 0 && status_changed) {
         char *sql = dialect_publish_clear_status(p->schema);
@@ -489,7 +490,7 @@ static void publish_round(Publisher *p)
         p->ready = false; /* a dropped table, or anything else: look again next round */
         goto failed;
     }
-    p->status_fp = status.fp;
+    p->status_fp = status_fp;
     if (runs_changed) {
         p->final_id = final;
         /* The fingerprint of what comes after the new final id, as the next round reads it. */

@@ -80,6 +80,27 @@ def test_psql_lists_and_describes_the_published_tables_through_duro_and_directly
     assert wh.sql("select view, state, rows, source from duro.status order by view") == live
 
 
+def test_nothing_is_written_while_nothing_changes(duro, wh, example_repo, gateway_factory,
+                                                  wait_until):
+    """At most one transaction per publish_every, and none when nothing changed: the rows keep
+    the transaction id that wrote them until a refresh changes them."""
+    import time
+
+    gw = serve(gateway_factory, duro, wait_until)
+    wait_until(lambda: published(wh, duro), TIMEOUT, "the runs published", gw.proc)
+    time.sleep(1.5)  # the round after the last change
+    writers = wh.sql("select distinct xmin::text from duro.status union "
+                     "select distinct xmin::text from duro.runs")
+    time.sleep(4)  # four rounds of publish_every = 1s
+    assert wh.sql("select distinct xmin::text from duro.status union "
+                  "select distinct xmin::text from duro.runs") == writers
+    with gw.connect() as conn:
+        conn.execute("call duro_refresh('first.cities')")
+    wait_until(lambda: published(wh, duro) and len(duro.catalog.runs()) > len(ALL_VIEWS),
+               TIMEOUT, "the new run published", gw.proc)
+    assert wh.sql("select count(*) from duro.runs where view = 'first.cities'") == [(2,)]
+
+
 def test_jdbc_metadata_lists_the_published_tables(jdbc, duro, wh, example_repo, gateway_factory,
                                                  wait_until):
     gw = serve(gateway_factory, duro, wait_until)
