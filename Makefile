@@ -28,7 +28,7 @@ FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[
 
 .PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
         bench-scan bench-refresh bench-swaplock bench-gateway bench-soak bench-web bench-catalog \
-        clean
+        bench-publish clean
 .SECONDARY:
 
 # What `make`, `make demo` and `make test` build and the README uses: ./duro, a copy of
@@ -154,6 +154,10 @@ bench-swaplock: $(BUILD)/duro
 bench-gateway: $(BUILD)/duro
 	@tools/install-deps bench
 	$(PYTHON) bench/gateway/run.py --duro $(abspath $(BUILD)/duro)
+
+# The warehouse transactions that publishing duro.status and duro.runs costs (bench/publish/run.py -h).
+bench-publish: $(BUILD)/duro
+	$(PYTHON) bench/publish/run.py --duro $(abspath $(BUILD)/duro)
 
 # The web UI's pages on a catalog of 10,000 views and 1,000,000 runs (bench/web/run.py -h).
 bench-web: $(BUILD)/duro

@@ -1,9 +1,9 @@
 /*
  * duro serve: the daemon. Loads the configuration, starts the gateway, the web
- * UI and the scheduler and handles signals: SIGHUP re-scans the views repository; SIGTERM
- * or SIGINT stop accepting clients and scheduling, and let client sessions and
- * running builds finish for [worker] grace before closing and cancelling them
- * (a second signal does that at once).
+ * UI, the scheduler and the publisher of duro.status/duro.runs and handles signals: SIGHUP re-scans
+ * the views repository; SIGTERM or SIGINT stop accepting clients and scheduling, and let client
+ * sessions and running builds finish for [worker] grace before closing and cancelling them (a
+ * second signal does that at once).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -17,6 +17,7 @@
 #include "core/settings.h"
 #include "planner/dialect.h"
 #include "planner/notify.h"
+#include "planner/publish.h"
 #include "planner/scheduler.h"
 #include "proxy/gateway.h"
 #include "web/web.h"
@@ -102,6 +103,12 @@ int cli_serve(int argc, char **argv)
         settings_free(&s);
         return 1;
     }
+    Publisher *publisher = NULL; /* duro.status and duro.runs in the warehouse */
+    if (publish_start(&s, &publisher, &error) != 0) {
+        log_warn("%s", error); /* the gateway still answers them from the catalog */
+        free(error);
+        error = NULL;
+    }
     /* An empty [gateway] listen runs the scheduler alone, as an empty [web] listen has no UI. */
     Gateway *gw = NULL;
     if (*s.gateway.listen == '\0')
@@ -113,6 +120,7 @@ int cli_serve(int argc, char **argv)
         scheduler_cancel(sc);
         scheduler_wait(sc, 30000);
         scheduler_free(sc);
+        publish_stop(publisher);
         notify_stop(notifier);
         settings_free(&s);
         return 1;
@@ -132,6 +140,7 @@ int cli_serve(int argc, char **argv)
         scheduler_free(sc);
         if (gw)
             gateway_free(gw);
+        publish_stop(publisher);
         settings_free(&s);
         return 1;
     }
@@ -183,6 +192,7 @@ int cli_serve(int argc, char **argv)
     web_free(web);
     if (gw)
         gateway_free(gw);
+    publish_stop(publisher);
     notify_stop(notifier);
     settings_free(&s);
     log_info("stopped");

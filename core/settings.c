@@ -173,8 +173,7 @@ _Static_assert(SETTINGS_ALL == (1 << ARRAY_LEN(sections)) - 1, "one bit per sect
 static const struct {
     const char *section, *name;
 } not_in_release[] = {
-    {"catalog", "url"},     {"catalog", "publish"},       {"catalog", "schema"},
-    {"catalog", "readers"}, {"catalog", "publish_every"},
+    {"catalog", "url"},
 };
 
 /* The SettingsSection bit of a section named in the key table. */

@@ -65,12 +65,13 @@ typedef struct Settings {
         char *path; /* resolved against the config file's directory */
         /* Not in this release (settings_not_in_release): read and checked, no effect. */
         char *url;
+        /* duro.status and duro.runs published in the warehouse (planner/publish). */
         char *publish; /* "on" or "off" */
         SettingsSwitch publish_mode;
         char *schema;
         StrVec readers;
         int64_t publish_every; /* seconds */
-        int64_t keep_runs;     /* seconds */
+        int64_t keep_runs;     /* seconds; not in this release */
     } catalog;
     struct {
         int64_t poll; /* seconds */
@@ -107,7 +108,7 @@ typedef struct Settings {
     } slack;
     /*
      * "[section] key" of each key set to something other than empty or its default whose feature
-     * is not in this release ([catalog] publishing and shared catalogs): accepted
+     * is not in this release (shared catalogs, the runs' retention): accepted
      * so that a configuration written for a later release loads, and listed here so that
      * `duro serve` can say that they have no effect.
      */

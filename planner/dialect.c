@@ -620,3 +620,160 @@ char *dialect_guard_holder(Dialect d, const char *schema)
     free(guard);
     return sql;
 }
+
+/* ---- the published copies of duro.status and duro.runs ------------------------------- */
+
+typedef enum PubType { PUB_TEXT, PUB_TIME, PUB_FLOAT, PUB_INT } PubType;
+
+typedef struct PubColumn {
+    const char *name;
+    PubType type;
+} PubColumn;
+
+/* The virtual tables' columns (sqlengine/db.c), in their order. */
+static const PubColumn status_columns[] = {
+    {"view", PUB_TEXT},         {"interval", PUB_TEXT},     {"effective_interval", PUB_TEXT},
+    {"state", PUB_TEXT},        {"last_refresh", PUB_TIME}, {"last_duration_s", PUB_FLOAT},
+    {"next_refresh", PUB_TIME}, {"rows", PUB_INT},          {"depends_on", PUB_TEXT},
+    {"last_error", PUB_TEXT},   {"source", PUB_TEXT},       {"reads_24h", PUB_INT},
+    {"last_read", PUB_TIME},    {"readers", PUB_TEXT},
+};
+static const PubColumn runs_columns[] = {
+    {"id", PUB_INT},        {"view", PUB_TEXT},    {"started", PUB_TIME},
+    {"finished", PUB_TIME}, {"outcome", PUB_TEXT}, {"duration_s", PUB_FLOAT},
+    {"rows", PUB_INT},      {"trigger", PUB_TEXT}, {"error", PUB_TEXT},
+};
+
+static const PubColumn *pub_columns(PublishTable t, size_t *n)
+{
+    if (t == PUBLISH_STATUS) {
+        *n = ARRAY_LEN(status_columns);
+        return status_columns;
+    }
+    *n = ARRAY_LEN(runs_columns);
+    return runs_columns;
+}
+
+const char *dialect_publish_name(PublishTable t)
+{
+    return t == PUBLISH_STATUS ? "status" : "runs";
+}
+
+size_t dialect_publish_ncolumns(PublishTable t)
+{
+    size_t n;
+    (void)pub_columns(t, &n);
+    return n;
+}
+
+static const char *pub_type(Dialect d, PubType t)
+{
+    static const char *const pg[] = {"text", "timestamptz", "float8", "int8"};
+    static const char *const rs[] = {"VARCHAR(65535)", "TIMESTAMPTZ", "DOUBLE PRECISION", "BIGINT"};
+    return d == DIALECT_REDSHIFT ? rs[t] : pg[t];
+}
+
+char *dialect_publish_create(Dialect d, const char *schema, PublishTable t)
+{
+    size_t n;
+    const PubColumn *cols = pub_columns(t, &n);
+    Buf b = {0};
+    buf_add(&b, "CREATE TABLE IF NOT EXISTS ");
+    buf_add_owned(&b, sql_table(schema, dialect_publish_name(t), NULL));
+    buf_add(&b, " (");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_add(&b, ", ");
+        buf_add_owned(&b, sql_ident(cols[i].name));
+        buf_add(&b, " ");
+        buf_add(&b, pub_type(d, cols[i].type));
+    }
+    buf_add(&b, ")");
+    return buf_take(&b);
+}
+
+const char *dialect_publish_exists_sql(void)
+{
+    return "SELECT count(*) FROM pg_catalog.pg_class c"
+           " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+           " WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname IN ('status', 'runs')";
+}
+
+const char *dialect_schema_exists_sql(void)
+{
+    return "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1";
+}
+
+void dialect_publish_grants(Dialect d, const char *schema, const StrVec *readers, StrVec *out)
+{
+    if (readers->n == 0)
+        return;
+    Buf to = {0};
+    for (size_t i = 0; i < readers->n; i++) {
+        if (i > 0)
+            buf_add(&to, ", ");
+        buf_add_owned(&to, grantee_sql(d, readers->items[i]));
+    }
+    char *s = sql_ident(schema);
+    char *status = sql_table(schema, "status", NULL);
+    char *runs = sql_table(schema, "runs", NULL);
+    strvec_push_owned(out, xasprintf("GRANT USAGE ON SCHEMA %s TO %s", s, to.s));
+    strvec_push_owned(out, xasprintf("GRANT SELECT ON %s, %s TO %s", status, runs, to.s));
+    free(s);
+    free(status);
+    free(runs);
+    free(to.s);
+}
+
+char *dialect_publish_insert(const char *schema, PublishTable t, size_t nrows)
+{
+    size_t n;
+    const PubColumn *cols = pub_columns(t, &n);
+    Buf b = {0};
+    buf_add(&b, "INSERT INTO ");
+    buf_add_owned(&b, sql_table(schema, dialect_publish_name(t), NULL));
+    buf_add(&b, " (");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_add(&b, ", ");
+        buf_add_owned(&b, sql_ident(cols[i].name));
+    }
+    buf_add(&b, ") VALUES ");
+    size_t param = 1;
+    for (size_t r = 0; r < nrows; r++) {
+        buf_add(&b, r > 0 ? ", (" : "(");
+        for (size_t i = 0; i < n; i++) {
+            char num[32];
+            snprintf(num, sizeof num, "%s$%zu", i > 0 ? ", " : "", param++);
+            buf_add(&b, num);
+        }
+        buf_add(&b, ")");
+    }
+    return buf_take(&b);
+}
+
+char *dialect_publish_clear_status(const char *schema)
+{
+    char *t = sql_table(schema, "status", NULL);
+    char *out = xasprintf("DELETE FROM %s", t);
+    free(t);
+    return out;
+}
+
+char *dialect_publish_trim_runs(const char *schema)
+{
+    char *t = sql_table(schema, "runs", NULL);
+    char *out = xasprintf("DELETE FROM %s WHERE \"id\" > $1 OR \"id\" < $2", t);
+    free(t);
+    return out;
+}
+
+char *dialect_publish_final_sql(const char *schema)
+{
+    char *t = sql_table(schema, "runs", NULL);
+    char *out = xasprintf("SELECT coalesce((SELECT min(\"id\") - 1 FROM %s WHERE \"outcome\" = "
+                          "'running'), (SELECT max(\"id\") FROM %s), 0)",
+                          t, t);
+    free(t);
+    return out;
+}

@@ -193,4 +193,54 @@ char *dialect_guard_release(Dialect d, const char *schema);
  * Redshift when the guard was taken). */
 char *dialect_guard_holder(Dialect d, const char *schema);
 
+/* ---- The published copies of duro.status and duro.runs (planner/publish) ---------------- */
+
+/* The two tables Duro publishes in [catalog] schema. */
+typedef enum PublishTable {
+    PUBLISH_STATUS, /* duro.status: one row per view */
+    PUBLISH_RUNS,   /* duro.runs: one row per run */
+} PublishTable;
+#define PUBLISH_TABLES 2
+
+/* The table's name ("status", "runs") and its number of columns (as the virtual table's). */
+const char *dialect_publish_name(PublishTable t);
+size_t dialect_publish_ncolumns(PublishTable t);
+
+/*
+ * CREATE TABLE IF NOT EXISTS "s"."status" ("view" text, ...): the virtual table's columns and
+ * PostgreSQL types (text, timestamptz, float8, int8). Redshift, whose TEXT is VARCHAR(256):
+ * VARCHAR(65535) for the text columns, DOUBLE PRECISION, BIGINT, TIMESTAMPTZ.
+ */
+char *dialect_publish_create(Dialect d, const char *schema, PublishTable t);
+
+/* One row, one count: how many of the two tables exist in schema $1 (2 = both). */
+const char *dialect_publish_exists_sql(void);
+
+/* One row, one count: whether schema $1 exists (1) or not (0). */
+const char *dialect_schema_exists_sql(void);
+
+/*
+ * The grants of the published tables to readers ("jane", "group g", "role r", "public", as a
+ * view's grant_select): GRANT USAGE ON SCHEMA "s" TO ..., then GRANT SELECT ON "s"."status",
+ * "s"."runs" TO ...; appended to *out (nothing when readers is empty).
+ */
+void dialect_publish_grants(Dialect d, const char *schema, const StrVec *readers, StrVec *out);
+
+/*
+ * INSERT INTO "s"."t" ("c1", ...) VALUES ($1, ...), ($n+1, ...): nrows rows of parameters, plain
+ * INSERT ... VALUES on both dialects (Redshift's batch insert).
+ */
+char *dialect_publish_insert(const char *schema, PublishTable t, size_t nrows);
+
+/* DELETE FROM "s"."status": the status rows are replaced whole, DELETE then INSERT. */
+char *dialect_publish_clear_status(const char *schema);
+
+/* DELETE FROM "s"."runs" WHERE "id" > $1 OR "id" < $2: the runs published again, and those the
+ * catalog no longer keeps. */
+char *dialect_publish_trim_runs(const char *schema);
+
+/* One row, one int8: the id up to which the published runs are final (all finished): the
+ * smallest running id less one, else the largest id, else 0. */
+char *dialect_publish_final_sql(const char *schema);
+
 #endif

@@ -542,6 +542,21 @@ int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const Interce
     return 2;
 }
 
+bool answer_copy_answers(const AnswerEnv *env, const InterceptInfo *info)
+{
+    if (info->kind == INTERCEPT_MIXED)
+        return info->copy_answers;
+    if (info->kind != INTERCEPT_VIRTUAL)
+        return false;
+    VtError err = {{0}, {0}};
+    VtStatement *vt = vtable_prepare_tree(env->vt, info->tree, NULL, 0, &err);
+    if (vt) {
+        vtable_statement_free(vt);
+        return false;
+    }
+    return strcmp(err.sqlstate, "0A000") == 0;
+}
+
 void answer_eval_result(Answer *a, const CodecExecute *e, CodecBuf *out)
 {
     VtValue *rows = NULL;

@@ -82,6 +82,11 @@ bool answer_take_error(Answer *a);
 int answer_query(Answer *a, const AnswerEnv *env, const char *sql, const InterceptInfo *info,
                  CodecBuf *out, AnswerRefresh *refresh);
 
+/* Whether Duro would refuse the statement with 0A000 while the warehouse's published copies of
+ * duro.status and duro.runs could answer it: a SELECT combining them with other relations, or
+ * one the SQL engine cannot evaluate (window functions, WITH, subqueries, set operations...). */
+bool answer_copy_answers(const AnswerEnv *env, const InterceptInfo *info);
+
 /* Parse of Duro's statement: ParseComplete, or an error (and skipping); 42P05 when a statement
  * of Duro's or, name_taken, of the warehouse has its name. */
 void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,

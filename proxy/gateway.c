@@ -562,8 +562,11 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
         gw->env.answer.pool = eval_start(gw->base, s, error);
         if (!gw->env.answer.pool)
             goto fail;
-        gw->env.inspection =
-            (InspectEnv){gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit};
+        bool published =
+            s->catalog.publish_mode == SETTINGS_ON && strcmp(s->catalog.schema, "duro") == 0;
+        gw->env.inspection = (InspectEnv){
+            gw->views, &gw->env.answer, &gw->admins, (size_t)s->gateway.inspect_limit,
+            published ? (s->catalog.publish_every > 0 ? s->catalog.publish_every : 1) : 0};
     }
 
     TlsSslMode mode;

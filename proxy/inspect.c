@@ -591,6 +591,23 @@ static const InterceptInfo *inspect_classify(Inspect *in, const char *sql, size_
     return views_classify(in->env->views, sql);
 }
 
+/* Whether a statement Duro would refuse with 0A000 goes to the published copies instead. */
+static bool inspect_to_copy(Inspect *in, const InterceptInfo *info)
+{
+    return info->kind != INTERCEPT_PASS && in->env->copy_age > 0 &&
+           answer_copy_answers(in->env->answer, info);
+}
+
+/* The NOTICE of a statement relayed to the published copies. */
+static void inspect_copy_notice(Inspect *in)
+{
+    char *m = xasprintf("duro.status and duro.runs: this query is answered by their copies in the "
+                        "warehouse, which may be up to %llds old",
+                        (long long)in->env->copy_age);
+    inspect_notice(in, "NOTICE", m);
+    free(m);
+}
+
 /*
  * A Query or FunctionCall: after extended-protocol messages without a Sync,
  * Duro's Sync tells first whether one of them was in error (INSPECT_WAIT until
@@ -660,13 +677,16 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
         }
     }
     const InterceptInfo *info = inspect_classify(in, q.sql, q.sql_len);
-    if (info->kind == INTERCEPT_PASS) {
+    bool to_copy = inspect_to_copy(in, info);
+    if (info->kind == INTERCEPT_PASS || to_copy) {
         codec_buf_free(&out);
         int gate = info->relations.n ? inspect_read_gate(in, &info->relations, true) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
             return inspect_refuse_read(in, false) ? INSPECT_ANSWER : INSPECT_WAIT;
+        if (to_copy)
+            inspect_copy_notice(in);
         inspect_relayed_end(in);
         in->sync.unnamed = false;
         answer_forget_unnamed(in->answer, true, true); /* a Query replaces both */
@@ -712,7 +732,9 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER;
     const InterceptInfo *info = inspect_classify(in, p.query, strlen(p.query));
-    if (info->kind == INTERCEPT_PASS && *p.name && answer_has_statement(in->answer, p.name)) {
+    bool to_copy = inspect_to_copy(in, info);
+    bool pass = info->kind == INTERCEPT_PASS || to_copy;
+    if (pass && *p.name && answer_has_statement(in->answer, p.name)) {
         if (!inspect_warehouse_idle(in))
             return INSPECT_WAIT;
         if (answer_skipping(in->answer))
@@ -725,12 +747,14 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
-    if (info->kind == INTERCEPT_PASS) {
+    if (pass) {
         int gate = info->relations.n ? inspect_read_gate(in, &info->relations, !*p.name) : 0;
         if (gate > 0)
             return INSPECT_WAIT;
         if (gate < 0)
             return inspect_refuse_read(in, true) ? INSPECT_ANSWER : INSPECT_WAIT;
+        if (to_copy)
+            inspect_copy_notice(in);
         if (!*p.name) {
             answer_forget_unnamed(in->answer, true, false);
             in->sync.unnamed = true;

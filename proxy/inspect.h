@@ -45,6 +45,9 @@ typedef struct InspectEnv {
     const AnswerEnv *answer; /* the catalog and the virtual tables' database */
     const StrVec *admins;    /* [worker] admins; empty = everyone */
     size_t limit;            /* [gateway] inspect_limit: larger queries pass unexamined */
+    /* [catalog] publish_every when duro.status and duro.runs are published as duro.*, else 0:
+     * what they cannot answer live is relayed to those copies, with a NOTICE of their age. */
+    int64_t copy_age;
 } InspectEnv;
 
 /* A module for session id (in logs); env and ops outlive it. */

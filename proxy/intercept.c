@@ -253,6 +253,7 @@ static void classify(Walk *w, const PgQuery__Node *stmt, InterceptInfo *one)
         set_error(one, "0A000",
                   xasprintf("%s cannot be combined with other relations (%s) in one query",
                             w->first_duro, w->first_other));
+        one->copy_answers = true;
     } else {
         one->kind = INTERCEPT_VIRTUAL;
     }
@@ -294,6 +295,7 @@ int intercept_analyze(const char *sql, InterceptInfo *out)
         out->refresh_force_param = one.refresh_force_param;
         out->error_sqlstate = one.error_sqlstate;
         out->error_message = one.error_message;
+        out->copy_answers = one.copy_answers;
     }
 done:
     if (out->kind == INTERCEPT_VIRTUAL) {

@@ -31,6 +31,9 @@ typedef struct InterceptInfo {
     /* INTERCEPT_MIXED: "0A000", "42P01" or "42883", and a message for the client. */
     char *error_sqlstate;
     char *error_message;
+    /* INTERCEPT_MIXED: a SELECT combining duro.* with other relations, which the copies published
+     * in the warehouse ([catalog] publish) can answer. */
+    bool copy_answers;
     /* Every relation the statement(s) name (reads, and DML targets too), once each in text order:
      * "schema.table" when qualified (a catalog part is dropped), "table" when not, folded as SQL
      * does. CTE references and duro.* are not here. Filled for every kind, empty when PASS

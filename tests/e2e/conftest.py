@@ -185,7 +185,10 @@ class Duro:
             "warehouse": {"dialect": "postgres", "host": pg.host, "port": pg.port,
                           "dbname": dbname, "user": user or pg.superuser, "sslmode": "disable"},
             "views": {"path": str(views), "rescan": "1s"},
-            "catalog": {"path": str(self.tmp_path / "duro.db")},
+            # Publishing duro.status/duro.runs in the warehouse is on by default; the tests
+            # that are not about it keep the warehouse as they made it (test_publish.py turns
+            # it on).
+            "catalog": {"path": str(self.tmp_path / "duro.db"), "publish": "off"},
             "worker": {"poll": "1s", "concurrency": 2},
             "web": {"listen": f"127.0.0.1:{self.web_port}" if web else ""},
         }

@@ -274,17 +274,21 @@ def test_an_empty_gateway_listen_runs_the_scheduler_alone(duro, wh, example_repo
 def test_keys_of_features_not_in_this_release_load_and_are_named(duro, wh, example_repo,
                                                                    wait_until):
     """A configuration that sets keys the specification names for features not in this release
-    (published status tables) still serves: the views are built, and the log says once for each
+    (a catalog shared by several instances) still serves: the views are built, and the log says once for each
     key set that it has no effect. `duro check` and `duro refresh` accept it too."""
     conf = duro.write_conf(dbname=wh.dbname,
-                           catalog={"publish": "off", "keep_runs": "30d", "schema": "duro"},
+                           catalog={"publish": "off", "url": "postgresql://duro@catalog.invalid/duro",
+                                    "keep_runs": "30d", "schema": "duro"},
                            web={"public": "off"})
     p = serve_until_built(duro, wait_until)
     logs = p.logs()
-    for key in ("[catalog] publish", "[catalog] keep_runs"):
+    for key in ("[catalog] url",):
         line = f"WARN {key} is set, but what it configures is not in this release: it has no effect"
         assert logs.count(line) == 1, logs
-    assert "[catalog] schema" not in logs and "[web] public" not in logs  # their defaults
+    # Publishing and retention are in this release: their keys are not named; nor those left at
+    # their defaults.
+    assert "[catalog] publish" not in logs and "[catalog] keep_runs" not in logs
+    assert "[catalog] schema" not in logs and "[web] public" not in logs
     p.send_signal(signal.SIGTERM)
     assert p.wait(10) == 0, p.logs()
     duro.run("check", "-c", conf, check=True)

@@ -847,6 +847,80 @@ static void test_guard(void **state)
     free(sql);
 }
 
+/* The published copies of duro.status and duro.runs: Redshift's text pinned, PostgreSQL's run
+ * against PostgreSQL 15 by tests/e2e/test_publish.py. */
+static void test_publish(void **state)
+{
+    (void)state;
+    assert_string_equal(dialect_publish_name(PUBLISH_STATUS), "status");
+    assert_string_equal(dialect_publish_name(PUBLISH_RUNS), "runs");
+    assert_int_equal(dialect_publish_ncolumns(PUBLISH_STATUS), 14);
+    assert_int_equal(dialect_publish_ncolumns(PUBLISH_RUNS), 9);
+    expect_sql(
+        dialect_publish_create(RS, "duro", PUBLISH_STATUS),
+        "CREATE TABLE IF NOT EXISTS \"duro\".\"status\" (\"view\" VARCHAR(65535), "
+        "\"interval\" VARCHAR(65535), \"effective_interval\" VARCHAR(65535), \"state\" "
+        "VARCHAR(65535), \"last_refresh\" TIMESTAMPTZ, \"last_duration_s\" DOUBLE PRECISION, "
+        "\"next_refresh\" TIMESTAMPTZ, \"rows\" BIGINT, \"depends_on\" VARCHAR(65535), "
+        "\"last_error\" VARCHAR(65535), \"source\" VARCHAR(65535), \"reads_24h\" BIGINT, "
+        "\"last_read\" TIMESTAMPTZ, \"readers\" VARCHAR(65535))");
+    expect_sql(dialect_publish_create(RS, "duro", PUBLISH_RUNS),
+               "CREATE TABLE IF NOT EXISTS \"duro\".\"runs\" (\"id\" BIGINT, \"view\" "
+               "VARCHAR(65535), \"started\" TIMESTAMPTZ, \"finished\" TIMESTAMPTZ, \"outcome\" "
+               "VARCHAR(65535), \"duration_s\" DOUBLE PRECISION, \"rows\" BIGINT, \"trigger\" "
+               "VARCHAR(65535), \"error\" VARCHAR(65535))");
+    expect_sql(dialect_publish_create(PG, "Ops", PUBLISH_RUNS),
+               "CREATE TABLE IF NOT EXISTS \"Ops\".\"runs\" (\"id\" int8, \"view\" text, "
+               "\"started\" timestamptz, \"finished\" timestamptz, \"outcome\" text, "
+               "\"duration_s\" float8, \"rows\" int8, \"trigger\" text, \"error\" text)");
+
+    /* Batches: plain INSERT ... VALUES with one parameter per value, on both dialects. */
+    expect_sql(dialect_publish_insert("duro", PUBLISH_RUNS, 2),
+               "INSERT INTO \"duro\".\"runs\" (\"id\", \"view\", \"started\", \"finished\", "
+               "\"outcome\", \"duration_s\", \"rows\", \"trigger\", \"error\") VALUES ($1, $2, "
+               "$3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)");
+    char *big = dialect_publish_insert("duro", PUBLISH_STATUS, 500);
+    assert_non_null(strstr(big, "($6987, $6988, $6989, $6990, $6991, $6992, $6993, $6994, "
+                                "$6995, $6996, $6997, $6998, $6999, $7000)"));
+    assert_null(strstr(big, "$7001"));
+    free(big);
+    /* Status rows replaced whole (DELETE + INSERT); runs after the last final id, and those the
+     * catalog no longer keeps, deleted before they are inserted again. */
+    expect_sql(dialect_publish_clear_status("duro"), "DELETE FROM \"duro\".\"status\"");
+    expect_sql(dialect_publish_trim_runs("duro"),
+               "DELETE FROM \"duro\".\"runs\" WHERE \"id\" > $1 OR \"id\" < $2");
+    expect_sql(dialect_publish_final_sql("duro"),
+               "SELECT coalesce((SELECT min(\"id\") - 1 FROM \"duro\".\"runs\" WHERE "
+               "\"outcome\" = 'running'), (SELECT max(\"id\") FROM \"duro\".\"runs\"), 0)");
+    assert_string_equal(dialect_publish_exists_sql(),
+                        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND "
+                        "c.relname IN ('status', 'runs')");
+
+    /* Grants: usage of the schema, then SELECT on both tables, to every reader. */
+    StrVec readers = {0}, out = {0};
+    dialect_publish_grants(RS, "duro", &readers, &out);
+    assert_int_equal(out.n, 0);
+    strvec_push(&readers, "jane");
+    strvec_push(&readers, "group analysts");
+    strvec_push(&readers, "role bi");
+    dialect_publish_grants(RS, "duro", &readers, &out);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(
+        out.items[0],
+        "GRANT USAGE ON SCHEMA \"duro\" TO \"jane\", GROUP \"analysts\", ROLE \"bi\"");
+    assert_string_equal(out.items[1], "GRANT SELECT ON \"duro\".\"status\", \"duro\".\"runs\" "
+                                      "TO \"jane\", GROUP \"analysts\", ROLE \"bi\"");
+    strvec_clear(&out);
+    strvec_clear(&readers);
+    strvec_push(&readers, "public");
+    dialect_publish_grants(PG, "duro", &readers, &out);
+    assert_string_equal(out.items[1],
+                        "GRANT SELECT ON \"duro\".\"status\", \"duro\".\"runs\" TO PUBLIC");
+    strvec_free(&out);
+    strvec_free(&readers);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_catalog_queries),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_guard),
+        cmocka_unit_test(test_publish),
     };
     return cmocka_run_group_tests_name("dialect", tests, NULL, NULL);
 }
