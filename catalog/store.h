@@ -245,6 +245,8 @@ int store_reads_add(Store *s, const StoreReads *r, size_t n, int64_t now_us) MUS
 /* Per view that was ever read: reads and readers of the 24 hours up to now_us, last read. */
 int store_reads_summary(Store *s, int64_t now_us, StoreReads **out, size_t *n) MUST_CHECK;
 void store_reads_free(StoreReads *r, size_t n);
+/* The entry of view in what store_reads_summary gave (sorted by view), or NULL. */
+const StoreReads *store_reads_find(const StoreReads *r, size_t n, const char *view);
 /*
  * The union of two reader lists ("a,b" and "b,c"), sorted, without
  * duplicates, at most STORE_MAX_READERS names then "…" when some were left out.

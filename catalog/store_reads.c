@@ -201,3 +201,13 @@ void store_reads_free(StoreReads *r, size_t n)
     }
     free(r);
 }
+
+static int compare_reads(const void *name, const void *reads)
+{
+    return strcmp(name, ((const StoreReads *)reads)->view);
+}
+
+const StoreReads *store_reads_find(const StoreReads *r, size_t n, const char *view)
+{
+    return n ? bsearch(view, r, n, sizeof *r, compare_reads) : NULL;
+}

@@ -25,6 +25,7 @@
 #include "planner/backoff.h"
 #include "planner/dialect.h"
 #include "planner/staleness.h"
+#include "planner/status.h"
 #include "planner/warehouse.h"
 
 /* Rows per INSERT statement (parameters: rows x columns, well under PostgreSQL's 65535). */
@@ -185,40 +186,24 @@ static void params_free(Params *p)
     *p = (Params){0};
 }
 
-static char *interval_text(int64_t seconds)
-{
-    if (seconds <= 0)
-        return NULL;
-    char buf[32];
-    interval_format(seconds, buf, sizeof buf);
-    return xstrdup(buf);
-}
-
-/* bsearch: a view name against store_reads_summary's reads (sorted by view). */
-static int compare_reads(const void *name, const void *reads)
-{
-    return strcmp(name, ((const StoreReads *)reads)->view);
-}
-
 /* The status rows, as the virtual duro.status shows them to an admin (proxy/evaluate.c). */
 static void status_params(const StoreView *views, size_t nv, const StoreReads *reads, size_t nrd,
                           int64_t now, Params *out)
 {
     for (size_t i = 0; i < nv; i++) {
         const StoreView *v = &views[i];
-        const StoreReads *rd = bsearch(v->name, reads, nrd, sizeof *reads, compare_reads);
-        StalenessInput in = staleness_from_store(v, now);
-        int64_t next = backoff_next_refresh(views, nv, i, now);
+        const StoreReads *rd = store_reads_find(reads, nrd, v->name);
+        ViewStatus vs = view_status(views, nv, i, now);
         put_text(out, v->name);
-        put_owned(out, interval_text(v->interval));
-        put_owned(out, interval_text(v->effective_interval));
-        put_text(out, view_state_name(staleness_state(&in)));
-        put_time(out, v->last_success_us);
-        put_float(out, v->last_success_us ? (double)v->last_duration_us / 1e6 : NAN);
-        put_next(out, next, now);
-        put_int(out, v->rows, !v->built_hash || v->rows < 0);
+        put_owned(out, view_status_interval(v->interval));
+        put_owned(out, view_status_interval(v->effective_interval));
+        put_text(out, vs.state);
+        put_time(out, vs.last_refresh_us);
+        put_float(out, vs.last_duration_s);
+        put_next(out, vs.next_refresh_us, now);
+        put_int(out, vs.rows, vs.rows < 0);
         put_text(out, v->depends_on);
-        put_text(out, v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL);
+        put_text(out, vs.last_error);
         put_text(out, v->source);
         put_int(out, rd ? rd->reads : 0, false);
         put_time(out, rd ? rd->last_read_us : 0);

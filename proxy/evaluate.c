@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "planner/backoff.h"
 #include "planner/staleness.h"
+#include "planner/status.h"
 #include "planner/warehouse.h"
 
 #define EVAL_THREADS      2   /* queries evaluated at once */
@@ -403,24 +404,9 @@ static int role_grants(Worker *w, const char *user, const StoreView *views, size
 
 /* ---- one job, on a thread -------------------------------------------------------------- */
 
-static char *format_interval(int64_t seconds)
-{
-    if (seconds <= 0)
-        return NULL;
-    char buf[32];
-    interval_format(seconds, buf, sizeof buf);
-    return xstrdup(buf);
-}
-
 static bool visible(bool all, const StrVec *views, const char *view)
 {
     return all || (view && strvec_contains(views, view));
-}
-
-/* bsearch: a view name against the reads store_reads_summary gives (sorted by view). */
-static int compare_reads(const void *name, const void *reads)
-{
-    return strcmp(name, ((const StoreReads *)reads)->view);
 }
 
 /* Fills w->db with the rows of the catalog that user may see, of the tables st reads: the runs
@@ -465,23 +451,21 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
         const StoreView *v = &views[i];
         if (!visible(all, &allowed, v->name))
             continue;
-        StalenessInput in = staleness_from_store(v, now);
-        int64_t next = backoff_next_refresh(views, nv, i, now);
-        const StoreReads *rd = bsearch(v->name, reads, nrd, sizeof *reads, compare_reads);
-        char *interval = texts[nt++] = format_interval(v->interval);
-        char *effective = texts[nt++] = format_interval(v->effective_interval);
+        ViewStatus vs = view_status(views, nv, i, now);
+        const StoreReads *rd = store_reads_find(reads, nrd, v->name);
+        char *interval = texts[nt++] = view_status_interval(v->interval);
+        char *effective = texts[nt++] = view_status_interval(v->effective_interval);
         status[ns++] = (VtStatusRow){
             .view = v->name,
             .interval = interval,
             .effective_interval = effective,
-            .state = view_state_name(staleness_state(&in)),
-            .last_refresh_us = v->last_success_us ? v->last_success_us : VT_NULL_TIME,
-            .last_duration_s = v->last_success_us ? (double)v->last_duration_us / 1e6 : NAN,
-            .next_refresh_us = next ? next : VT_NULL_TIME,
-            .rows = v->built_hash ? v->rows : -1,
+            .state = vs.state,
+            .last_refresh_us = vs.last_refresh_us ? vs.last_refresh_us : VT_NULL_TIME,
+            .last_duration_s = vs.last_duration_s,
+            .next_refresh_us = vs.next_refresh_us ? vs.next_refresh_us : VT_NULL_TIME,
+            .rows = vs.rows,
             .depends_on = v->depends_on,
-            .last_error =
-                v->last_outcome && strcmp(v->last_outcome, "ok") != 0 ? v->last_error : NULL,
+            .last_error = vs.last_error,
             .source = v->source,
             .reads_24h = rd ? rd->reads : 0,
             .last_read_us = rd && rd->last_read_us ? rd->last_read_us : VT_NULL_TIME,
