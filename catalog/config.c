@@ -37,6 +37,8 @@ static const struct {
     {"timeout", KEY_INTERVAL},
     {"enabled", KEY_BOOL},
     {"alert_after", KEY_DURATION},
+    /* Checked and accepted; skipping views nobody reads is not in this release. */
+    {"idle_after", KEY_DURATION},
 };
 
 #define DURATION_MAX_SECONDS (366LL * 86400)
@@ -303,7 +305,7 @@ static void parse_line(const char *path, char *text, int line, ConfigFile *out, 
         diag_add(diags, path, line,
                  "unknown key '%s' (known: grant_select, diststyle, distkey, sortkey, "
                  "snapshots_interval, snapshots_stored_for, stale_read, timeout, enabled, "
-                 "alert_after)",
+                 "alert_after, idle_after)",
                  key);
         return;
     }

@@ -264,6 +264,16 @@ static void test_alert_after(void **state)
     assert_int_equal(c.alert_after, 0);
     expect_problem("alert_after=soon\n", 1, "invalid duration 'soon' for alert_after");
     expect_problem("alert_after=0m\n", 1, "invalid duration");
+    /* idle_after, which SPEC names, is checked and accepted, and changes nothing yet. */
+    char *without = config_describe(&c);
+    ConfigFile idle = parse_ok("x/v.conf", "idle_after = 7d\n");
+    config_apply(&c, &idle);
+    char *with_idle = config_describe(&c);
+    assert_string_equal(with_idle, without);
+    free(with_idle);
+    free(without);
+    config_file_free(&idle);
+    expect_problem("idle_after=later\n", 1, "invalid duration 'later' for idle_after");
     free(plain);
     free(text);
     config_file_free(&schema);
