@@ -21,37 +21,9 @@
 #include "catalog/marker.h"
 #include "catalog/store.h"
 #include "catalog/store_db.h"
+#include "tests/unit/catalog_fixture.h"
 
 #define T1 1700000000000000LL
-
-typedef struct Fixture {
-    char dir[64];
-    char *db;
-} Fixture;
-
-static int setup(void **state)
-{
-    Fixture *f = xcalloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/duro-test-marker-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    f->db = xasprintf("%s/duro.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    Fixture *f = *state;
-    char *cmd = xasprintf("rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-    free(f->db);
-    free(f);
-    return 0;
-}
 
 static Store *open_store(const char *path)
 {

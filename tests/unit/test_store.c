@@ -19,51 +19,13 @@
 #include <cmocka.h>
 
 #include "catalog/store.h"
+#include "tests/unit/catalog_fixture.h"
 
 #define T1 1700000000000000LL
 #define T2 (T1 + 60000000LL)
 #define T3 (T2 + 60000000LL)
 
 /* ---- fixture: one temporary directory per test ---- */
-
-typedef struct Fixture {
-    char dir[64];
-    char *db; /* dir/duro.db */
-} Fixture;
-
-static int setup(void **state)
-{
-    Fixture *f = xcalloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/duro-test-store-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    f->db = xasprintf("%s/duro.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    Fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *p = xasprintf("%s/%s", f->dir, e->d_name);
-            unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f->db);
-    free(f);
-    return 0;
-}
 
 /* ---- hand-built repositories ---- */
 

@@ -17,44 +17,12 @@
 #include <cmocka.h>
 
 #include "catalog/store.h"
+#include "tests/unit/catalog_fixture.h"
 
 #define MIN_US 60000000LL
 #define OLD    1700000000000000LL /* runs started from here on, a minute apart, are old */
 #define CUT    (OLD + 1000 * MIN_US)
 #define NEW    (CUT + MIN_US)
-
-typedef struct Fixture {
-    char dir[64];
-    char *db;
-} Fixture;
-
-static int setup(void **state)
-{
-    Fixture *f = xcalloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/duro-test-prune-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    f->db = xasprintf("%s/duro.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    Fixture *f = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        char *p = xasprintf("%s%s", f->db, suffixes[i]);
-        unlink(p);
-        free(p);
-    }
-    rmdir(f->dir);
-    free(f->db);
-    free(f);
-    return 0;
-}
 
 static Store *open_store(const char *path)
 {
