@@ -180,9 +180,11 @@ def test_make_demo_and_make_test_build_the_duro_the_readme_runs():
     """The README's two commands, `make demo` and `make test`, build `./duro`, which its
     walkthrough runs; `make demo` runs that binary too."""
     def dry_run(target):
-        # As from a shell: not with the variables of a make that runs this test (make asan).
-        env = {k: v for k, v in clean_env().items()
-               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+        # As from a shell: not with the variables of a make that runs this test (make asan puts
+        # BUILD, CFLAGS and SAN from its command line into the environment of its recipes).
+        makes = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "BUILD", "CC", "CFLAGS",
+                 "CPPFLAGS", "SAN", "PREFIX", "DEMO_ARGS")
+        env = {k: v for k, v in clean_env().items() if k not in makes}
         r = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=REPO,
                            env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
