@@ -747,6 +747,13 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         inspect_answer(in, &out);
         return INSPECT_ANSWER;
     }
+    if (pass && !*p.name && answer_has_statement(in->answer, "")) {
+        /* It replaces Duro's unnamed statement only if the warehouse does not discard it. */
+        if (!inspect_warehouse_idle(in))
+            return INSPECT_WAIT;
+        if (answer_skipping(in->answer))
+            return INSPECT_ANSWER;
+    }
     if (pass) {
         int gate = info->relations.n ? inspect_read_gate(in, &info->relations, !*p.name) : 0;
         if (gate > 0)
@@ -778,6 +785,8 @@ static InspectVerdict inspect_parse(Inspect *in, const uint8_t *msg, size_t len)
         whnames_apply(in->names, "", false, NULL);
         return INSPECT_WAIT;
     }
+    if (!*p.name) /* PostgreSQL drops it before parsing, valid or not */
+        answer_forget_unnamed(in->answer, true, false);
     CodecBuf out;
     codec_buf_init(&out, (size_t)1 << 30);
     if (!inspect_aborted(in, &out, true))
@@ -819,8 +828,6 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     case 'B':
         st = codec_read_bind(msg, len, &b, &in->err);
         ours = st == CODEC_OK && answer_has_statement(in->answer, b.statement);
-        if (st == CODEC_OK && !ours && !*b.portal)
-            answer_forget_unnamed(in->answer, false, true);
         break;
     case 'D':
         st = codec_read_describe(msg, len, &t, &in->err);
@@ -843,6 +850,14 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         return INSPECT_REFUSE;
     }
     if (!ours) {
+        if (type == 'B' && !*b.portal && answer_has_portal(in->answer, "")) {
+            /* It replaces Duro's unnamed portal only if the warehouse does not discard it. */
+            if (!inspect_warehouse_idle(in))
+                return INSPECT_WAIT;
+            if (answer_skipping(in->answer))
+                return INSPECT_ANSWER;
+            answer_forget_unnamed(in->answer, false, true);
+        }
         if (type == 'C' && t.kind == 'S')
             whnames_change(in->names, t.name, false, NULL);
         /* 42P03 comes after the statement is found: when the warehouse has it, as far as known

@@ -216,5 +216,5 @@ bool whnames_reading(const WhNames *w)
 
 bool whnames_any(const WhNames *w)
 {
-    return w->names != NULL;
+    return w->names != NULL || w->batches.n_changes > 0;
 }

@@ -51,7 +51,8 @@ bool whnames_has(const WhNames *w, const char *name);
 /* The relations statement name ("" for the unnamed one) reads when it may read a managed view,
  * else NULL; valid until the next change. */
 const StrVec *whnames_reads(const WhNames *w, const char *name);
-/* True when some statement has reads; when there is any statement. */
+/* True when some statement has reads; when there is any statement, or a change waiting for the
+ * warehouse's answer (a Close after a Parse in one batch must be seen to be made after it). */
 bool whnames_reading(const WhNames *w);
 bool whnames_any(const WhNames *w);
 
