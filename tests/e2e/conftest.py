@@ -232,6 +232,18 @@ class Duro:
         self.processes.append(p)
         return p
 
+    def another_conf(self, name):
+        """A copy of the written duro.conf with a catalog and a gateway port of its own, for a
+        second instance on the same warehouse: (conf path, Catalog, gateway port)."""
+        port = free_port()
+        db = self.tmp_path / f"{name}.db"
+        text = self.conf_path.read_text()
+        text = text.replace(f"127.0.0.1:{self.gateway_port}", f"127.0.0.1:{port}")
+        text = text.replace(str(self.tmp_path / "duro.db"), str(db))
+        conf = self.tmp_path / f"{name}.conf"
+        conf.write_text(text)
+        return conf, Catalog(db), port
+
     @property
     def catalog(self):
         """The catalog write_conf configures (tmp_path/duro.db)."""

@@ -9,7 +9,6 @@ import threading
 
 import psycopg
 
-from conftest import Catalog, free_port
 
 TIMEOUT = 60
 
@@ -27,19 +26,6 @@ def slow_view(tmp_path, wh, in_tests=False):
         f"select 1 as n from {'big.cfg' if in_tests else sleep}\n")
     if in_tests:
         (views / "big.t_test.sql").write_text(f"select true as slept from big.t, {sleep}\n")
-
-
-def another_conf(duro, name):
-    """A copy of duro.conf with a catalog and a gateway port of its own: (conf path, catalog,
-    port)."""
-    port = free_port()
-    db = duro.tmp_path / f"{name}.db"
-    text = duro.conf_path.read_text()
-    text = text.replace(f"127.0.0.1:{duro.gateway_port}", f"127.0.0.1:{port}")
-    text = text.replace(str(duro.tmp_path / "duro.db"), str(db))
-    conf = duro.tmp_path / f"{name}.conf"
-    conf.write_text(text)
-    return conf, Catalog(db), port
 
 
 def outcomes(cat):
@@ -80,8 +66,8 @@ def test_two_daemons_with_their_own_catalogs_build_one_at_a_time(duro, wh, tmp_p
     duro.write_conf(dbname=wh.dbname, worker={"poll": "1s"})
     duro.refresh("big.t", check=0)  # the live table, in a third catalog
     wh.sql("update big.cfg set secs = 3")
-    conf_a, cat_a, port_a = another_conf(duro, "a")
-    conf_b, cat_b, port_b = another_conf(duro, "b")
+    conf_a, cat_a, port_a = duro.another_conf("a")
+    conf_b, cat_b, port_b = duro.another_conf("b")
     reader = Reader(wh)
     try:
         a = duro.start(conf=conf_a)
@@ -108,7 +94,7 @@ def test_refresh_and_a_late_daemon_leave_a_build_in_progress_alone(duro, wh, tmp
     duro.write_conf(dbname=wh.dbname, worker={"poll": "1s"})
     duro.refresh("big.t", check=0)  # duro.db knows big.t fresh
     wh.sql("update big.cfg set secs = 12")
-    conf_b, cat_b, port_b = another_conf(duro, "b")
+    conf_b, cat_b, port_b = duro.another_conf("b")
     b = duro.start(conf=conf_b)  # never built big.t: builds it, slowly
     b.wait_listening(port_b, timeout=TIMEOUT)
     wait_until(lambda: temp_exists(wh) and "running" in outcomes(cat_b), TIMEOUT,
