@@ -370,15 +370,19 @@ static void inspect_notice(Inspect *in, const char *severity, const char *messag
 }
 
 /*
- * An error of Duro's inside a transaction block fails the transaction, as one
- * of PostgreSQL's would: Duro makes the warehouse's fail too, with an Execute
+ * An error of Duro's inside a transaction block, or in a batch with messages
+ * relayed (its implicit transaction, or a BEGIN it ran), fails the transaction,
+ * as one of PostgreSQL's would: Duro makes the warehouse's fail too, with an Execute
  * of a portal nobody has (its error is not relayed), so that what the client
  * sends next gets 25P02 and a COMMIT rolls back. A simple Query's ends with a
  * Sync of Duro's; in the extended protocol the client's Sync ends the batch.
  */
 static void inspect_fail_transaction(Inspect *in, bool extended)
 {
-    if (!answer_take_error(in->answer) || in->tx_status != 'T')
+    if (!answer_take_error(in->answer))
+        return;
+    /* Also the batch's implicit transaction, or a BEGIN the batch ran (no ReadyForQuery told). */
+    if (in->tx_status != 'T' && !(extended && in->sync.open_batch))
         return;
     uint8_t fail[5 + sizeof INSPECT_PROBE_NAME + 4 + 5] = {'E', 0, 0, 0,
                                                            4 + sizeof INSPECT_PROBE_NAME + 4};
@@ -870,10 +874,12 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
         }
         if (type == 'B' && *b.portal && answer_has_portal(in->answer, b.portal) &&
             (*b.statement ? whnames_has(in->names, b.statement) : in->sync.unnamed)) {
-            char *m = xasprintf("portal \"%s\" already exists", b.portal);
             codec_buf_init(&out, 64 * 1024);
-            answer_error(in->answer, &out, "42P03", m, true);
-            free(m);
+            if (!inspect_aborted(in, &out, true)) { /* PostgreSQL checks that first */
+                char *m = xasprintf("portal \"%s\" already exists", b.portal);
+                answer_error(in->answer, &out, "42P03", m, true);
+                free(m);
+            }
             inspect_answer(in, &out);
             return INSPECT_ANSWER;
         }
