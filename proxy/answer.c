@@ -747,7 +747,14 @@ static bool param_valid(const char *text, uint32_t oid)
     return *end == '\0';
 }
 
-void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
+void answer_aborted(Answer *a, CodecBuf *out, bool extended)
+{
+    answer_error(a, out, "25P02",
+                 "current transaction is aborted, commands ignored until end of transaction block",
+                 extended);
+}
+
+void answer_bind(Answer *a, const uint8_t *msg, size_t len, bool aborted, CodecBuf *out)
 {
     CodecBind b;
     CodecError err;
@@ -768,6 +775,10 @@ void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out)
                             b.nparams, b.statement, st->nparams);
         answer_error(a, out, "08P01", m, true);
         free(m);
+        return;
+    }
+    if (aborted) {
+        answer_aborted(a, out, true);
         return;
     }
     if (*b.portal && answer_has_portal(a, b.portal)) {

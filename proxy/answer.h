@@ -91,8 +91,12 @@ bool answer_copy_answers(const AnswerEnv *env, const InterceptInfo *info);
  * of Duro's or, name_taken, of the warehouse has its name. */
 void answer_parse(Answer *a, const AnswerEnv *env, const CodecParse *p, const InterceptInfo *info,
                   bool name_taken, CodecBuf *out);
-/* Bind to a statement of Duro's (msg is the whole Bind message). */
-void answer_bind(Answer *a, const uint8_t *msg, size_t len, CodecBuf *out);
+/* Bind to a statement of Duro's (msg is the whole Bind message); aborted: in a failed
+ * transaction block, where it gets 25P02 once the statement and its parameter count are checked,
+ * in PostgreSQL's order. */
+void answer_bind(Answer *a, const uint8_t *msg, size_t len, bool aborted, CodecBuf *out);
+/* 25P02: a statement in a failed transaction block that does not end it. */
+void answer_aborted(Answer *a, CodecBuf *out, bool extended);
 /* Describe of a statement or portal of Duro's. */
 void answer_describe(Answer *a, const CodecTarget *t, CodecBuf *out);
 /* Close of a statement or portal of Duro's (or of one nobody has: CloseComplete too). */

@@ -405,9 +405,7 @@ static bool inspect_aborted(Inspect *in, CodecBuf *out, bool extended)
 {
     if (in->tx_status != 'E')
         return false;
-    answer_error(in->answer, out, "25P02",
-                 "current transaction is aborted, commands ignored until end of transaction block",
-                 extended);
+    answer_aborted(in->answer, out, extended);
     return true;
 }
 
@@ -924,10 +922,10 @@ static InspectVerdict inspect_extended(Inspect *in, const uint8_t *msg, size_t l
     if (answer_skipping(in->answer))
         return INSPECT_ANSWER; /* the batch failed in the warehouse */
     codec_buf_init(&out, (size_t)1 << 30);
-    if (type != 'C' && inspect_aborted(in, &out, true)) {
+    if (type == 'B') {
+        answer_bind(in->answer, msg, len, in->tx_status == 'E', &out);
+    } else if (type != 'C' && inspect_aborted(in, &out, true)) {
         /* answered */
-    } else if (type == 'B') {
-        answer_bind(in->answer, msg, len, &out);
     } else if (type == 'D') {
         answer_describe(in->answer, &t, &out);
     } else if (type == 'C') {
