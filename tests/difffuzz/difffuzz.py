@@ -320,6 +320,11 @@ KNOWN = [
     # A Bind of Duro's under the name of a portal the client bound in the warehouse: Duro keeps
     # no list of the warehouse's portals, and binds it (and inside a transaction block, the
     # transaction goes on).
+    # A Bind of the warehouse's under the name of a portal of Duro's: Duro answers 42P03 without
+    # sending it anywhere; PostgreSQL first checks the Bind against the statement (08P01 for a
+    # wrong number of parameters), which only the warehouse knows.
+    ("42P03 before the warehouse's own error",
+     lambda a, b: a.startswith("E:") and b == "E:42P03", True),
     ("a portal of Duro's under the name of one of the warehouse's",
      lambda a, b: a == "E:42P03" and b == "2", False),
 ]
