@@ -9,12 +9,13 @@
 #include "catalog/interval.h"
 #include "core/util.h"
 #include "planner/backoff.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 
 ViewStatus view_status(const StoreView *views, size_t n, size_t i, int64_t now_us)
 {
     const StoreView *v = &views[i];
-    StalenessInput in = staleness_from_store(v, now_us);
+    StalenessInput in = idle_staleness(views, n, i, now_us);
     bool built = v->last_success_us != 0;
     return (ViewStatus){
         .state = view_state_name(staleness_state(&in)),
