@@ -769,7 +769,7 @@ fail:
     " (SELECT count(*) FROM runs f" OWN_FAILURES "),"                                              \
     " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES "),"                                       \
     " (SELECT max(r.id) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"         \
-    " (SELECT l.last_read_us FROM view_last_read l WHERE l.\"view\" = v.name)"                   \
+    " (SELECT l.last_read_us FROM view_last_read l WHERE l.\"view\" = v.name)"                     \
     " FROM views v LEFT JOIN runs lr ON lr.id = (SELECT r.id FROM runs r"                          \
     " WHERE r.\"view\" = v.name AND r.outcome <> 'running'"                                        \
     " ORDER BY r.started_us DESC, r.id DESC LIMIT 1)"
