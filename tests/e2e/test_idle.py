@@ -2,13 +2,15 @@
 read through the gateway for its idle_after gets no scheduled refresh and shows `idle` in
 duro.status, and so does a dependency only it reads; the next read through the gateway refreshes
 it first (trigger `read`, with the NOTICE of a stale read, even with stale_read = serve) and it is
-fresh again; CALL duro_refresh still refreshes it; a view without the key keeps its schedule.
+fresh again; the web UI's Refresh and CALL duro_refresh still refresh it; a view without the key keeps its schedule.
 
 The repository: x.report (1m, idle_after = 3s, stale_read = serve) reads x.base and x.shared,
 two views without an interval; x.busy (1m, no idle_after) reads x.shared. Views are made stale by
 ageing their last build in the catalog, and quiet by moving when they entered the catalog back,
 never by waiting for either.
 """
+import http.client
+
 import pytest
 
 from conftest import built
@@ -33,8 +35,8 @@ def repo(tmp_path, wh):
     return views
 
 
-def serve(gateway_factory, duro, wait_until):
-    gw = gateway_factory(worker={"poll": "1s"})
+def serve(gateway_factory, duro, wait_until, **sections):
+    gw = gateway_factory(worker={"poll": "1s"}, **sections)
     wait_until(lambda: built(duro.catalog, VIEWS), TIMEOUT, "the first build", gw.proc)
     return gw
 
@@ -58,15 +60,13 @@ def make_idle(duro, gw, wait_until):
     before = {v: runs(cat, v) for v in VIEWS}
     # The idle views first: the schedule's refresh of x.busy then proves that a poll saw them.
     cat.age("x.report", "x.base", "x.shared", "x.busy")
-    wait_until(lambda: len(runs(cat, "x.busy")) > len(before["x.busy"]) and
-               status(gw)["x.busy"][0] == "fresh", TIMEOUT, "the schedule's refresh of x.busy",
-               gw.proc)
-    assert runs(cat, "x.busy")[-1] == ("schedule", "ok")
+    wait_until(lambda: runs(cat, "x.busy")[len(before["x.busy"]):] == [("schedule", "ok")],
+               TIMEOUT, "the schedule's refresh of x.busy", gw.proc)
     assert runs(cat, "x.shared")[-1][1] == "ok"  # kept fresh for x.busy, which reads it
-    # Two more polls: still nothing for the idle views.
+    # Another poll that refreshed x.busy: still nothing for the idle views.
     cat.age("x.busy")
-    wait_until(lambda: len(runs(cat, "x.busy")) > len(before["x.busy"]) + 1, TIMEOUT,
-               "a second refresh of x.busy", gw.proc)
+    wait_until(lambda: runs(cat, "x.busy")[len(before["x.busy"]):] ==
+               [("schedule", "ok")] * 2, TIMEOUT, "a second refresh of x.busy", gw.proc)
     assert runs(cat, "x.report") == before["x.report"]
     assert runs(cat, "x.base") == before["x.base"]
     st = status(gw)
@@ -106,14 +106,28 @@ def test_an_idle_view_is_left_alone_and_the_next_read_refreshes_it_first(
     assert runs(cat, "x.report")[len(before["x.report"]):] == [("read", "ok")]
 
 
-def test_call_duro_refresh_refreshes_an_idle_view(duro, wh, repo, gateway_factory, wait_until):
-    gw = serve(gateway_factory, duro, wait_until)
+def test_the_web_ui_and_call_duro_refresh_refresh_an_idle_view(duro, wh, repo, gateway_factory,
+                                                               wait_until):
+    gw = serve(gateway_factory, duro, wait_until, web=True)
     cat = duro.catalog
     before = make_idle(duro, gw, wait_until)
-    with gw.connect() as conn:
-        view, refreshed, _ = conn.execute("call duro_refresh('x.report')").fetchone()
+    conn = http.client.HTTPConnection("127.0.0.1", duro.web_port, timeout=15)
+    conn.request("POST", "/api/views/x.report/refresh")
+    answer = conn.getresponse()
+    assert answer.status == 202, answer.read()
+    conn.close()
+    wait_until(lambda: runs(cat, "x.report")[len(before["x.report"]):] == [("web", "ok")],
+               TIMEOUT, "the web UI's refresh of x.report", gw.proc)
+    assert status(gw)["x.report"][0] == "fresh"
+
+    # Idle again (still nothing reads it): CALL duro_refresh refreshes it too.
+    cat.age("x.report", "x.base")
+    wait_until(lambda: status(gw)["x.report"] == ("idle", None), TIMEOUT, "x.report idle again",
+               gw.proc)
+    with gw.connect() as c:
+        view, refreshed, _ = c.execute("call duro_refresh('x.report')").fetchone()
     assert (view, refreshed) == ("x.report", "x.base,x.report")
-    assert runs(cat, "x.report")[len(before["x.report"]):] == [("call", "ok")]
+    assert runs(cat, "x.report")[len(before["x.report"]):] == [("web", "ok"), ("call", "ok")]
     assert status(gw)["x.report"][0] == "fresh"
 
 
