@@ -109,6 +109,8 @@ bool idle_quiet(const StoreView *views, size_t n, size_t i, int64_t now_us)
 StalenessInput idle_staleness(const StoreView *views, size_t n, size_t i, int64_t now_us)
 {
     StalenessInput in = staleness_from_store(&views[i], now_us);
-    in.quiet = idle_quiet(views, n, i, now_us);
+    /* Quiet decides something only for a built view that needs a refresh: no walk otherwise. */
+    if (in.built_hash && staleness_needs_refresh(&in))
+        in.quiet = idle_quiet(views, n, i, now_us);
     return in;
 }

@@ -19,7 +19,10 @@
 /* Whether views[i] is quiet at now_us; views is the catalog's list, sorted by name. */
 bool idle_quiet(const StoreView *views, size_t n, size_t i, int64_t now_us);
 
-/* staleness_from_store for views[i] with quiet filled in: what every caller with the list uses. */
+/*
+ * staleness_from_store for views[i] with quiet filled in where it decides something (a built view
+ * that needs a refresh; elsewhere false): what every caller with the list uses.
+ */
 StalenessInput idle_staleness(const StoreView *views, size_t n, size_t i, int64_t now_us);
 
 #endif

@@ -29,14 +29,17 @@ static void match_views(const Repo *r, const StoreView *views, size_t n, const S
     }
 }
 
-/* The staleness input of v, known to the catalog as views[k], at now_us. */
+/* The staleness input of v, known to the catalog as views[k], at now_us; quiet asked only when
+ * with_quiet and it decides something (planner/idle). */
 static StalenessInput view_input(const View *v, const StoreView *views, size_t n, size_t k,
-                                 int64_t now_us)
+                                 int64_t now_us, bool with_quiet)
 {
-    StalenessInput in = idle_staleness(views, n, k, now_us);
+    StalenessInput in = staleness_from_store(&views[k], now_us);
     in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
     in.hash = v->hash;
     in.effective_interval = v->effective_interval;
+    if (with_quiet && in.built_hash && staleness_needs_refresh(&in))
+        in.quiet = idle_quiet(views, n, k, now_us);
     return in;
 }
 
@@ -84,7 +87,8 @@ static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, boo
         stale[i] = false;
         if (!match[i] || !r->views[i].enabled)
             continue;
-        StalenessInput in = view_input(&r->views[i], views, n, (size_t)(match[i] - views), now);
+        StalenessInput in =
+            view_input(&r->views[i], views, n, (size_t)(match[i] - views), now, req->all_stale);
         stale[i] = staleness_needs_refresh(&in);
         /* The schedule leaves idle views alone; a read, CALL or the web UI names them. */
         if (req->all_stale && staleness_idle(&in)) {

@@ -117,11 +117,14 @@ static void test_state(void **state)
     StoreView v[] = {view("a.base", 0, NO_IDLE, ""), view("a.report", 3600, IDLE_1H, "a.base")};
     /* Quiet within its interval: fresh, its refresh still due at the end of the interval. */
     v[1].last_success_us = T0 + 90 * 60 * S;
+    assert_true(idle_quiet(v, N(v), 1, T0 + 2 * HOUR));
     StalenessInput in = idle_staleness(v, N(v), 1, T0 + 2 * HOUR);
-    assert_true(in.quiet);
     assert_int_equal(staleness_state(&in), VIEW_STATE_FRESH);
+    assert_true(staleness_scheduled(&in) == false);
+    assert_true(staleness_next_refresh(&in) == T0 + 150 * 60 * S);
     /* The interval passed: idle, no scheduled refresh; a read would build it. */
     in = idle_staleness(v, N(v), 1, T0 + 3 * HOUR);
+    assert_true(in.quiet);
     assert_int_equal(staleness_state(&in), VIEW_STATE_IDLE);
     assert_true(staleness_needs_refresh(&in));
     assert_false(staleness_scheduled(&in));
