@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner/idle.h"
 #include "planner/staleness.h"
 
 #define US_PER_SECOND 1000000LL
@@ -111,7 +110,7 @@ int64_t backoff_next_refresh(const StoreView *views, size_t n, size_t i, int64_t
 {
     if (i >= n)
         return 0;
-    StalenessInput in = idle_staleness(views, n, i, now_us);
+    StalenessInput in = staleness_from_store(&views[i], now_us);
     int64_t next = staleness_next_refresh(&in);
     if (next == 0)
         return 0;

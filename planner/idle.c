@@ -29,22 +29,75 @@ typedef struct Walk {
     const StoreView *views;
     size_t n;
     int64_t now_us;
+    size_t *first;        /* readers of view i: reader[first[i]] .. reader[first[i + 1] - 1] */
+    size_t *reader;       /* indices of the enabled views reading each view */
     unsigned char *state; /* per view: UNKNOWN, WALKING (on the current path), KNOWN */
     int64_t *window;      /* per KNOWN view: its idle window in seconds when quiet, else 0 */
 } Walk;
 
-/* Whether the comma-separated list depends_on names name. */
-static bool names_view(const char *depends_on, const char *name)
+/* The index of name in views (sorted by name), or n. */
+static size_t find_view(const StoreView *views, size_t n, const char *name, size_t len)
 {
-    size_t len = strlen(name);
-    for (const char *p = depends_on; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t l = comma ? (size_t)(comma - p) : strlen(p);
-        if (l == len && memcmp(p, name, len) == 0)
-            return true;
-        p = comma ? comma + 1 : p + l;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(views[mid].name, name, len);
+        if (c == 0 && views[mid].name[len] != '\0')
+            c = 1;
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return false;
+    return n;
+}
+
+/* Calls add(w, d, k) for each view d that the enabled view k reads; twice when fill. */
+static void each_edge(Walk *w, bool fill, size_t *next)
+{
+    for (size_t k = 0; k < w->n; k++) {
+        if (!w->views[k].enabled)
+            continue;
+        for (const char *p = w->views[k].depends_on; p && *p;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            size_t d = find_view(w->views, w->n, p, len);
+            if (d < w->n && d != k) {
+                if (fill)
+                    w->reader[next[d]++] = k;
+                else
+                    w->first[d + 1]++;
+            }
+            p = comma ? comma + 1 : p + len;
+        }
+    }
+}
+
+/* Sets up w for views: the readers of each view (one pass over depends_on), nothing known. */
+static void walk_init(Walk *w, const StoreView *views, size_t n, int64_t now_us)
+{
+    *w = (Walk){views, n, now_us, NULL, NULL, NULL, NULL};
+    w->first = xcalloc(n + 1, sizeof(size_t));
+    each_edge(w, false, NULL);
+    for (size_t i = 0; i < n; i++)
+        w->first[i + 1] += w->first[i];
+    w->reader = xcalloc(w->first[n] ? w->first[n] : 1, sizeof(size_t));
+    size_t *next = xmalloc((n ? n : 1) * sizeof(size_t));
+    memcpy(next, w->first, n * sizeof(size_t));
+    each_edge(w, true, next);
+    free(next);
+    w->state = xcalloc(n ? n : 1, 1);
+    w->window = xcalloc(n ? n : 1, sizeof(int64_t));
+}
+
+static void walk_free(Walk *w)
+{
+    free(w->first);
+    free(w->reader);
+    free(w->state);
+    free(w->window);
 }
 
 /* Whether nothing read v for window seconds (its idle clock is that old). */
@@ -72,19 +125,16 @@ static int64_t quiet_window(Walk *w, size_t i)
         window = clock_older(v, own, w->now_us) ? own : 0;
     } else {
         int64_t longest = 0;
-        bool readers = false, all_quiet = true;
-        for (size_t k = 0; k < w->n && all_quiet; k++) {
-            if (k == i || !w->views[k].enabled || !names_view(w->views[k].depends_on, v->name))
-                continue;
-            readers = true;
-            int64_t r = quiet_window(w, k);
-            if (r == 0)
+        bool all_quiet = w->first[i] < w->first[i + 1]; /* read by at least one enabled view */
+        for (size_t r = w->first[i]; r < w->first[i + 1] && all_quiet; r++) {
+            int64_t rw = quiet_window(w, w->reader[r]);
+            if (rw == 0)
                 all_quiet = false;
-            else if (r > longest)
-                longest = r;
+            else if (rw > longest)
+                longest = rw;
         }
         int64_t mine = own > 0 ? own : longest;
-        window = readers && all_quiet && clock_older(v, mine, w->now_us) ? mine : 0;
+        window = all_quiet && clock_older(v, mine, w->now_us) ? mine : 0;
     }
     w->state[i] = KNOWN;
     w->window[i] = window;
@@ -96,21 +146,33 @@ bool idle_quiet(const StoreView *views, size_t n, size_t i, int64_t now_us)
     if (i >= n)
         return false;
     const StoreView *v = &views[i];
-    /* The common cases need no walk: no idle_after anywhere near, or an interval of its own. */
+    /* The common case needs no walk: an interval of its own. */
     if (v->interval > 0)
         return v->enabled && clock_older(v, config_described_idle_after(v->config), now_us);
-    Walk w = {views, n, now_us, xcalloc(n, 1), xcalloc(n, sizeof(int64_t))};
+    Walk w;
+    walk_init(&w, views, n, now_us);
     bool quiet = quiet_window(&w, i) > 0;
-    free(w.state);
-    free(w.window);
+    walk_free(&w);
     return quiet;
 }
 
-StalenessInput idle_staleness(const StoreView *views, size_t n, size_t i, int64_t now_us)
+bool *idle_quiet_all(const StoreView *views, size_t n, int64_t now_us)
+{
+    bool *quiet = xcalloc(n ? n : 1, sizeof(bool));
+    Walk w;
+    walk_init(&w, views, n, now_us);
+    for (size_t i = 0; i < n; i++)
+        quiet[i] = quiet_window(&w, i) > 0;
+    walk_free(&w);
+    return quiet;
+}
+
+StalenessInput idle_staleness(const StoreView *views, size_t n, size_t i, int64_t now_us,
+                              const bool *quiet)
 {
     StalenessInput in = staleness_from_store(&views[i], now_us);
     /* Quiet decides something only for a built view that needs a refresh: no walk otherwise. */
     if (in.built_hash && staleness_needs_refresh(&in))
-        in.quiet = idle_quiet(views, n, i, now_us);
+        in.quiet = quiet ? quiet[i] : idle_quiet(views, n, i, now_us);
     return in;
 }

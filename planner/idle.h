@@ -18,11 +18,15 @@
 
 /* Whether views[i] is quiet at now_us; views is the catalog's list, sorted by name. */
 bool idle_quiet(const StoreView *views, size_t n, size_t i, int64_t now_us);
+/* The same for every view at once (one pass over the dependencies): n flags, caller frees. */
+bool *idle_quiet_all(const StoreView *views, size_t n, int64_t now_us);
 
 /*
  * staleness_from_store for views[i] with quiet filled in where it decides something (a built view
- * that needs a refresh; elsewhere false): what every caller with the list uses.
+ * that needs a refresh; elsewhere false), from quiet (idle_quiet_all's) or, NULL, asked for this
+ * view alone: what every caller with the list uses.
  */
-StalenessInput idle_staleness(const StoreView *views, size_t n, size_t i, int64_t now_us);
+StalenessInput idle_staleness(const StoreView *views, size_t n, size_t i, int64_t now_us,
+                              const bool *quiet);
 
 #endif

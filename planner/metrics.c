@@ -95,6 +95,7 @@ static void render_refreshes(MetricsText *t)
 static void render_views(MetricsText *t, const StoreView *views, size_t n, int64_t now_us)
 {
     size_t by_state[VIEW_STATE_COUNT] = {0};
+    bool *quiet = idle_quiet_all(views, n, now_us);
     metrics_text_family(t, "duro_view_seconds_since_success", "gauge",
                         "Seconds since the view's last successful refresh ended (+Inf: never).");
     for (size_t i = 0; i < n; i++) {
@@ -103,9 +104,10 @@ static void render_views(MetricsText *t, const StoreView *views, size_t n, int64
         double since =
             v->last_success_us ? (double)(now_us - v->last_success_us) / 1e6 : (double)INFINITY;
         metrics_text_sample(t, "duro_view_seconds_since_success", labels, since);
-        StalenessInput in = idle_staleness(views, n, i, now_us);
+        StalenessInput in = idle_staleness(views, n, i, now_us, quiet);
         by_state[staleness_state(&in)]++;
     }
+    free(quiet);
     metrics_text_family(t, "duro_view_effective_interval_seconds", "gauge",
                         "The view's effective interval: its own, or the smallest of the views "
                         "reading it.");

@@ -335,12 +335,13 @@ static void flush_successes(Notifier *n, bool now)
  */
 static void check_overdue(Notifier *n, const StoreView *views, size_t count, int64_t now)
 {
+    bool *quiet = idle_quiet_all(views, count, now);
     for (size_t i = 0; i < count; i++) {
         const StoreView *v = &views[i];
         int64_t after = config_described_alert_after(v->config);
         if (after <= 0 || !v->enabled)
             continue;
-        StalenessInput in = idle_staleness(views, count, i, now);
+        StalenessInput in = idle_staleness(views, count, i, now, quiet);
         if (staleness_idle(&in))
             continue; /* nobody reads it: no refresh is missed, nothing is told */
         int64_t since = v->last_success_us ? v->last_success_us : v->first_seen_us;
@@ -348,7 +349,7 @@ static void check_overdue(Notifier *n, const StoreView *views, size_t count, int
         StoreNotice st;
         if (store_notice_get(n->store, v->name, &st) != 0) {
             log_store_error(n, "read what was told");
-            return;
+            break;
         }
         if (overdue == st.overdue)
             continue;
@@ -373,6 +374,7 @@ static void check_overdue(Notifier *n, const StoreView *views, size_t count, int
         if (store_notice_put(n->store, v->name, &st) != 0)
             log_store_error(n, "record what was told");
     }
+    free(quiet);
 }
 
 /* The periodic summary on log_webhook. */
@@ -380,13 +382,15 @@ static void summarize(Notifier *n, const StoreView *views, size_t count, int64_t
 {
     size_t by_state[VIEW_STATE_COUNT] = {0};
     StrVec failing = {0};
+    bool *quiet = idle_quiet_all(views, count, now);
     for (size_t i = 0; i < count; i++) {
-        StalenessInput in = idle_staleness(views, count, i, now);
+        StalenessInput in = idle_staleness(views, count, i, now, quiet);
         ViewState s = staleness_state(&in);
         by_state[s]++;
         if (s == VIEW_STATE_FAILED)
             strvec_push(&failing, views[i].name);
     }
+    free(quiet);
     char *names = name_list(&failing);
     char *text = xasprintf(
         "Duro: %d refreshes (%d failed) in the last %lld s. Views: %zu fresh, %zu stale, "

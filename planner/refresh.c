@@ -29,17 +29,16 @@ static void match_views(const Repo *r, const StoreView *views, size_t n, const S
     }
 }
 
-/* The staleness input of v, known to the catalog as views[k], at now_us; quiet asked only when
- * with_quiet and it decides something (planner/idle). */
-static StalenessInput view_input(const View *v, const StoreView *views, size_t n, size_t k,
-                                 int64_t now_us, bool with_quiet)
+/* The staleness input of v, known to the catalog as views[k], at now_us; quiet from quiet
+ * (idle_quiet_all's), or false when NULL. */
+static StalenessInput view_input(const View *v, const StoreView *views, size_t k, int64_t now_us,
+                                 const bool *quiet)
 {
     StalenessInput in = staleness_from_store(&views[k], now_us);
     in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
     in.hash = v->hash;
     in.effective_interval = v->effective_interval;
-    if (with_quiet && in.built_hash && staleness_needs_refresh(&in))
-        in.quiet = idle_quiet(views, n, k, now_us);
+    in.quiet = quiet && quiet[k];
     return in;
 }
 
@@ -83,12 +82,12 @@ static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, boo
     bool *named = xcalloc(r->n_views ? r->n_views : 1, sizeof(bool));
     for (size_t i = 0; !req->all_stale && i < req->n_targets; i++)
         named[req->targets[i]] = true;
+    bool *quiet = req->all_stale ? idle_quiet_all(views, n, now) : NULL;
     for (size_t i = 0; i < r->n_views; i++) {
         stale[i] = false;
         if (!match[i] || !r->views[i].enabled)
             continue;
-        StalenessInput in =
-            view_input(&r->views[i], views, n, (size_t)(match[i] - views), now, req->all_stale);
+        StalenessInput in = view_input(&r->views[i], views, (size_t)(match[i] - views), now, quiet);
         stale[i] = staleness_needs_refresh(&in);
         /* The schedule leaves idle views alone; a read, CALL or the web UI names them. */
         if (req->all_stale && staleness_idle(&in)) {
@@ -107,6 +106,7 @@ static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, boo
             out->held_until_us = hold.until_us;
         }
     }
+    free(quiet);
     free(named);
     free(match);
     store_views_free(views, n);

@@ -153,7 +153,7 @@ ViewsRead views_read(Views *vw, const char *relation, ViewsReadInfo *info)
     StalenessInput in = staleness_from_store(v, now);
     if (info->built && !staleness_needs_refresh(&in))
         return VIEWS_READ_NOW; /* the common case: no walk over the other views */
-    in = idle_staleness(vw->list, vw->n_views, i, now);
+    in = idle_staleness(vw->list, vw->n_views, i, now, NULL);
     BackoffHold hold = backoff_check(vw->list, vw->n_views, i, RUN_TRIGGER_READ, now);
     if (hold.failed) {
         info->failed = hold.failed->name;

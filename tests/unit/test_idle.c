@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -108,6 +109,11 @@ static void test_chains_and_cycles(void **state)
     assert_false(idle_quiet(v, N(v), 1, now)); /* a.dim has its own interval, no idle_after */
     assert_false(idle_quiet(v, N(v), 4, now));
     assert_false(idle_quiet(v, N(v), 5, now));
+    /* All at once says the same as one at a time. */
+    bool *all = idle_quiet_all(v, N(v), now);
+    for (size_t i = 0; i < N(v); i++)
+        assert_true(all[i] == idle_quiet(v, N(v), i, now));
+    free(all);
 }
 
 /* idle_staleness: quiet filled in, and the state, schedule and next refresh that follow. */
@@ -118,22 +124,25 @@ static void test_state(void **state)
     /* Quiet within its interval: fresh, its refresh still due at the end of the interval. */
     v[1].last_success_us = T0 + 90 * 60 * S;
     assert_true(idle_quiet(v, N(v), 1, T0 + 2 * HOUR));
-    StalenessInput in = idle_staleness(v, N(v), 1, T0 + 2 * HOUR);
+    StalenessInput in = idle_staleness(v, N(v), 1, T0 + 2 * HOUR, NULL);
     assert_int_equal(staleness_state(&in), VIEW_STATE_FRESH);
     assert_true(staleness_scheduled(&in) == false);
     assert_true(staleness_next_refresh(&in) == T0 + 150 * 60 * S);
     /* The interval passed: idle, no scheduled refresh; a read would build it. */
-    in = idle_staleness(v, N(v), 1, T0 + 3 * HOUR);
+    in = idle_staleness(v, N(v), 1, T0 + 3 * HOUR, NULL);
     assert_true(in.quiet);
     assert_int_equal(staleness_state(&in), VIEW_STATE_IDLE);
     assert_true(staleness_needs_refresh(&in));
     assert_false(staleness_scheduled(&in));
     assert_int_equal(staleness_next_refresh(&in), 0);
-    in = idle_staleness(v, N(v), 0, T0 + 3 * HOUR);
+    in = idle_staleness(v, N(v), 0, T0 + 3 * HOUR, NULL);
     assert_int_equal(staleness_state(&in), VIEW_STATE_IDLE);
+    bool all[] = {false, false}; /* what idle_quiet_all said is taken as it is */
+    in = idle_staleness(v, N(v), 0, T0 + 3 * HOUR, all);
+    assert_int_equal(staleness_state(&in), VIEW_STATE_STALE);
     /* Never built: built whatever its reads. */
     v[1].built_hash = NULL;
-    in = idle_staleness(v, N(v), 1, T0 + 3 * HOUR);
+    in = idle_staleness(v, N(v), 1, T0 + 3 * HOUR, NULL);
     assert_int_equal(staleness_state(&in), VIEW_STATE_NEVER);
     assert_true(staleness_scheduled(&in));
 }
