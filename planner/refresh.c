@@ -85,14 +85,15 @@ static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, boo
     bool *quiet = req->all_stale ? idle_quiet_all(views, n, now) : NULL;
     for (size_t i = 0; i < r->n_views; i++) {
         stale[i] = false;
-        if (!match[i] || !r->views[i].enabled)
-            continue;
-        StalenessInput in = view_input(&r->views[i], views, (size_t)(match[i] - views), now, quiet);
-        stale[i] = staleness_needs_refresh(&in);
-        /* The schedule leaves idle views alone; a read, CALL or the web UI names them. */
-        if (req->all_stale && staleness_idle(&in)) {
-            held[i] = true;
-            continue;
+        if (match[i] && r->views[i].enabled) {
+            StalenessInput in =
+                view_input(&r->views[i], views, (size_t)(match[i] - views), now, quiet);
+            stale[i] = staleness_needs_refresh(&in);
+            /* The schedule leaves idle views alone; a read, CALL or the web UI names them. */
+            if (req->all_stale && staleness_idle(&in)) {
+                held[i] = true;
+                continue;
+            }
         }
         bool candidate = req->all_stale ? stale[i] : named[i] && (stale[i] || !req->only_if_stale);
         if (!candidate || !match[i] || !backoff_applies(req->trigger))
