@@ -58,6 +58,7 @@ typedef struct ViewConfig {
     int64_t timeout; /* seconds */
     bool enabled;
     int64_t alert_after; /* seconds without a successful refresh before a notification; 0 = off */
+    int64_t idle_after;  /* seconds without a read before scheduled refreshes stop; 0 = off */
     ConfigOrigin distkey_origin;
     ConfigOrigin sortkey_origin;
 } ViewConfig;
@@ -85,5 +86,7 @@ char *config_describe(const ViewConfig *c);
 StaleRead config_described_stale_read(const char *described);
 /* The alert_after (seconds) of a config_describe text; 0 when it names none. */
 int64_t config_described_alert_after(const char *described);
+/* The idle_after (seconds) of a config_describe text; 0 when it names none. */
+int64_t config_described_idle_after(const char *described);
 
 #endif

@@ -768,7 +768,8 @@ fail:
     " lr.started_us >= v.changed_us,"                                                              \
     " (SELECT count(*) FROM runs f" OWN_FAILURES "),"                                              \
     " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES "),"                                       \
-    " (SELECT max(r.id) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running')"          \
+    " (SELECT max(r.id) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"         \
+    " (SELECT l.last_read_us FROM view_last_read l WHERE l.\"view\" = v.name)"                     \
     " FROM views v LEFT JOIN runs lr ON lr.id = (SELECT r.id FROM runs r"                          \
     " WHERE r.\"view\" = v.name AND r.outcome <> 'running'"                                        \
     " ORDER BY r.started_us DESC, r.id DESC LIMIT 1)"
@@ -803,6 +804,7 @@ static void read_view_row(Store *s, sqlite3_stmt *st, StoreView *v)
     v->running = running > 1 || (running == 1 && !marker_is_ended(s->key, sdb_col_int(st, 21, 0)));
     v->failures = (int)sdb_col_range(st, 19, 0, INT32_MAX, 0);
     v->retry_us = sdb_col_time(st, 20);
+    v->last_read_us = sdb_col_time(st, 22);
 }
 
 int store_get_view(Store *s, const char *name, StoreView *out)

@@ -85,6 +85,7 @@ typedef struct StoreView {
     int failures;       /* failures of the view's own (not a dependency's) since its last
                            success, of the definition as it is now */
     int64_t retry_us;   /* the next try after the newest of those; 0 when there is none */
+    int64_t last_read_us; /* the last read through the gateway the catalog has; 0 = none */
 } StoreView;
 
 /* Returns 0 and fills *out, 1 when there is no such view, -1 on error. */

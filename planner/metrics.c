@@ -15,6 +15,7 @@
 #include "catalog/config.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 
 /* Distinct view names counted at most; later ones are counted under METRICS_OTHER_VIEW. */
@@ -93,7 +94,8 @@ static void render_refreshes(MetricsText *t)
 /* The per-view gauges and the views by state, from the catalog. */
 static void render_views(MetricsText *t, const StoreView *views, size_t n, int64_t now_us)
 {
-    size_t by_state[VIEW_STATE_DISABLED + 1] = {0};
+    size_t by_state[VIEW_STATE_COUNT] = {0};
+    bool *quiet = idle_quiet_all(views, n, now_us);
     metrics_text_family(t, "duro_view_seconds_since_success", "gauge",
                         "Seconds since the view's last successful refresh ended (+Inf: never).");
     for (size_t i = 0; i < n; i++) {
@@ -102,9 +104,10 @@ static void render_views(MetricsText *t, const StoreView *views, size_t n, int64
         double since =
             v->last_success_us ? (double)(now_us - v->last_success_us) / 1e6 : (double)INFINITY;
         metrics_text_sample(t, "duro_view_seconds_since_success", labels, since);
-        StalenessInput in = staleness_from_store(v, now_us);
+        StalenessInput in = idle_staleness(views, n, i, now_us, quiet);
         by_state[staleness_state(&in)]++;
     }
+    free(quiet);
     metrics_text_family(t, "duro_view_effective_interval_seconds", "gauge",
                         "The view's effective interval: its own, or the smallest of the views "
                         "reading it.");
@@ -123,7 +126,7 @@ static void render_views(MetricsText *t, const StoreView *views, size_t n, int64
             metrics_text_sample(t, "duro_view_alert_after_seconds", labels, (double)after);
     }
     metrics_text_family(t, "duro_views", "gauge", "Views by the state duro.status shows.");
-    for (size_t s = 0; s <= VIEW_STATE_DISABLED; s++) {
+    for (size_t s = 0; s < VIEW_STATE_COUNT; s++) {
         const char *labels[] = {"state", view_state_name((ViewState)s), NULL};
         metrics_text_sample(t, "duro_views", labels, (double)by_state[s]);
     }

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 
 #define NOTIFY_MAX_EVENTS     1000 /* builds waiting to be looked at */
@@ -329,21 +330,26 @@ static void flush_successes(Notifier *n, bool now)
 
 /*
  * The alert_after checks: a view with no successful refresh for longer than its alert_after is
- * told once; told again when it has one (unless a success event told it already).
+ * told once; told again when it has one (unless a success event told it already). An idle view
+ * is left as it is: its refreshes are withheld on purpose.
  */
 static void check_overdue(Notifier *n, const StoreView *views, size_t count, int64_t now)
 {
+    bool *quiet = idle_quiet_all(views, count, now);
     for (size_t i = 0; i < count; i++) {
         const StoreView *v = &views[i];
         int64_t after = config_described_alert_after(v->config);
         if (after <= 0 || !v->enabled)
             continue;
+        StalenessInput in = idle_staleness(views, count, i, now, quiet);
+        if (staleness_idle(&in))
+            continue; /* nobody reads it: no refresh is missed, nothing is told */
         int64_t since = v->last_success_us ? v->last_success_us : v->first_seen_us;
         bool overdue = now - since > after * CLOCK_US_PER_SECOND;
         StoreNotice st;
         if (store_notice_get(n->store, v->name, &st) != 0) {
             log_store_error(n, "read what was told");
-            return;
+            break;
         }
         if (overdue == st.overdue)
             continue;
@@ -368,28 +374,31 @@ static void check_overdue(Notifier *n, const StoreView *views, size_t count, int
         if (store_notice_put(n->store, v->name, &st) != 0)
             log_store_error(n, "record what was told");
     }
+    free(quiet);
 }
 
 /* The periodic summary on log_webhook. */
 static void summarize(Notifier *n, const StoreView *views, size_t count, int64_t now)
 {
-    size_t by_state[VIEW_STATE_DISABLED + 1] = {0};
+    size_t by_state[VIEW_STATE_COUNT] = {0};
     StrVec failing = {0};
+    bool *quiet = idle_quiet_all(views, count, now);
     for (size_t i = 0; i < count; i++) {
-        StalenessInput in = staleness_from_store(&views[i], now);
+        StalenessInput in = idle_staleness(views, count, i, now, quiet);
         ViewState s = staleness_state(&in);
         by_state[s]++;
         if (s == VIEW_STATE_FAILED)
             strvec_push(&failing, views[i].name);
     }
+    free(quiet);
     char *names = name_list(&failing);
     char *text = xasprintf(
         "Duro: %d refreshes (%d failed) in the last %lld s. Views: %zu fresh, %zu stale, "
-        "%zu refreshing, %zu failed, %zu never built, %zu disabled.%s%s",
+        "%zu refreshing, %zu failed, %zu never built, %zu disabled, %zu idle.%s%s",
         n->period_ok + n->period_failed, n->period_failed, (long long)n->settings->slack.log_every,
         by_state[VIEW_STATE_FRESH], by_state[VIEW_STATE_STALE], by_state[VIEW_STATE_REFRESHING],
         by_state[VIEW_STATE_FAILED], by_state[VIEW_STATE_NEVER], by_state[VIEW_STATE_DISABLED],
-        failing.n ? " Failing: " : "", names);
+        by_state[VIEW_STATE_IDLE], failing.n ? " Failing: " : "", names);
     post(n, n->settings->slack.log_webhook, text);
     free(text);
     free(names);

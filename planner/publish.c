@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "planner/backoff.h"
 #include "planner/dialect.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 #include "planner/status.h"
 #include "planner/warehouse.h"
@@ -190,10 +191,11 @@ static void params_free(Params *p)
 static void status_params(const StoreView *views, size_t nv, const StoreReads *reads, size_t nrd,
                           int64_t now, Params *out)
 {
+    bool *quiet = idle_quiet_all(views, nv, now);
     for (size_t i = 0; i < nv; i++) {
         const StoreView *v = &views[i];
         const StoreReads *rd = store_reads_find(reads, nrd, v->name);
-        ViewStatus vs = view_status(views, nv, i, now);
+        ViewStatus vs = view_status(views, nv, i, now, quiet);
         put_text(out, v->name);
         put_owned(out, view_status_interval(v->interval));
         put_owned(out, view_status_interval(v->effective_interval));
@@ -209,6 +211,7 @@ static void status_params(const StoreView *views, size_t nv, const StoreReads *r
         put_time(out, rd ? rd->last_read_us : 0);
         put_text(out, rd && *rd->readers ? rd->readers : NULL);
     }
+    free(quiet);
 }
 
 /* The runs, as the virtual duro.runs shows them. */

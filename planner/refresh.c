@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "planner/backoff.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 #include "planner/tree.h"
 
@@ -28,16 +29,17 @@ static void match_views(const Repo *r, const StoreView *views, size_t n, const S
     }
 }
 
-/* Whether view i of r, known to the catalog as sv, needs a refresh at now_us. */
-static bool view_stale(const View *v, const StoreView *sv, int64_t now_us)
+/* The staleness input of v, known to the catalog as views[k], at now_us; quiet from quiet
+ * (idle_quiet_all's), or false when NULL. */
+static StalenessInput view_input(const View *v, const StoreView *views, size_t k, int64_t now_us,
+                                 const bool *quiet)
 {
-    if (!sv || !v->enabled)
-        return false;
-    StalenessInput in = staleness_from_store(sv, now_us);
+    StalenessInput in = staleness_from_store(&views[k], now_us);
     in.enabled = v->enabled; /* the repository's word, newer than the catalog's */
     in.hash = v->hash;
     in.effective_interval = v->effective_interval;
-    return staleness_needs_refresh(&in);
+    in.quiet = quiet && quiet[k];
+    return in;
 }
 
 size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *stale,
@@ -60,8 +62,9 @@ size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *sta
 }
 
 /*
- * Fills stale[] and, when req's trigger obeys backoffs, held[] for the views
- * that could be targets; the first named target held back goes into out.
+ * Fills stale[] and held[]: for the schedule, the idle views (planner/staleness), and when req's
+ * trigger obeys backoffs, the views that could be targets a backoff holds back; the first named
+ * target held back goes into out.
  * Returns 0, or -1 with *error when the catalog cannot be read.
  */
 static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, bool *stale,
@@ -79,8 +82,19 @@ static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, boo
     bool *named = xcalloc(r->n_views ? r->n_views : 1, sizeof(bool));
     for (size_t i = 0; !req->all_stale && i < req->n_targets; i++)
         named[req->targets[i]] = true;
+    bool *quiet = req->all_stale ? idle_quiet_all(views, n, now) : NULL;
     for (size_t i = 0; i < r->n_views; i++) {
-        stale[i] = view_stale(&r->views[i], match[i], now);
+        stale[i] = false;
+        if (match[i] && r->views[i].enabled) {
+            StalenessInput in =
+                view_input(&r->views[i], views, (size_t)(match[i] - views), now, quiet);
+            stale[i] = staleness_needs_refresh(&in);
+            /* The schedule leaves idle views alone; a read, CALL or the web UI names them. */
+            if (req->all_stale && staleness_idle(&in)) {
+                held[i] = true;
+                continue;
+            }
+        }
         bool candidate = req->all_stale ? stale[i] : named[i] && (stale[i] || !req->only_if_stale);
         if (!candidate || !match[i] || !backoff_applies(req->trigger))
             continue;
@@ -93,6 +107,7 @@ static int refresh_state(Store *s, const Repo *r, const RefreshRequest *req, boo
             out->held_until_us = hold.until_us;
         }
     }
+    free(quiet);
     free(named);
     free(match);
     store_views_free(views, n);

@@ -1,7 +1,8 @@
 /*
  * One refresh, whoever asks for it (the scheduler's poll, CALL duro_refresh,
  * a read of a stale view, duro refresh): find what is stale in the catalog,
- * leave out what a backoff holds back (planner/backoff), plan the targets
+ * leave out what a backoff holds back (planner/backoff) and, for the
+ * schedule, the idle views (planner/idle), plan the targets
  * after the dependencies they need (planner/tree), build the plan
  * (planner/worker) and report each build. Not for: queues, threads or logging
  * (planner/scheduler), or printing (cli/refresh).
@@ -48,7 +49,8 @@ typedef struct RefreshReport {
 
 /*
  * The targets of req, given stale[i] for each view of r and held[i], whether
- * a backoff holds it back (NULL: none is): fills targets (room for
+ * it is held back: by a backoff, or, for the schedule, because it is idle
+ * (NULL: none is): fills targets (room for
  * r->n_views) with indices into r->views and returns how many. Pure.
  */
 size_t refresh_targets(const Repo *r, const RefreshRequest *req, const bool *stale,

@@ -9,13 +9,26 @@
  *   refreshing  a build is running now;
  *   failed      the newest finished run did not succeed (even if an older
  *               build is still live: the failure is what a user must see);
- *   never       no build of any definition ever succeeded;
+ *   never       no build of any definition ever succeeded; such a view is
+ *               built whatever its reads (idle_after), so that its table
+ *               exists: an operator adding a view expects to see it built;
+ *   idle        it needs a refresh (as stale below) but is quiet: nothing read
+ *               it through the gateway for its idle_after (planner/idle), so
+ *               the schedule leaves it alone and the next read refreshes it
+ *               first. A quiet view whose last build is still within its
+ *               interval is fresh: its data is as current as promised, and it
+ *               turns idle, not stale, when the interval has passed. So idle
+ *               means exactly "a refresh is due and withheld";
  *   stale       staleness_needs_refresh(): definition changed since the last
  *               successful build, or that build is at least one effective
  *               interval old;
  *   fresh       otherwise.
+ * Failed, refreshing and disabled win over idle: what an operator must act on
+ * (or wait for) shows first. A failed quiet view is not retried by the schedule
+ * either (staleness_scheduled); the next read tries it, as its backoff allows.
  * For an enabled view, staleness_next_refresh() returns now_us exactly when
- * staleness_needs_refresh() is true, even when it has no effective interval.
+ * staleness_scheduled() is true, even when it has no effective interval, and 0
+ * when it is idle.
  * Any int64_t input is taken: the arithmetic saturates instead of overflowing.
  */
 #include "planner/staleness.h"
@@ -69,6 +82,16 @@ bool staleness_needs_refresh(const StalenessInput *in)
     return every > 0 && sat_sub(in->now_us, in->last_success_us) >= every;
 }
 
+bool staleness_idle(const StalenessInput *in)
+{
+    return in->quiet && in->built_hash && staleness_needs_refresh(in);
+}
+
+bool staleness_scheduled(const StalenessInput *in)
+{
+    return staleness_needs_refresh(in) && !staleness_idle(in);
+}
+
 ViewState staleness_state(const StalenessInput *in)
 {
     if (!in->enabled)
@@ -79,6 +102,8 @@ ViewState staleness_state(const StalenessInput *in)
         return VIEW_STATE_FAILED;
     if (!in->built_hash)
         return VIEW_STATE_NEVER;
+    if (staleness_idle(in))
+        return VIEW_STATE_IDLE;
     if (staleness_needs_refresh(in))
         return VIEW_STATE_STALE;
     return VIEW_STATE_FRESH;
@@ -86,7 +111,7 @@ ViewState staleness_state(const StalenessInput *in)
 
 int64_t staleness_next_refresh(const StalenessInput *in)
 {
-    if (!in->enabled)
+    if (!in->enabled || staleness_idle(in))
         return 0;
     if (staleness_needs_refresh(in))
         return in->now_us;
@@ -111,6 +136,8 @@ const char *view_state_name(ViewState s)
         return "never";
     case VIEW_STATE_DISABLED:
         return "disabled";
+    case VIEW_STATE_IDLE:
+        return "idle";
     }
     return "unknown";
 }

@@ -7,6 +7,7 @@
 #ifndef DURO_PLANNER_STATUS_H
 #define DURO_PLANNER_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,8 +22,12 @@ typedef struct ViewStatus {
     const char *last_error;  /* NULL unless its last run did not succeed (borrowed from views) */
 } ViewStatus;
 
-/* The status of views[i] at now_us; views is the catalog's list, sorted by name. */
-ViewStatus view_status(const StoreView *views, size_t n, size_t i, int64_t now_us);
+/*
+ * The status of views[i] at now_us; views is the catalog's list, sorted by name, and quiet what
+ * idle_quiet_all (planner/idle) says of it, or NULL (then asked for this view alone).
+ */
+ViewStatus view_status(const StoreView *views, size_t n, size_t i, int64_t now_us,
+                       const bool *quiet);
 
 /* The text of an interval in seconds, as duro.status shows it ("1h 30m"); NULL for none.
  * Caller frees. */

@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "planner/backoff.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 #include "planner/status.h"
 #include "planner/warehouse.h"
@@ -447,11 +448,12 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     size_t ns = 0, nt = 0;
+    bool *quiet = reads_status ? idle_quiet_all(views, nv, now) : NULL;
     for (size_t i = 0; rc == 0 && reads_status && i < nv; i++) {
         const StoreView *v = &views[i];
         if (!visible(all, &allowed, v->name))
             continue;
-        ViewStatus vs = view_status(views, nv, i, now);
+        ViewStatus vs = view_status(views, nv, i, now, quiet);
         const StoreReads *rd = store_reads_find(reads, nrd, v->name);
         char *interval = texts[nt++] = view_status_interval(v->interval);
         char *effective = texts[nt++] = view_status_interval(v->effective_interval);
@@ -472,6 +474,7 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
             .readers = rd && *rd->readers ? rd->readers : NULL,
         };
     }
+    free(quiet);
     VtRunRow *rrows = xcalloc(nr ? nr : 1, sizeof *rrows);
     size_t nrr = 0;
     for (size_t i = 0; rc == 0 && i < nr; i++) {

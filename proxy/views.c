@@ -1,7 +1,8 @@
 /*
  * The managed views for the gateway (see views.h). The list is re-read only
  * when the catalog's files changed; each view's stale_read is parsed once per
- * list read. Whether a read may wait for a refresh is planner/backoff's word.
+ * list read. Whether a read may wait for a refresh is planner/backoff's word; an idle view
+ * (planner/idle) is read as a never-built one: built first.
  */
 #include "proxy/views.h"
 
@@ -17,6 +18,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "planner/backoff.h"
+#include "planner/idle.h"
 #include "planner/staleness.h"
 #include "proxy/reads.h"
 
@@ -147,10 +149,11 @@ ViewsRead views_read(Views *vw, const char *relation, ViewsReadInfo *info)
     int64_t now = clock_wall_us();
     info->view = v->name;
     info->built = v->built_hash != NULL;
+    size_t i = (size_t)(v - vw->list);
     StalenessInput in = staleness_from_store(v, now);
     if (info->built && !staleness_needs_refresh(&in))
-        return VIEWS_READ_NOW;
-    size_t i = (size_t)(v - vw->list);
+        return VIEWS_READ_NOW; /* the common case: no walk over the other views */
+    in = idle_staleness(vw->list, vw->n_views, i, now, NULL);
     BackoffHold hold = backoff_check(vw->list, vw->n_views, i, RUN_TRIGGER_READ, now);
     if (hold.failed) {
         info->failed = hold.failed->name;
@@ -158,8 +161,9 @@ ViewsRead views_read(Views *vw, const char *relation, ViewsReadInfo *info)
         info->next_try_us = hold.until_us;
         return info->built ? VIEWS_READ_HELD : VIEWS_READ_REFUSE;
     }
-    if (!info->built)
-        return VIEWS_READ_WAIT; /* never built: always built first */
+    /* Never built, or idle (the schedule left it alone): built first, whatever stale_read says. */
+    if (!info->built || staleness_idle(&in))
+        return VIEWS_READ_WAIT;
     return vw->stale_read[i] == STALE_READ_SERVE ? VIEWS_READ_BACKGROUND : VIEWS_READ_WAIT;
 }
 

@@ -24,7 +24,7 @@ typedef struct ViewsRefresh ViewsRefresh;
 /* How a read of a relation goes. */
 typedef enum ViewsRead {
     VIEWS_READ_NOW,        /* not a managed view, or a fresh one */
-    VIEWS_READ_WAIT,       /* stale with stale_read = wait, or never built */
+    VIEWS_READ_WAIT,       /* stale with stale_read = wait, or never built, or idle */
     VIEWS_READ_BACKGROUND, /* stale with stale_read = serve: refresh in the background */
     VIEWS_READ_HELD,       /* stale, and a backoff holds its refresh back: read it now, warned */
     VIEWS_READ_REFUSE,     /* never built, and a backoff holds its build back: an error */

@@ -264,15 +264,28 @@ static void test_alert_after(void **state)
     assert_int_equal(c.alert_after, 0);
     expect_problem("alert_after=soon\n", 1, "invalid duration 'soon' for alert_after");
     expect_problem("alert_after=0m\n", 1, "invalid duration");
-    /* idle_after, which SPEC names, is checked and accepted, and changes nothing yet. */
+    /* idle_after, inherited like the others; written out only when set, so that a view
+     * without it keeps the definition hash it had before the key did anything. */
     char *without = config_describe(&c);
+    assert_null(strstr(without, "idle_after"));
+    assert_int_equal(config_described_idle_after(without), 0);
     ConfigFile idle = parse_ok("x/v.conf", "idle_after = 7d\n");
     config_apply(&c, &idle);
+    assert_int_equal(c.idle_after, 7 * 86400);
     char *with_idle = config_describe(&c);
-    assert_string_equal(with_idle, without);
+    assert_int_equal(config_described_idle_after(with_idle), 7 * 86400);
+    assert_int_equal(config_described_alert_after(with_idle), 0);
+    assert_int_equal(strncmp(with_idle, without, strlen(without)), 0);
+    ConfigFile idle_off = parse_ok("x/w.conf", "idle_after = null\n");
+    config_apply(&c, &idle_off);
+    assert_int_equal(c.idle_after, 0);
+    char *reset_idle = config_describe(&c);
+    assert_string_equal(reset_idle, without);
+    free(reset_idle);
     free(with_idle);
     free(without);
     config_file_free(&idle);
+    config_file_free(&idle_off);
     expect_problem("idle_after=later\n", 1, "invalid duration 'later' for idle_after");
     free(plain);
     free(text);

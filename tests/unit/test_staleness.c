@@ -32,7 +32,7 @@ typedef struct Case {
 } Case;
 
 /* Input fields: enabled, refreshing, last_run_failed, hash, built_hash, last_success_us,
- * effective_interval (s), now_us. */
+ * effective_interval (s), now_us, quiet (nothing reads it: planner/idle, test_idle.c). */
 static const Case cases[] = {
     {"fresh: built, same definition, within the interval",
      {true, false, false, h1, h1_copy, T0, 3600, T0 + 1 * S},
@@ -149,6 +149,42 @@ static const Case cases[] = {
      true,
      VIEW_STATE_FAILED,
      T0},
+    /* idle: a refresh is due and withheld because nothing reads the view. */
+    {"idle: quiet, and the interval has passed",
+     {true, false, false, h1, h1_copy, T0, 3600, T0 + 5 * HOUR, true},
+     true,
+     VIEW_STATE_IDLE,
+     0},
+    {"idle: quiet, and the definition changed",
+     {true, false, false, h2, h1, T0, 3600, T0 + 1 * S, true},
+     true,
+     VIEW_STATE_IDLE,
+     0},
+    {"fresh: quiet, but still within its interval",
+     {true, false, false, h1, h1_copy, T0, 3600, T0 + 1 * S, true},
+     false,
+     VIEW_STATE_FRESH,
+     T0 + HOUR},
+    {"never beats idle: a quiet view is built once",
+     {true, false, false, h1, NULL, NO_US, 3600, T0, true},
+     true,
+     VIEW_STATE_NEVER,
+     T0},
+    {"failed beats idle",
+     {true, false, true, h1, h1_copy, T0, 3600, T0 + 5 * HOUR, true},
+     true,
+     VIEW_STATE_FAILED,
+     0},
+    {"refreshing beats idle (a read or CALL is building it)",
+     {true, true, false, h1, h1_copy, T0, 3600, T0 + 5 * HOUR, true},
+     true,
+     VIEW_STATE_REFRESHING,
+     0},
+    {"disabled beats idle",
+     {false, false, false, h1, h1_copy, T0, 3600, T0 + 5 * HOUR, true},
+     false,
+     VIEW_STATE_DISABLED,
+     0},
 };
 
 static void test_table(void **state)
@@ -178,16 +214,23 @@ static void test_table(void **state)
     assert_int_equal(failures, 0);
 }
 
-/* For an enabled view: due now exactly when it needs a refresh; otherwise later (or never). */
-static void test_next_refresh_agrees_with_needs_refresh(void **state)
+/*
+ * For an enabled view: due now exactly when the schedule refreshes it; otherwise later (or
+ * never). The schedule refreshes what needs a refresh unless it is idle; idle needs a refresh.
+ */
+static void test_next_refresh_agrees_with_scheduled(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const StalenessInput *in = &cases[i].in;
+        bool idle = staleness_idle(in);
+        assert_true(staleness_scheduled(in) == (staleness_needs_refresh(in) && !idle));
+        if (idle)
+            assert_true(staleness_needs_refresh(in) && in->quiet && in->built_hash);
         if (!in->enabled)
             continue;
         int64_t next = staleness_next_refresh(in);
-        if (staleness_needs_refresh(in))
+        if (staleness_scheduled(in))
             assert_true(next == in->now_us);
         else
             assert_true(next == 0 || next > in->now_us);
@@ -235,9 +278,13 @@ static void test_state_names(void **state)
         ViewState state;
         const char *name;
     } names[] = {
-        {VIEW_STATE_FRESH, "fresh"},           {VIEW_STATE_STALE, "stale"},
-        {VIEW_STATE_REFRESHING, "refreshing"}, {VIEW_STATE_FAILED, "failed"},
-        {VIEW_STATE_NEVER, "never"},           {VIEW_STATE_DISABLED, "disabled"},
+        {VIEW_STATE_FRESH, "fresh"},
+        {VIEW_STATE_STALE, "stale"},
+        {VIEW_STATE_REFRESHING, "refreshing"},
+        {VIEW_STATE_FAILED, "failed"},
+        {VIEW_STATE_NEVER, "never"},
+        {VIEW_STATE_DISABLED, "disabled"},
+        {VIEW_STATE_IDLE, "idle"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_string_equal(view_state_name(names[i].state), names[i].name);
@@ -248,7 +295,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
-        cmocka_unit_test(test_next_refresh_agrees_with_needs_refresh),
+        cmocka_unit_test(test_next_refresh_agrees_with_scheduled),
         cmocka_unit_test(test_extreme_values),
         cmocka_unit_test(test_state_names),
     };
