@@ -2,7 +2,8 @@
 """Measures what a relayed transaction costs the proxy in CPU time: Duro against PgBouncer.
 
     cpu.py --duro PATH [--duration 8] [--repeat 3] [--warmup 2] [--clients 1,16,64]
-           [--modes simple,extended,prepared] [--perf FILE] [--json FILE] [--keep]
+           [--modes simple,extended,prepared] [--duro-before PATH] [--fresh-backends]
+           [--perf FILE] [--json FILE] [--keep]
 
 Starts, in a temp dir, the same set-up as run.py (a throwaway PostgreSQL 15 cluster with
 `pgbench -i -s 10`, `duro serve` with inspection on and PgBouncer in session pooling, one server
@@ -19,6 +20,15 @@ Each cell starts with an unmeasured warm-up run (--warmup seconds) through each 
 the server's caches and both proxies' allocators are warm before either is measured. The order of
 the two proxies alternates from one run of a cell to the next (Duro first in odd runs, PgBouncer
 first in even ones), so that neither always runs on a machine the other has just warmed or loaded.
+
+--duro-before PATH: a third proxy, `duro serve` from another binary (the build before a change),
+measured in the same runs; a second table gives the build under test against it.
+
+--fresh-backends: PgBouncer closes a server connection once its client has gone
+(`server_lifetime = 1`), so that each run meets new PostgreSQL backends through either proxy. By
+default PgBouncer keeps them from one run to the next, while every Duro session logs in to a new
+backend; a new backend maps each page of shared buffers it touches for the first time, which
+costs PostgreSQL CPU time on the same cores and lowers the TPS of runs through Duro.
 
 CPU time per transaction depends much less than TPS on what else runs on the machine (the load
 generator and the server share its cores with the proxy), so it is the figure to compare. The
@@ -140,9 +150,15 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, default=10, help="pgbench -i scale factor")
     ap.add_argument("--perf", metavar="FILE", help="also profile Duro with perf into FILE")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    ap.add_argument("--duro-before", metavar="PATH",
+                    help="another duro binary (the build before a change), measured alongside")
+    ap.add_argument("--fresh-backends", action="store_true",
+                    help="PgBouncer closes its server connections when a run ends, as Duro does")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     args.duro = os.path.abspath(args.duro)
+    if args.duro_before:
+        args.duro_before = os.path.abspath(args.duro_before)
     clients = [int(c) for c in args.clients.split(",")]
     modes = args.modes.split(",")
     if (args.duration < 1 or args.repeat < 1 or args.warmup < 0
@@ -154,7 +170,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="duro-bench-cpu-"))
     cluster = Cluster(work, max_connections=2 * max(clients) + 100, label="bench/gateway",
                       settings=run.BENCH_SETTINGS)
-    duro = bouncer = None
+    duro = bouncer = before = None
     failed = False
     results = {}  # (mode, clients, proxy) -> list of runs
     try:
@@ -166,19 +182,27 @@ def main(argv=None):
                        capture_output=True, env=clean_env(), stdin=subprocess.DEVNULL,
                        check=True)
         duro = Duro(args.duro, work, cluster)
-        bouncer = PgBouncer(work, cluster)
+        bouncer = PgBouncer(work, cluster, "server_lifetime = 1\nserver_idle_timeout = 1\n"
+                            if args.fresh_backends else "")
         duro.start()
         bouncer.start()
+        proxies = [duro, bouncer]
+        if args.duro_before:
+            before = Duro(args.duro_before, work, cluster, name="duro-before")
+            before.name = "before"
+            before.start()
+            proxies.append(before)
         header = run.machine_header(cluster.version(), duro.version(), bouncer.version())
         for line in header:
             log(line)
         for c in clients:
             for mode in modes:
                 if args.warmup:
-                    for proxy in (duro, bouncer):
+                    for proxy in proxies:
                         warm(proxy, mode, c, args.warmup)
                 for i in range(args.repeat):
-                    order = (duro, bouncer) if i % 2 == 0 else (bouncer, duro)
+                    # Each proxy goes first in turn.
+                    order = proxies[i % len(proxies):] + proxies[:i % len(proxies)]
                     for proxy in order:
                         r, err = pgbench_cpu(proxy, mode, c, args.duration)
                         results.setdefault((mode, c, proxy.name), []).append(r)
@@ -193,7 +217,7 @@ def main(argv=None):
                 perf_profile(duro, args.duration, f"{args.perf}.{mode}", mode, 64)
                 log(f"perf report in {args.perf}.{mode}")
     finally:
-        for proxy in (duro, bouncer):
+        for proxy in (duro, bouncer, before):
             if proxy is not None and proxy.proc is not None:
                 proxy.stop()
         cluster.stop()
@@ -210,7 +234,7 @@ def main(argv=None):
     for c in clients:
         for mode in modes:
             cell = {"mode": mode, "clients": c}
-            for name in ("Duro", "PgBouncer"):
+            for name in ("Duro", "PgBouncer", "before"):
                 runs = results.get((mode, c, name), [])
                 cell[name] = {"runs": runs}
                 cell[name]["us_per_tx"], cell[name]["cpu_spread_pct"] = \
@@ -232,9 +256,25 @@ def main(argv=None):
                 f"{fmt(d['tps'], d['tps_spread_pct'], '7,.0f'):>16} "
                 f"{fmt(b['tps'], b['tps_spread_pct'], '7,.0f'):>16} "
                 f"{ratio(d['tps'], b['tps']):>6}")
+    if args.duro_before:
+        log()
+        log("Duro against the build before (--duro-before), same runs:")
+        log(f"  {'mode':<9} {'clients':>7} {'before µs/tx':>16} {'after µs/tx':>16} {'ratio':>6} "
+            f"{'before tps':>16} {'after tps':>16} {'ratio':>6}")
+        for cell in cells:
+            a, b = cell["Duro"], cell["before"]
+            if a["us_per_tx"] is None or b["us_per_tx"] is None:
+                continue
+            log(f"  {cell['mode']:<9} {cell['clients']:>7} "
+                f"{b['us_per_tx']:>9.2f} ±{b['cpu_spread_pct']:4.1f}% "
+                f"{a['us_per_tx']:>9.2f} ±{a['cpu_spread_pct']:4.1f}% "
+                f"{a['us_per_tx'] / b['us_per_tx']:>6.3f} "
+                f"{b['tps']:>9,.0f} ±{b['tps_spread_pct']:4.1f}% "
+                f"{a['tps']:>9,.0f} ±{a['tps_spread_pct']:4.1f}% {a['tps'] / b['tps']:>6.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "duration_s": args.duration, "repeat": args.repeat,
+                       "warmup_s": args.warmup, "fresh_backends": args.fresh_backends,
                        "cells": cells}, f, indent=2)
             f.write("\n")
     return 1 if failed else 0
