@@ -4,7 +4,8 @@
  * messages it is told to pass (never holding a whole result set), and stops
  * reading its source while the destination (or the stream where its owner
  * answers the source, see relay_watch) is full. What to do with each
- * message is its owner's call, made at the message's header. Not for: looking
+ * message is its owner's call, made at the message's header (or, for a small
+ * one it asks to peek at, on the whole message). Not for: looking
  * inside messages (session.c, inspect.c) or opening connections (backend.c).
  */
 #ifndef DURO_PROXY_RELAY_H
