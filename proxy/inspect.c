@@ -177,6 +177,11 @@ void inspect_server_header(Inspect *in, char type)
     whnames_answer(in->names, type);
 }
 
+bool inspect_server_ready_is_ours(const Inspect *in)
+{
+    return in->sync.swallow_z;
+}
+
 bool inspect_server_ready(Inspect *in, char tx_status)
 {
     in->tx_status = tx_status;

@@ -73,6 +73,8 @@ InspectVerdict inspect_statement(Inspect *in, const uint8_t *msg, size_t len, co
 void inspect_server_header(Inspect *in, char type);
 /* A ReadyForQuery from the warehouse: true when it answers a Sync of Duro's (not relayed). */
 bool inspect_server_ready(Inspect *in, char tx_status);
+/* True when the next ReadyForQuery answers a Sync of Duro's (inspect_server_ready would say so). */
+bool inspect_server_ready_is_ours(const Inspect *in);
 /* An ErrorResponse from the warehouse: true when it answers a message of Duro's (not relayed). */
 bool inspect_server_error(Inspect *in);
 /* A CloseComplete from the warehouse: true when it answers a Close of Duro's (not relayed). */

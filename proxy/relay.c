@@ -52,6 +52,19 @@ static CodecStatus relay_peek_header(Relay *r, struct evbuffer *in, size_t off, 
     return codec_header(hdr, sizeof hdr, r->max_len, h, err);
 }
 
+/* A RELAY_PEEK verdict on the message of size bytes at offset off of in (avail bytes from off):
+ * on_peek's verdict once it is whole and small, else RELAY_HOLD. */
+static RelayVerdict relay_peek(Relay *r, struct evbuffer *in, size_t off, size_t avail, size_t size)
+{
+    if (size > RELAY_PEEK_MAX || avail < size)
+        return RELAY_HOLD;
+    uint8_t msg[RELAY_PEEK_MAX];
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+    evbuffer_copyout_from(in, &pos, msg, size);
+    return r->ops->on_peek(r->arg, msg, size) == RELAY_PASS ? RELAY_PASS : RELAY_HOLD;
+}
+
 /*
  * True when dst (or watch) is full even after sending what the socket takes
  * now: then a drained callback will come, once output waits for the socket.
@@ -70,6 +83,7 @@ static int relay_move(Relay *r)
 {
     struct evbuffer *in = stream_input(r->src);
     struct evbuffer *out = stream_output(r->dst);
+    size_t scan_from; /* bytes at the front of in already passed on, not moved yet */
     for (;;) {
         if (r->paused)
             return 0;
@@ -97,8 +111,12 @@ static int relay_move(Relay *r)
             if (rc < 0)
                 return -1;
             if (rc == RELAY_MSG_FORWARD) {
-                evbuffer_remove_buffer(in, out, n);
-                continue;
+                /*
+                 * Not moved yet: the messages behind it join its run, so that the
+                 * whole read moves as one piece (no copy of a part of it, one send).
+                 */
+                scan_from = n;
+                goto scan;
             }
             if (rc > 0) { /* kept for later */
                 r->hold_size = n;
@@ -110,8 +128,10 @@ static int relay_move(Relay *r)
             continue;
         }
 
+        scan_from = 0;
+    scan:;
         /* Find the run of whole messages to pass at the front, and what ends it. */
-        size_t run = 0;
+        size_t run = scan_from;
         bool stop = false;
         while (!stop && run < RELAY_HIGH_WATER && avail - run >= CODEC_HEADER_LEN) {
             CodecHeader h;
@@ -122,6 +142,8 @@ static int relay_move(Relay *r)
                 return -1;
             }
             RelayVerdict v = r->ops->on_header(r->arg, &h);
+            if (v == RELAY_PEEK)
+                v = relay_peek(r, in, run, avail - run, h.size);
             if (v == RELAY_PASS && avail - run >= h.size) {
                 run += h.size;
             } else if (v == RELAY_PASS) {

@@ -4,7 +4,8 @@
  * messages it is told to pass (never holding a whole result set), and stops
  * reading its source while the destination (or the stream where its owner
  * answers the source, see relay_watch) is full. What to do with each
- * message is its owner's call, made at the message's header. Not for: looking
+ * message is its owner's call, made at the message's header (or, for a small
+ * one it asks to peek at, on the whole message). Not for: looking
  * inside messages (session.c, inspect.c) or opening connections (backend.c).
  */
 #ifndef DURO_PROXY_RELAY_H
@@ -29,7 +30,17 @@ typedef enum RelayVerdict {
     RELAY_PASS,  /* move its bytes on as they arrive */
     RELAY_HOLD,  /* wait until it is whole, then hand it to on_message */
     RELAY_PAUSE, /* leave it (and everything after) in the source until relay_resume() */
+    /*
+     * A small message to look at before it passes: once it is whole (and at most
+     * RELAY_PEEK_MAX bytes), on_peek sees it where it lies and says RELAY_PASS (it
+     * moves with the messages around it) or RELAY_HOLD (on_message as above).
+     * Larger or not yet whole, it is held.
+     */
+    RELAY_PEEK,
 } RelayVerdict;
+
+/* The largest message a RELAY_PEEK verdict shows to on_peek. */
+#define RELAY_PEEK_MAX 64
 
 /* What on_message returns to have the relay pass the held message on as it is. */
 enum { RELAY_MSG_FORWARD = 2 };
@@ -48,6 +59,13 @@ typedef struct RelayOps {
     int (*on_message)(void *arg, const uint8_t *msg, size_t len);
     /* A header that breaks the protocol; the owner closes the session. */
     void (*on_error)(void *arg, const char *why);
+    /*
+     * A whole message given RELAY_PEEK, in msg[0 .. len) (a copy, valid during
+     * the call), looked at before the messages ahead of it are moved to dst: it
+     * must write nothing to dst. Returns RELAY_PASS or RELAY_HOLD. NULL when the
+     * owner gives no RELAY_PEEK verdicts.
+     */
+    RelayVerdict (*on_peek)(void *arg, const uint8_t *msg, size_t len);
 } RelayOps;
 
 typedef struct Relay {

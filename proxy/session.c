@@ -346,9 +346,10 @@ static RelayVerdict down_on_header(void *arg, const CodecHeader *h)
     switch (h->type) {
     case '3': /* CloseComplete: Duro's own Close is answered too (inspect.c) */
         return s->inspect ? RELAY_HOLD : RELAY_PASS;
+    case 'Z': /* ReadyForQuery: the transaction status; down_on_peek */
+        return s->state == SESSION_READY ? RELAY_PEEK : RELAY_HOLD;
     case 'R': /* Authentication: SASL mechanisms to filter, success to note */
     case 'K': /* BackendKeyData: replaced by the session's own */
-    case 'Z': /* ReadyForQuery: the transaction status */
     case 'E': /* ErrorResponse: a FATAL one ends the session */
     case 'S': /* ParameterStatus: TimeZone, for Duro's own answers */
         return RELAY_HOLD;
@@ -469,6 +470,24 @@ static int down_on_message(void *arg, const uint8_t *msg, size_t len)
     return RELAY_MSG_FORWARD;
 }
 
+/*
+ * A whole ReadyForQuery of a ready session, before the answer ahead of it is moved to the client:
+ * noted here, so that the answer and it leave in one piece, unless it is malformed or answers a
+ * Sync of Duro's (then down_on_message sees it).
+ */
+static RelayVerdict down_on_peek(void *arg, const uint8_t *msg, size_t len)
+{
+    Session *s = arg;
+    CodecError err;
+    char tx_status;
+    if (s->state != SESSION_READY || codec_read_ready(msg, len, &tx_status, &err) != CODEC_OK ||
+        (s->inspect && inspect_server_ready_is_ours(s->inspect)))
+        return RELAY_HOLD;
+    if (s->inspect)
+        inspect_server_ready(s->inspect, tx_status);
+    return RELAY_PASS;
+}
+
 static void down_on_error(void *arg, const char *why)
 {
     Session *s = arg;
@@ -476,7 +495,7 @@ static void down_on_error(void *arg, const char *why)
     session_close(s, "malformed message from the warehouse: %s", why);
 }
 
-static const RelayOps down_ops = {down_on_header, down_on_message, down_on_error};
+static const RelayOps down_ops = {down_on_header, down_on_message, down_on_error, down_on_peek};
 
 /* ---- client to warehouse ----------------------------------------------------- */
 

@@ -104,6 +104,15 @@ void whnames_change(WhNames *w, const char *name, bool add, const StrVec *reads)
     Batches *b = &w->batches;
     if (b->sent_batch == b->head_batch && b->sent >= b->head_failed)
         return; /* the warehouse failed before it: it discards the message */
+    if (!*name && !(reads && reads->n) && b->n_changes == 0) {
+        /* An unnamed statement that reads nothing replaces one that read nothing either (there is
+         * none remembered, none on its way): nothing to change, nothing to queue (every Parse of
+         * a client that uses the unnamed statement). */
+        WhName *n;
+        HASH_FIND_STR(w->names, name, n);
+        if (!n)
+            return;
+    }
     if (b->n_changes == WHNAMES_MAX_CHANGES) {
         whnames_apply(w, name, add, reads);
         return;

@@ -1,27 +1,45 @@
 #!/usr/bin/python3
 """Measures what a relayed transaction costs the proxy in CPU time: Duro against PgBouncer.
 
-    cpu.py --duro PATH [--duration 8] [--repeat 3] [--clients 1,16,64]
-           [--modes simple,extended,prepared] [--perf FILE] [--json FILE] [--keep]
+    cpu.py --duro PATH [--duration 8] [--repeat 3] [--warmup 2] [--clients 1,16,64]
+           [--modes simple,extended,prepared] [--duro-before PATH] [--fresh-backends]
+           [--perf FILE] [--json FILE] [--keep]
 
 Starts, in a temp dir, the same set-up as run.py (a throwaway PostgreSQL 15 cluster with
 `pgbench -i -s 10`, `duro serve` with inspection on and PgBouncer in session pooling, one server
 connection per client). Then, --repeat times, for each number of clients and each protocol mode
-(-M simple | extended | prepared), runs `pgbench -S -n -P 1` through Duro and then through
-PgBouncer, and reads the proxy process's utime + stime (/proc/PID/stat) as each of pgbench's
-per-second progress reports arrives. The window is --duration seconds, from the first report to
+(-M simple | extended | prepared), runs `pgbench -S -n -P 1` through both proxies, and reads
+the proxy process's utime + stime (/proc/PID/stat) as each of pgbench's per-second progress
+reports arrives. The window is --duration seconds, from the first report to
 the last: the sessions are open and have run for a second, so the cost of opening them is left
 out (Duro opens a warehouse connection per session, PgBouncer reuses its pool's). The CPU time the
 proxy spent in the window, divided by the transactions pgbench reported for it, is the proxy's
 CPU time per transaction (µs); the transactions divided by the window's length are the TPS.
+
+Each cell starts with an unmeasured warm-up run (--warmup seconds) through each proxy, so that
+the server's caches and both proxies' allocators are warm before either is measured. The order of
+the two proxies alternates from one run of a cell to the next (Duro first in odd runs, PgBouncer
+first in even ones), so that neither always runs on a machine the other has just warmed or loaded.
+
+--duro-before PATH: a third proxy, `duro serve` from another binary (the build before a change),
+measured in the same runs; a second table gives the build under test against it.
+
+--fresh-backends: PgBouncer closes a server connection once its client has gone
+(`server_lifetime = 1`), so that each run meets new PostgreSQL backends through either proxy. By
+default PgBouncer keeps them from one run to the next, while every Duro session logs in to a new
+backend; a new backend maps each page of shared buffers it touches for the first time, which
+costs PostgreSQL CPU time on the same cores and lowers the TPS of runs through Duro.
 
 CPU time per transaction depends much less than TPS on what else runs on the machine (the load
 generator and the server share its cores with the proxy), so it is the figure to compare. The
 report gives, per cell, the best (lowest CPU, highest TPS) of the repeats and the spread (worst
 against best, in %).
 
---perf FILE: after the measured runs, records Duro's call graph (`perf record -g -p PID`) during
-one more run of 16 clients in prepared mode and writes `perf report --no-children` to FILE.
+--perf FILE: after the measured runs, records Duro's call graph (`perf record -e cpu-clock -g -p
+PID`; the cpu-clock software event works where a virtual machine exposes no hardware counters)
+during one more run of 64 clients in extended mode and one in prepared mode, and writes
+`perf report --no-children` of each (time by object, then user space by symbol) to
+FILE.extended and FILE.prepared.
 
 Standard library, psycopg 3 and run.py's helpers only. Exit status 0 when every run succeeded,
 1 otherwise.
@@ -83,6 +101,15 @@ def pgbench_cpu(proxy, mode, clients, duration):
     return {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx}, ""
 
 
+def warm(proxy, mode, clients, seconds):
+    """An unmeasured pgbench run through proxy, to warm caches before a cell is measured."""
+    threads = 1 if clients == 1 else 2
+    subprocess.run([str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(proxy.port), "-U",
+                    SUPERUSER, "-S", "-n", "-M", mode, "-c", str(clients), "-j", str(threads),
+                    "-T", str(seconds), DBNAME], capture_output=True, env=clean_env(),
+                   stdin=subprocess.DEVNULL, timeout=seconds + 60)
+
+
 def best_and_spread(runs, key, lower_is_better):
     vals = [r[key] for r in runs if r]
     if not vals:
@@ -91,19 +118,24 @@ def best_and_spread(runs, key, lower_is_better):
     return best, (abs(worst - best) / best * 100 if best else None)
 
 
-def perf_profile(duro, duration, out):
-    """perf record -g on Duro during one 16-client prepared run; perf report into out."""
+def perf_profile(duro, duration, out, mode="prepared", clients=64):
+    """perf record -e cpu-clock -g on Duro during one run; perf report into out."""
     data = Path(out).with_suffix(".data")
-    rec = subprocess.Popen(["perf", "record", "-g", "-o", str(data), "-p", str(duro.pid)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rec = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-g", "-o", str(data), "-p",
+                            str(duro.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    pgbench_cpu(duro, "prepared", 16, duration)
+    pgbench_cpu(duro, mode, clients, duration)
     rec.send_signal(2)
     rec.wait(timeout=60)
     with open(out, "w") as f:
+        # Where the time goes by object (kernel, duro, libevent, libc), then user space by symbol.
         subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
-                        "--percent-limit", "0.5", "-g", "none"], stdout=f,
-                       stderr=subprocess.DEVNULL, timeout=300)
+                        "--sort", "dso", "-g", "none"], stdout=f, stderr=subprocess.DEVNULL,
+                       timeout=300)
+        subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
+                        "--percent-limit", "0.2", "-g", "none", "--sort", "dso,sym",
+                        "--dsos", f"{Path(duro.binary).name},libevent-2.1.so.7.0.1,libc.so.6"],
+                       stdout=f, stderr=subprocess.DEVNULL, timeout=300)
     data.unlink(missing_ok=True)
 
 
@@ -112,25 +144,33 @@ def main(argv=None):
     ap.add_argument("--duro", required=True, help="the duro binary")
     ap.add_argument("--duration", type=int, default=8, help="seconds per pgbench run (-T)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each cell and proxy")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured run per cell")
     ap.add_argument("--clients", default="1,16,64", help="pgbench -c values, comma-separated")
     ap.add_argument("--modes", default="simple,extended,prepared", help="pgbench -M values")
     ap.add_argument("--scale", type=int, default=10, help="pgbench -i scale factor")
     ap.add_argument("--perf", metavar="FILE", help="also profile Duro with perf into FILE")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    ap.add_argument("--duro-before", metavar="PATH",
+                    help="another duro binary (the build before a change), measured alongside")
+    ap.add_argument("--fresh-backends", action="store_true",
+                    help="PgBouncer closes its server connections when a run ends, as Duro does")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     args.duro = os.path.abspath(args.duro)
+    if args.duro_before:
+        args.duro_before = os.path.abspath(args.duro_before)
     clients = [int(c) for c in args.clients.split(",")]
     modes = args.modes.split(",")
-    if args.duration < 1 or args.repeat < 1 or any(c < 1 or c > 500 for c in clients):
-        ap.error("--duration and --repeat must be positive, --clients within 1..500")
+    if (args.duration < 1 or args.repeat < 1 or args.warmup < 0
+            or any(c < 1 or c > 500 for c in clients)):
+        ap.error("--duration and --repeat positive, --warmup >= 0, --clients within 1..500")
     if any(m not in run.MODES for m in modes):
         ap.error(f"--modes: one of {', '.join(run.MODES)}")
 
     work = Path(tempfile.mkdtemp(prefix="duro-bench-cpu-"))
     cluster = Cluster(work, max_connections=2 * max(clients) + 100, label="bench/gateway",
                       settings=run.BENCH_SETTINGS)
-    duro = bouncer = None
+    duro = bouncer = before = None
     failed = False
     results = {}  # (mode, clients, proxy) -> list of runs
     try:
@@ -142,16 +182,28 @@ def main(argv=None):
                        capture_output=True, env=clean_env(), stdin=subprocess.DEVNULL,
                        check=True)
         duro = Duro(args.duro, work, cluster)
-        bouncer = PgBouncer(work, cluster)
+        bouncer = PgBouncer(work, cluster, "server_lifetime = 1\nserver_idle_timeout = 1\n"
+                            if args.fresh_backends else "")
         duro.start()
         bouncer.start()
+        proxies = [duro, bouncer]
+        if args.duro_before:
+            before = Duro(args.duro_before, work, cluster, name="duro-before")
+            before.name = "before"
+            before.start()
+            proxies.append(before)
         header = run.machine_header(cluster.version(), duro.version(), bouncer.version())
         for line in header:
             log(line)
-        for i in range(args.repeat):
-            for c in clients:
-                for mode in modes:
-                    for proxy in (duro, bouncer):
+        for c in clients:
+            for mode in modes:
+                if args.warmup:
+                    for proxy in proxies:
+                        warm(proxy, mode, c, args.warmup)
+                for i in range(args.repeat):
+                    # Each proxy goes first in turn.
+                    order = proxies[i % len(proxies):] + proxies[:i % len(proxies)]
+                    for proxy in order:
                         r, err = pgbench_cpu(proxy, mode, c, args.duration)
                         results.setdefault((mode, c, proxy.name), []).append(r)
                         if r is None:
@@ -161,10 +213,11 @@ def main(argv=None):
                             log(f"  run {i + 1}: {proxy.name:<9} -M {mode:<8} -c {c:<2} "
                                 f"{r['tps']:>8,.0f} tps {r['us_per_tx']:6.2f} µs/tx")
         if args.perf:
-            perf_profile(duro, args.duration, args.perf)
-            log(f"perf report in {args.perf}")
+            for mode in ("extended", "prepared"):
+                perf_profile(duro, args.duration, f"{args.perf}.{mode}", mode, 64)
+                log(f"perf report in {args.perf}.{mode}")
     finally:
-        for proxy in (duro, bouncer):
+        for proxy in (duro, bouncer, before):
             if proxy is not None and proxy.proc is not None:
                 proxy.stop()
         cluster.stop()
@@ -181,7 +234,7 @@ def main(argv=None):
     for c in clients:
         for mode in modes:
             cell = {"mode": mode, "clients": c}
-            for name in ("Duro", "PgBouncer"):
+            for name in ("Duro", "PgBouncer", "before"):
                 runs = results.get((mode, c, name), [])
                 cell[name] = {"runs": runs}
                 cell[name]["us_per_tx"], cell[name]["cpu_spread_pct"] = \
@@ -203,9 +256,25 @@ def main(argv=None):
                 f"{fmt(d['tps'], d['tps_spread_pct'], '7,.0f'):>16} "
                 f"{fmt(b['tps'], b['tps_spread_pct'], '7,.0f'):>16} "
                 f"{ratio(d['tps'], b['tps']):>6}")
+    if args.duro_before:
+        log()
+        log("Duro against the build before (--duro-before), same runs:")
+        log(f"  {'mode':<9} {'clients':>7} {'before µs/tx':>16} {'after µs/tx':>16} {'ratio':>6} "
+            f"{'before tps':>16} {'after tps':>16} {'ratio':>6}")
+        for cell in cells:
+            a, b = cell["Duro"], cell["before"]
+            if a["us_per_tx"] is None or b["us_per_tx"] is None:
+                continue
+            log(f"  {cell['mode']:<9} {cell['clients']:>7} "
+                f"{b['us_per_tx']:>9.2f} ±{b['cpu_spread_pct']:4.1f}% "
+                f"{a['us_per_tx']:>9.2f} ±{a['cpu_spread_pct']:4.1f}% "
+                f"{a['us_per_tx'] / b['us_per_tx']:>6.3f} "
+                f"{b['tps']:>9,.0f} ±{b['tps_spread_pct']:4.1f}% "
+                f"{a['tps']:>9,.0f} ±{a['tps_spread_pct']:4.1f}% {a['tps'] / b['tps']:>6.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "duration_s": args.duration, "repeat": args.repeat,
+                       "warmup_s": args.warmup, "fresh_backends": args.fresh_backends,
                        "cells": cells}, f, indent=2)
             f.write("\n")
     return 1 if failed else 0

@@ -204,7 +204,7 @@ class PgBouncer:
 
     name = "PgBouncer"
 
-    def __init__(self, workdir, cluster):
+    def __init__(self, workdir, cluster, settings=""):
         self.dir = Path(workdir) / "pgbouncer"
         self.dir.mkdir()
         self.port = free_port()
@@ -222,7 +222,7 @@ class PgBouncer:
             f"max_client_conn = {MAX_PROXY_CLIENTS}\n"
             f"default_pool_size = {MAX_PROXY_CLIENTS}\nmax_db_connections = 0\n"
             "log_connections = 0\nlog_disconnections = 0\n"
-            f"logfile = {self.log}\n")
+            f"logfile = {self.log}\n" + settings)
         self.user = None
         if os.geteuid() == 0:  # pgbouncer refuses to run as root
             self.user = PG_OS_USER
