@@ -3,6 +3,7 @@
 runs.
 
     run.py --duro PATH [--views 10000] [--runs 1000000] [--queries 100] [--json FILE] [--keep]
+           [--perf FILE]
 
 Starts, in a temp dir, a throwaway PostgreSQL 15 cluster and `duro serve` in front of it, with a
 repository of --views views all disabled (global.conf: enabled = false, so nothing is built). Once
@@ -12,10 +13,14 @@ again. Then, through the gateway with psycopg (extended protocol), --queries tim
 
     select * from duro.status
     select * from duro.runs where view = $1 order by id desc limit 20   ($1 a random view)
+    select * from duro.runs order by id desc limit 20
 
 after 3 warm-up queries; the figures are the median and the 90th percentile per query, and
 duro's VmRSS (/proc/PID/status) after the start, after the status queries and after the runs
 queries.
+
+--perf FILE: then records duro's call graph (`perf record -g -p PID`) during --queries more of
+each query and writes `perf report --no-children` to FILE.
 """
 import argparse
 import json
@@ -130,6 +135,24 @@ def timed(conn, sql, params_fn, n):
             "p90_ms": round(times[int(len(times) * 0.9) - 1], 2)}
 
 
+def perf_profile(duro, conn, queries, out):
+    """perf record -g on duro during the queries (sql, params_fn); perf report into out."""
+    data = Path(out).with_suffix(".data")
+    rec = subprocess.Popen(["perf", "record", "-g", "-o", str(data), "-p", str(duro.proc.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    for sql, params_fn, n in queries:
+        for _ in range(n):
+            conn.execute(sql, params_fn()).fetchall()
+    rec.send_signal(2)
+    rec.wait(timeout=60)
+    with open(out, "w") as f:
+        subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
+                        "--percent-limit", "0.5", "-g", "none"], stdout=f,
+                       stderr=subprocess.DEVNULL, timeout=300)
+    data.unlink(missing_ok=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duro", required=True)
@@ -138,6 +161,7 @@ def main():
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--perf", metavar="FILE", help="also profile duro with perf into FILE")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="duro-bench-catalog-"))
     cluster = pgcluster.Cluster()
@@ -162,12 +186,23 @@ def main():
         out = {"views": a.views, "runs": a.runs, "fill_s": round(fill_s, 1),
                "rss_start_kb": rss_kb(duro.proc.pid)}
         rnd = random.Random(2)
+        status_sql = "select * from duro.status"
+        view_runs_sql = "select * from duro.runs where view = %s order by id desc limit 20"
+        last_runs_sql = "select * from duro.runs order by id desc limit 20"
+
+        def a_view():
+            return (f"s.v{rnd.randrange(a.views)}",)
+
         with psycopg.connect(duro.dsn(), autocommit=True) as c:
-            out["status_query"] = timed(c, "select * from duro.status", lambda: None, a.queries)
+            out["status_query"] = timed(c, status_sql, lambda: None, a.queries)
             out["rss_after_status_kb"] = rss_kb(duro.proc.pid)
-            out["runs_query"] = timed(c, "select * from duro.runs where view = %s order by id desc"
-                                " limit 20", lambda: (f"s.v{rnd.randrange(a.views)}",), a.queries)
+            out["runs_query"] = timed(c, view_runs_sql, a_view, a.queries)
+            out["last_runs_query"] = timed(c, last_runs_sql, lambda: None, a.queries)
             out["rss_after_runs_kb"] = rss_kb(duro.proc.pid)
+            if a.perf:
+                perf_profile(duro, c, [(status_sql, lambda: None, a.queries),
+                                       (view_runs_sql, a_view, a.queries),
+                                       (last_runs_sql, lambda: None, a.queries)], a.perf)
         print(json.dumps(out, indent=2))
         if a.json:
             Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
