@@ -166,15 +166,16 @@ static const Migration migrations[] = {
                                                                                  "changed_us ON "
                                                                                  "views "
                                                                                  "BEGIN"
-                                                                                 "\n" VIEW_FACTS("N"
-                                                                                                 "E"
-                                                                                                 "W"
-                                                                                                 "."
-                                                                                                 "n"
-                                                                                                 "a"
-                                                                                                 "m"
-                                                                                                 "e") "END;\n" VIEW_FACTS(
-                                                                                     "name") "\n"},
+                                                                                 "\n" VIEW_FACTS(
+                                                                                     "N"
+                                                                                     "E"
+                                                                                     "W"
+                                                                                     "."
+                                                                                     "n"
+                                                                                     "a"
+                                                                                     "m"
+                                                                                     "e") "END;"
+                                                                                          "\n" VIEW_FACTS("name") "\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -549,7 +550,9 @@ int store_open(const char *path, Store **out, char **error)
     *out = NULL;
     *error = NULL;
 
-    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    /* No mutex of SQLite's around every call: a Store is used by one thread at a time. */
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         *error = xasprintf("cannot open catalog %s: %s", path,
                            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

@@ -70,7 +70,7 @@ class Duro:
             f"[warehouse]\ndialect = postgres\nhost = 127.0.0.1\nport = {cluster.port}\n"
             f"dbname = {DBNAME}\nuser = {SUPERUSER}\nsslmode = disable\n"
             f"[views]\npath = {views}\nrescan = 1h\n"
-            f"[catalog]\npath = {self.catalog}\n"
+            f"[catalog]\npath = {self.catalog}\npublish = off\n"
             "[worker]\npoll = 1h\n"
             "[web]\nlisten =\n")
         self.proc = None
