@@ -15,15 +15,18 @@ again. Then, through the gateway with psycopg (extended protocol), --queries tim
     select * from duro.runs where view = $1 order by id desc limit 20   ($1 a random view)
     select * from duro.runs order by id desc limit 20
 
-after 3 warm-up queries; the figures are the median and the 90th percentile per query, and
-duro's VmRSS (/proc/PID/status) after the start, after the status queries and after the runs
-queries.
+after 3 warm-up queries; the figures are the median and the 90th percentile per query, the CPU
+time duro spent per query (utime + stime, /proc/PID/stat: the steadier figure on a busy machine),
+and duro's VmRSS (/proc/PID/status) after the start, after the status queries and after the runs
+queries. The baseline: a table of the same shape and rows as duro.status (status_copy), read
+directly from PostgreSQL with the same client.
 
 --perf FILE: then records duro's call graph (`perf record -g -p PID`) during --queries more of
 each query and writes `perf report --no-children` to FILE.
 """
 import argparse
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -122,17 +125,48 @@ def fill_runs(catalog, n_views, n_runs):
     conn.close()
 
 
-def timed(conn, sql, params_fn, n):
+def cpu_ms(pid):
+    """utime + stime of the process so far, in ms (/proc/PID/stat)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def timed(conn, sql, params_fn, n, pid=None):
     for _ in range(3):
         conn.execute(sql, params_fn()).fetchall()
     times = []
+    cpu = cpu_ms(pid)
     for _ in range(n):
         t = time.perf_counter()
         conn.execute(sql, params_fn()).fetchall()
         times.append((time.perf_counter() - t) * 1000)
+    cpu = cpu_ms(pid) - cpu
     times.sort()
-    return {"median_ms": round(statistics.median(times), 2),
-            "p90_ms": round(times[int(len(times) * 0.9) - 1], 2)}
+    out = {"median_ms": round(statistics.median(times), 2),
+           "p90_ms": round(times[int(len(times) * 0.9) - 1], 2)}
+    if pid is not None:
+        out["duro_cpu_ms"] = round(cpu / n, 2)
+    return out
+
+
+def baseline_table(cluster, n_views):
+    """A table of the same shape and n_views rows as duro.status, in the warehouse."""
+    with psycopg.connect(cluster_dsn(cluster)) as conn:
+        conn.execute(
+            "create table status_copy as select 's.v' || i as view, '1d' as interval,"
+            " '1d' as effective_interval, 'disabled' as state,"
+            " null::timestamptz as last_refresh, null::float8 as last_duration_s,"
+            " null::timestamptz as next_refresh, null::int8 as rows, '' as depends_on,"
+            " null::text as last_error, 's/v' || i || '-1d.sql' as source,"
+            " 0::int8 as reads_24h, null::timestamptz as last_read, null::text as readers"
+            f" from generate_series(0, {n_views - 1}) i")
+
+
+def cluster_dsn(cluster):
+    return (f"host=127.0.0.1 port={cluster.port} dbname={DBNAME} user={SUPERUSER} "
+            "sslmode=disable")
 
 
 def perf_profile(duro, conn, queries, out):
@@ -193,11 +227,16 @@ def main():
         def a_view():
             return (f"s.v{rnd.randrange(a.views)}",)
 
+        baseline_table(cluster, a.views)
+        with psycopg.connect(cluster_dsn(cluster), autocommit=True) as c:
+            out["baseline_status_copy_direct"] = timed(c, "select * from status_copy",
+                                                       lambda: None, a.queries)
+        pid = duro.proc.pid
         with psycopg.connect(duro.dsn(), autocommit=True) as c:
-            out["status_query"] = timed(c, status_sql, lambda: None, a.queries)
-            out["rss_after_status_kb"] = rss_kb(duro.proc.pid)
-            out["runs_query"] = timed(c, view_runs_sql, a_view, a.queries)
-            out["last_runs_query"] = timed(c, last_runs_sql, lambda: None, a.queries)
+            out["status_query"] = timed(c, status_sql, lambda: None, a.queries, pid)
+            out["rss_after_status_kb"] = rss_kb(pid)
+            out["runs_query"] = timed(c, view_runs_sql, a_view, a.queries, pid)
+            out["last_runs_query"] = timed(c, last_runs_sql, lambda: None, a.queries, pid)
             out["rss_after_runs_kb"] = rss_kb(duro.proc.pid)
             if a.perf:
                 perf_profile(duro, c, [(status_sql, lambda: None, a.queries),
