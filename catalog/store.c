@@ -876,6 +876,12 @@ fail:
     return -1;
 }
 
+/* By name, as SQLite's BINARY collation orders them (memcmp of UTF-8: strcmp). */
+static int cmp_view_name(const void *a, const void *b)
+{
+    return strcmp(((const StoreView *)a)->name, ((const StoreView *)b)->name);
+}
+
 static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
 {
     sqlite3_stmt *st = NULL;
@@ -884,9 +890,9 @@ static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
     int rc;
     *out = NULL;
     *n = 0;
-    if (sdb_prepare(
-            s, names_only ? "SELECT name FROM views ORDER BY name" : VIEW_SELECT " ORDER BY v.name",
-            &st))
+    /* In the table's order, sorted here: ordered by name, SQLite would walk the name index and
+     * look each row up in the table. */
+    if (sdb_prepare(s, names_only ? "SELECT name FROM views" : VIEW_SELECT, &st))
         goto fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
@@ -901,6 +907,8 @@ static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
         goto fail;
     }
     sqlite3_finalize(st);
+    if (count > 1)
+        qsort(views, count, sizeof *views, cmp_view_name);
     *out = views;
     *n = count;
     return 0;
