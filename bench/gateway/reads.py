@@ -11,7 +11,8 @@ Duro gateways that both manage `bench.accounts_hot` (as bench/gateway/run.py doe
 no managed view: nothing is counted) and a custom script that reads the managed view by a random
 key (`-M simple` with 1 client, `-M extended` with 16; every statement is counted; with
 `-M prepared` a statement would be counted once, when prepared). Prints the median TPS of each
-cell and the ratio on/off, then the best (highest) TPS of each. Standard library and psycopg 3 only.
+cell and the ratio on/off, then the same for the best (highest) TPS of each. Standard library and
+psycopg 3 only.
 """
 
 import argparse
