@@ -35,6 +35,32 @@ typedef struct Migration {
     const char *sql;
 } Migration;
 
+/*
+ * The statements that read a view's run facts again from its runs (views' columns from
+ * migration 8), for the views where `name = WHO`: the newest finished run by start then id, the
+ * newest success, the runs in progress, and the failures of the view's own (runs with a next
+ * try) since that success, of its definition now (started at or after changed_us). Plain SQL;
+ * SQLite's triggers run them on every change of a view's runs.
+ */
+#define FACTS_OWN_FAILURES                                                                         \
+    " FROM runs f WHERE f.\"view\" = views.name AND f.retry_us IS NOT NULL"                        \
+    " AND f.started_us >= views.changed_us AND f.id > coalesce(views.last_ok_id, 0))"
+#define VIEW_FACTS(WHO)                                                                            \
+    "UPDATE views SET last_run_id = (SELECT r.id FROM runs r WHERE r.\"view\" = views.name"        \
+    " AND r.outcome <> 'running' ORDER BY r.started_us DESC, r.id DESC LIMIT 1),"                  \
+    " last_ok_id = (SELECT max(r.id) FROM runs r WHERE r.\"view\" = views.name"                    \
+    " AND r.outcome = 'ok'),"                                                                      \
+    " running_runs = (SELECT count(*) FROM runs r WHERE r.\"view\" = views.name"                   \
+    " AND r.outcome = 'running'),"                                                                 \
+    " running_id = (SELECT max(r.id) FROM runs r WHERE r.\"view\" = views.name"                    \
+    " AND r.outcome = 'running') WHERE name = " WHO ";\n"                                          \
+    "UPDATE views SET last_run_started_us = (SELECT r.started_us FROM runs r"                      \
+    " WHERE r.id = views.last_run_id),"                                                            \
+    " last_run_outcome = (SELECT r.outcome FROM runs r WHERE r.id = views.last_run_id),"           \
+    " last_run_error = (SELECT r.error FROM runs r WHERE r.id = views.last_run_id),"               \
+    " own_failures = (SELECT count(*)" FACTS_OWN_FAILURES ","                                      \
+    " own_retry_us = (SELECT max(f.retry_us)" FACTS_OWN_FAILURES " WHERE name = " WHO ";\n"
+
 static const Migration migrations[] = {
     {1, "CREATE TABLE views (\n"
         "    name TEXT PRIMARY KEY NOT NULL,        -- schema.table\n"
@@ -104,6 +130,39 @@ static const Migration migrations[] = {
         "    \"view\" TEXT PRIMARY KEY NOT NULL,\n"
         "    last_read_us INTEGER NOT NULL\n"
         ") WITHOUT ROWID;\n"},
+    /* clang-format cannot lay out strings around the VIEW_FACTS macro. */
+    // clang-format off
+    {8, "-- each view's run facts (duro.status, the scheduler), kept in its row by triggers\n"
+        "ALTER TABLE views ADD COLUMN last_run_id INTEGER;         -- newest finished run\n"
+        "ALTER TABLE views ADD COLUMN last_run_started_us INTEGER; -- its start, outcome, error\n"
+        "ALTER TABLE views ADD COLUMN last_run_outcome TEXT;\n"
+        "ALTER TABLE views ADD COLUMN last_run_error TEXT;\n"
+        "ALTER TABLE views ADD COLUMN last_ok_id INTEGER;          -- newest successful run\n"
+        "ALTER TABLE views ADD COLUMN running_runs INTEGER NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE views ADD COLUMN running_id INTEGER;          -- newest run in progress\n"
+        "ALTER TABLE views ADD COLUMN own_failures INTEGER NOT NULL DEFAULT 0; -- since last_ok_id\n"
+        "ALTER TABLE views ADD COLUMN own_retry_us INTEGER;        -- of the definition now\n"
+        "CREATE TRIGGER runs_facts_insert AFTER INSERT ON runs BEGIN\n"
+        VIEW_FACTS("NEW.\"view\"")
+        "END;\n"
+        "CREATE TRIGGER runs_facts_update AFTER UPDATE ON runs BEGIN\n"
+        VIEW_FACTS("NEW.\"view\"")
+        "END;\n"
+        "-- retention never deletes a run these facts come from (store_prune.c); should a\n"
+        "-- delete do so, they are read again\n"
+        "CREATE TRIGGER runs_facts_delete AFTER DELETE ON runs WHEN OLD.outcome = 'running'"
+        " OR EXISTS (SELECT 1 FROM views v WHERE v.name = OLD.\"view\""
+        " AND (OLD.id = v.last_run_id OR OLD.id >= coalesce(v.last_ok_id, 0))) BEGIN\n"
+        VIEW_FACTS("OLD.\"view\"")
+        "END;\n"
+        "CREATE TRIGGER views_facts_insert AFTER INSERT ON views BEGIN\n"
+        VIEW_FACTS("NEW.name")
+        "END;\n"
+        "CREATE TRIGGER views_facts_changed AFTER UPDATE OF changed_us ON views BEGIN\n"
+        VIEW_FACTS("NEW.name")
+        "END;\n"
+        VIEW_FACTS("name")},
+    // clang-format on
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -478,7 +537,9 @@ int store_open(const char *path, Store **out, char **error)
     *out = NULL;
     *error = NULL;
 
-    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    /* No mutex of SQLite's around every call: a Store is used by one thread at a time. */
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         *error = xasprintf("cannot open catalog %s: %s", path,
                            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -748,31 +809,19 @@ fail:
 }
 
 /*
- * Every view column, plus the outcome and error of the view's newest finished
- * run (newest by start, as duro.runs lists them) and whether one is running.
+ * Every view column, with the facts of its runs that migration 8's triggers keep in its row:
+ * the outcome and error of its newest finished run (newest by start, as duro.runs lists them)
+ * and whether that run built the definition as it is now, the runs in progress, and its own
+ * failures since its last success with their next try; and its last read through the gateway.
+ * One read of the views table (and of view_last_read by its key).
  */
-/*
- * The failures of view v's own (runs with a next try) since its last success,
- * of its current definition: a change of the definition starts them over.
- */
-#define OWN_FAILURES                                                                               \
-    " WHERE f.\"view\" = v.name AND f.retry_us IS NOT NULL AND f.started_us >= v.changed_us"       \
-    " AND f.id > coalesce((SELECT max(o.id) FROM runs o"                                           \
-    " WHERE o.\"view\" = v.name AND o.outcome = 'ok'), 0)"
-
 #define VIEW_SELECT                                                                                \
     "SELECT v.name, v.source, v.kind, v.interval_s, v.effective_interval_s, v.enabled,"            \
     " v.config, v.depends_on, v.hash, v.built_hash, v.first_seen_us, v.changed_us,"                \
-    " v.last_success_us, v.last_duration_us, v.\"rows\", lr.outcome, lr.error,"                    \
-    " (SELECT count(*) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"          \
-    " lr.started_us >= v.changed_us,"                                                              \
-    " (SELECT count(*) FROM runs f" OWN_FAILURES "),"                                              \
-    " (SELECT max(f.retry_us) FROM runs f" OWN_FAILURES "),"                                       \
-    " (SELECT max(r.id) FROM runs r WHERE r.\"view\" = v.name AND r.outcome = 'running'),"         \
-    " (SELECT l.last_read_us FROM view_last_read l WHERE l.\"view\" = v.name)"                     \
-    " FROM views v LEFT JOIN runs lr ON lr.id = (SELECT r.id FROM runs r"                          \
-    " WHERE r.\"view\" = v.name AND r.outcome <> 'running'"                                        \
-    " ORDER BY r.started_us DESC, r.id DESC LIMIT 1)"
+    " v.last_success_us, v.last_duration_us, v.\"rows\", v.last_run_outcome, v.last_run_error,"    \
+    " v.running_runs, v.last_run_started_us >= v.changed_us, v.own_failures, v.own_retry_us,"      \
+    " v.running_id, l.last_read_us"                                                                \
+    " FROM views v LEFT JOIN view_last_read l ON l.\"view\" = v.name"
 
 /* The bounds of a view's values: what is outside is unknown (store.h). */
 static void read_view_row(Store *s, sqlite3_stmt *st, StoreView *v)
@@ -830,6 +879,12 @@ fail:
     return -1;
 }
 
+/* By name, as SQLite's BINARY collation orders them (memcmp of UTF-8: strcmp). */
+static int cmp_view_name(const void *a, const void *b)
+{
+    return strcmp(((const StoreView *)a)->name, ((const StoreView *)b)->name);
+}
+
 static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
 {
     sqlite3_stmt *st = NULL;
@@ -838,9 +893,9 @@ static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
     int rc;
     *out = NULL;
     *n = 0;
-    if (sdb_prepare(
-            s, names_only ? "SELECT name FROM views ORDER BY name" : VIEW_SELECT " ORDER BY v.name",
-            &st))
+    /* In the table's order, sorted here: ordered by name, SQLite would walk the name index and
+     * look each row up in the table. */
+    if (sdb_prepare(s, names_only ? "SELECT name FROM views" : VIEW_SELECT, &st))
         goto fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
@@ -855,6 +910,8 @@ static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
         goto fail;
     }
     sqlite3_finalize(st);
+    if (count > 1)
+        qsort(views, count, sizeof *views, cmp_view_name);
     *out = views;
     *n = count;
     return 0;

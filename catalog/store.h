@@ -18,7 +18,7 @@
 #include "catalog/run.h"
 #include "core/util.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /*
  * Bounds of what is read back from the catalog, whoever wrote it: a timestamp
@@ -157,6 +157,12 @@ typedef struct StoreRun {
 
 /* Runs newest first; view NULL = all views; limit 0 = no limit. Returns 0 or -1. */
 int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n) MUST_CHECK;
+/*
+ * Runs without their steps, newest (highest id) first: of view (NULL = all views), with an id
+ * below before_id (0 = from the newest), at most limit (0 = no limit). Returns 0 or -1.
+ */
+int store_runs_newest(Store *s, const char *view, int64_t before_id, size_t limit, StoreRun **out,
+                      size_t *n) MUST_CHECK;
 void store_runs_free(StoreRun *runs, size_t n);
 
 /* What the notifications (planner/notify) told of a view, so that a restart does not repeat it. */

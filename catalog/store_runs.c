@@ -393,6 +393,41 @@ fail:
     return -1;
 }
 
+int store_runs_newest(Store *s, const char *view, int64_t before_id, size_t limit, StoreRun **out,
+                      size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    StoreRun *runs = NULL;
+    size_t count = 0, cap = 0;
+    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    /* Served by the primary key, or by runs_by_view_id for one view. */
+    if (sdb_prepare(s,
+                    view ? RUN_SELECT " WHERE \"view\" = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+                         : RUN_SELECT " WHERE id < ?2 ORDER BY id DESC LIMIT ?3",
+                    &st) ||
+        sdb_bind_values(s, st, "tii", view, before_id > 0 ? before_id : INT64_MAX, max_rows))
+        goto fail;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
+        sdb_read_run(s, st, &runs[count++]);
+    }
+    if (rc != SQLITE_DONE) {
+        sdb_set_db_error(s, "cannot list runs");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = runs;
+    *n = count;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    store_runs_free(runs, count);
+    return -1;
+}
+
 void store_runs_free(StoreRun *runs, size_t n)
 {
     for (size_t i = 0; runs && i < n; i++)

@@ -410,8 +410,50 @@ static bool visible(bool all, const StrVec *views, const char *view)
     return all || (view && strvec_contains(views, view));
 }
 
+/* The runs a page of store_runs_newest reads at least, when a role sees only some views. */
+#define EVAL_RUNS_PAGE 256
+
+/*
+ * Reads into *out the runs st may read (only one view's when its WHERE asks for one; only the
+ * newest it can read when it is ordered by id and limited, vtable_runs_newest), enough of them
+ * visible to the role (all, or the views in allowed): the invisible ones may be among them.
+ */
+static int load_runs(Store *store, const VtStatement *st, const char *const *params, size_t nparams,
+                     bool all, const StrVec *allowed, StoreRun **out, size_t *n)
+{
+    const char *view = vtable_runs_view(st, params, nparams);
+    size_t want = 0;
+    bool bounded = vtable_runs_newest(st, params, nparams, &want);
+    *out = NULL;
+    *n = 0;
+    if ((view && !visible(all, allowed, view)) || (bounded && want == 0))
+        return 0;
+    if (!bounded || all || view)
+        return store_runs_newest(store, view, 0, bounded ? want : 0, out, n);
+    /* Newest first, a page at a time, until want of them are visible or none is left. */
+    size_t cap = 0, seen = 0, page_size = want > EVAL_RUNS_PAGE ? want : EVAL_RUNS_PAGE;
+    int64_t before = 0;
+    for (;;) {
+        StoreRun *page = NULL;
+        size_t np = 0;
+        if (store_runs_newest(store, NULL, before, page_size, &page, &np) != 0)
+            return -1;
+        grow_array((void **)out, &cap, *n + np + 1, sizeof **out);
+        for (size_t i = 0; i < np; i++) {
+            seen += visible(all, allowed, page[i].view);
+            (*out)[(*n)++] = page[i];
+        }
+        free(page); /* its runs moved to *out */
+        if (np < page_size || seen >= want)
+            return 0;
+        before = (*out)[*n - 1].id;
+    }
+}
+
 /* Fills w->db with the rows of the catalog that user may see, of the tables st reads: the runs
- * only when it reads duro.runs, and only one view's when its WHERE asks for one (with params). */
+ * only when it reads duro.runs, and of those only what the statement can read (load_runs); the
+ * views (their names, for the privilege check) only when it reads duro.status or the role is
+ * not an admin. */
 static int load_tables(Worker *w, const char *user, const VtStatement *st,
                        const char *const *params, size_t nparams, VtError *err)
 {
@@ -425,12 +467,11 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
         return -1;
     }
     bool reads_status = vtable_reads(st, VT_TABLE_STATUS);
-    if ((reads_status ? store_list_views(w->store, &views, &nv)
-                      : store_list_view_names(w->store, &views, &nv)) != 0 ||
-        (vtable_reads(st, VT_TABLE_RUNS) &&
-         store_list_runs(w->store, vtable_runs_view(st, params, nparams), 0, &runs, &nr) != 0)) {
+    bool reads_runs = vtable_reads(st, VT_TABLE_RUNS);
+    if ((reads_status               ? store_list_views(w->store, &views, &nv)
+         : !is_admin(w->pool, user) ? store_list_view_names(w->store, &views, &nv)
+                                    : 0) != 0) {
         fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
-        store_views_free(views, nv);
         return -1;
     }
     int64_t now = clock_wall_us();
@@ -439,12 +480,16 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
     if (reads_status && store_reads_summary(w->store, now, &reads, &nrd) != 0) {
         fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
         store_views_free(views, nv);
-        store_runs_free(runs, nr);
         return -1;
     }
     bool all = false;
     StrVec allowed = {0};
     int rc = role_grants(w, user, views, nv, &all, &allowed, err);
+    if (rc == 0 && reads_runs &&
+        load_runs(w->store, st, params, nparams, all, &allowed, &runs, &nr) != 0) {
+        fail(err, "58000", "cannot read Duro's catalog: %s", store_error(w->store));
+        rc = -1;
+    }
     VtStatusRow *status = xcalloc(nv ? nv : 1, sizeof *status);
     char **texts = xcalloc(nv ? 2 * nv : 1, sizeof(char *));
     size_t ns = 0, nt = 0;

@@ -22,8 +22,10 @@ VtDb *vtable_open(char **error)
 {
     VtDb *db = xcalloc(1, sizeof(*db));
     *error = NULL;
-    if (sqlite3_open_v2(":memory:", &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK)
+    /* A VtDb is used by one thread at a time: no mutex of SQLite's around every call. */
+    if (sqlite3_open_v2(":memory:", &db->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
         goto fail;
     if (vt_register_functions(db) != 0)
         goto fail;
@@ -58,12 +60,14 @@ void vtable_set_clock(VtDb *db, int64_t now_us)
     db->fixed_now = now_us;
 }
 
+/* The text is not copied: the row is inserted, and its bindings cleared, before the caller's
+ * strings go. */
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (v == NULL)
         sqlite3_bind_null(s, i);
     else
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
 static void bind_time(sqlite3_stmt *s, int i, int64_t v)

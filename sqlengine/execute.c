@@ -5,6 +5,8 @@
  */
 #include "sqlengine/internal.h"
 
+#include <errno.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -126,6 +128,82 @@ static void find_runs_view(VtStatement *st, const PgQuery__SelectStmt *s)
     (void)where_view_equals(st, s->where_clause);
 }
 
+/* A LIMIT or OFFSET that is a non-negative integer literal (*value) or a parameter (*param). */
+static bool count_value(const VtStatement *st, const PgQuery__Node *n, int64_t *value, int *param)
+{
+    *value = 0;
+    *param = 0;
+    if (n == NULL)
+        return true;
+    if (n->node_case == PG_QUERY__NODE__NODE_A_CONST && !n->a_const->isnull &&
+        n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL && n->a_const->ival->ival >= 0) {
+        *value = n->a_const->ival->ival;
+        return true;
+    }
+    if (n->node_case == PG_QUERY__NODE__NODE_PARAM_REF && n->param_ref->number >= 1 &&
+        (size_t)n->param_ref->number <= st->nparams) {
+        *param = n->param_ref->number;
+        return true;
+    }
+    return false;
+}
+
+/* Whether target t may give an output column called "id" other than duro.runs's own id (which an
+ * unqualified ORDER BY id would then mean, as in PostgreSQL). */
+static bool other_output_id(const PgQuery__ResTarget *t)
+{
+    const PgQuery__Node *v = t->val;
+    bool plain = v != NULL && v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
+                 v->column_ref->n_fields >= 1 &&
+                 v->column_ref->fields[v->column_ref->n_fields - 1]->node_case ==
+                     PG_QUERY__NODE__NODE_STRING;
+    if (t->name != NULL && *t->name)
+        return strcmp(t->name, "id") == 0 &&
+               !(plain && strcmp(vt_node_str(v->column_ref->fields[v->column_ref->n_fields - 1]),
+                                 "id") == 0);
+    /* Without an alias only a column or a cast of one (`id::text`) is named id. */
+    return v != NULL && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST;
+}
+
+/*
+ * Sets st's runs_newest when (find_runs_view's conditions met) the statement is ordered by id
+ * descending first and limited, its WHERE is nothing or exactly the view = ... of runs_view, and
+ * nothing groups, aggregates or removes rows: then the newest LIMIT + OFFSET runs of what the
+ * WHERE allows give the same result as every run.
+ */
+static void find_runs_newest(VtStatement *st, const PgQuery__SelectStmt *s, bool saw_agg)
+{
+    if (st->runs_refs != 1 || s->op != PG_QUERY__SET_OPERATION__SETOP_NONE ||
+        s->with_clause != NULL || s->n_from_clause != 1 || s->from_clause[0] == NULL ||
+        s->from_clause[0]->node_case != PG_QUERY__NODE__NODE_RANGE_VAR ||
+        strcmp(s->from_clause[0]->range_var->relname, "runs") != 0 || saw_agg ||
+        s->n_group_clause > 0 || s->having_clause != NULL || s->n_distinct_clause > 0 ||
+        s->n_window_clause > 0 || s->limit_count == NULL || s->n_sort_clause == 0 ||
+        s->limit_option == PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_WITH_TIES)
+        return;
+    if (s->where_clause != NULL && (s->where_clause->node_case != PG_QUERY__NODE__NODE_A_EXPR ||
+                                    (st->runs_view == NULL && st->runs_view_param == 0)))
+        return;
+    const PgQuery__Node *first = s->sort_clause[0];
+    if (first->node_case != PG_QUERY__NODE__NODE_SORT_BY ||
+        first->sort_by->sortby_dir != PG_QUERY__SORT_BY_DIR__SORTBY_DESC ||
+        first->sort_by->node == NULL ||
+        first->sort_by->node->node_case != PG_QUERY__NODE__NODE_COLUMN_REF)
+        return;
+    const PgQuery__ColumnRef *cr = first->sort_by->node->column_ref;
+    const char *last = cr->n_fields ? vt_node_str(cr->fields[cr->n_fields - 1]) : NULL;
+    if (last == NULL || strcmp(last, "id") != 0)
+        return;
+    for (size_t i = 0; cr->n_fields == 1 && i < s->n_target_list; i++)
+        if (s->target_list[i]->node_case != PG_QUERY__NODE__NODE_RES_TARGET ||
+            other_output_id(s->target_list[i]->res_target))
+            return;
+    if (!count_value(st, s->limit_count, &st->runs_limit, &st->runs_limit_param) ||
+        !count_value(st, s->limit_offset, &st->runs_offset, &st->runs_offset_param))
+        return;
+    st->runs_newest = true;
+}
+
 VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
                                  const uint32_t *param_types, size_t n_param_types, VtError *err)
 {
@@ -154,6 +232,7 @@ VtStatement *vtable_prepare_tree(VtDb *db, const PgQuery__ParseResult *tree,
         if (st->param_ty[i] == TY_UNKNOWN)
             st->param_ty[i] = TY_TEXT;
     find_runs_view(st, tree->stmts[0]->stmt->select_stmt);
+    find_runs_newest(st, tree->stmts[0]->stmt->select_stmt, tx.saw_agg);
     if (sqlite3_prepare_v2(db->db, lite, -1, &st->stmt, NULL) != SQLITE_OK) {
         sqlite_error(db->db, err);
         goto fail;
@@ -182,6 +261,11 @@ VtStatement *vtable_statement_copy(VtDb *db, const VtStatement *src, VtError *er
     st->runs_refs = src->runs_refs;
     st->runs_view = src->runs_view ? xstrdup(src->runs_view) : NULL;
     st->runs_view_param = src->runs_view_param;
+    st->runs_newest = src->runs_newest;
+    st->runs_limit = src->runs_limit;
+    st->runs_offset = src->runs_offset;
+    st->runs_limit_param = src->runs_limit_param;
+    st->runs_offset_param = src->runs_offset_param;
     st->ncols = src->ncols;
     st->nparams = src->nparams;
     st->cols = xcalloc(src->ncols ? src->ncols : 1, sizeof(*st->cols));
@@ -245,6 +329,35 @@ const char *vtable_runs_view(const VtStatement *st, const char *const *params, s
     if (st->runs_view_param > 0 && (size_t)st->runs_view_param <= nparams)
         return params[st->runs_view_param - 1];
     return NULL;
+}
+
+/* A count given as a parameter's text: its value, or -1 when it is none (NULL, not a number). */
+static int64_t param_count(const char *const *params, size_t nparams, int param)
+{
+    if (param < 1 || (size_t)param > nparams || params[param - 1] == NULL)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(params[param - 1], &end, 10);
+    while (*end == ' ')
+        end++;
+    return errno || *end || end == params[param - 1] || v < 0 ? -1 : (int64_t)v;
+}
+
+bool vtable_runs_newest(const VtStatement *st, const char *const *params, size_t nparams,
+                        size_t *count)
+{
+    *count = 0;
+    if (!st->runs_newest)
+        return false;
+    int64_t limit =
+        st->runs_limit_param ? param_count(params, nparams, st->runs_limit_param) : st->runs_limit;
+    int64_t offset = st->runs_offset_param ? param_count(params, nparams, st->runs_offset_param)
+                                           : st->runs_offset;
+    if (limit < 0 || offset < 0 || limit > INT32_MAX || offset > INT32_MAX)
+        return false;
+    *count = (size_t)(limit + offset);
+    return true;
 }
 
 const VtColumn *vtable_column(const VtStatement *st, size_t i)

@@ -170,6 +170,11 @@ struct VtStatement {
      * parameter runs_view_param (1-based); NULL and 0 when it says nothing so simple. */
     char *runs_view;
     int runs_view_param;
+    /* The statement reads at most the newest (highest id) LIMIT + OFFSET runs of those its WHERE
+     * allows: each a literal (>= 0) or parameter *_param (1-based); runs_newest false when not. */
+    bool runs_newest;
+    int64_t runs_limit, runs_offset;
+    int runs_limit_param, runs_offset_param;
 };
 
 /* One translated expression. */

@@ -130,6 +130,11 @@ bool vtable_reads(const VtStatement *st, VtTable t);
 /* The view whose runs are the only ones st can read, with these parameters (a `view = 'x'` or
  * `view = $1` its WHERE requires, duro.runs its only table), or NULL when it may read any. */
 const char *vtable_runs_view(const VtStatement *st, const char *const *params, size_t nparams);
+/* Whether st, with these parameters, reads at most the *count runs with the highest ids of those
+ * vtable_runs_view allows (`ORDER BY id DESC LIMIT n [OFFSET m]`, duro.runs its only table, no
+ * other condition, nothing grouped): then only those need loading. */
+bool vtable_runs_newest(const VtStatement *st, const char *const *params, size_t nparams,
+                        size_t *count);
 const VtColumn *vtable_column(const VtStatement *st, size_t i);
 
 /*

@@ -119,6 +119,13 @@ def test_each_role_sees_the_views_it_may_select_and_only_their_errors(
             errors_seen = conn.execute(
                 "select count(*) from duro.runs where error like '%TOPSECRET%'").fetchone()[0]
             count = conn.execute("select count(*) from duro.status").fetchone()[0]
+            # The newest runs the role may see: read newest first from the catalog, the same as
+            # the head of every run it may see.
+            every = conn.execute("select id, view from duro.runs order by id desc").fetchall()
+            for n in (1, 3):
+                newest = conn.execute("select id, view from duro.runs order by id desc limit %s",
+                                      (n,)).fetchall()
+                assert newest == every[:n], (user, n, newest, every)
         return [v for v, _ in status], [r[0] for r in runs], errors_seen, count, status
 
     views, runs, secret, count, _ = seen("duro_t_none")

@@ -64,12 +64,16 @@ static void add_views(const char *path, int n, bool built, const char *config)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(
-                         db,
-                         "INSERT INTO views VALUES (?1, 's', ?1, 'sql', ?1, 3600, 3600, 1, ?2, '',"
-                         " 'h', ?3, 0, 0, ?4, 1000, 10)",
-                         -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(
+            db,
+            "INSERT INTO views (name, schema_name, table_name, kind, source, interval_s,"
+            " effective_interval_s, enabled, config, depends_on, hash, built_hash,"
+            " first_seen_us, changed_us, last_success_us, last_duration_us, \"rows\")"
+            " VALUES (?1, 's', ?1, 'sql', ?1, 3600, 3600, 1, ?2, '',"
+            " 'h', ?3, 0, 0, ?4, 1000, 10)",
+            -1, &st, NULL),
+        SQLITE_OK);
     int64_t now = clock_wall_us();
     for (int i = 0; i < n; i++) {
         char name[32];

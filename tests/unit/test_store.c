@@ -245,11 +245,34 @@ static void test_create_and_reopen(void **state)
     assert_int_equal(sql_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
+/* Turns a catalog of this version back into what version 7 wrote: no run facts in views. */
+static void revert_to_version_7(const char *path)
+{
+    static const char *const triggers[] = {"runs_facts_insert", "runs_facts_update",
+                                           "runs_facts_delete", "views_facts_insert",
+                                           "views_facts_changed"};
+    static const char *const columns[] = {
+        "last_run_id",  "last_run_started_us", "last_run_outcome", "last_run_error", "last_ok_id",
+        "running_runs", "running_id",          "own_failures",     "own_retry_us"};
+    for (size_t i = 0; i < sizeof triggers / sizeof triggers[0]; i++) {
+        char *sql = xasprintf("DROP TRIGGER %s", triggers[i]);
+        sql_exec(path, sql);
+        free(sql);
+    }
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++) {
+        char *sql = xasprintf("ALTER TABLE views DROP COLUMN %s", columns[i]);
+        sql_exec(path, sql);
+        free(sql);
+    }
+    sql_exec(path, "PRAGMA user_version = 7");
+}
+
 static void test_migrates_a_version_1_catalog(void **state)
 {
     Fixture *f = *state;
     store_close(open_store(f->db));
     /* Turn it back into what the first release wrote, with one run in it. */
+    revert_to_version_7(f->db);
     sql_exec(f->db, "DROP TABLE view_last_read");
     sql_exec(f->db, "DROP TABLE view_reads");
     sql_exec(f->db, "DROP INDEX runs_by_view_outcome");
@@ -272,6 +295,84 @@ static void test_migrates_a_version_1_catalog(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NOT NULL"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE length(instance) = 32"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE process_start LIKE '%/%'"), 1);
+    store_close(s);
+}
+
+/*
+ * A version 7 catalog with runs: the migration reads each view's run facts from its runs, so
+ * that a view's status is the same before and after it, and the triggers keep them after.
+ */
+static void test_migrates_a_version_7_catalog_with_runs(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    const ViewSpec specs[] = {
+        {.name = "a.ok", .hash = "h1", .interval = 3600, .enabled = true},
+        {.name = "a.failing", .hash = "h1", .interval = 3600, .enabled = true},
+        {.name = "a.running", .hash = "h1", .interval = 3600, .enabled = true},
+        {.name = "a.never", .hash = "h1", .interval = 3600, .enabled = true}};
+    sync_specs(s, specs, 4, T1);
+    store_close(s);
+    revert_to_version_7(f->db);
+    /* a.ok: a failure then a success. a.failing: a success, then two failures of its own (next
+     * tries) and a cancelled run. a.running: one run in progress by a process long gone. */
+    sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, finished_us, outcome,"
+                    " error, retry_us, hash) VALUES"
+                    " ('a.ok', 'schedule', 1700000000000001, 1700000000000002, 'failed', 'e0',"
+                    " 1700000000000009, 'h1'),"
+                    " ('a.ok', 'schedule', 1700000000000003, 1700000000000004, 'ok', NULL, NULL,"
+                    " 'h1'),"
+                    " ('a.failing', 'schedule', 1700000000000001, 1700000000000002, 'ok', NULL,"
+                    " NULL, 'h1'),"
+                    " ('a.failing', 'schedule', 1700000000000003, 1700000000000004, 'failed',"
+                    " 'e1', 1700000000000005, 'h1'),"
+                    " ('a.failing', 'schedule', 1700000000000006, 1700000000000007, 'failed',"
+                    " 'e2', 1700000000000008, 'h1'),"
+                    " ('a.failing', 'call', 1700000000000009, 1700000000000010, 'cancelled',"
+                    " 'stopped', NULL, NULL)");
+    sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid)"
+                    " VALUES ('a.running', 'schedule', 1700000000000001, 'running', 1)");
+    s = open_store(f->db);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    StoreView v;
+    get_view(s, "a.ok", &v);
+    assert_string_equal(v.last_outcome, "ok");
+    assert_false(v.last_failed);
+    assert_null(v.last_error);
+    assert_int_equal(v.failures, 0);
+    assert_true(v.retry_us == 0);
+    assert_false(v.running);
+    store_view_free(&v);
+    get_view(s, "a.failing", &v);
+    assert_string_equal(v.last_outcome, "cancelled");
+    assert_true(v.last_failed);
+    assert_string_equal(v.last_error, "stopped");
+    assert_int_equal(v.failures, 2);
+    assert_true(v.retry_us == 1700000000000008);
+    store_view_free(&v);
+    get_view(s, "a.running", &v);
+    assert_null(v.last_outcome);
+    assert_true(v.running); /* pid 1 is alive: a build of another process */
+    store_view_free(&v);
+    get_view(s, "a.never", &v);
+    assert_null(v.last_outcome);
+    assert_false(v.running);
+    assert_int_equal(v.failures, 0);
+    store_view_free(&v);
+    /* After the migration the triggers keep them: a success of a.failing clears its failures. */
+    int64_t id;
+    assert_int_equal(store_run_begin(s, "a.failing", RUN_TRIGGER_CALL, T2, &id), 0);
+    get_view(s, "a.failing", &v);
+    assert_true(v.running);
+    store_view_free(&v);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T2 + 5, 7, NULL, "h1", 0), 0);
+    get_view(s, "a.failing", &v);
+    assert_false(v.running);
+    assert_string_equal(v.last_outcome, "ok");
+    assert_false(v.last_failed);
+    assert_int_equal(v.failures, 0);
+    assert_true(v.retry_us == 0);
+    store_view_free(&v);
     store_close(s);
 }
 
@@ -1074,6 +1175,7 @@ int main(void)
         TEST(test_own_failures_count_until_a_success_or_a_change),
         TEST(test_list_runs_and_steps),
         TEST(test_migrates_a_version_1_catalog),
+        TEST(test_migrates_a_version_7_catalog_with_runs),
         TEST(test_one_build_of_a_view_at_a_time),
         TEST(test_runs_of_dead_processes_are_closed),
         TEST(test_runs_kept_when_view_leaves),

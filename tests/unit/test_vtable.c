@@ -447,6 +447,115 @@ static void test_runs_view(void **state)
     vtable_close(db);
 }
 
+/* The text of every value of a result, one line per row, for comparing two results. */
+static char *result_text(VtStatement *st, const char *const *params, size_t nparams)
+{
+    VtValue *rows = NULL;
+    size_t nrows = 0, ncols = vtable_ncolumns(st);
+    VtError err;
+    if (vtable_execute(st, params, nparams, &rows, &nrows, &err) != 0)
+        fail_msg("%s", err.message);
+    StrVec lines = {0};
+    for (size_t r = 0; r < nrows; r++) {
+        StrVec cells = {0};
+        for (size_t c = 0; c < ncols; c++)
+            strvec_push(&cells, rows[r * ncols + c].null ? "NULL" : rows[r * ncols + c].text);
+        strvec_push_owned(&lines, strvec_join(&cells, "|"));
+        strvec_free(&cells);
+    }
+    char *text = strvec_join(&lines, "\n");
+    strvec_free(&lines);
+    vtable_rows_free(rows, nrows, ncols);
+    return text;
+}
+
+/*
+ * How many of the newest runs a statement can read (ORDER BY id DESC with a LIMIT, duro.runs
+ * alone, no condition but view = ...), so only those need loading; and that loading only those
+ * gives the same rows as loading every run.
+ */
+static void test_runs_newest(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    VtError err;
+    static const struct {
+        const char *sql;
+        int want; /* with $1 = '2', $2 = '1' (or $1 = 'second.daily', $2 = '2'); -1: any run */
+    } cases[] = {
+        {"select * from duro.runs order by id desc limit 3", 3},
+        {"select * from duro.runs order by id desc limit 3 offset 2", 5},
+        {"select id, view from duro.runs order by runs.id desc, started limit $1", 2},
+        {"select * from duro.runs order by id desc limit $1 offset $2", 3},
+        {"select * from duro.runs where view = 'second.daily' order by id desc limit 2", 2},
+        {"select * from duro.runs r where r.view = $1 order by r.id desc limit $2", 2},
+        {"select * from duro.runs order by id desc fetch first 4 rows only", 4},
+        {"select * from duro.runs order by id desc limit 0", 0},
+        {"select * from duro.runs order by id limit 3", -1},
+        {"select * from duro.runs order by started desc limit 3", -1},
+        {"select * from duro.runs order by id desc", -1},
+        {"select * from duro.runs order by id desc limit all", -1},
+        {"select * from duro.runs where outcome = 'ok' order by id desc limit 3", -1},
+        {"select * from duro.runs where view = 'first.cities' and id < 6 order by id desc limit 1",
+         -1},
+        {"select distinct view from duro.runs order by id desc limit 3", -1},
+        {"select view, count(*) from duro.runs group by view, id order by id desc limit 3", -1},
+        {"select started as id from duro.runs order by id desc limit 3", -1},
+        {"select view as id, id as n from duro.runs order by id desc limit 3", -1},
+        {"select id::text from duro.runs order by id desc limit 3", -1},
+        {"select * from duro.runs order by id desc limit 3 + 1", -1},
+        {"select * from duro.runs, duro.status order by id desc limit 3", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        VtStatement *st = vtable_prepare(db, cases[i].sql, NULL, 0, &err);
+        if (st == NULL)
+            fail_msg("%s: %s", cases[i].sql, err.message);
+        bool by_view = strstr(cases[i].sql, "r.view = $1") != NULL;
+        const char *params[] = {by_view ? "second.daily" : "2", by_view ? "2" : "1"};
+        size_t np = vtable_nparams(st), count = 99;
+        bool bounded = vtable_runs_newest(st, params, np, &count);
+        if (bounded != (cases[i].want >= 0) || (bounded && count != (size_t)cases[i].want))
+            fail_msg("%s: got %s %zu", cases[i].sql, bounded ? "bounded" : "any", count);
+        VtStatement *copy = vtable_statement_copy(db, st, &err);
+        size_t again = 99;
+        assert_int_equal(vtable_runs_newest(copy, params, np, &again), bounded);
+        assert_int_equal(again, count);
+        vtable_statement_free(copy);
+        if (bounded) {
+            /* The same rows from only the newest count runs of the view asked for. */
+            char *all = result_text(st, params, np);
+            const char *view = vtable_runs_view(st, params, np);
+            VtRunRow kept[ARRAY_LEN(fixture_runs)];
+            size_t nk = 0;
+            for (size_t r = ARRAY_LEN(fixture_runs); r-- > 0 && nk < count;)
+                if (!view || strcmp(fixture_runs[r].view, view) == 0)
+                    kept[nk++] = fixture_runs[r];
+            char *error = NULL;
+            assert_int_equal(
+                vtable_load(db, fixture_status, ARRAY_LEN(fixture_status), kept, nk, &error), 0);
+            char *some = result_text(st, params, np);
+            if (strcmp(all, some) != 0)
+                fail_msg("%s: every run gives\n%s\nthe newest %zu give\n%s", cases[i].sql, all,
+                         count, some);
+            free(all);
+            free(some);
+            assert_int_equal(vtable_load(db, fixture_status, ARRAY_LEN(fixture_status),
+                                         fixture_runs, ARRAY_LEN(fixture_runs), &error),
+                             0);
+        }
+        vtable_statement_free(st);
+    }
+    /* A NULL or negative parameter bounds nothing. */
+    VtStatement *st =
+        vtable_prepare(db, "select * from duro.runs order by id desc limit $1", NULL, 0, &err);
+    const char *null_param[] = {NULL}, *negative[] = {"-1"};
+    size_t count;
+    assert_false(vtable_runs_newest(st, null_param, 1, &count));
+    assert_false(vtable_runs_newest(st, negative, 1, &count));
+    vtable_statement_free(st);
+    vtable_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_messages),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_runs_view),
+        cmocka_unit_test(test_runs_newest),
     };
     return cmocka_run_group_tests_name("vtable", tests, NULL, NULL);
 }
