@@ -26,7 +26,7 @@ DIFFFUZZ_SEED ?= $(shell date +%s)
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
                          web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
-.PHONY: all deps demo install unit e2e test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
+.PHONY: all deps demo install unit e2e e2e-pg test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
         bench-scan bench-refresh bench-swaplock bench-gateway bench-soak bench-web bench-catalog \
         bench-publish clean
 .SECONDARY:
@@ -94,6 +94,11 @@ unit: $(TEST_BINS)
 
 e2e: $(BUILD)/duro
 	DURO_BIN=$(abspath $(BUILD)/duro) $(PYTHON) -m pytest -q tests/e2e
+
+# The end-to-end tests with every catalog in PostgreSQL ([catalog] url, a database per Duro on the
+# tests' cluster); the tests about the SQLite file itself are deselected and listed.
+e2e-pg: $(BUILD)/duro
+	DURO_TEST_CATALOG=postgres DURO_BIN=$(abspath $(BUILD)/duro) $(PYTHON) -m pytest -q tests/e2e
 
 # Dependencies first, then the build, the C unit tests and the end-to-end tests.
 test: deps

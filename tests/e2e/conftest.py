@@ -2,13 +2,20 @@
 database per test (`db`, `db_factory`), and a helper that writes a duro.conf pointing at them and
 runs or starts the duro binary (`duro`). For the refresh engine: `wh` (the test's database loaded
 with examples/sampledata.py, with helpers), `example_repo` (examples/views without the Python processor),
-`duro.catalog` (the SQLite catalog), `duro.refresh(...)` and `wait_until`.
+`duro.catalog` (the catalog, as dicts), `duro.refresh(...)` and `wait_until`.
 
 The binary is $DURO_BIN (set by `make e2e`), else <repo>/duro. Run with Debian's
 /usr/bin/python3 -m pytest; the cluster is tools/pgcluster.py's (PostgreSQL 15).
+
+The catalog: SQLite (`[catalog] path`, a file in the test's tmp_path) by default; with
+DURO_TEST_CATALOG=postgres (`make e2e-pg`) each Duro gets a database of its own on the session
+cluster (`[catalog] url = postgresql://...`, created when first needed, dropped after the test),
+and `duro.catalog` runs the same queries there. Tests that are about the SQLite file itself are
+marked `sqlite_only` and deselected in that mode (listed at the end of the run).
 """
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -23,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 REPO = Path(__file__).resolve().parents[2]
 # examples/sampledata.py: the sample warehouse data the example repository reads.
@@ -30,6 +38,10 @@ sys.path.insert(0, str(REPO / "examples"))
 # tools/pgcluster.py: the throwaway PostgreSQL cluster (shared with the benchmarks and the demo).
 sys.path.insert(0, str(REPO / "tools"))
 from pgcluster import PG_BIN, SUPERUSER, Cluster, clean_env, free_port, reap_orphans  # noqa: E402
+
+# The catalog backend of every Duro the tests start: "sqlite" (the default) or "postgres".
+CATALOG_BACKENDS = ("sqlite", "postgres")
+CATALOG_BACKEND = (os.environ.get("DURO_TEST_CATALOG") or "sqlite").strip().lower()
 
 
 def _raise_on_sigterm(signum, frame):
@@ -150,8 +162,69 @@ class DuroProcess:
         return self.proc.returncode
 
 
+class InstanceConf:
+    """Another instance's duro.conf (Duro.instance_conf): its path, its catalog (a Catalog or
+    PgCatalog), its gateway port and its web port (None when the web UI is off)."""
+
+    def __init__(self, name, conf, catalog, gateway_port, web_port):
+        self.name = name
+        self.conf = conf
+        self.catalog = catalog
+        self.gateway_port = gateway_port
+        self.web_port = web_port
+
+    def __repr__(self):
+        return (f"InstanceConf({self.name!r}, gateway {self.gateway_port}, "
+                f"web {self.web_port})")
+
+
+def set_conf_keys(text, changes):
+    """duro.conf text with keys set: changes is {section: {key: value}} (value None removes the
+    key); a key not in its section is added at the section's end, a missing section at the end
+    of the text."""
+    lines = text.splitlines()
+    out, section, done = [], None, set()
+
+    def flush(sec):
+        for k, v in (changes.get(sec) or {}).items():
+            if (sec, k) not in done and v is not None:
+                out.append(f"{k} = {v}")
+            done.add((sec, k))
+
+    for line in lines:
+        m = re.match(r"^\s*\[([^\]]+)\]\s*$", line)
+        if m:
+            # The keys this section lacks go before the blank lines that end it.
+            blanks = []
+            while out and not out[-1].strip():
+                blanks.append(out.pop())
+            flush(section)
+            out += blanks
+            section = m[1].strip()
+            out.append(line)
+            continue
+        m = re.match(r"^\s*([A-Za-z0-9_]+)\s*=", line)
+        if m and section in changes and m[1] in changes[section]:
+            key = m[1]
+            value = changes[section][key]
+            if (section, key) not in done and value is not None:
+                out.append(f"{key} = {value}")
+            done.add((section, key))
+            continue
+        out.append(line)
+    flush(section)
+    for sec, values in changes.items():
+        missing = {k: v for k, v in values.items() if (sec, k) not in done and v is not None}
+        if missing:
+            out += ["", f"[{sec}]"] + [f"{k} = {v}" for k, v in missing.items()]
+    return "\n".join(out) + "\n"
+
+
 class Duro:
-    """Writes a duro.conf into the test's tmp_path and runs the binary against it."""
+    """Writes a duro.conf into the test's tmp_path and runs the binary against it.
+
+    Its catalog is CATALOG_BACKEND's (see the module's docstring) unless use_pg_catalog() is
+    called before write_conf: then a database of its own on the given cluster."""
 
     def __init__(self, request, tmp_path):
         self._request = request
@@ -161,6 +234,63 @@ class Duro:
         self.gateway_port = None
         self.web_port = None
         self.processes = []
+        self.catalog_backend = CATALOG_BACKEND
+        self._catalog_cluster = None  # None: the session cluster
+        self._catalog_db = None  # the database of the catalog write_conf configures
+        self._catalog_dbs = []  # (cluster, database) of every catalog database made
+
+    def use_pg_catalog(self, cluster=None):
+        """Makes this Duro's catalogs PostgreSQL databases on cluster (default: the session
+        cluster, the one of the warehouse), whatever DURO_TEST_CATALOG says. Call it before
+        write_conf."""
+        assert self._catalog_db is None, "use_pg_catalog() after the catalog was made"
+        self.catalog_backend = "postgres"
+        self._catalog_cluster = cluster
+
+    @property
+    def pg_catalog(self):
+        """Whether this Duro's catalog is a PostgreSQL database."""
+        return self.catalog_backend == "postgres"
+
+    @property
+    def catalog_cluster(self):
+        """The cluster of the PostgreSQL catalogs (the session cluster unless use_pg_catalog
+        named another)."""
+        return self._catalog_cluster or self.pg
+
+    def new_catalog_db(self):
+        """A fresh, empty database on catalog_cluster, dropped after the test: its name."""
+        cluster = self.catalog_cluster
+        name = "c_" + uuid.uuid4().hex[:12]
+        cluster.sql(f'create database "{name}"')
+        self._catalog_dbs.append((cluster, name))
+        return name
+
+    def catalog_db(self):
+        """The database of the catalog write_conf configures (made on first use)."""
+        assert self.pg_catalog, "the catalog is SQLite"
+        if self._catalog_db is None:
+            self._catalog_db = self.new_catalog_db()
+        return self._catalog_db
+
+    def catalog_url(self, dbname=None):
+        """The `[catalog] url` of a catalog database (default: catalog_db()): the cluster's
+        superuser, trust authentication, no password."""
+        cluster = self.catalog_cluster
+        return (f"postgresql://{cluster.superuser}@{cluster.host}:{cluster.port}/"
+                f"{dbname or self.catalog_db()}")
+
+    def _catalog_keys(self, dbname=None, file=None):
+        """The [catalog] keys that say where a catalog is: url (PostgreSQL) or path (SQLite,
+        tmp_path/<file>, default duro.db)."""
+        if self.pg_catalog:
+            return {"url": self.catalog_url(dbname)}
+        return {"path": str(self.tmp_path / (file or "duro.db"))}
+
+    def _catalog_of(self, dbname=None, file=None):
+        if self.pg_catalog:
+            return PgCatalog(self.catalog_cluster, dbname or self.catalog_db())
+        return Catalog(self.tmp_path / (file or "duro.db"))
 
     def _check_bin(self):
         if not self.bin.exists():
@@ -174,8 +304,9 @@ class Duro:
     def write_conf(self, dbname="postgres", views="views", user=None, web=False, **sections):
         """Writes tmp_path/duro.conf: the warehouse is the session cluster's dbname (as user,
         default its superuser), views the repository path (relative = under tmp_path), the
-        catalog in tmp_path, the gateway on a free port (self.gateway_port), the web UI off unless
-        web=True (then on self.web_port). More keys as sections, e.g.
+        catalog tmp_path/duro.db (SQLite, `path`) or a database of this Duro's own (PostgreSQL,
+        `url`; see use_pg_catalog), the gateway on a free port (self.gateway_port), the web UI
+        off unless web=True (then on self.web_port). More keys as sections, e.g.
         worker={"poll": "1s"}; a value None removes the key. Returns the path."""
         pg = self.pg
         self.gateway_port = free_port()
@@ -188,7 +319,7 @@ class Duro:
             # Publishing duro.status/duro.runs in the warehouse is on by default; the tests
             # that are not about it keep the warehouse as they made it (test_publish.py turns
             # it on).
-            "catalog": {"path": str(self.tmp_path / "duro.db"), "publish": "off"},
+            "catalog": {**self._catalog_keys(), "publish": "off"},
             "worker": {"poll": "1s", "concurrency": 2},
             "web": {"listen": f"127.0.0.1:{self.web_port}" if web else ""},
         }
@@ -235,19 +366,35 @@ class Duro:
     def another_conf(self, name):
         """A copy of the written duro.conf with a catalog and a gateway port of its own, for a
         second instance on the same warehouse: (conf path, Catalog, gateway port)."""
+        inst = self.instance_conf(name, shared_catalog=False)
+        return inst.conf, inst.catalog, inst.gateway_port
+
+    def instance_conf(self, name, shared_catalog=True):
+        """A copy of the written duro.conf (tmp_path/<name>.conf) for another instance: a gateway
+        port of its own, a web port of its own when the web UI is on, and the same catalog
+        (shared_catalog, for a catalog in PostgreSQL) or one of its own. An InstanceConf."""
         port = free_port()
-        db = self.tmp_path / f"{name}.db"
-        text = self.conf_path.read_text()
-        text = text.replace(f"127.0.0.1:{self.gateway_port}", f"127.0.0.1:{port}")
-        text = text.replace(str(self.tmp_path / "duro.db"), str(db))
+        web_port = free_port() if self.web_port else None
+        changes = {"gateway": {"listen": f"127.0.0.1:{port}"}}
+        if web_port:
+            changes["web"] = {"listen": f"127.0.0.1:{web_port}"}
+        if shared_catalog:
+            catalog = self.catalog
+        elif self.pg_catalog:
+            dbname = self.new_catalog_db()
+            changes["catalog"] = self._catalog_keys(dbname)
+            catalog = self._catalog_of(dbname)
+        else:
+            changes["catalog"] = self._catalog_keys(file=f"{name}.db")
+            catalog = self._catalog_of(file=f"{name}.db")
         conf = self.tmp_path / f"{name}.conf"
-        conf.write_text(text)
-        return conf, Catalog(db), port
+        conf.write_text(set_conf_keys(self.conf_path.read_text(), changes))
+        return InstanceConf(name, conf, catalog, port, web_port)
 
     @property
     def catalog(self):
-        """The catalog write_conf configures (tmp_path/duro.db)."""
-        return Catalog(self.tmp_path / "duro.db")
+        """The catalog write_conf configures: a Catalog (tmp_path/duro.db) or a PgCatalog."""
+        return self._catalog_of()
 
     def refresh(self, *views, tree=False, check=None, env=None, timeout=120, conf=None):
         """Runs `duro refresh -c CONF [--tree] VIEW...` (CONF: the written duro.conf unless
@@ -265,6 +412,13 @@ class Duro:
             # Shown by pytest when the test fails.
             print(f"--- {' '.join(p.argv)} (pid {p.pid}, {'stopped' if was_running else 'exited'}"
                   f" with {status}); last log lines:\n{tail}")
+        for cluster, name in self._catalog_dbs:
+            try:
+                # FORCE: a `duro refresh` or a leaked connection may still be attached.
+                cluster.sql(f'drop database if exists "{name}" with (force)')
+            except psycopg.OperationalError as e:  # a cluster a test stopped: thrown away
+                print(f"--- catalog database {name} not dropped: {e}")
+        self._catalog_dbs = []
 
 
 @pytest.fixture
@@ -285,6 +439,43 @@ EXAMPLES = REPO / "examples" / "views"
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: takes a minute or more (deselect with -m 'not slow')")
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): about the SQLite catalog file itself; deselected when "
+        "DURO_TEST_CATALOG=postgres")
+    if CATALOG_BACKEND not in CATALOG_BACKENDS:
+        raise pytest.UsageError(f"DURO_TEST_CATALOG={CATALOG_BACKEND!r}: expected one of "
+                                f"{', '.join(CATALOG_BACKENDS)}")
+
+
+# (node id, reason) of the SQLite-only tests deselected in this run.
+_SQLITE_ONLY_DESELECTED = []
+
+
+def pytest_collection_modifyitems(config, items):
+    """With a catalog in PostgreSQL, the tests marked sqlite_only are deselected (not skipped):
+    they are not about Duro on that backend at all."""
+    if CATALOG_BACKEND != "postgres":
+        return
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("sqlite_only")
+        if mark is None:
+            keep.append(item)
+            continue
+        reason = mark.args[0] if mark.args else mark.kwargs.get("reason", "")
+        drop.append(item)
+        _SQLITE_ONLY_DESELECTED.append((item.nodeid, reason))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SQLITE_ONLY_DESELECTED:
+        terminalreporter.write_sep("=", f"{len(_SQLITE_ONLY_DESELECTED)} deselected: SQLite-only "
+                                        "(DURO_TEST_CATALOG=postgres)")
+        for nodeid, reason in _SQLITE_ONLY_DESELECTED:
+            terminalreporter.write_line(f"{nodeid}: {reason}")
 
 
 def wait_until(predicate, timeout, what, proc=None, interval=0.05):
@@ -337,37 +528,11 @@ def wait_until_fixture():
     return wait_until
 
 
-class Catalog:
-    """Duro's SQLite catalog seen from a test: rows as dicts, read with a fresh connection each
-    time (duro writes it concurrently; WAL lets us read). A missing file or a schema not yet
-    created reads as empty."""
+class _CatalogQueries:
+    """What a test reads and changes in a catalog, over query() and execute() of a backend."""
 
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def query(self, text, params=()):
-        if not self.path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=10,
-                               isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute(text, params).fetchall()]
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):
-                return []
-            raise
-        finally:
-            conn.close()
-
-    def execute(self, text, params=()):
-        """Runs one writing statement; returns the number of rows it changed."""
-        conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=10,
-                               isolation_level=None)
-        try:
-            return conn.execute(text, params).rowcount
-        finally:
-            conn.close()
+    # How run_steps rows of one start are put in the order they were recorded.
+    _INSERT_ORDER = "rowid"
 
     def runs(self, view=None):
         """Runs oldest first (by id), optionally of one view."""
@@ -377,8 +542,8 @@ class Catalog:
 
     def steps(self, run_id):
         """The steps of a run in the order they were recorded."""
-        return self.query("select * from run_steps where run_id = ? order by started_us, rowid",
-                          (run_id,))
+        return self.query("select * from run_steps where run_id = ? "
+                          f"order by started_us, {self._INSERT_ORDER}", (run_id,))
 
     def view(self, name):
         rows = self.query("select * from views where name = ?", (name,))
@@ -395,6 +560,156 @@ class Catalog:
                              "where name = ? and last_success_us is not null",
                              (int(seconds * 1_000_000), name))
             assert n == 1, f"{name} has no successful build in the catalog to age"
+
+
+class Catalog(_CatalogQueries):
+    """Duro's SQLite catalog seen from a test: rows as dicts, read with a fresh connection each
+    time (duro writes it concurrently; WAL lets us read). A missing file or a schema not yet
+    created reads as empty. SQL as SQLite takes it (`?` parameters)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _connect(self):
+        return sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=10,
+                               isolation_level=None)
+
+    def query(self, text, params=()):
+        if not self.path.exists():
+            return []
+        conn = self._connect()
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(text, params).fetchall()]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []
+            raise
+        finally:
+            conn.close()
+
+    def execute(self, text, params=()):
+        """Runs one writing statement; returns the number of rows it changed."""
+        conn = self._connect()
+        try:
+            return conn.execute(text, params).rowcount
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A transaction, committed at the end of the block (rolled back on an exception): an
+        object whose execute(text, params) returns the statement's rows as dicts (INSERT ...
+        RETURNING id for the id of a new row)."""
+        conn = self._connect()
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("BEGIN")
+            yield _SqliteTx(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+
+class _SqliteTx:
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, text, params=()):
+        return [dict(r) for r in self._conn.execute(text, params).fetchall()]
+
+
+def pg_params(text, params=()):
+    """SQLite's SQL with `?` and `?N` parameters as psycopg takes it: (text with %s, the
+    parameters in that order). `%` is doubled; quoted strings and names are left alone."""
+    out, values, i, n, next_index = [], [], 0, len(text), 0
+    params = list(params or ())
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            j = i + 1
+            while j < n:
+                if text[j] == c:
+                    if j + 1 < n and text[j + 1] == c:  # a doubled quote
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(text[i:j + 1].replace("%", "%%"))
+            i = j + 1
+        elif c == "?":
+            j = i + 1
+            while j < n and text[j].isdigit():
+                j += 1
+            index = int(text[i + 1:j]) - 1 if j > i + 1 else next_index
+            next_index = index + 1
+            values.append(params[index])
+            out.append("%s")
+            i = j
+        elif c == "%":
+            out.append("%%")
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out), values
+
+
+class PgCatalog(_CatalogQueries):
+    """Duro's catalog in a PostgreSQL database seen from a test, with the API of Catalog: the
+    same SQL (`?` parameters are translated), rows as dicts, a fresh connection each time. A
+    schema not yet created reads as empty."""
+
+    backend = "postgres"
+    path = None  # no file
+    # No rowid: the physical order of an append-only table.
+    _INSERT_ORDER = "ctid"
+
+    def __init__(self, cluster, dbname):
+        self.cluster = cluster
+        self.dbname = dbname
+
+    def connect(self, **kw):
+        """A psycopg connection to the catalog database (autocommit, rows as dicts)."""
+        return self.cluster.connect(self.dbname, row_factory=dict_row, **kw)
+
+    def query(self, text, params=()):
+        sql, values = pg_params(text, params)
+        try:
+            with self.connect() as conn:
+                cur = conn.execute(sql, values)
+                return cur.fetchall() if cur.description else []
+        except psycopg.errors.UndefinedTable:
+            return []
+
+    def execute(self, text, params=()):
+        """Runs one writing statement; returns the number of rows it changed."""
+        sql, values = pg_params(text, params)
+        with self.connect() as conn:
+            return conn.execute(sql, values).rowcount
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """As Catalog.transaction."""
+        with self.connect() as conn:
+            with conn.transaction():
+                yield _PgTx(conn)
+
+
+class _PgTx:
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, text, params=()):
+        sql, values = pg_params(text, params)
+        cur = self._conn.execute(sql, values)
+        return cur.fetchall() if cur.description else []
 
 
 class Warehouse:

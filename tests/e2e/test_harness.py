@@ -70,7 +70,13 @@ def test_generated_conf_points_at_the_cluster(pg, db, duro, tmp_path):
     assert conf["warehouse"]["port"] == str(pg.port)
     assert conf["warehouse"]["dbname"] == db
     assert conf["views"]["path"] == "repo"
-    assert Path(conf["catalog"]["path"]).parent == tmp_path
+    if duro.pg_catalog:
+        url = conf["catalog"]["url"]
+        assert "path" not in conf["catalog"]
+        assert url == f"postgresql://postgres@{pg.host}:{pg.port}/{duro.catalog_db()}"
+    else:
+        assert Path(conf["catalog"]["path"]).parent == tmp_path
+        assert "url" not in conf["catalog"]
     assert conf["gateway"]["listen"] == f"127.0.0.1:{duro.gateway_port}"
     assert conf["web"]["listen"] == ""
     assert conf["worker"]["concurrency"] == "3"
@@ -78,3 +84,62 @@ def test_generated_conf_points_at_the_cluster(pg, db, duro, tmp_path):
     # The warehouse it names accepts the connection duro would make.
     with pg.connect(dbname=conf["warehouse"]["dbname"], user=conf["warehouse"]["user"]) as conn:
         assert conn.execute("select current_database()").fetchone()[0] == db
+
+
+def databases(pg):
+    return {r[0] for r in pg.sql("select datname from pg_database")}
+
+
+def test_a_postgresql_catalog_is_a_database_of_its_own_dropped_afterwards(pg, db, duro,
+                                                                           tmp_path):
+    """use_pg_catalog (what DURO_TEST_CATALOG=postgres does for every Duro): the conf names a
+    fresh database on the cluster as `[catalog] url`, instances get it shared or one of their
+    own, the catalog reads as empty before Duro made its tables, and close() drops them all."""
+    duro.use_pg_catalog()
+    path = duro.write_conf(dbname=db, web=True)
+    conf = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    conf.read(path)
+    name = duro.catalog_db()
+    assert name != db and name in databases(pg)
+    assert conf["catalog"]["url"] == f"postgresql://postgres@{pg.host}:{pg.port}/{name}"
+    assert "path" not in conf["catalog"] and conf["catalog"]["publish"] == "off"
+    assert duro.catalog.backend == "postgres" and duro.catalog.dbname == name
+    assert duro.catalog.runs() == [] and duro.catalog.views() == {}
+    assert pg.sql("select count(*) from pg_tables where schemaname = 'public'", dbname=name) == [
+        (0,)]
+
+    shared = duro.instance_conf("two")
+    own = duro.instance_conf("three", shared_catalog=False)
+    for inst in (shared, own):
+        c = configparser.ConfigParser(inline_comment_prefixes=(";",))
+        c.read(inst.conf)
+        assert c["gateway"]["listen"] == f"127.0.0.1:{inst.gateway_port}"
+        assert c["web"]["listen"] == f"127.0.0.1:{inst.web_port}"
+        assert len({inst.gateway_port, inst.web_port, duro.gateway_port, duro.web_port}) == 4
+        assert c["warehouse"]["dbname"] == db and c["catalog"]["publish"] == "off"
+        assert c["catalog"]["url"].endswith("/" + inst.catalog.dbname)
+    assert shared.catalog.dbname == name and own.catalog.dbname not in (name, db)
+    assert own.catalog.dbname in databases(pg)
+    conf_b, cat_b, port_b = duro.another_conf("b")
+    assert cat_b.dbname not in (name, own.catalog.dbname) and f":{port_b}" in conf_b.read_text()
+
+    duro.close()
+    assert not databases(pg) & {name, own.catalog.dbname, cat_b.dbname}
+    assert db in databases(pg)
+
+
+def test_catalog_sql_is_translated_for_postgresql():
+    from conftest import pg_params, set_conf_keys
+
+    assert pg_params('select * from runs where "view" = ? and id > ? order by id', ("a.b", 3)) == (
+        'select * from runs where "view" = %s and id > %s order by id', ["a.b", 3])
+    assert pg_params("select '?', \"a?b\", 'it''s ?' , ?2, ?1, ?", (1, 2)) == (
+        "select '?', \"a?b\", 'it''s ?' , %s, %s, %s", [2, 1, 2])
+    assert pg_params("select 100 % 7, '50%' where x like 'a%'") == (
+        "select 100 %% 7, '50%%' where x like 'a%%'", [])
+    text = "# c\n\n[gateway]\nlisten = 127.0.0.1:1\n\n[catalog]\npath = /x.db\npublish = off\n"
+    assert set_conf_keys(text, {"gateway": {"listen": "127.0.0.1:2"},
+                                "catalog": {"path": None, "url": "postgresql://h/d"},
+                                "web": {"listen": "127.0.0.1:3"}}) == (
+        "# c\n\n[gateway]\nlisten = 127.0.0.1:2\n\n[catalog]\npublish = off\n"
+        "url = postgresql://h/d\n\n[web]\nlisten = 127.0.0.1:3\n")
