@@ -146,6 +146,7 @@ def test_a_live_build_of_another_process_is_respected(duro, wh, slow_repo, gatew
     assert cat.runs("big.t")[-1]["outcome"] == "ok"
 
 
+@pytest.mark.sqlite_only("DURO_FAULT_CATALOG fakes SQLite's full-disk error (\"disk is full\")")
 def test_a_failed_catalog_write_at_the_end_of_a_build(duro, wh, slow_repo, gateway_factory,
                                                       wait_until):
     """The end of the first build cannot be written (as on a full disk): the next CALL builds,
@@ -172,7 +173,8 @@ def test_a_failed_catalog_write_at_the_end_of_a_build(duro, wh, slow_repo, gatew
 
 
 def built_catalog(duro, wh, repo, extra_runs=0):
-    """Builds big.t with `duro refresh`; adds extra_runs old runs (a large catalog)."""
+    """Builds big.t with `duro refresh`; adds extra_runs old runs (a large catalog). Returns the
+    catalog file's path (SQLite)."""
     duro.write_conf(dbname=wh.dbname, worker={"poll": "1h"})
     duro.refresh("big.t", check=0)
     if extra_runs:
@@ -195,6 +197,7 @@ def assert_refused(duro, what):
     assert "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
 
 
+@pytest.mark.sqlite_only("truncates the SQLite catalog file")
 def test_truncated_catalog_is_refused_at_start(duro, wh, slow_repo):
     path = built_catalog(duro, wh, slow_repo, extra_runs=5000)
     size = path.stat().st_size
@@ -205,6 +208,7 @@ def test_truncated_catalog_is_refused_at_start(duro, wh, slow_repo):
     assert path.stat().st_size == size // 2  # left as it was
 
 
+@pytest.mark.sqlite_only("overwrites pages of the SQLite catalog file")
 def test_overwritten_pages_are_refused_at_start(duro, wh, slow_repo):
     path = built_catalog(duro, wh, slow_repo, extra_runs=5000)
     size = path.stat().st_size
@@ -214,6 +218,7 @@ def test_overwritten_pages_are_refused_at_start(duro, wh, slow_repo):
     assert_refused(duro, "is damaged")
 
 
+@pytest.mark.sqlite_only("overwrites the SQLite catalog file's header")
 def test_garbage_header_is_refused_at_start(duro, wh, slow_repo):
     path = built_catalog(duro, wh, slow_repo)
     with open(path, "r+b") as f:
@@ -236,13 +241,11 @@ EXTREMES = [
 
 
 def test_extreme_values_are_unknown_not_a_crash(duro, wh, slow_repo, wait_until):
-    path = built_catalog(duro, wh, slow_repo)
-    conn = sqlite3.connect(path)
-    with conn:
+    built_catalog(duro, wh, slow_repo)
+    with duro.catalog.transaction() as tx:
         for table, column, value in EXTREMES:
-            conn.execute(f"update {table} set {column} = ?", (value,))
-        conn.execute("update runs set outcome = 'failed', error = printf('%.*c', 5000000, 'x')")
-    conn.close()
+            tx.execute(f"update {table} set {column} = ?", (value,))
+        tx.execute("update runs set outcome = 'failed', error = ?", ("x" * 5000000,))
     # The view looks stale (its last build unknown): the build at start waits in pg_sleep, so
     # that duro.status shows the damaged values.
     wh.sql("update big.cfg set secs = 600")
@@ -290,6 +293,7 @@ def fill(directory):
     return filler
 
 
+@pytest.mark.sqlite_only("fills the file system of the SQLite catalog file (a tmpfs)")
 def test_a_full_disk_during_a_build(duro, wh, slow_repo, gateway_factory, tmp_path, wait_until):
     """The catalog's file system fills up while big.t builds; once space is freed, the next CALL
     builds it (a real full disk: a small tmpfs)."""

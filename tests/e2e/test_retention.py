@@ -4,7 +4,6 @@ status needs (its newest run, its last good run, its last failed run), and duro.
 gateway shows exactly the runs kept. Also: a statement reading only duro.status still answers
 while the catalog holds many runs.
 """
-import sqlite3
 import time
 
 from conftest import Gateway
@@ -29,21 +28,16 @@ def test_old_runs_pruned_while_serving_each_views_status_kept(gateway_factory, d
     rows.insert(1500, ("a.x", old + 1500 * 1000000 + 1, "failed"))
     rows += [("b.y", old, "ok"), ("b.y", now - DAY_US, "ok"), ("c.z", old, "failed"),
              ("c.z", old + 1, "cancelled")]
-    conn = sqlite3.connect(duro.catalog.path, timeout=10, isolation_level=None)
-    try:
-        conn.execute("BEGIN")
+    with duro.catalog.transaction() as tx:
         ids = []
         for view, started, outcome in rows:
-            cur = conn.execute(
+            (run,) = tx.execute(
                 "INSERT INTO runs (\"view\", \"trigger\", started_us, finished_us, outcome,"
-                " \"rows\", error) VALUES (?, 'schedule', ?, ?, ?, 1, ?)",
+                " \"rows\", error) VALUES (?, 'schedule', ?, ?, ?, 1, ?) RETURNING id",
                 (view, started, started + 1000000, outcome, None if outcome == "ok" else "boom"))
-            ids.append(cur.lastrowid)
-            conn.execute("INSERT INTO run_steps (run_id, step, started_us, finished_us)"
-                         " VALUES (?, 'create', ?, ?)", (cur.lastrowid, started, started + 10))
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+            ids.append(run["id"])
+            tx.execute("INSERT INTO run_steps (run_id, step, started_us, finished_us)"
+                       " VALUES (?, 'create', ?, ?)", (run["id"], started, started + 10))
     by = {}
     for (view, _, outcome), rid in zip(rows, ids):
         by.setdefault((view, outcome), []).append(rid)
