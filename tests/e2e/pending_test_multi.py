@@ -9,6 +9,18 @@ reconnected to and leaves no run 'running'.
 
 Scheduled runs are made to happen by ageing the views' last builds in the shared catalog (a
 "pump" thread), as the other tests do, never by waiting for an interval.
+
+What these tests expect of the daemon:
+- `[catalog] url = postgresql://postgres@127.0.0.1:<port>/<database>` (no `path`), the same in the
+  three duro.conf; each has its own `[gateway] listen` and `[web] listen`; `[worker] poll = 1s`
+  (1h in the test of shared builds), `concurrency = 2`, `instance` not set.
+- The catalog's tables as in SQLite (views, runs, run_steps, ...), with `?N` parameters; runs.pid
+  is the process that started a run (the Member's pid), runs.instance its marker, runs.trigger
+  'schedule' for the poll's runs; a table `duro_leader` with `generation` and `instance` columns.
+- /metrics on each instance: `duro_leader 1` on the leader, `duro_leader 0` on the others.
+- /healthz on each instance: 200, and its text names the leader as duro_leader.instance does.
+- The CALL and the stale reads of one view on three instances at once: one runs row, every CALL
+  answered with the view's row, every read with the new data.
 """
 import http.client
 import re
@@ -30,6 +42,12 @@ METRIC = re.compile(r"^duro_leader(?:\{[^}]*\})?\s+(\S+)\s*$", re.MULTILINE)
 
 def now_us():
     return int(time.time() * 1_000_000)
+
+
+def generation(catalog):
+    """The newest generation of the leadership in the catalog (duro_leader), None if none."""
+    rows = catalog.query("select max(generation) as g from duro_leader")
+    return rows[0]["g"] if rows else None
 
 
 # -- the instances ---------------------------------------------------------------------------------
@@ -269,10 +287,12 @@ def test_exactly_one_of_three_leads_and_only_it_schedules(trio, duro):
     assert pump.errors == []
 
 
-def test_a_leader_killed_outright_is_replaced_within_the_bound(trio, duro):
+def test_a_leader_killed_outright_is_replaced_within_the_bound(trio, duro, capsys):
     members = trio()
     cat = duro.catalog
     leader = wait_leader(members)
+    before = generation(cat)
+    assert before is not None
     pump = Pump(cat)
     try:
         # Killed in the middle of a scheduled build.
@@ -285,13 +305,16 @@ def test_a_leader_killed_outright_is_replaced_within_the_bound(trio, duro):
         rest = [m for m in members if m is not leader]
         new = wait_leader(rest, TAKEOVER_BOUND + 30, "a new leader")
         took = time.monotonic() - t0
-        print(f"takeover after kill -9 of the leader: {took:.1f} s")
+        with capsys.disabled():
+            print(f"\ntakeover after kill -9 of the leader: {took:.1f} s")
         assert took < TAKEOVER_BOUND, f"took {took:.1f}s\n{all_logs(rest)}"
         taken_at = now_us()
+        assert generation(cat) > before
         # No scheduled run lost: every view is built again, by the new leader.
         wait_until(lambda: {r["view"] for r in scheduled(cat, taken_at)
                             if r["outcome"] == "ok"} == set(VIEWS),
                    TIMEOUT, "every view scheduled by the new leader", new.proc)
+        time.sleep(5)  # more scheduled runs: all of them the new leader's
     finally:
         pump.stop()
     wait_until(lambda: not running(cat), TIMEOUT, "no run left running", new.proc)
@@ -304,10 +327,13 @@ def test_a_leader_killed_outright_is_replaced_within_the_bound(trio, duro):
     assert the_leader(rest) is new
 
 
-def test_a_stopped_leader_is_deposed_and_records_nothing_after_the_takeover(trio, duro):
+def test_a_stopped_leader_is_deposed_and_records_nothing_after_the_takeover(trio, duro,
+                                                                            capsys):
     members = trio()
     cat = duro.catalog
     old = wait_leader(members)
+    before = generation(cat)
+    assert before is not None
     pump = Pump(cat)
     try:
         wait_until(lambda: [r for r in scheduled(cat) if r["pid"] == old.pid], TIMEOUT,
@@ -319,8 +345,10 @@ def test_a_stopped_leader_is_deposed_and_records_nothing_after_the_takeover(trio
             new = wait_leader(rest, STOPPED_BOUND + 30, "a new leader while the old one is stopped")
             took = time.monotonic() - t0
             taken_at = now_us()
-            print(f"takeover from a stopped leader: {took:.1f} s")
+            with capsys.disabled():
+                print(f"\ntakeover from a stopped leader: {took:.1f} s")
             assert took < STOPPED_BOUND, f"took {took:.1f}s\n{all_logs(rest)}"
+            assert generation(cat) > before
         finally:
             old.proc.send_signal(signal.SIGCONT)
         # Awake again: it learns it no longer leads, and schedules nothing.
@@ -385,7 +413,7 @@ def test_concurrent_calls_and_stale_reads_on_all_three_share_one_build(trio, dur
     assert wh.rows("m.slow") == [(1, 2)]
 
 
-def test_the_catalog_restarted_mid_run(trio, duro, wh, catalog_pg):
+def test_the_catalog_restarted_mid_run(trio, duro, wh, catalog_pg, capsys):
     members = trio()
     cat = duro.catalog
     wait_leader(members)
@@ -408,7 +436,8 @@ def test_the_catalog_restarted_mid_run(trio, duro, wh, catalog_pg):
     restarted_at = now_us()
     t.join(TIMEOUT)
     assert outcome, "the CALL during the restart never returned"
-    print(f"the CALL across the catalog's restart: {outcome[0]}")
+    with capsys.disabled():
+        print(f"\nthe CALL across the catalog's restart: {outcome[0]}")
     wh.sql("update m.slow_src set delay = 0")
 
     # Every instance reconnects: healthy, one leader, CALLs answered everywhere.
