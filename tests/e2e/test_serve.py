@@ -271,7 +271,8 @@ def test_an_empty_gateway_listen_runs_the_scheduler_alone(duro, wh, example_repo
     assert p.wait(10) == 0, p.logs()
 
 
-@pytest.mark.sqlite_only("sets [catalog] url to a server that does not exist, beside the SQLite path")
+@pytest.mark.sqlite_only("sets [catalog] url to a server that does not exist, beside the "
+                         "SQLite path")
 def test_keys_of_features_not_in_this_release_load_and_are_named(duro, wh, example_repo,
                                                                    wait_until):
     """A configuration that sets keys the specification names for features not in this release
