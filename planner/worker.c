@@ -33,6 +33,7 @@ typedef struct Plan {
     RunTrigger trigger;
     bool explicit_trigger; /* CALL, web: takes only builds that started after it came */
     int64_t submitted_us;  /* monotonic */
+    int64_t submitted_wall_us;
     PipelineResult *results;
     unsigned char *state; /* per plan entry */
     size_t *pos;          /* per view of repo: its plan entry, or NOT_PLANNED */
@@ -310,6 +311,72 @@ static void share(Worker *w, const Plan *from, size_t k, int64_t since_us)
     }
 }
 
+/* How often a build waiting for another process's build of the same view looks at the catalog. */
+#define OTHER_BUILD_POLL_NS (250 * 1000000L)
+
+/*
+ * The build of v that pipeline_refresh found busy: when the catalog shows the view being built
+ * by another process (another instance on a shared catalog, or `duro refresh` on the same file),
+ * waits for that build to end, within v's timeout, and takes its outcome as the plans of one
+ * process share theirs: at once for a schedule or a read, and for an explicit request only a
+ * build that started after it came (else it is built again). Returns false, *out untouched,
+ * when no such build is to be seen (another Duro with a catalog of its own holds the warehouse's
+ * guard): the request is refused as busy.
+ */
+static bool await_other_build(Worker *w, Slot *slot, const Plan *p, const View *v,
+                              RunTrigger trigger, PipelineResult *out)
+{
+    int64_t deadline = clock_mono_us() + v->config.timeout * CLOCK_US_PER_SECOND;
+    bool waited = false;
+    for (;;) {
+        if (atomic_load(&w->cancelled) || clock_mono_us() >= deadline)
+            return false; /* still busy */
+        StoreRun *runs = NULL;
+        size_t n = 0;
+        RunOutcome outcome = RUN_FAILED;
+        if (store_runs_newest(slot->store, v->name, 0, 1, &runs, &n) != 0 || n == 0 ||
+            run_outcome_parse(runs[0].outcome, &outcome) != 0) {
+            store_runs_free(runs, n);
+            return waited;
+        }
+        if (outcome != RUN_RUNNING) {
+            bool take = !p->explicit_trigger || runs[0].started_us >= p->submitted_wall_us;
+            if (!waited && runs[0].finished_us < p->submitted_wall_us) {
+                store_runs_free(runs, n); /* no build of this catalog's held it */
+                return false;
+            }
+            if (!take) {
+                store_runs_free(runs, n);
+                /* Built again for an explicit request that came after that build started. */
+                pipeline_result_free(out);
+                pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
+                if (!out->busy)
+                    return true;
+                waited = false;
+                continue;
+            }
+            pipeline_result_free(out);
+            *out = (PipelineResult){.outcome = outcome,
+                                    .rows = runs[0].rows,
+                                    .error = runs[0].error ? xstrdup(runs[0].error) : NULL,
+                                    .started_us = runs[0].started_us,
+                                    .finished_us = runs[0].finished_us,
+                                    .shared = true};
+            log_info("refresh %s: took the outcome of run %lld of another process (%s)", v->name,
+                     (long long)runs[0].id, run_outcome_name(outcome));
+            store_runs_free(runs, n);
+            return true;
+        }
+        if (!waited)
+            log_warn("refresh %s: run %lld of another process is building it: waiting for it",
+                     v->name, (long long)runs[0].id);
+        store_runs_free(runs, n);
+        waited = true;
+        struct timespec pause = {0, OTHER_BUILD_POLL_NS};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* Builds (or skips) entry k of p on slot; fills its result. */
 static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_dep)
 {
@@ -343,6 +410,8 @@ static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_
     } else {
         log_info("refresh %s started (%s)", v->name, run_trigger_name(trigger));
         pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
+        if (out->busy)
+            await_other_build(w, slot, p, v, trigger, out);
     }
     free(what);
     free(error);
@@ -413,6 +482,7 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
         .trigger = target_trigger,
         .explicit_trigger = !backoff_applies(target_trigger),
         .submitted_us = clock_mono_us(),
+        .submitted_wall_us = clock_wall_us(),
         .results = results,
         .state = xcalloc(plan->n, 1),
         .pos = xmalloc((r->n_views ? r->n_views : 1) * sizeof(size_t)),
