@@ -352,7 +352,9 @@ static bool await_other_build(Worker *w, Slot *slot, const Plan *p, const View *
                 pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
                 if (!out->busy)
                     return true;
-                waited = false;
+                waited = true; /* another process's build began meanwhile: wait for it */
+                struct timespec pause = {0, OTHER_BUILD_POLL_NS};
+                nanosleep(&pause, NULL);
                 continue;
             }
             pipeline_result_free(out);

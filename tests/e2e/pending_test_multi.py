@@ -19,8 +19,8 @@ What these tests expect of the daemon:
   'schedule' for the poll's runs; a table `duro_leader` with `generation` and `instance` columns.
 - /metrics on each instance: `duro_leader 1` on the leader, `duro_leader 0` on the others.
 - /healthz on each instance: 200, and its text names the leader as duro_leader.instance does.
-- The CALL and the stale reads of one view on three instances at once: one runs row, every CALL
-  answered with the view's row, every read with the new data.
+- Stale reads on three instances while one builds the view: no build of their own, the new data;
+  CALLs that came after that build started: one more build once it ended, shared by both.
 """
 import http.client
 import re
@@ -369,7 +369,10 @@ def test_a_stopped_leader_is_deposed_and_records_nothing_after_the_takeover(trio
     assert old.proc.running(), old.logs()
 
 
-def test_concurrent_calls_and_stale_reads_on_all_three_share_one_build(trio, duro, wh):
+def test_calls_and_stale_reads_on_all_three_wait_for_one_build(trio, duro, wh):
+    """A CALL on one instance builds m.slow; stale reads on all three instances wait for that
+    build and read its data (one build), and CALLs on the other two, which came after it started,
+    wait for it and then build once more between them, never at the same time."""
     members = trio(poll="1h")  # no scheduled build meddles
     cat = duro.catalog
     wait_leader(members)
@@ -378,9 +381,23 @@ def test_concurrent_calls_and_stale_reads_on_all_three_share_one_build(trio, dur
     mark = max(r["id"] for r in cat.runs())
     time.sleep(1.5)  # every gateway re-reads its list of views at least once a second
 
-    jobs = [(m, kind) for m in members for kind in ("call", "read", "read")]
+    first = members[0].connect()
+    results, failures = {}, []
+
+    def call(key, conn):
+        try:
+            results[key] = conn.execute("call duro_refresh('m.slow')").fetchone()[0]
+        except Exception as e:  # reported below
+            failures.append((key, repr(e)))
+
+    t0 = threading.Thread(target=call, args=("first", first))
+    t0.start()
+    building = wait_until(lambda: [r for r in running(cat) if r["id"] > mark], TIMEOUT,
+                          "the CALL's build of m.slow", members[0].proc, interval=0.05)
+
+    jobs = [(m, kind) for m in members for kind in ("read", "read")]
+    jobs += [(m, "call") for m in members[1:]]
     conns = [m.connect() for m, _ in jobs]
-    results, failures = [None] * len(jobs), []
     barrier = threading.Barrier(len(jobs))
 
     def go(i):
@@ -398,18 +415,23 @@ def test_concurrent_calls_and_stale_reads_on_all_three_share_one_build(trio, dur
     try:
         for t in threads:
             t.start()
-        for t in threads:
+        for t in threads + [t0]:
             t.join(TIMEOUT)
     finally:
-        for c in conns:
+        for c in conns + [first]:
             c.close()
     assert failures == [], (failures, all_logs(members))
-    for (member, kind), got in zip(jobs, results):
+    assert results.pop("first") == "m.slow"
+    for i, (member, kind) in enumerate(jobs):
         want = "m.slow" if kind == "call" else [(1, 2)]
-        assert got == want, (member, kind, got)
+        assert results[i] == want, (member, kind, results[i])
     new = [r for r in cat.runs("m.slow") if r["id"] > mark]
-    assert [r["outcome"] for r in new] == ["ok"], (new, all_logs(members))
-    assert new[0]["trigger"] in ("call", "read"), new
+    assert [r["outcome"] for r in new] == ["ok", "ok"], (new, all_logs(members))
+    assert new[0]["id"] == building[0]["id"] and new[0]["trigger"] == "call", new
+    assert new[1]["started_us"] >= new[0]["finished_us"], new
+    assert new[1]["pid"] in (members[1].pid, members[2].pid), new
+    waited = [m for m in members[1:] if "of another process is building it: waiting" in m.logs()]
+    assert waited, all_logs(members)
     assert wh.rows("m.slow") == [(1, 2)]
 
 
