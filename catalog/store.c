@@ -9,11 +9,11 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "catalog/interval.h"
 #include "catalog/marker.h"
@@ -34,32 +34,6 @@ typedef struct Migration {
     int version;
     const char *sql;
 } Migration;
-
-/*
- * The statements that read a view's run facts again from its runs (views' columns from
- * migration 8), for the views where `name = WHO`: the newest finished run by start then id, the
- * newest success, the runs in progress, and the failures of the view's own (runs with a next
- * try) since that success, of its definition now (started at or after changed_us). Plain SQL;
- * SQLite's triggers run them on every change of a view's runs.
- */
-#define FACTS_OWN_FAILURES                                                                         \
-    " FROM runs f WHERE f.\"view\" = views.name AND f.retry_us IS NOT NULL"                        \
-    " AND f.started_us >= views.changed_us AND f.id > coalesce(views.last_ok_id, 0))"
-#define VIEW_FACTS(WHO)                                                                            \
-    "UPDATE views SET last_run_id = (SELECT r.id FROM runs r WHERE r.\"view\" = views.name"        \
-    " AND r.outcome <> 'running' ORDER BY r.started_us DESC, r.id DESC LIMIT 1),"                  \
-    " last_ok_id = (SELECT max(r.id) FROM runs r WHERE r.\"view\" = views.name"                    \
-    " AND r.outcome = 'ok'),"                                                                      \
-    " running_runs = (SELECT count(*) FROM runs r WHERE r.\"view\" = views.name"                   \
-    " AND r.outcome = 'running'),"                                                                 \
-    " running_id = (SELECT max(r.id) FROM runs r WHERE r.\"view\" = views.name"                    \
-    " AND r.outcome = 'running') WHERE name = " WHO ";\n"                                          \
-    "UPDATE views SET last_run_started_us = (SELECT r.started_us FROM runs r"                      \
-    " WHERE r.id = views.last_run_id),"                                                            \
-    " last_run_outcome = (SELECT r.outcome FROM runs r WHERE r.id = views.last_run_id),"           \
-    " last_run_error = (SELECT r.error FROM runs r WHERE r.id = views.last_run_id),"               \
-    " own_failures = (SELECT count(*)" FACTS_OWN_FAILURES ","                                      \
-    " own_retry_us = (SELECT max(f.retry_us)" FACTS_OWN_FAILURES " WHERE name = " WHO ";\n"
 
 static const Migration migrations[] = {
     {1, "CREATE TABLE views (\n"
@@ -176,49 +150,46 @@ void sdb_set_error(Store *s, const char *fmt, ...)
     va_end(ap);
     free(s->error);
     s->error = msg;
-    s->errcode = SQLITE_ERROR;
+    s->errcode = CDB_ERR_OTHER;
 }
 
 void sdb_set_db_error(Store *s, const char *doing)
 {
-    const char *msg = sqlite3_errmsg(s->db);
-    char *copy = xstrdup(msg ? msg : "unknown error");
+    char *copy = xstrdup(cdb_errmsg(s->db));
     free(s->error);
     s->error = xasprintf("%s: %s", doing, copy);
-    s->errcode = sqlite3_extended_errcode(s->db);
+    s->errcode = cdb_errclass(s->db);
     free(copy);
 }
 
-int sdb_prepare(Store *s, const char *sql, sqlite3_stmt **st)
+int sdb_prepare(Store *s, const char *sql, CdbStmt **st)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (cdb_prepare(s->db, sql, st) != CDB_OK) {
         sdb_set_db_error(s, "cannot prepare statement");
         return -1;
     }
     return 0;
 }
 
-int sdb_bind_values(Store *s, sqlite3_stmt *st, const char *spec, ...)
+int sdb_bind_values(Store *s, CdbStmt *st, const char *spec, ...)
 {
     va_list ap;
-    int rc = SQLITE_OK;
+    int rc = CDB_OK;
     va_start(ap, spec);
-    for (int i = 0; spec[i] && rc == SQLITE_OK; i++) {
+    for (int i = 0; spec[i] && rc == CDB_OK; i++) {
         int idx = i + 1;
         switch (spec[i]) {
         case 't': {
             const char *text = va_arg(ap, const char *);
-            rc = text ? sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT)
-                      : sqlite3_bind_null(st, idx);
+            rc = cdb_bind_text(st, idx, text);
             break;
         }
         case 'i':
-            rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(ap, int64_t));
+            rc = cdb_bind_int(st, idx, va_arg(ap, int64_t));
             break;
         case 'n': {
             int64_t value = va_arg(ap, int64_t);
-            rc = value < 0 ? sqlite3_bind_null(st, idx)
-                           : sqlite3_bind_int64(st, idx, (sqlite3_int64)value);
+            rc = value < 0 ? cdb_bind_null(st, idx) : cdb_bind_int(st, idx, value);
             break;
         }
         default:
@@ -226,48 +197,51 @@ int sdb_bind_values(Store *s, sqlite3_stmt *st, const char *spec, ...)
         }
     }
     va_end(ap);
-    if (rc != SQLITE_OK) {
+    if (rc != CDB_OK) {
         sdb_set_db_error(s, "cannot bind value");
         return -1;
     }
     return 0;
 }
 
-int sdb_step_done(Store *s, sqlite3_stmt *st, const char *doing)
+int sdb_step_done(Store *s, CdbStmt *st, const char *doing)
 {
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    int rc = cdb_step(st);
+    if (rc != CDB_DONE)
         sdb_set_db_error(s, doing);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    cdb_reset(st);
+    cdb_clear_bindings(st);
+    return rc == CDB_DONE ? 0 : -1;
 }
 
 int sdb_exec_sql(Store *s, const char *sql, const char *doing)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        free(s->error);
-        s->error = xasprintf("%s: %s", doing, msg ? msg : sqlite3_errstr(rc));
-        s->errcode = sqlite3_extended_errcode(s->db);
-        sqlite3_free(msg);
+    if (cdb_exec(s->db, sql) != CDB_OK) {
+        sdb_set_db_error(s, doing);
         return -1;
     }
     return 0;
 }
 
-/* Write transactions take the write lock up front so they wait (busy timeout) instead of
- * failing with SQLITE_BUSY when upgrading from a read. */
+/* Write transactions take the catalog's write lock up front (cdb_begin_write): writers, in
+ * every process and instance, take turns. */
 int sdb_begin_write(Store *s)
 {
-    return sdb_exec_sql(s, "BEGIN IMMEDIATE", "cannot start transaction");
+    if (cdb_begin_write(s->db) != CDB_OK) {
+        sdb_set_db_error(s, "cannot start transaction");
+        return -1;
+    }
+    return 0;
 }
 
 /* A read transaction: one consistent snapshot for several statements. */
 int sdb_begin_read(Store *s)
 {
-    return sdb_exec_sql(s, "BEGIN", "cannot start transaction");
+    if (cdb_begin_read(s->db) != CDB_OK) {
+        sdb_set_db_error(s, "cannot start transaction");
+        return -1;
+    }
+    return 0;
 }
 
 int sdb_commit(Store *s)
@@ -277,16 +251,16 @@ int sdb_commit(Store *s)
 
 void sdb_rollback(Store *s)
 {
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!cdb_autocommit(s->db) && cdb_rollback(s->db) != CDB_OK)
+        return; /* the connection is gone, and its transaction with it */
 }
 
-char *sdb_col_text(sqlite3_stmt *st, int i)
+char *sdb_col_text(CdbStmt *st, int i)
 {
-    const unsigned char *text = sqlite3_column_text(st, i);
+    const unsigned char *text = (const unsigned char *)cdb_column_text(st, i);
     if (!text)
         return NULL;
-    size_t len = (size_t)sqlite3_column_bytes(st, i);
+    size_t len = cdb_column_bytes(st, i);
     if (len <= STORE_MAX_TEXT)
         return xstrdup((const char *)text);
     /* Cut at the start of a UTF-8 character, and say so. */
@@ -299,28 +273,28 @@ char *sdb_col_text(sqlite3_stmt *st, int i)
     return out;
 }
 
-char *sdb_col_text_nn(sqlite3_stmt *st, int i)
+char *sdb_col_text_nn(CdbStmt *st, int i)
 {
     char *text = sdb_col_text(st, i);
     return text ? text : xstrdup("");
 }
 
-int64_t sdb_col_int(sqlite3_stmt *st, int i, int64_t if_null)
+int64_t sdb_col_int(CdbStmt *st, int i, int64_t if_null)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    if (cdb_column_is_null(st, i))
         return if_null;
-    return (int64_t)sqlite3_column_int64(st, i);
+    return cdb_column_int(st, i);
 }
 
-int64_t sdb_col_range(sqlite3_stmt *st, int i, int64_t min, int64_t max, int64_t if_unknown)
+int64_t sdb_col_range(CdbStmt *st, int i, int64_t min, int64_t max, int64_t if_unknown)
 {
-    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+    if (!cdb_column_is_int(st, i))
         return if_unknown;
-    int64_t v = (int64_t)sqlite3_column_int64(st, i);
+    int64_t v = cdb_column_int(st, i);
     return v < min || v > max ? if_unknown : v;
 }
 
-int64_t sdb_col_time(sqlite3_stmt *st, int i)
+int64_t sdb_col_time(CdbStmt *st, int i)
 {
     return sdb_col_range(st, i, 0, STORE_MAX_TIME_US, 0);
 }
@@ -328,59 +302,60 @@ int64_t sdb_col_time(sqlite3_stmt *st, int i)
 /* Reads the schema version and how many schema objects exist, from one snapshot. */
 static int read_version(Store *s, int *version, int *n_objects)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     if (sdb_prepare(s,
                     "SELECT (SELECT user_version FROM pragma_user_version),"
                     " (SELECT count(*) FROM sqlite_master)",
                     &st))
         goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (cdb_step(st) != CDB_ROW) {
         sdb_set_db_error(s, "cannot read schema version");
         goto fail;
     }
-    *version = sqlite3_column_int(st, 0);
+    *version = (int)cdb_column_int(st, 0);
     if (n_objects)
-        *n_objects = sqlite3_column_int(st, 1);
-    sqlite3_finalize(st);
+        *n_objects = (int)cdb_column_int(st, 1);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
 /* WAL so readers never block the writer, and the settings every connection needs. */
 static int configure(Store *s)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     if (sdb_prepare(s, "PRAGMA journal_mode = WAL", &st))
         goto fail;
     /* Switching a new file to WAL does not always wait in the busy handler: when
      * several connections create the catalog at once, retry within the same budget. */
     for (int waited_ms = 0;; waited_ms += STORE_RETRY_SLEEP_MS) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        int rc = cdb_step(st);
+        if (rc == CDB_ROW)
             break;
-        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= STORE_BUSY_TIMEOUT_MS) {
+        if (cdb_errclass(s->db) != CDB_ERR_BUSY || waited_ms >= STORE_BUSY_TIMEOUT_MS) {
             sdb_set_db_error(s, "cannot switch to WAL mode");
             goto fail;
         }
-        sqlite3_reset(st);
-        sqlite3_sleep(STORE_RETRY_SLEEP_MS);
+        cdb_reset(st);
+        struct timespec pause = {0, STORE_RETRY_SLEEP_MS * 1000000L};
+        nanosleep(&pause, NULL);
     }
-    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    const char *mode = cdb_column_text(st, 0);
     /* An in-memory catalog (":memory:", throwaway) cannot use WAL and does not need it. */
     if (!mode || (!str_ieq(mode, "wal") && !str_ieq(mode, "memory"))) {
         sdb_set_error(s, "cannot switch to WAL mode (journal mode is %s)", mode ? mode : "unknown");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     st = NULL;
     if (sdb_exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
                      "cannot configure connection"))
         goto fail;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
@@ -405,21 +380,21 @@ int64_t sdb_check_full_bytes = 256LL * 1024 * 1024;
 /* Runs one quick_check statement; its problems (not "ok") are pushed onto problems. */
 static int quick_check(Store *s, const char *sql, StrVec *problems)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     int rc;
     if (sdb_prepare(s, sql, &st))
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         char *line = sdb_col_text_nn(st, 0);
         if (strcmp(line, "ok") == 0)
             free(line);
         else
             strvec_push_owned(problems, line);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != CDB_DONE)
         sdb_set_db_error(s, "cannot check it");
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    cdb_finalize(st);
+    return rc == CDB_DONE ? 0 : -1;
 }
 
 /* The size of a file, or 0 when it has none. */
@@ -453,17 +428,17 @@ static int check_once(Store *s)
         char *wal = xasprintf("%s-wal", s->path);
         int64_t wal_size = file_size(wal), pages = 0, page_size = 0;
         free(wal);
-        sqlite3_stmt *st = NULL;
+        CdbStmt *st = NULL;
         rc = sdb_prepare(s, "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size",
                          &st);
-        if (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-            pages = sqlite3_column_int64(st, 0);
-            page_size = sqlite3_column_int64(st, 1);
+        if (rc == 0 && cdb_step(st) == CDB_ROW) {
+            pages = cdb_column_int(st, 0);
+            page_size = cdb_column_int(st, 1);
         } else if (rc == 0) {
             sdb_set_db_error(s, "cannot check it");
             rc = -1;
         }
-        sqlite3_finalize(st);
+        cdb_finalize(st);
         if (rc == 0 && page_size > 0 && pages > (size + wal_size) / page_size)
             strvec_push_owned(&problems,
                               xasprintf("%lld pages of %lld bytes in a file of %lld "
@@ -488,7 +463,7 @@ static int check_once(Store *s)
     return 0;
 }
 
-/* The error for a file SQLite found damaged (SQLITE_CORRUPT or SQLITE_NOTADB). */
+/* The error for a file SQLite found damaged (CDB_ERR_CORRUPT or CDB_ERR_NOTADB). */
 static char *damaged(const char *path, const char *what)
 {
     return xasprintf("catalog %s is damaged (%s): restore it from a backup, or move it away "
@@ -529,65 +504,75 @@ fail:
     return -1;
 }
 
-int store_open(const char *path, Store **out, char **error)
+/* Opens the SQLite file at s->path, checks, configures and migrates it. 0, or -1 with *error. */
+static int open_sqlite(Store *s, char **error)
 {
-    Store *s = xcalloc(1, sizeof *s);
+    const char *path = s->path;
     int version = 0, n_objects = 0, failed_version = 0;
-    s->path = xstrdup(path);
-    *out = NULL;
-    *error = NULL;
-
-    /* No mutex of SQLite's around every call: a Store is used by one thread at a time. */
-    int rc = sqlite3_open_v2(
-        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        *error = xasprintf("cannot open catalog %s: %s", path,
-                           s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
-
     s->key = file_key(path);
 
     /* Look before changing anything: a refused file must be left as it is. */
     if (read_version(s, &version, &n_objects)) {
-        if ((s->errcode & 0xff) == SQLITE_NOTADB)
+        if (s->errcode == CDB_ERR_NOTADB)
             *error = xasprintf("catalog %s is not a SQLite database", path);
-        else if ((s->errcode & 0xff) == SQLITE_CORRUPT)
+        else if (s->errcode == CDB_ERR_CORRUPT)
             *error = damaged(path, s->error);
         else
             *error = xasprintf("cannot read catalog %s: %s", path, s->error);
-        goto fail;
+        return -1;
     }
     if (version > STORE_SCHEMA_VERSION) {
         *error = xasprintf("catalog %s was written by a newer Duro (schema version %d, this Duro "
                            "knows up to %d)",
                            path, version, STORE_SCHEMA_VERSION);
-        goto fail;
+        return -1;
     }
     if (version == 0 && n_objects > 0) {
         *error = xasprintf("catalog %s is a SQLite database but not a Duro catalog (it has "
                            "tables and no schema version)",
                            path);
-        goto fail;
+        return -1;
     }
     free(s->error);
     s->error = NULL;
     if (check_once(s)) {
-        int code = s->errcode & 0xff;
-        *error = code == SQLITE_ERROR || code == SQLITE_CORRUPT || code == SQLITE_NOTADB
+        CdbErr code = s->errcode;
+        *error = code == CDB_ERR_OTHER || code == CDB_ERR_CORRUPT || code == CDB_ERR_NOTADB
                      ? damaged(path, s->error)
                      : xasprintf("cannot read catalog %s: %s", path, s->error);
-        goto fail;
+        return -1;
     }
     if (configure(s)) {
         *error = xasprintf("cannot open catalog %s: %s", path, s->error);
-        goto fail;
+        return -1;
     }
     if (version < STORE_SCHEMA_VERSION && migrate(s, &failed_version)) {
         *error = xasprintf("cannot migrate catalog %s to schema version %d: %s", path,
                            failed_version, s->error);
+        return -1;
+    }
+    return 0;
+}
+
+int store_open(const char *target, Store **out, char **error)
+{
+    Store *s = xcalloc(1, sizeof *s);
+    *out = NULL;
+    *error = NULL;
+    char *why = NULL;
+    if (cdb_open(target, &s->db, NULL, &why) != 0) {
+        /* The name as messages may show it: a URL's password never. */
+        *error = xasprintf("cannot open catalog %s: %s",
+                           cdb_is_url(target) ? "(the [catalog] url)" : target, why);
+        free(why);
+        goto fail;
+    }
+    s->path = xstrdup(cdb_name(s->db));
+    if (cdb_kind(s->db) == CDB_POSTGRES) {
+        s->key = xasprintf("pg:%s", s->path);
+        if (spg_open(s, error))
+            goto fail;
+    } else if (open_sqlite(s, error)) {
         goto fail;
     }
     *out = s;
@@ -601,8 +586,7 @@ void store_close(Store *s)
 {
     if (!s)
         return;
-    sqlite3_finalize(s->data_version);
-    sqlite3_close_v2(s->db);
+    cdb_close(s->db);
     free(s->path);
     free(s->key);
     free(s->error);
@@ -611,25 +595,20 @@ void store_close(Store *s)
 
 int store_schema_version(Store *s)
 {
+    if (cdb_kind(s->db) == CDB_POSTGRES)
+        return spg_version(s);
     int version = 0;
     return read_version(s, &version, NULL) ? -1 : version;
 }
 
 int64_t store_data_version(Store *s)
 {
-    if (!s->data_version &&
-        sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &s->data_version, NULL) != SQLITE_OK)
-        return -1;
-    int64_t v = -1;
-    if (sqlite3_step(s->data_version) == SQLITE_ROW)
-        v = sqlite3_column_int64(s->data_version, 0);
-    sqlite3_reset(s->data_version);
-    return v;
+    return cdb_data_version(s->db);
 }
 
 const char *store_error(Store *s)
 {
-    return s->error ? s->error : sqlite3_errmsg(s->db);
+    return s->error ? s->error : cdb_errmsg(s->db);
 }
 
 /* ---- views ---- */
@@ -650,9 +629,12 @@ static const char sync_update_sql[] =
     "UPDATE views SET schema_name = ?2, table_name = ?3, kind = ?4, source = ?5,"
     " interval_s = ?6, effective_interval_s = ?7, enabled = ?8, config = ?9, depends_on = ?10,"
     " hash = ?11, changed_us = CASE WHEN hash = ?11 THEN changed_us ELSE ?12 END"
-    " WHERE name = ?1 AND (schema_name IS NOT ?2 OR table_name IS NOT ?3 OR kind IS NOT ?4"
-    " OR source IS NOT ?5 OR interval_s IS NOT ?6 OR effective_interval_s IS NOT ?7"
-    " OR enabled IS NOT ?8 OR config IS NOT ?9 OR depends_on IS NOT ?10 OR hash IS NOT ?11)";
+    " WHERE name = ?1 AND (schema_name IS DISTINCT FROM ?2 OR table_name IS DISTINCT FROM ?3 OR "
+    "kind IS DISTINCT FROM ?4"
+    " OR source IS DISTINCT FROM ?5 OR interval_s IS DISTINCT FROM ?6 OR effective_interval_s IS "
+    "DISTINCT FROM ?7"
+    " OR enabled IS DISTINCT FROM ?8 OR config IS DISTINCT FROM ?9 OR depends_on IS DISTINCT FROM "
+    "?10 OR hash IS DISTINCT FROM ?11)";
 
 static const char *view_kind_name(ViewKind kind)
 {
@@ -700,7 +682,7 @@ static int cmp_name(const void *a, const void *b)
 int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, char **error)
 {
     StoreSyncStats counts = {0};
-    sqlite3_stmt *get = NULL, *ins = NULL, *upd = NULL, *list = NULL, *del = NULL;
+    CdbStmt *get = NULL, *ins = NULL, *upd = NULL, *list = NULL, *del = NULL;
     const char **repo_names = NULL;
     StrVec stored = {0};
     char *deps = NULL, *schema = NULL, *table = NULL;
@@ -729,18 +711,18 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
         bool found = false, same = false;
         if (sdb_bind_values(s, get, "t", v->name))
             goto fail;
-        rc = sqlite3_step(get);
-        if (rc == SQLITE_ROW) {
-            const char *hash = (const char *)sqlite3_column_text(get, 0);
+        rc = cdb_step(get);
+        if (rc == CDB_ROW) {
+            const char *hash = cdb_column_text(get, 0);
             found = true;
             same = hash && strcmp(hash, v->hash) == 0;
-        } else if (rc != SQLITE_DONE) {
+        } else if (rc != CDB_DONE) {
             sdb_set_db_error(s, "cannot read views");
             goto fail;
         }
-        sqlite3_reset(get);
+        cdb_reset(get);
 
-        sqlite3_stmt *write = found ? upd : ins;
+        CdbStmt *write = found ? upd : ins;
         if (sdb_bind_values(s, write, SYNC_BIND_SPEC, v->name, schema, table,
                             view_kind_name(v->kind), v->source ? v->source : "", v->interval,
                             v->effective_interval, (int64_t)v->enabled,
@@ -760,9 +742,9 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
     }
 
     /* Views no longer in the repository leave the catalog; their runs stay. */
-    while ((rc = sqlite3_step(list)) == SQLITE_ROW)
+    while ((rc = cdb_step(list)) == CDB_ROW)
         strvec_push_owned(&stored, sdb_col_text_nn(list, 0));
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot read views");
         goto fail;
     }
@@ -782,11 +764,11 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
 
     if (sdb_commit(s))
         goto fail;
-    sqlite3_finalize(get);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(upd);
-    sqlite3_finalize(list);
-    sqlite3_finalize(del);
+    cdb_finalize(get);
+    cdb_finalize(ins);
+    cdb_finalize(upd);
+    cdb_finalize(list);
+    cdb_finalize(del);
     free(repo_names);
     strvec_free(&stored);
     if (stats)
@@ -794,11 +776,11 @@ int store_sync(Store *s, const Repo *r, int64_t now_us, StoreSyncStats *stats, c
     return 0;
 fail:
     *error = xasprintf("cannot update catalog %s: %s", s->path, s->error);
-    sqlite3_finalize(get);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(upd);
-    sqlite3_finalize(list);
-    sqlite3_finalize(del);
+    cdb_finalize(get);
+    cdb_finalize(ins);
+    cdb_finalize(upd);
+    cdb_finalize(list);
+    cdb_finalize(del);
     sdb_rollback(s);
     free(repo_names);
     strvec_free(&stored);
@@ -824,7 +806,7 @@ fail:
     " FROM views v LEFT JOIN view_last_read l ON l.\"view\" = v.name"
 
 /* The bounds of a view's values: what is outside is unknown (store.h). */
-static void read_view_row(Store *s, sqlite3_stmt *st, StoreView *v)
+static void read_view_row(Store *s, CdbStmt *st, StoreView *v)
 {
     v->name = sdb_col_text_nn(st, 0);
     v->source = sdb_col_text_nn(st, 1);
@@ -858,24 +840,24 @@ static void read_view_row(Store *s, sqlite3_stmt *st, StoreView *v)
 
 int store_get_view(Store *s, const char *name, StoreView *out)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     memset(out, 0, sizeof *out);
     if (sdb_prepare(s, VIEW_SELECT " WHERE v.name = ?1", &st) || sdb_bind_values(s, st, "t", name))
         goto fail;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+    int rc = cdb_step(st);
+    if (rc == CDB_DONE) {
+        cdb_finalize(st);
         return 1;
     }
-    if (rc != SQLITE_ROW) {
+    if (rc != CDB_ROW) {
         sdb_set_db_error(s, "cannot read view");
         goto fail;
     }
     read_view_row(s, st, out);
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
@@ -887,7 +869,7 @@ static int cmp_view_name(const void *a, const void *b)
 
 static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     StoreView *views = NULL;
     size_t count = 0, cap = 0;
     int rc;
@@ -897,7 +879,7 @@ static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
      * look each row up in the table. */
     if (sdb_prepare(s, names_only ? "SELECT name FROM views" : VIEW_SELECT, &st))
         goto fail;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
         memset(&views[count], 0, sizeof *views);
         if (names_only)
@@ -905,18 +887,18 @@ static int list_views(Store *s, bool names_only, StoreView **out, size_t *n)
         else
             read_view_row(s, st, &views[count++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list views");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     if (count > 1)
         qsort(views, count, sizeof *views, cmp_view_name);
     *out = views;
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     store_views_free(views, count);
     return -1;
 }

@@ -11,17 +11,17 @@
 
 int store_notice_get(Store *s, const char *view, StoreNotice *out)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     memset(out, 0, sizeof *out);
     if (sdb_prepare(s,
                     "SELECT n.failing, n.failure_sent_us, n.overdue,"
                     " (SELECT count(*) FROM (SELECT 1 FROM runs r"
-                    " WHERE r.\"view\" = ?1 AND r.outcome = 'ok' LIMIT 2))"
-                    " FROM (SELECT 1) LEFT JOIN notices n ON n.\"view\" = ?1",
+                    " WHERE r.\"view\" = ?1 AND r.outcome = 'ok' LIMIT 2) AS oks)"
+                    " FROM (SELECT 1) AS one LEFT JOIN notices n ON n.\"view\" = ?1",
                     &st) ||
         sdb_bind_values(s, st, "t", view))
         goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (cdb_step(st) != CDB_ROW) {
         sdb_set_db_error(s, "cannot read notification state");
         goto fail;
     }
@@ -29,16 +29,16 @@ int store_notice_get(Store *s, const char *view, StoreNotice *out)
     out->failure_sent_us = sdb_col_time(st, 1);
     out->overdue = sdb_col_int(st, 2, 0) != 0;
     out->ok_runs = sdb_col_int(st, 3, 0);
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
 int store_notice_put(Store *s, const char *view, const StoreNotice *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     if (sdb_prepare(s,
                     "INSERT INTO notices (\"view\", failing, failure_sent_us, overdue)"
                     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (\"view\") DO UPDATE SET"
@@ -49,9 +49,9 @@ int store_notice_put(Store *s, const char *view, const StoreNotice *n)
                         (int64_t)n->overdue) ||
         sdb_step_done(s, st, "cannot record notification state"))
         goto fail;
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }

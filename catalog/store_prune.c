@@ -36,7 +36,7 @@
 static int prune_batch(Store *s, int64_t before_us, int64_t limit, int64_t *cur_started,
                        int64_t *cur_id, int64_t *n)
 {
-    sqlite3_stmt *sel = NULL, *del_steps = NULL, *del_run = NULL;
+    CdbStmt *sel = NULL, *del_steps = NULL, *del_run = NULL;
     *n = 0;
     if (sdb_begin_write(s))
         return -1;
@@ -50,9 +50,9 @@ static int prune_batch(Store *s, int64_t before_us, int64_t limit, int64_t *cur_
         sdb_prepare(s, "DELETE FROM runs WHERE id = ?1", &del_run))
         goto fail;
     int rc;
-    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(sel, 0);
-        *cur_started = sqlite3_column_int64(sel, 1);
+    while ((rc = cdb_step(sel)) == CDB_ROW) {
+        int64_t id = cdb_column_int(sel, 0);
+        *cur_started = cdb_column_int(sel, 1);
         *cur_id = id;
         if (sdb_bind_values(s, del_steps, "i", id) ||
             sdb_step_done(s, del_steps, "cannot delete old steps") ||
@@ -61,18 +61,18 @@ static int prune_batch(Store *s, int64_t before_us, int64_t limit, int64_t *cur_
             goto fail;
         (*n)++;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot read old runs");
         goto fail;
     }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(del_steps);
-    sqlite3_finalize(del_run);
+    cdb_finalize(sel);
+    cdb_finalize(del_steps);
+    cdb_finalize(del_run);
     return sdb_commit(s);
 fail:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(del_steps);
-    sqlite3_finalize(del_run);
+    cdb_finalize(sel);
+    cdb_finalize(del_steps);
+    cdb_finalize(del_run);
     sdb_rollback(s);
     *n = 0;
     return -1;

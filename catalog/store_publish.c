@@ -12,7 +12,7 @@
 int store_runs_after(Store *s, int64_t after_id, size_t limit, StoreRun **out, size_t *n,
                      int64_t *min_id)
 {
-    sqlite3_stmt *st = NULL, *min_st = NULL;
+    CdbStmt *st = NULL, *min_st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
     int rc;
@@ -27,29 +27,29 @@ int store_runs_after(Store *s, int64_t after_id, size_t limit, StoreRun **out, s
         sdb_prepare(s, "SELECT coalesce(min(id), 0) FROM runs", &min_st) ||
         sdb_bind_values(s, st, "ii", after_id, (int64_t)limit))
         goto fail;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
         sdb_read_run(s, st, &runs[count++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
-    if (sqlite3_step(min_st) != SQLITE_ROW) {
+    if (cdb_step(min_st) != CDB_ROW) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
     *min_id = sdb_col_int(min_st, 0, 0);
     if (sdb_commit(s))
         goto fail;
-    sqlite3_finalize(st);
-    sqlite3_finalize(min_st);
+    cdb_finalize(st);
+    cdb_finalize(min_st);
     *out = runs;
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(st);
-    sqlite3_finalize(min_st);
+    cdb_finalize(st);
+    cdb_finalize(min_st);
     sdb_rollback(s);
     store_runs_free(runs, count);
     return -1;

@@ -75,17 +75,17 @@ char *store_readers_merge(const char *a, const char *b)
 /* Adds one hour's reads of one view. Inside a write transaction. */
 static int add_one(Store *s, const StoreReads *r)
 {
-    sqlite3_stmt *get = NULL, *put = NULL, *last = NULL;
+    CdbStmt *get = NULL, *put = NULL, *last = NULL;
     char *merged = NULL;
     int rc = -1;
     if (sdb_prepare(s, "SELECT readers FROM view_reads WHERE \"view\" = ?1 AND hour = ?2", &get) ||
         sdb_bind_values(s, get, "ti", r->view, r->hour))
         goto done;
     char *old = NULL;
-    int step = sqlite3_step(get);
-    if (step == SQLITE_ROW)
+    int step = cdb_step(get);
+    if (step == CDB_ROW)
         old = sdb_col_text(get, 0);
-    else if (step != SQLITE_DONE) {
+    else if (step != CDB_DONE) {
         sdb_set_db_error(s, "cannot read reads");
         goto done;
     }
@@ -94,7 +94,7 @@ static int add_one(Store *s, const StoreReads *r)
     if (sdb_prepare(
             s,
             "INSERT INTO view_reads (\"view\", hour, reads, readers) VALUES (?1, ?2, ?3, ?4)"
-            " ON CONFLICT (\"view\", hour) DO UPDATE SET reads = reads + excluded.reads,"
+            " ON CONFLICT (\"view\", hour) DO UPDATE SET reads = view_reads.reads + excluded.reads,"
             " readers = excluded.readers",
             &put) ||
         sdb_bind_values(s, put, "tiit", r->view, r->hour, r->reads, merged) ||
@@ -104,7 +104,8 @@ static int add_one(Store *s, const StoreReads *r)
         (sdb_prepare(s,
                      "INSERT INTO view_last_read (\"view\", last_read_us) VALUES (?1, ?2)"
                      " ON CONFLICT (\"view\") DO UPDATE SET"
-                     " last_read_us = max(last_read_us, excluded.last_read_us)",
+                     " last_read_us = CASE WHEN excluded.last_read_us > view_last_read.last_read_us"
+                     " THEN excluded.last_read_us ELSE view_last_read.last_read_us END",
                      &last) ||
          sdb_bind_values(s, last, "ti", r->view, r->last_read_us) ||
          sdb_step_done(s, last, "cannot record the last read")))
@@ -112,9 +113,9 @@ static int add_one(Store *s, const StoreReads *r)
     rc = 0;
 done:
     free(merged);
-    sqlite3_finalize(get);
-    sqlite3_finalize(put);
-    sqlite3_finalize(last);
+    cdb_finalize(get);
+    cdb_finalize(put);
+    cdb_finalize(last);
     return rc;
 }
 
@@ -125,14 +126,14 @@ int store_reads_add(Store *s, const StoreReads *r, size_t n, int64_t now_us)
     for (size_t i = 0; i < n; i++)
         if (add_one(s, &r[i]) != 0)
             goto fail;
-    sqlite3_stmt *prune = NULL;
+    CdbStmt *prune = NULL;
     if (sdb_prepare(s, "DELETE FROM view_reads WHERE hour <= ?1", &prune) ||
         sdb_bind_values(s, prune, "i", now_us / US_PER_HOUR - STORE_READS_KEEP_HOURS) ||
         sdb_step_done(s, prune, "cannot drop old reads")) {
-        sqlite3_finalize(prune);
+        cdb_finalize(prune);
         goto fail;
     }
-    sqlite3_finalize(prune);
+    cdb_finalize(prune);
     return sdb_commit(s);
 fail:
     sdb_rollback(s);
@@ -143,21 +144,22 @@ int store_reads_summary(Store *s, int64_t now_us, StoreReads **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     /* The hours of the last 24 h: the current one and the 23 before it. */
-    if (sdb_prepare(s,
-                    "SELECT l.\"view\", l.last_read_us,"
-                    " (SELECT coalesce(sum(reads), 0) FROM view_reads r"
-                    "  WHERE r.\"view\" = l.\"view\" AND r.hour > ?1),"
-                    " (SELECT group_concat(readers, ',') FROM view_reads r"
-                    "  WHERE r.\"view\" = l.\"view\" AND r.hour > ?1)"
-                    " FROM view_last_read l ORDER BY l.\"view\"",
-                    &st) ||
-        sdb_bind_values(s, st, "i", now_us / US_PER_HOUR - 24))
+    char *sql = xasprintf("SELECT l.\"view\", l.last_read_us,"
+                          " (SELECT CAST(coalesce(sum(reads), 0) AS BIGINT) FROM view_reads r"
+                          "  WHERE r.\"view\" = l.\"view\" AND r.hour > ?1),"
+                          " (SELECT %s(readers, ',') FROM view_reads r"
+                          "  WHERE r.\"view\" = l.\"view\" AND r.hour > ?1)"
+                          " FROM view_last_read l ORDER BY l.\"view\"",
+                          cdb_kind(s->db) == CDB_POSTGRES ? "string_agg" : "group_concat");
+    int prepared = sdb_prepare(s, sql, &st);
+    free(sql);
+    if (prepared || sdb_bind_values(s, st, "i", now_us / US_PER_HOUR - 24))
         goto fail;
     size_t cap = 0;
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = cdb_step(st)) == CDB_ROW) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 16;
             *out = xrealloc(*out, cap * sizeof **out);
@@ -179,14 +181,14 @@ int store_reads_summary(Store *s, int64_t now_us, StoreReads **out, size_t *n)
             .readers = readers ? readers : xstrdup(""),
         };
     }
-    if (step != SQLITE_DONE) {
+    if (step != CDB_DONE) {
         sdb_set_db_error(s, "cannot read reads");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     store_reads_free(*out, *n);
     *out = NULL;
     *n = 0;

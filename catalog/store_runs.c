@@ -33,7 +33,7 @@ static bool fault_now(const char *point)
  */
 static int write_end(Store *s, int64_t run_id, const MarkerEnd *e)
 {
-    sqlite3_stmt *run = NULL, *view = NULL;
+    CdbStmt *run = NULL, *view = NULL;
     bool ok = e->outcome == RUN_OK;
     if (sdb_prepare(s,
                     "UPDATE runs SET outcome = ?2, finished_us = ?3, \"rows\" = ?4, error = ?5,"
@@ -44,8 +44,8 @@ static int write_end(Store *s, int64_t run_id, const MarkerEnd *e)
                         ok || e->retry_us <= 0 ? (int64_t)-1 : e->retry_us) ||
         sdb_step_done(s, run, "cannot finish run"))
         goto fail;
-    if (sqlite3_changes(s->db) == 0) {
-        sqlite3_finalize(run);
+    if (cdb_changes(s->db) == 0) {
+        cdb_finalize(run);
         sdb_set_error(s, "cannot finish run %lld: no such run in progress", (long long)run_id);
         return 1;
     }
@@ -58,12 +58,12 @@ static int write_end(Store *s, int64_t run_id, const MarkerEnd *e)
                sdb_bind_values(s, view, "itin", run_id, e->built_hash, e->finished_us, e->rows) ||
                sdb_step_done(s, view, "cannot record success")))
         goto fail;
-    sqlite3_finalize(run);
-    sqlite3_finalize(view);
+    cdb_finalize(run);
+    cdb_finalize(view);
     return 0;
 fail:
-    sqlite3_finalize(run);
-    sqlite3_finalize(view);
+    cdb_finalize(run);
+    cdb_finalize(view);
     return -1;
 }
 
@@ -101,7 +101,7 @@ static int flush_kept_ends(Store *s)
 static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *live_pid,
                            int *closed)
 {
-    sqlite3_stmt *sel = NULL, *upd = NULL;
+    CdbStmt *sel = NULL, *upd = NULL;
     *live_pid = 0;
     if (sdb_prepare(s,
                     "SELECT id, pid, instance, process_start FROM runs"
@@ -113,11 +113,11 @@ static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *
             &upd))
         goto fail;
     int rc;
-    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(sel, 0);
+    while ((rc = cdb_step(sel)) == CDB_ROW) {
+        int64_t id = cdb_column_int(sel, 0);
         int64_t pid = sdb_col_range(sel, 1, 1, INT32_MAX, 0);
-        const char *inst = (const char *)sqlite3_column_text(sel, 2);
-        const char *start = (const char *)sqlite3_column_text(sel, 3);
+        const char *inst = cdb_column_text(sel, 2);
+        const char *start = cdb_column_text(sel, 3);
         if (marker_judge(s->key, id, pid, inst, start) == MARKER_BUILDING) {
             *live_pid = pid;
             continue;
@@ -137,16 +137,16 @@ static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *
         if (closed)
             (*closed)++;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list running runs");
         goto fail;
     }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    cdb_finalize(sel);
+    cdb_finalize(upd);
     return 0;
 fail:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    cdb_finalize(sel);
+    cdb_finalize(upd);
     return -1;
 }
 
@@ -166,7 +166,7 @@ int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
 int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
                     int64_t *run_id)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     int64_t live = 0;
     char *start = NULL;
     *run_id = 0;
@@ -190,13 +190,20 @@ int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t star
     start = marker_process_start(0);
     if (sdb_prepare(s,
                     "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid, instance,"
-                    " process_start) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+                    " process_start) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6) RETURNING id",
                     &st) ||
         sdb_bind_values(s, st, "ttiitt", view, run_trigger_name(trigger), started_us,
-                        (int64_t)getpid(), marker_instance(), start) ||
-        sdb_step_done(s, st, "cannot record run"))
+                        (int64_t)getpid(), marker_instance(), start))
         goto fail;
-    *run_id = (int64_t)sqlite3_last_insert_rowid(s->db);
+    if (cdb_step(st) != CDB_ROW) {
+        sdb_set_db_error(s, "cannot record run");
+        goto fail;
+    }
+    *run_id = cdb_column_int(st, 0);
+    if (cdb_step(st) != CDB_DONE) {
+        sdb_set_db_error(s, "cannot record run");
+        goto fail;
+    }
     /* Known as building before the commit lets another connection look at it. */
     marker_claimed(s->key, *run_id);
     if (sdb_commit(s)) {
@@ -204,11 +211,11 @@ int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t star
         *run_id = 0;
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     free(start);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     free(start);
     sdb_rollback(s);
     return -1;
@@ -217,7 +224,7 @@ fail:
 int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_us,
                    int64_t finished_us, const char *error)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     char *shown = error ? log_escape_dup(error, LOG_ESCAPE_KEEP_LINES) : NULL; /* see log.h */
     if (!step || !*step) {
         sdb_set_error(s, "cannot record step of run %lld: no step name", (long long)run_id);
@@ -230,15 +237,15 @@ int store_run_step(Store *s, int64_t run_id, const char *step, int64_t started_u
         sdb_bind_values(s, st, "itiit", run_id, step, started_us, finished_us, shown))
         goto fail;
     if (sdb_step_done(s, st, "cannot record step")) {
-        if (s->errcode == SQLITE_CONSTRAINT_FOREIGNKEY)
+        if (s->errcode == CDB_ERR_FOREIGN_KEY)
             sdb_set_error(s, "cannot record step %s: no run %lld", step, (long long)run_id);
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     free(shown);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     free(shown);
     return -1;
 }
@@ -299,7 +306,7 @@ static void show_kept_end(Store *s, StoreRun *run)
     marker_end_free(&end);
 }
 
-void sdb_read_run(Store *s, sqlite3_stmt *st, StoreRun *run)
+void sdb_read_run(Store *s, CdbStmt *st, StoreRun *run)
 {
     memset(run, 0, sizeof *run);
     run->id = sdb_col_int(st, 0, 0);
@@ -327,13 +334,13 @@ static void run_free(StoreRun *run)
 }
 
 /* Reads the steps of run in the order they ran. */
-int sdb_read_steps(Store *s, sqlite3_stmt *st, StoreRun *run)
+int sdb_read_steps(Store *s, CdbStmt *st, StoreRun *run)
 {
     size_t cap = 0;
     int rc;
     if (sdb_bind_values(s, st, "i", run->id))
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&run->steps, &cap, run->n_steps + 1, sizeof *run->steps);
         StoreStep *step = &run->steps[run->n_steps++];
         step->step = sdb_col_text_nn(st, 0);
@@ -341,15 +348,15 @@ int sdb_read_steps(Store *s, sqlite3_stmt *st, StoreRun *run)
         step->finished_us = sdb_col_time(st, 2);
         step->error = sdb_col_text(st, 3);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != CDB_DONE)
         sdb_set_db_error(s, "cannot list run steps");
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    cdb_reset(st);
+    return rc == CDB_DONE ? 0 : -1;
 }
 
 int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n)
 {
-    sqlite3_stmt *runs_st = NULL, *steps_st = NULL;
+    CdbStmt *runs_st = NULL, *steps_st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
     int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
@@ -366,12 +373,12 @@ int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, si
                     &steps_st) ||
         sdb_bind_values(s, runs_st, "ti", view, max_rows))
         goto fail;
-    while ((rc = sqlite3_step(runs_st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(runs_st)) == CDB_ROW) {
         grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
         StoreRun *run = &runs[count++];
         sdb_read_run(s, runs_st, run);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
@@ -380,14 +387,14 @@ int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, si
             goto fail;
     if (sdb_commit(s))
         goto fail;
-    sqlite3_finalize(runs_st);
-    sqlite3_finalize(steps_st);
+    cdb_finalize(runs_st);
+    cdb_finalize(steps_st);
     *out = runs;
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(runs_st);
-    sqlite3_finalize(steps_st);
+    cdb_finalize(runs_st);
+    cdb_finalize(steps_st);
     sdb_rollback(s);
     store_runs_free(runs, count);
     return -1;
@@ -396,7 +403,7 @@ fail:
 int store_runs_newest(Store *s, const char *view, int64_t before_id, size_t limit, StoreRun **out,
                       size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
     int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
@@ -410,20 +417,20 @@ int store_runs_newest(Store *s, const char *view, int64_t before_id, size_t limi
                     &st) ||
         sdb_bind_values(s, st, "tii", view, before_id > 0 ? before_id : INT64_MAX, max_rows))
         goto fail;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
         sdb_read_run(s, st, &runs[count++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     *out = runs;
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     store_runs_free(runs, count);
     return -1;
 }

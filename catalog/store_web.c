@@ -24,22 +24,22 @@
 
 int store_web_count_views(Store *s, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     *n = 0;
     if (sdb_prepare(s, "SELECT count(*) FROM views", &st))
         return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
+    int rc = cdb_step(st);
+    if (rc == CDB_ROW)
+        *n = cdb_column_int(st, 0);
     else
         sdb_set_db_error(s, "cannot count views");
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : -1;
+    cdb_finalize(st);
+    return rc == CDB_ROW ? 0 : -1;
 }
 
 int store_web_views_page(Store *s, size_t offset, size_t limit, StoreView **out, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     StrVec names = {0};
     StoreView *views = NULL;
     size_t count = 0;
@@ -60,13 +60,13 @@ int store_web_views_page(Store *s, size_t offset, size_t limit, StoreView **out,
                     &st) ||
         sdb_bind_values(s, st, "ii", (int64_t)limit, (int64_t)offset))
         goto fail;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        strvec_push(&names, (const char *)sqlite3_column_text(st, 0));
-    if (rc != SQLITE_DONE) {
+    while ((rc = cdb_step(st)) == CDB_ROW)
+        strvec_push(&names, cdb_column_text(st, 0));
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list views");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     st = NULL;
     views = xcalloc(names.n ? names.n : 1, sizeof *views);
     for (; count < names.n; count++)
@@ -79,7 +79,7 @@ int store_web_views_page(Store *s, size_t offset, size_t limit, StoreView **out,
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     sdb_rollback(s);
     strvec_free(&names);
     store_views_free(views, count);
@@ -88,7 +88,7 @@ fail:
 
 int store_web_graph(Store *s, size_t limit, StoreView **out, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     StoreView *views = NULL;
     size_t count = 0, cap = 0;
     int rc;
@@ -102,7 +102,7 @@ int store_web_graph(Store *s, size_t limit, StoreView **out, size_t *n)
             &st) ||
         sdb_bind_values(s, st, "i", (int64_t)limit))
         goto fail;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&views, &cap, count + 1, sizeof *views);
         StoreView *v = &views[count++];
         memset(v, 0, sizeof *v);
@@ -113,23 +113,23 @@ int store_web_graph(Store *s, size_t limit, StoreView **out, size_t *n)
         v->last_failed = sdb_col_int(st, 4, 0) != 0;
         v->running = sdb_col_int(st, 5, 0) != 0;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list views");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     *out = views;
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     store_views_free(views, count);
     return -1;
 }
 
 int store_web_dependents(Store *s, const char *view, StrVec *out)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     int rc;
     if (sdb_prepare(
             s,
@@ -138,45 +138,46 @@ int store_web_dependents(Store *s, const char *view, StrVec *out)
             &st) ||
         sdb_bind_values(s, st, "t", view))
         goto fail;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        strvec_push(out, (const char *)sqlite3_column_text(st, 0));
-    if (rc != SQLITE_DONE) {
+    while ((rc = cdb_step(st)) == CDB_ROW)
+        strvec_push(out, cdb_column_text(st, 0));
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list dependents");
         goto fail;
     }
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
 int store_web_mean_duration(Store *s, const char *view, int64_t *mean_us)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     *mean_us = -1;
     if (sdb_prepare(s,
-                    "SELECT avg(d) FROM (SELECT finished_us - started_us AS d FROM runs"
-                    " WHERE \"view\" = ?1 AND outcome = 'ok' ORDER BY started_us DESC LIMIT 20)",
+                    "SELECT CAST(avg(d) AS BIGINT) FROM (SELECT finished_us - started_us AS d"
+                    " FROM runs WHERE \"view\" = ?1 AND outcome = 'ok'"
+                    " ORDER BY started_us DESC LIMIT 20) AS recent",
                     &st) ||
         sdb_bind_values(s, st, "t", view))
         goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (cdb_step(st) != CDB_ROW) {
         sdb_set_db_error(s, "cannot read durations");
         goto fail;
     }
-    if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-        *mean_us = (int64_t)sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
+    if (!cdb_column_is_null(st, 0))
+        *mean_us = cdb_column_int(st, 0);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
 int store_web_activity(Store *s, int64_t since_us, int64_t now_us, int64_t *runs, int64_t *busy_us)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     *runs = 0;
     *busy_us = 0;
     if (sdb_prepare(s,
@@ -185,32 +186,32 @@ int store_web_activity(Store *s, int64_t since_us, int64_t now_us, int64_t *runs
                     &st) ||
         sdb_bind_values(s, st, "ii", since_us, now_us))
         goto fail;
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (cdb_step(st) != CDB_ROW) {
         sdb_set_db_error(s, "cannot count runs");
         goto fail;
     }
-    *runs = sqlite3_column_int64(st, 0);
-    *busy_us = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    *runs = cdb_column_int(st, 0);
+    *busy_us = cdb_column_int(st, 1);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
 /* Reads the rows of st (RUN_SELECT's columns), and their steps when with_steps. */
-static int web_read_runs(Store *s, sqlite3_stmt *st, bool with_steps, StoreRun **out, size_t *n)
+static int web_read_runs(Store *s, CdbStmt *st, bool with_steps, StoreRun **out, size_t *n)
 {
-    sqlite3_stmt *steps_st = NULL;
+    CdbStmt *steps_st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
         StoreRun *run = &runs[count++];
         sdb_read_run(s, st, run);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
@@ -224,12 +225,12 @@ static int web_read_runs(Store *s, sqlite3_stmt *st, bool with_steps, StoreRun *
             if (sdb_read_steps(s, steps_st, &runs[i]))
                 goto fail;
     }
-    sqlite3_finalize(steps_st);
+    cdb_finalize(steps_st);
     *out = runs;
     *n = count;
     return 0;
 fail:
-    sqlite3_finalize(steps_st);
+    cdb_finalize(steps_st);
     store_runs_free(runs, count);
     return -1;
 }
@@ -237,7 +238,7 @@ fail:
 int store_web_runs_window(Store *s, int64_t from_us, int64_t to_us, size_t limit, StoreRun **out,
                           size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     *out = NULL;
     *n = 0;
     /* Runs that started up to a day before the window and are still going in it are drawn too. */
@@ -249,10 +250,10 @@ int store_web_runs_window(Store *s, int64_t from_us, int64_t to_us, size_t limit
         sdb_bind_values(s, st, "iii", from_us, to_us, (int64_t)limit))
         goto fail;
     int rc = web_read_runs(s, st, false, out, n);
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return rc;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
@@ -264,23 +265,23 @@ fail:
 
 int store_web_runs_running(Store *s, size_t limit, StoreRun **out, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     *out = NULL;
     *n = 0;
     if (sdb_prepare(s, RUN_SELECT_RUNNING, &st) || sdb_bind_values(s, st, "i", (int64_t)limit))
         goto fail;
     int rc = web_read_runs(s, st, false, out, n);
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return rc;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return -1;
 }
 
 int store_web_runs(Store *s, const char *view, int64_t since_us, int64_t before_id, size_t limit,
                    StoreRun **out, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    CdbStmt *st = NULL;
     *out = NULL;
     *n = 0;
     /* Newest first; before_id continues after the run of that id (0: from the newest). */
@@ -298,10 +299,10 @@ int store_web_runs(Store *s, const char *view, int64_t since_us, int64_t before_
         goto fail;
     if (web_read_runs(s, st, true, out, n) || sdb_commit(s))
         goto fail;
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     return 0;
 fail:
-    sqlite3_finalize(st);
+    cdb_finalize(st);
     sdb_rollback(s);
     store_runs_free(*out, *n);
     *out = NULL;
