@@ -144,6 +144,11 @@ int cdb_exec(Cdb *db, const char *sql)
     return BY_KIND(db, exec)(db, sql);
 }
 
+int cdb_session_sql(Cdb *db, const char *sql)
+{
+    return BY_KIND(db, session_sql)(db, sql);
+}
+
 int64_t cdb_changes(Cdb *db)
 {
     return BY_KIND(db, changes)(db);

@@ -79,6 +79,12 @@ void cdb_finalize(CdbStmt *st);
 
 /* Runs sql (one or more statements, no parameters, no rows wanted). CDB_OK or CDB_ERROR. */
 int cdb_exec(Cdb *db, const char *sql);
+/*
+ * Statements (no parameters, no rows) that set up each session of db: run now and, on
+ * PostgreSQL, again after every reconnection (session-level locks die with a connection). SQLite
+ * runs them once. CDB_OK or CDB_ERROR.
+ */
+int cdb_session_sql(Cdb *db, const char *sql);
 /* Rows changed by the last INSERT, UPDATE or DELETE. */
 int64_t cdb_changes(Cdb *db);
 /* Whether no transaction is open. */

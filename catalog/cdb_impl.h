@@ -44,7 +44,8 @@ void cdb_set_error(Cdb *db, CdbErr errclass, const char *msg);
     bool P##_autocommit(Cdb *db);                                                                  \
     int P##_begin_write(Cdb *db);                                                                  \
     int P##_begin_read(Cdb *db);                                                                   \
-    int64_t P##_data_version(Cdb *db);
+    int64_t P##_data_version(Cdb *db);                                                             \
+    int P##_session_sql(Cdb *db, const char *sql);
 
 CDB_BACKEND(cdb_sqlite)
 CDB_BACKEND(cdb_pg)

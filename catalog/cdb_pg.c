@@ -3,6 +3,13 @@
 
 #include "catalog/cdb_impl.h"
 
+int cdb_pg_session_sql(Cdb *db, const char *sql)
+{
+    (void)db;
+    (void)sql;
+    return CDB_ERROR;
+}
+
 int cdb_pg_open(const char *target, Cdb *db, char **error)
 {
     (void)target;

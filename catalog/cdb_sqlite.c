@@ -205,6 +205,11 @@ int cdb_sqlite_begin_read(Cdb *db)
     return cdb_sqlite_exec(db, "BEGIN");
 }
 
+int cdb_sqlite_session_sql(Cdb *db, const char *sql)
+{
+    return cdb_sqlite_exec(db, sql);
+}
+
 int64_t cdb_sqlite_data_version(Cdb *db)
 {
     Lite *l = db->impl;

@@ -570,8 +570,11 @@ int store_open(const char *target, Store **out, char **error)
     s->path = xstrdup(cdb_name(s->db));
     if (cdb_kind(s->db) == CDB_POSTGRES) {
         s->key = xasprintf("pg:%s", s->path);
-        if (spg_open(s, error))
+        if (spg_hold_instance(s, marker_instance()) || spg_open(s, error)) {
+            if (!*error)
+                *error = xasprintf("cannot open catalog %s: %s", s->path, s->error);
             goto fail;
+        }
     } else if (open_sqlite(s, error)) {
         goto fail;
     }

@@ -32,6 +32,10 @@ extern int64_t sdb_check_full_bytes;
  */
 int spg_open(Store *s, char **error);
 int spg_version(Store *s);
+/* This process holds its instance's lock on s's connection (its whole life); whether another
+ * instance's is held by a connection (1), not (0), or -1 on error. */
+int spg_hold_instance(Store *s, const char *instance);
+int spg_instance_alive(Store *s, const char *instance);
 
 /* Records a failure found by the store's own checks. */
 void sdb_set_error(Store *s, const char *fmt, ...) PRINTF_LIKE(2, 3);

@@ -6,6 +6,7 @@
  * keeps them), run_steps has a rowid of its own for the order steps were recorded in. Not for:
  * reading or writing what the catalog holds (the same SQL as SQLite's, in store*.c).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,5 +230,64 @@ fail:
     sdb_rollback(s);
     *error = xasprintf("cannot migrate catalog %s to schema version %d: %s", s->path,
                        STORE_SCHEMA_VERSION, s->error);
+    return -1;
+}
+
+/*
+ * Instances' liveness. Every catalog connection of a process holds, for its life, a shared
+ * advisory lock named after the process's instance (marker_instance): the server lets it go
+ * the moment the connection is gone, with the process or cut off. An instance no connection
+ * holds the lock of has no build running. The key: SPG_INSTANCE_CLASS and the instance's first
+ * 8 hex digits as a 32-bit number.
+ */
+#define SPG_INSTANCE_CLASS 0x64757230 /* "dur0" */
+
+static int32_t instance_key(const char *instance)
+{
+    uint32_t k = 0;
+    for (int i = 0; i < 8 && instance[i]; i++) {
+        char c = instance[i];
+        uint32_t d = c >= '0' && c <= '9' ? (uint32_t)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
+                                            : (uint32_t)(unsigned char)c % 16;
+        k = k << 4 | d;
+    }
+    return (int32_t)k;
+}
+
+int spg_hold_instance(Store *s, const char *instance)
+{
+    char *sql = xasprintf("SELECT pg_advisory_lock_shared(%d, %d)", SPG_INSTANCE_CLASS,
+                          (int)instance_key(instance));
+    int rc = cdb_session_sql(s->db, sql);
+    free(sql);
+    if (rc != CDB_OK) {
+        sdb_set_db_error(s, "cannot take the instance's lock");
+        return -1;
+    }
+    return 0;
+}
+
+int spg_instance_alive(Store *s, const char *instance)
+{
+    CdbStmt *st = NULL;
+    /* A lock some connection holds (shared) is not granted exclusively: the instance lives. */
+    if (sdb_prepare(s,
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND granted AND classid = CAST(?1 AS bigint)"
+                    " AND objid = CAST(?2 AS bigint) AND objsubid = 2)",
+                    &st) ||
+        sdb_bind_values(s, st, "ii", (int64_t)(uint32_t)SPG_INSTANCE_CLASS,
+                        (int64_t)(uint32_t)instance_key(instance)))
+        goto fail;
+    if (cdb_step(st) != CDB_ROW) {
+        sdb_set_db_error(s, "cannot tell whether an instance is running");
+        goto fail;
+    }
+    int alive = cdb_column_int(st, 0) != 0;
+    cdb_finalize(st);
+    return alive;
+fail:
+    cdb_finalize(st);
     return -1;
 }

@@ -94,6 +94,19 @@ static int flush_kept_ends(Store *s)
 }
 
 /*
+ * Whether the process a running run's marker names can still be building it. On a shared
+ * catalog (PostgreSQL) a run of another instance, on whatever host, is judged by that instance's
+ * lock (store_pg.c); this process's own, and every run in a SQLite file, by catalog/marker.
+ * An instance whose liveness cannot be read counts as alive: its run is left alone.
+ */
+static bool builder_alive(Store *s, int64_t id, int64_t pid, const char *inst, const char *start)
+{
+    if (cdb_kind(s->db) == CDB_POSTGRES && inst && strcmp(inst, marker_instance()) != 0)
+        return spg_instance_alive(s, inst) != 0;
+    return marker_judge(s->key, id, pid, inst, start) == MARKER_BUILDING;
+}
+
+/*
  * Closes the running runs of view (of every view when view is NULL) whose
  * build cannot be running (catalog/marker). Sets *live_pid to the process of
  * one still building, or 0. Call inside a write transaction.
@@ -118,7 +131,7 @@ static int close_dead_runs(Store *s, const char *view, int64_t now_us, int64_t *
         int64_t pid = sdb_col_range(sel, 1, 1, INT32_MAX, 0);
         const char *inst = cdb_column_text(sel, 2);
         const char *start = cdb_column_text(sel, 3);
-        if (marker_judge(s->key, id, pid, inst, start) == MARKER_BUILDING) {
+        if (builder_alive(s, id, pid, inst, start)) {
             *live_pid = pid;
             continue;
         }
