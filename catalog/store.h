@@ -105,11 +105,15 @@ void store_views_free(StoreView *v, size_t n);
  * gone, its pid is another process's now (a restart as PID 1), or it is this
  * process's and ended. Ends of runs the catalog could not take before are
  * written first.
+ * fence > 0 (a scheduled run on a shared catalog): the leader's generation the run was decided
+ * under, checked in the same transaction against the catalog's (duro_leader), so that a leader
+ * deposed meanwhile records nothing.
  * Returns 0, 1 when a live build (of this process or another) has the view
- * already (nothing recorded; store_error says which), or -1 on error.
+ * already (nothing recorded; store_error says which), 2 when the fence is stale (nothing
+ * recorded), or -1 on error.
  */
 int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
-                    int64_t *run_id) MUST_CHECK;
+                    int64_t fence, int64_t *run_id) MUST_CHECK;
 
 /*
  * Closes as cancelled every run left running by a build that cannot be running

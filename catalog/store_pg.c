@@ -247,7 +247,7 @@ static int32_t instance_key(const char *instance)
     uint32_t k = 0;
     for (int i = 0; i < 8 && instance[i]; i++) {
         char c = instance[i];
-        uint32_t d = c >= '0' && c <= '9' ? (uint32_t)(c - '0')
+        uint32_t d = c >= '0' && c <= '9'   ? (uint32_t)(c - '0')
                      : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
                                             : (uint32_t)(unsigned char)c % 16;
         k = k << 4 | d;

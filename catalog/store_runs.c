@@ -176,8 +176,32 @@ int store_runs_close_dead(Store *s, int64_t now_us, int *closed)
     return 0;
 }
 
+/* Whether fence is still the catalog's leader generation: 0 yes, 1 no (error set), -1 error. */
+static int check_fence(Store *s, int64_t fence)
+{
+    CdbStmt *st = NULL;
+    int64_t now = -1;
+    if (sdb_prepare(s, "SELECT generation FROM duro_leader WHERE id = 1", &st))
+        return -1;
+    int rc = cdb_step(st);
+    if (rc == CDB_ROW)
+        now = sdb_col_int(st, 0, -1);
+    cdb_finalize(st);
+    if (rc != CDB_ROW && rc != CDB_DONE) {
+        sdb_set_db_error(s, "cannot read the leader's generation");
+        return -1;
+    }
+    if (now == fence)
+        return 0;
+    sdb_set_error(s,
+                  "this instance no longer leads the scheduler (generation %lld, the catalog's "
+                  "%lld): the scheduled run is not recorded",
+                  (long long)fence, (long long)now);
+    return 1;
+}
+
 int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t started_us,
-                    int64_t *run_id)
+                    int64_t fence, int64_t *run_id)
 {
     CdbStmt *st = NULL;
     int64_t live = 0;
@@ -193,6 +217,15 @@ int store_run_begin(Store *s, const char *view, RunTrigger trigger, int64_t star
     }
     if (flush_kept_ends(s) || sdb_begin_write(s))
         return -1;
+    if (fence > 0) {
+        int stale = check_fence(s, fence);
+        if (stale < 0)
+            goto fail;
+        if (stale) {
+            sdb_rollback(s);
+            return 2;
+        }
+    }
     if (close_dead_runs(s, view, started_us, &live, NULL))
         goto fail;
     if (live) {

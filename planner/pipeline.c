@@ -728,7 +728,7 @@ static void guard_release(Warehouse *w, Dialect d, const char *schema, const cha
 }
 
 void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
-                      RunTrigger trigger, PipelineResult *out)
+                      RunTrigger trigger, int64_t fence, PipelineResult *out)
 {
     memset(out, 0, sizeof(*out));
     out->rows = -1;
@@ -751,10 +751,11 @@ void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect 
         out->finished_us = clock_wall_us();
         return;
     }
-    int claim = store_run_begin(s, v->name, trigger, out->started_us, &out->run_id);
+    int claim = store_run_begin(s, v->name, trigger, out->started_us, fence, &out->run_id);
     if (claim != 0) {
         out->outcome = RUN_FAILED;
-        out->busy = claim == 1;
+        out->busy = claim > 0;
+        out->fenced = claim == 2;
         out->error = xstrdup(store_error(s));
         out->finished_us = clock_wall_us();
         if (g == GUARD_TAKEN)
@@ -789,7 +790,7 @@ void pipeline_skip_for_dependency(Store *s, const View *v, RunTrigger trigger, c
     out->outcome = RUN_FAILED;
     out->started_us = out->finished_us = clock_wall_us();
     out->error = xasprintf("dependency %s failed", dep);
-    if (store_run_begin(s, v->name, trigger, out->started_us, &out->run_id) == 0 &&
+    if (store_run_begin(s, v->name, trigger, out->started_us, 0, &out->run_id) == 0 &&
         store_run_finish(s, out->run_id, RUN_FAILED, out->finished_us, -1, out->error, NULL, 0) ==
             0)
         return;

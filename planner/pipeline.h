@@ -22,6 +22,7 @@
 typedef struct PipelineResult {
     RunOutcome outcome; /* ok, failed, tests_failed or cancelled */
     bool busy;    /* failed because another live process was building the view: nothing recorded */
+    bool fenced;  /* (and busy) this process no longer leads the scheduler: nothing recorded */
     char *error;  /* what went wrong, naming the step; NULL when ok */
     int64_t rows; /* rows of the new table; -1 when unknown */
     int64_t started_us;
@@ -44,7 +45,7 @@ const char *pipeline_outcome_name(const PipelineResult *r);
  * *out (free with pipeline_result_free).
  */
 void pipeline_refresh(Warehouse *w, Store *s, const Settings *settings, Dialect d, const View *v,
-                      RunTrigger trigger, PipelineResult *out);
+                      RunTrigger trigger, int64_t fence, PipelineResult *out);
 
 /*
  * The next try of view after a failure of its own that ended at finished_us:

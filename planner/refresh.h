@@ -28,6 +28,8 @@ typedef struct RefreshRequest {
     bool only_if_stale; /* leave out the targets that are fresh */
     RunTrigger trigger; /* recorded for the targets; the others are RUN_TRIGGER_DEPENDENCY. It
                            says whether backoffs hold targets back (planner/backoff) */
+    int64_t fence;      /* scheduled builds: the leader generation they were decided under (see
+                           store_run_begin); 0 = none */
 } RefreshRequest;
 
 /* One view of the plan and how its build went. */

@@ -113,7 +113,7 @@ static void mark_cycles(Scheduler *sc)
         if (marked)
             continue;
         int64_t now = clock_wall_us(), id;
-        if (store_run_begin(sc->store, v->name, RUN_TRIGGER_SCHEDULE, now, &id) != 0 ||
+        if (store_run_begin(sc->store, v->name, RUN_TRIGGER_SCHEDULE, now, 0, &id) != 0 ||
             store_run_finish(sc->store, id, RUN_FAILED, now, -1, v->cycle, NULL, 0) != 0)
             log_error("%s: cannot record run: %s", v->name, store_error(sc->store));
         else

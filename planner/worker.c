@@ -31,6 +31,7 @@ typedef struct Plan {
     const Repo *repo;
     const TreePlan *tree;
     RunTrigger trigger;
+    int64_t fence;         /* see RefreshRequest */
     bool explicit_trigger; /* CALL, web: takes only builds that started after it came */
     int64_t submitted_us;  /* monotonic */
     int64_t submitted_wall_us;
@@ -349,7 +350,8 @@ static bool await_other_build(Worker *w, Slot *slot, const Plan *p, const View *
                 store_runs_free(runs, n);
                 /* Built again for an explicit request that came after that build started. */
                 pipeline_result_free(out);
-                pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
+                pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger,
+                                 p->fence, out);
                 if (!out->busy)
                     return true;
                 waited = true; /* another process's build began meanwhile: wait for it */
@@ -402,7 +404,8 @@ static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_
         if (slot->store) { /* the warehouse is unreachable: say so in the run log */
             int64_t id;
             out->retry_us = pipeline_next_try(slot->store, w->settings, v->name, out->finished_us);
-            if (store_run_begin(slot->store, v->name, trigger, out->started_us, &id) == 0 &&
+            if (store_run_begin(slot->store, v->name, trigger, out->started_us, p->fence, &id) ==
+                    0 &&
                 store_run_finish(slot->store, id, RUN_FAILED, out->finished_us, -1, out->error,
                                  NULL, out->retry_us) != 0)
                 log_error("%s: cannot record run: %s", v->name, store_error(slot->store));
@@ -411,8 +414,8 @@ static void build(Worker *w, Slot *slot, const Plan *p, size_t k, size_t failed_
         pipeline_skip_for_dependency(slot->store, v, trigger, p->repo->views[failed_dep].name, out);
     } else {
         log_info("refresh %s started (%s)", v->name, run_trigger_name(trigger));
-        pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, out);
-        if (out->busy)
+        pipeline_refresh(slot->wh, slot->store, w->settings, w->dialect, v, trigger, p->fence, out);
+        if (out->busy && !out->fenced)
             await_other_build(w, slot, p, v, trigger, out);
     }
     free(what);
@@ -466,7 +469,7 @@ static int start_threads(Worker *w)
 }
 
 void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
-                PipelineResult *results)
+                int64_t fence, PipelineResult *results)
 {
     if (plan->n == 0)
         return;
@@ -482,6 +485,7 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
         .repo = r,
         .tree = plan,
         .trigger = target_trigger,
+        .fence = fence,
         .explicit_trigger = !backoff_applies(target_trigger),
         .submitted_us = clock_mono_us(),
         .submitted_wall_us = clock_wall_us(),

@@ -26,10 +26,11 @@ void worker_free(Worker *w);
  * Safe from several threads at once: plans share the builders, oldest plan first. A view
  * another plan is building waits for that build, whose outcome it then takes (marked shared)
  * when the trigger only asks for freshness (planner/backoff's triggers), or when that build
- * started after this plan came; an explicit trigger's view is otherwise built again.
+ * started after this plan came; an explicit trigger's view is otherwise built again. So does a
+ * view another process of the same catalog is building. fence: see RefreshRequest.
  */
 void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
-                PipelineResult *results);
+                int64_t fence, PipelineResult *results);
 
 /* Cancels the running builds and fails the pending ones (cancelled); safe from any thread.
  * Sticky: later plans are cancelled at once. */

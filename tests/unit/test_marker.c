@@ -145,7 +145,7 @@ static void test_run_of_an_earlier_process_with_our_pid(void **state)
     Fixture *f = *state;
     Store *s = catalog_with_view(f->db);
     int64_t a, b;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 0, &a), 0);
     /* Forget it was ours: what a new process with the same pid finds. */
     assert_int_equal(store_run_finish(s, a, RUN_OK, T1 + 1, 1, NULL, "h1", 0), 0);
     sql_exec(f->db, "UPDATE runs SET outcome = 'running', finished_us = NULL,"
@@ -154,14 +154,14 @@ static void test_run_of_an_earlier_process_with_our_pid(void **state)
     assert_int_equal(store_get_view(s, "a.x", &v), 0);
     assert_true(v.running);
     store_view_free(&v);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 10, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 10, 0, &b), 0);
     char *o = outcome_of(f->db, a);
     assert_non_null(strstr(o, "cancelled:interrupted: process"));
     free(o);
     assert_int_equal(store_run_finish(s, b, RUN_OK, T1 + 20, 1, NULL, "h1", 0), 0);
 
     /* At start: closed by store_runs_close_dead, a live build of ours left alone. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 30, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 30, 0, &a), 0);
     sql_exec(f->db, "UPDATE runs SET instance = 'x' WHERE id = 1");
     sql_exec(f->db, "UPDATE runs SET outcome = 'running' WHERE id = 1");
     int closed = -1;
@@ -170,7 +170,7 @@ static void test_run_of_an_earlier_process_with_our_pid(void **state)
     o = outcome_of(f->db, a);
     assert_string_equal(o, "running:");
     free(o);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 50, &b), 1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 50, 0, &b), 1);
     store_close(s);
 }
 
@@ -183,16 +183,16 @@ static void test_run_of_a_pid_now_another_process(void **state)
     char *parent = marker_process_start(getppid());
     assert_non_null(parent);
     /* The parent, alive, with its own start: a live build of another process. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 0, &a), 0);
     char *sql = xasprintf("UPDATE runs SET pid = %d, instance = 'other', process_start = '%s'",
                           (int)getppid(), parent);
     sql_exec(f->db, sql);
     free(sql);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, &b), 1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, 0, &b), 1);
     assert_non_null(strstr(store_error(s), "already being built by process"));
     /* The same pid, started at another time: not the builder. */
     sql_exec(f->db, "UPDATE runs SET process_start = 'another-boot/12345'");
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 2, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 2, 0, &b), 0);
     char *o = outcome_of(f->db, a);
     assert_non_null(strstr(o, "cancelled:interrupted"));
     free(o);
@@ -218,12 +218,12 @@ static void test_run_of_a_zombie(void **state)
     char *start = marker_process_start(child);
     assert_non_null(start);
     int64_t a, b;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 0, &a), 0);
     char *sql = xasprintf("UPDATE runs SET pid = %d, instance = 'child', process_start = '%s'",
                           (int)child, start);
     sql_exec(f->db, sql);
     free(sql);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, &b), 1); /* alive */
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, 0, &b), 1); /* alive */
     assert_int_equal(write(go[1], "x", 1), 1);
     close(go[1]);
     /* Exited, not reaped: its /proc entry and pid are still there. */
@@ -240,7 +240,7 @@ static void test_run_of_a_zombie(void **state)
             break;
         usleep(10000);
     }
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 2, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 2, 0, &b), 0);
     int status;
     assert_int_equal(waitpid(child, &status, 0), child);
     free(start);
@@ -253,7 +253,7 @@ static void test_end_the_catalog_could_not_take(void **state)
     Fixture *f = *state;
     Store *s = catalog_with_view(f->db);
     int64_t a, b;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &a), 0);
     /* Every write of runs fails, as on a full disk. */
     sql_exec(f->db, "CREATE TRIGGER full BEFORE UPDATE ON runs BEGIN"
                     " SELECT RAISE(FAIL, 'database or disk is full'); END");
@@ -273,11 +273,11 @@ static void test_end_the_catalog_could_not_take(void **state)
     assert_int_equal(runs[0].rows, 7);
     store_runs_free(runs, n);
     /* Still unwritable: the claim fails for the catalog, not for "already being built". */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 200, &b), -1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 200, 0, &b), -1);
     assert_null(strstr(store_error(s), "already being built"));
     sql_exec(f->db, "DROP TRIGGER full");
     /* Space again: the kept end is written (the build succeeded), and the view builds. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 300, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 300, 0, &b), 0);
     char *o = outcome_of(f->db, a);
     assert_string_equal(o, "ok:");
     free(o);
@@ -289,7 +289,7 @@ static void test_end_the_catalog_could_not_take(void **state)
     assert_int_equal(store_run_finish(s, b, RUN_FAILED, T1 + 400, -1, "boom", NULL, 0), 0);
 
     /* Kept ends are also written by store_runs_close_dead, and by any later finish. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 500, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 500, 0, &a), 0);
     sql_exec(f->db, "CREATE TRIGGER full BEFORE UPDATE ON runs BEGIN"
                     " SELECT RAISE(FAIL, 'database or disk is full'); END");
     assert_int_equal(store_run_finish(s, a, RUN_FAILED, T1 + 600, -1, "its own error", NULL, 0),
@@ -310,9 +310,9 @@ static void test_own_run_not_building_is_closed(void **state)
     Fixture *f = *state;
     Store *s = catalog_with_view(f->db);
     int64_t a, b;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &a), 0);
     assert_int_equal(store_run_finish(s, a, RUN_RUNNING, T1 + 1, -1, NULL, NULL, 0), -1);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 2, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 2, 0, &b), 0);
     char *o = outcome_of(f->db, a);
     assert_non_null(strstr(o, "end could not be recorded"));
     free(o);
@@ -325,7 +325,7 @@ static void test_values_out_of_range(void **state)
     Fixture *f = *state;
     Store *s = catalog_with_view(f->db);
     int64_t a;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &a), 0);
     assert_int_equal(store_run_finish(s, a, RUN_FAILED, T1 + 1, -1, "x", NULL, T1 + 5), 0);
     sql_exec(f->db, "UPDATE views SET interval_s = -5, effective_interval_s = 9223372036854775807,"
                     " first_seen_us = 9223372036854775807, changed_us = -9223372036854775808,"

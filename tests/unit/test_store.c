@@ -138,7 +138,7 @@ static int64_t record_run(Store *s, const char *view, int64_t started, RunOutcom
                           const char *error, const char *built_hash, int64_t rows)
 {
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, started, &id), 0);
+    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, started, 0, &id), 0);
     assert_int_equal(store_run_step(s, id, "create", started, started + 1000, error), 0);
     assert_int_equal(store_run_finish(s, id, outcome, started + 2000, rows, error, built_hash, 0),
                      0);
@@ -291,7 +291,7 @@ static void test_migrates_a_version_1_catalog(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE retry_us IS NULL"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NULL"), 1);
     int64_t id;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &id), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE pid IS NOT NULL"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE length(instance) = 32"), 1);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE process_start LIKE '%/%'"), 1);
@@ -361,7 +361,7 @@ static void test_migrates_a_version_7_catalog_with_runs(void **state)
     store_view_free(&v);
     /* After the migration the triggers keep them: a success of a.failing clears its failures. */
     int64_t id;
-    assert_int_equal(store_run_begin(s, "a.failing", RUN_TRIGGER_CALL, T2, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.failing", RUN_TRIGGER_CALL, T2, 0, &id), 0);
     get_view(s, "a.failing", &v);
     assert_true(v.running);
     store_view_free(&v);
@@ -662,7 +662,7 @@ static void test_changed_view_stays_stale(void **state)
 static void finished_run(Store *s, int64_t started, RunOutcome outcome, int64_t retry)
 {
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, started, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, started, 0, &id), 0);
     assert_int_equal(store_run_finish(s, id, outcome, started + 10, outcome == RUN_OK ? 1 : -1,
                                       outcome == RUN_OK ? NULL : "boom",
                                       outcome == RUN_OK ? "h1" : NULL, retry),
@@ -689,7 +689,7 @@ static void test_own_failures_count_until_a_success_or_a_change(void **state)
 
     /* A success ends them (and stores no next try, whatever it is given). */
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 40, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 40, 0, &id), 0);
     assert_int_equal(store_run_finish(s, id, RUN_OK, T1 + 50, 1, NULL, "h1", T1 + 999), 0);
     get_view(s, "a.x", &v);
     assert_int_equal(v.failures, 0);
@@ -733,7 +733,7 @@ static void test_last_outcome_and_running(void **state)
     StoreView v;
     int64_t id = 0;
 
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &id), 0);
     assert_true(id > 0);
     get_view(s, "a.x", &v);
     assert_true(v.running);
@@ -755,7 +755,7 @@ static void test_last_outcome_and_running(void **state)
     store_view_free(&v);
 
     /* While a new run is in progress the last finished one still shows. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_READ, T2, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_READ, T2, 0, &id), 0);
     get_view(s, "a.x", &v);
     assert_true(v.running);
     assert_string_equal(v.last_outcome, "failed");
@@ -775,7 +775,7 @@ static void test_last_outcome_and_running(void **state)
     store_view_free(&v);
 
     /* Cancelled after a success: the newest finished run decides. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T3, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T3, 0, &id), 0);
     assert_int_equal(store_run_finish(s, id, RUN_CANCELLED, T3 + 1, -1, "timeout", NULL, 0), 0);
     get_view(s, "a.x", &v);
     assert_string_equal(v.last_outcome, "cancelled");
@@ -792,8 +792,8 @@ static void test_list_runs_and_steps(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t a1, b1, a2, a3;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a1), 0);
-    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_DEPENDENCY, T1 + 100, &b1), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 0, &a1), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_DEPENDENCY, T1 + 100, 0, &b1), 0);
 
     /* Steps recorded out of order come back in the order they ran. */
     assert_int_equal(store_run_step(s, a1, "tests", T1 + 20, T1 + 30, "correct is false"), 0);
@@ -802,9 +802,9 @@ static void test_list_runs_and_steps(void **state)
     assert_int_equal(store_run_step(s, a1, "cleanup2", T1 + 30, T1 + 32, NULL), 0);
     assert_int_equal(store_run_finish(s, a1, RUN_TESTS_FAILED, T1 + 40, -1, "correct", "h1", 0), 0);
     assert_int_equal(store_run_finish(s, b1, RUN_OK, T1 + 200, 0, NULL, "hb", 0), 0);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T2, &a2), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T2, 0, &a2), 0);
     assert_int_equal(store_run_finish(s, a2, RUN_CANCELLED, T2, -1, NULL, NULL, 0), 0);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T2, &a3),
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_WEB, T2, 0, &a3),
                      0); /* same start: id breaks */
 
     StoreRun *runs = NULL;
@@ -855,14 +855,14 @@ static void test_one_build_of_a_view_at_a_time(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t a, again, b;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 0, &a), 0);
     /* A second claim, from this process or another live one, is refused and records nothing. */
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, &again), 1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 1, 0, &again), 1);
     assert_non_null(strstr(store_error(s), "a.x is already being built by process"));
-    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T1 + 1, &b),
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T1 + 1, 0, &b),
                      0); /* others are free */
     assert_int_equal(store_run_finish(s, a, RUN_OK, T1 + 2, 1, NULL, "h", 0), 0);
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 3, &again), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1 + 3, 0, &again), 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs"), 3);
     store_close(s);
 }
@@ -872,8 +872,8 @@ static void test_runs_of_dead_processes_are_closed(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t a, b, c;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, &a), 0);
-    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_SCHEDULE, T1, &b), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 0, &a), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_SCHEDULE, T1, 0, &b), 0);
     /* a.x's builder was killed: a pid that cannot exist; b.y's run stays ours. */
     sql_exec(f->db, "UPDATE runs SET pid = 2147483647 WHERE \"view\" = 'a.x'");
     int closed = 0;
@@ -891,8 +891,8 @@ static void test_runs_of_dead_processes_are_closed(void **state)
     store_runs_free(runs, n);
     /* A dead builder does not block the next claim, which also closes its run. */
     sql_exec(f->db, "UPDATE runs SET pid = 2147483647, outcome = 'running' WHERE id = 1");
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T3, &c), 0);
-    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T3, &c), 1);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T3, 0, &c), 0);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T3, 0, &c), 1);
     store_close(s);
 }
 
@@ -904,7 +904,7 @@ static void test_runs_kept_when_view_leaves(void **state)
     sync_specs(s, specs, 1, T1);
     record_run(s, "a.x", T1, RUN_OK, NULL, "h1", 3);
     int64_t late = 0;
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T2, &late), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T2, 0, &late), 0);
 
     assert_stats(sync_specs(s, NULL, 0, T2), 0, 0, 1, 0);
     StoreView v;
@@ -959,13 +959,13 @@ static void test_run_errors(void **state)
     Fixture *f = *state;
     Store *s = open_store(f->db);
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, "a.x", (RunTrigger)42, T1, &id), -1);
+    assert_int_equal(store_run_begin(s, "a.x", (RunTrigger)42, T1, 0, &id), -1);
     assert_non_null(strstr(store_error(s), "unknown trigger"));
-    assert_int_equal(store_run_begin(s, "", RUN_TRIGGER_CALL, T1, &id), -1);
+    assert_int_equal(store_run_begin(s, "", RUN_TRIGGER_CALL, T1, 0, &id), -1);
     assert_int_equal(store_run_step(s, 4242, "create", T1, T1, NULL), -1);
     assert_non_null(strstr(store_error(s), "no run 4242"));
 
-    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, &id), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &id), 0);
     assert_int_equal(store_run_step(s, id, "", T1, T1, NULL), -1);
     assert_int_equal(store_run_finish(s, id, RUN_RUNNING, T1, -1, NULL, NULL, 0), -1);
     assert_non_null(strstr(store_error(s), "does not end a run"));
@@ -1035,7 +1035,7 @@ static void *writer_main(void *arg)
         }
         fake_repo_free(&r);
         int64_t id = 0;
-        if (store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1 + i, &id) ||
+        if (store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1 + i, 0, &id) ||
             store_run_step(s, id, "create", T1 + i, T1 + i + 1, NULL) ||
             store_run_finish(s, id, i % 3 ? RUN_OK : RUN_FAILED, T1 + i + 2, i, NULL, hash, 0))
             worker_fail(w, "run", store_error(s));

@@ -50,7 +50,7 @@ static int64_t sql_int(const char *path, const char *sql)
 static int64_t run(Store *s, const char *view, int64_t at, RunOutcome outcome, int64_t retry_us)
 {
     int64_t id = 0;
-    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, at, &id), 0);
+    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, at, 0, &id), 0);
     assert_int_equal(store_run_step(s, id, "create", at, at + 10, NULL), 0);
     assert_int_equal(store_run_finish(s, id, outcome, at + 20, outcome == RUN_OK ? 1 : -1,
                                       outcome == RUN_OK ? NULL : "boom", "h", retry_us),
@@ -89,7 +89,7 @@ static void test_old_runs_go_and_each_views_status_stays(void **state)
     int64_t b2 = run(s, "b.y", t += MIN_US, RUN_OK, 0);
     int64_t b3 = run(s, "b.y", NEW, RUN_OK, 0); /* not old */
     int64_t c1 = 0;                             /* in progress since long ago */
-    assert_int_equal(store_run_begin(s, "c.z", RUN_TRIGGER_CALL, OLD, &c1), 0);
+    assert_int_equal(store_run_begin(s, "c.z", RUN_TRIGGER_CALL, OLD, 0, &c1), 0);
 
     int64_t deleted = -1;
     bool more = false;

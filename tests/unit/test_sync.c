@@ -92,7 +92,7 @@ static void build(Fixture *f, const char *view, RunOutcome outcome, int64_t now)
     StoreView v;
     assert_int_equal(store_get_view(s, view, &v), 0);
     int64_t run;
-    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, now - 1000, &run), 0);
+    assert_int_equal(store_run_begin(s, view, RUN_TRIGGER_SCHEDULE, now - 1000, 0, &run), 0);
     bool ok = outcome == RUN_OK;
     assert_int_equal(store_run_finish(s, run, outcome, now, ok ? 10 : -1,
                                       ok ? NULL : "tests failed: x", ok ? v.hash : NULL, 0),
