@@ -145,44 +145,6 @@ static int64_t record_run(Store *s, const char *view, int64_t started, RunOutcom
     return id;
 }
 
-/* ---- direct SQLite access, to prepare files the store must cope with ---- */
-
-static void sql_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static char *sql_text(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    char *v = xstrdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 static void write_bytes(const char *path, const char *bytes, size_t len)
 {
     FILE *fp = fopen(path, "wb");
@@ -1159,13 +1121,8 @@ static void test_concurrent_first_open(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        TEST(test_create_and_reopen),
-        TEST(test_empty_file_is_initialised),
-        TEST(test_open_in_missing_directory_fails),
-        TEST(test_refuses_newer_schema),
-        TEST(test_refuses_file_that_is_not_sqlite),
-        TEST(test_refuses_foreign_sqlite_database),
+    /* The same on both backends. */
+    const struct CMUnitTest both[] = {
         TEST(test_sync_counts),
         TEST(test_sync_stores_every_field),
         TEST(test_sync_updates_descriptive_columns),
@@ -1174,15 +1131,27 @@ int main(void)
         TEST(test_last_outcome_and_running),
         TEST(test_own_failures_count_until_a_success_or_a_change),
         TEST(test_list_runs_and_steps),
-        TEST(test_migrates_a_version_1_catalog),
-        TEST(test_migrates_a_version_7_catalog_with_runs),
         TEST(test_one_build_of_a_view_at_a_time),
         TEST(test_runs_of_dead_processes_are_closed),
         TEST(test_runs_kept_when_view_leaves),
         TEST(test_notices),
         TEST(test_run_errors),
         TEST(test_concurrent_readers),
+    };
+    /* About SQLite files: their modes, their migrations, files the store must not touch. */
+    const struct CMUnitTest sqlite_only[] = {
+        TEST(test_create_and_reopen),
+        TEST(test_empty_file_is_initialised),
+        TEST(test_open_in_missing_directory_fails),
+        TEST(test_refuses_newer_schema),
+        TEST(test_refuses_file_that_is_not_sqlite),
+        TEST(test_refuses_foreign_sqlite_database),
+        TEST(test_migrates_a_version_1_catalog),
+        TEST(test_migrates_a_version_7_catalog_with_runs),
         TEST(test_concurrent_first_open),
     };
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    if (fixture_pg())
+        return cmocka_run_group_tests_name("store on PostgreSQL", both, NULL, NULL);
+    return cmocka_run_group_tests_name("store", both, NULL, NULL) |
+           cmocka_run_group_tests_name("store (SQLite files)", sqlite_only, NULL, NULL);
 }

@@ -33,19 +33,6 @@ static Store *open_store(const char *path)
     return s;
 }
 
-static int64_t sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* A finished run of view started at `at`, with one step; returns its id. */
 static int64_t run(Store *s, const char *view, int64_t at, RunOutcome outcome, int64_t retry_us)
 {
