@@ -604,6 +604,11 @@ int store_schema_version(Store *s)
     return read_version(s, &version, NULL) ? -1 : version;
 }
 
+bool store_shared(const Store *s)
+{
+    return cdb_kind(s->db) == CDB_POSTGRES;
+}
+
 int64_t store_data_version(Store *s)
 {
     return cdb_data_version(s->db);

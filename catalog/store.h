@@ -41,7 +41,10 @@ typedef struct Store Store;
 int store_open(const char *path, Store **out, char **error) MUST_CHECK;
 void store_close(Store *s);
 int store_schema_version(Store *s);
-/* A number that changes when another connection (or process) changed the catalog; -1 on error. */
+/* Whether the catalog is a PostgreSQL database ([catalog] url), shared by instances. */
+bool store_shared(const Store *s);
+/* A number that changes when another connection (or process) changed the catalog; -1 on error.
+ * On PostgreSQL it costs no round trip (it counts the change notifications received). */
 int64_t store_data_version(Store *s);
 
 typedef struct StoreSyncStats {

@@ -94,12 +94,23 @@ static bool stamps_equal(const FileStamp *a, const FileStamp *b)
 /*
  * Reads the catalog's views again when another connection changed it. Every
  * commit touches the database or its write-ahead log, so unchanged files mean
- * an unchanged catalog and the check costs two stat() calls.
+ * an unchanged catalog and the check costs two stat() calls. A shared catalog
+ * (PostgreSQL) says itself, without a round trip (store_data_version).
  */
 static void views_load(Views *vw)
 {
     if (!vw->store)
         return;
+    if (store_shared(vw->store)) {
+        int64_t version = store_data_version(vw->store), now = clock_mono_us();
+        if (vw->loaded && version == vw->data_version && version >= 0)
+            return;
+        /* The catalog's server is away: the list as it was, asked again once a second. */
+        if (vw->loaded && version < 0 && now - vw->checked_us < CLOCK_US_PER_SECOND)
+            return;
+        vw->checked_us = now;
+        goto read;
+    }
     FileStamp db = file_stamp(vw->catalog_path), wal = file_stamp(vw->catalog_wal);
     int64_t now = clock_mono_us();
     /* File times are coarse (a few ms): SQLite is asked anyway at least once a second. */
@@ -109,9 +120,10 @@ static void views_load(Views *vw)
     vw->db_stamp = db;
     vw->wal_stamp = wal;
     vw->checked_us = now;
-    int64_t version = store_data_version(vw->store);
-    if (vw->loaded && version == vw->data_version)
+    if (vw->loaded && store_data_version(vw->store) == vw->data_version)
         return;
+read:;
+    int64_t version = store_data_version(vw->store);
     StoreView *views = NULL;
     size_t n = 0;
     if (store_list_views(vw->store, &views, &n) != 0) {
