@@ -893,6 +893,59 @@ static void test_runs_kept_when_view_leaves(void **state)
     store_close(s);
 }
 
+/* ---- a shared catalog (PostgreSQL) ---- */
+
+/* A scheduled run is recorded only under the leader generation the catalog has now. */
+static void test_shared_fence(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    assert_true(store_shared(s));
+    sql_exec(f->db, "INSERT INTO duro_leader VALUES (1, 5, 'i', 'h:1', 1)");
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 4, &id), 2);
+    assert_int_equal(id, 0);
+    assert_non_null(strstr(store_error(s), "no longer leads the scheduler (generation 4, the "
+                                           "catalog's 5)"));
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs"), 0);
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_SCHEDULE, T1, 5, &id), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T2, 1, NULL, "h", 0), 0);
+    /* Not a scheduled run: no fence. */
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T2, 0, &id), 0);
+    store_close(s);
+}
+
+/* Another instance's run is alive while a connection holds that instance's lock, on any host. */
+static void test_shared_other_instances(void **state)
+{
+    Fixture *f = *state;
+    Store *s = open_store(f->db);
+    /* Instance aaaa... (pid 1 of another host): no connection holds its lock, so it is gone. */
+    sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid, instance,"
+                    " process_start) VALUES ('a.x', 'call', 1, 'running', 1,"
+                    " 'aaaaaaaa000000000000000000000000', 'other-boot/1')");
+    int64_t id = 0;
+    assert_int_equal(store_run_begin(s, "a.x", RUN_TRIGGER_CALL, T1, 0, &id), 0);
+    assert_int_equal(store_run_finish(s, id, RUN_OK, T2, 1, NULL, "h", 0), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE outcome = 'cancelled'"), 1);
+
+    /* Instance bbbb...: a connection holds its lock (as each of its catalog connections does). */
+    PGconn *other = PQconnectdb(f->db);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    PGresult *r = PQexec(other, "SELECT pg_advisory_lock_shared(1685418544, -1145324613)");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    sql_exec(f->db, "INSERT INTO runs (\"view\", \"trigger\", started_us, outcome, pid, instance,"
+                    " process_start) VALUES ('b.y', 'call', 1, 'running', 1,"
+                    " 'bbbbbbbb000000000000000000000000', 'other-boot/1')");
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T1, 0, &id), 1);
+    /* It ends: its run is closed by whoever looks next. */
+    PQfinish(other);
+    assert_int_equal(store_run_begin(s, "b.y", RUN_TRIGGER_CALL, T2, 0, &id), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM runs WHERE outcome = 'cancelled'"), 2);
+    store_close(s);
+}
+
 /* What the notifications told of a view survives a reopen; successful runs are counted. */
 static void test_notices(void **state)
 {
@@ -1150,8 +1203,14 @@ int main(void)
         TEST(test_migrates_a_version_7_catalog_with_runs),
         TEST(test_concurrent_first_open),
     };
+    /* What only a shared catalog does. */
+    const struct CMUnitTest shared_only[] = {
+        TEST(test_shared_fence),
+        TEST(test_shared_other_instances),
+    };
     if (fixture_pg())
-        return cmocka_run_group_tests_name("store on PostgreSQL", both, NULL, NULL);
+        return cmocka_run_group_tests_name("store on PostgreSQL", both, NULL, NULL) |
+               cmocka_run_group_tests_name("store on PostgreSQL, shared", shared_only, NULL, NULL);
     return cmocka_run_group_tests_name("store", both, NULL, NULL) |
            cmocka_run_group_tests_name("store (SQLite files)", sqlite_only, NULL, NULL);
 }
