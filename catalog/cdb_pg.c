@@ -6,9 +6,11 @@
  * rows are then read from the result.
  *
  * Parameter types: an integer is sent as int8, text as text. A NULL keeps the type of the
- * value bound before at that index; when there was none it goes untyped (the server infers it
- * from the statement), except for a parameter the statement only tests with `IS [NOT] NULL`,
- * which the server could not type: that NULL goes as text.
+ * value bound before at that index; when there was none, the statement runs with the literal
+ * NULL in the parameter's place: the server types it from where it stands, as it would an
+ * untyped parameter, but also in `?1 IS NULL OR col = ?1`, where an untyped parameter fails
+ * (its type is needed at the IS NULL already) and a text one would not compare with an integer
+ * column.
  *
  * Writers take turns through a transaction-level advisory lock (CDB_PG_WRITE_LOCK) that every
  * instance takes at cdb_begin_write. Changes are announced on the channel duro_catalog: the
@@ -20,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +58,6 @@ struct CdbPgStmt {
     int nparams;
     char **values;
     Oid *types;
-    bool *only_null_test; /* the parameter appears only before IS [NOT] NULL */
     PGresult *res;
     bool ran;
     bool failed;
@@ -167,9 +169,21 @@ static int session_setup(struct CdbPg *pg)
     return run_all(pg, "SET client_min_messages = warning; LISTEN " CDB_PG_CHANNEL);
 }
 
+/* Reads what an idle connection received: notifications, or the server's goodbye and the end of
+ * the connection, which makes PQstatus say so. */
+static void probe(struct CdbPg *pg)
+{
+    for (int i = 0; i < 8 && PQstatus(pg->conn) == CONNECTION_OK; i++) {
+        struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0 || !PQconsumeInput(pg->conn))
+            return;
+    }
+}
+
 /* Before a statement: a connection found lost outside a transaction is reset. */
 static int ensure_conn(struct CdbPg *pg)
 {
+    probe(pg);
     if (PQstatus(pg->conn) != CONNECTION_BAD)
         return CDB_OK;
     if (pg->in_tx) {
@@ -200,6 +214,13 @@ static void scrub(char **msg, const char *secret)
         free(*msg);
         *msg = m;
     }
+}
+
+/* The server's notices and warnings are not printed: errors come back as results. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
 }
 
 int cdb_pg_open(const char *target, Cdb **out, CdbErr *errclass, char **error)
@@ -242,6 +263,7 @@ int cdb_pg_open(const char *target, Cdb **out, CdbErr *errclass, char **error)
     }
     free(password);
 
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
     struct CdbPg *pg = xcalloc(1, sizeof(*pg));
     pg->conn = conn;
     const char *host = PQhost(conn);
@@ -405,37 +427,35 @@ static char *translate(const char *sql, int *nparams)
     return buf;
 }
 
-/* Marks the parameters of the translated sql that appear only before IS. */
-static void find_null_tests(const char *sql, int nparams, bool *only)
+/* The translated sql with each parameter that has no value nor type yet written as NULL. */
+static char *inline_nulls(const struct CdbPgStmt *ps)
 {
-    bool *other = xcalloc((size_t)nparams + 1, sizeof(bool));
-    bool *seen = xcalloc((size_t)nparams + 1, sizeof(bool));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    buf_add(&buf, &len, &cap, "", 0);
+    const char *sql = ps->sql;
     const char *p = sql;
     while (*p != '\0') {
+        const char *end;
         if (*p == '\'' || *p == '"') {
-            p = skip_quoted(p, *p);
-            continue;
-        }
-        if (*p == '$' && isdigit((unsigned char)p[1]) && (p == sql || !ident_char(p[-1]))) {
-            char *end;
-            long n = strtol(p + 1, &end, 10);
-            const char *q = end;
-            while (isspace((unsigned char)*q))
-                q++;
-            if (n >= 1 && n <= nparams) {
-                seen[n] = true;
-                if (!word_at(sql, q, "IS"))
-                    other[n] = true;
-            }
+            end = skip_quoted(p, *p);
+            buf_add(&buf, &len, &cap, p, (size_t)(end - p));
             p = end;
             continue;
         }
+        if (*p == '$' && isdigit((unsigned char)p[1]) && (p == sql || !ident_char(p[-1]))) {
+            char *after;
+            long n = strtol(p + 1, &after, 10);
+            if (n >= 1 && n <= ps->nparams && ps->values[n - 1] == NULL && ps->types[n - 1] == 0) {
+                buf_add(&buf, &len, &cap, "NULL", 4);
+                p = after;
+                continue;
+            }
+        }
+        buf_add(&buf, &len, &cap, p, 1);
         p++;
     }
-    for (int i = 1; i <= nparams; i++)
-        only[i - 1] = seen[i] && !other[i];
-    free(other);
-    free(seen);
+    return buf;
 }
 
 int cdb_pg_prepare(Cdb *db, const char *sql, CdbStmt **out)
@@ -450,8 +470,6 @@ int cdb_pg_prepare(Cdb *db, const char *sql, CdbStmt **out)
     size_t n = ps->nparams > 0 ? (size_t)ps->nparams : 1;
     ps->values = xcalloc(n, sizeof(char *));
     ps->types = xcalloc(n, sizeof(Oid));
-    ps->only_null_test = xcalloc(n, sizeof(bool));
-    find_null_tests(ps->sql, ps->nparams, ps->only_null_test);
     CdbStmt *st = xcalloc(1, sizeof(*st));
     st->kind = CDB_POSTGRES;
     st->db = db;
@@ -498,9 +516,6 @@ int cdb_pg_bind_null(CdbStmt *st, int idx)
 {
     if (bind_check(st, idx) != CDB_OK)
         return CDB_ERROR;
-    struct CdbPgStmt *ps = st->u.pg;
-    if (ps->types[idx - 1] == 0 && ps->only_null_test[idx - 1])
-        ps->types[idx - 1] = OID_TEXT;
     return CDB_OK;
 }
 
@@ -515,8 +530,23 @@ int cdb_pg_step(CdbStmt *st)
         if (ensure_conn(pg) != CDB_OK)
             return CDB_ERROR;
         ps->ran = true;
-        ps->res = PQexecParams(pg->conn, ps->sql, ps->nparams, ps->types,
-                               (const char *const *)ps->values, NULL, NULL, 0);
+        /* NULLs of no known type are written in: the server types a literal NULL from where
+         * it stands, as an untyped parameter, but also where only IS NULL tests it. */
+        char *sql = ps->sql;
+        Oid *types = ps->types;
+        for (int i = 0; i < ps->nparams && sql == ps->sql; i++)
+            if (ps->values[i] == NULL && ps->types[i] == 0) {
+                sql = inline_nulls(ps);
+                types = xcalloc((size_t)ps->nparams, sizeof(Oid));
+                for (int j = 0; j < ps->nparams; j++)
+                    types[j] = ps->types[j] != 0 ? ps->types[j] : OID_TEXT;
+            }
+        ps->res = PQexecParams(pg->conn, sql, ps->nparams, types, (const char *const *)ps->values,
+                               NULL, NULL, 0);
+        if (sql != ps->sql) {
+            free(sql);
+            free(types);
+        }
         ExecStatusType s = PQresultStatus(ps->res);
         if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
             set_result_error(pg, ps->res);
@@ -622,7 +652,6 @@ void cdb_pg_finalize(CdbStmt *st)
     PQclear(ps->res);
     free(ps->values);
     free(ps->types);
-    free(ps->only_null_test);
     free(ps->sql);
     free(ps);
     free(st);
@@ -694,6 +723,7 @@ int cdb_pg_rollback(Cdb *db)
 int64_t cdb_pg_data_version(Cdb *db)
 {
     struct CdbPg *pg = db->u.pg;
+    probe(pg);
     if (PQstatus(pg->conn) == CONNECTION_BAD || !PQconsumeInput(pg->conn)) {
         if (pg->in_tx || ensure_conn(pg) != CDB_OK)
             return -1;
