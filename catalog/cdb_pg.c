@@ -705,7 +705,11 @@ int cdb_pg_begin_read(Cdb *db)
 
 int cdb_pg_commit(Cdb *db)
 {
-    return cdb_pg_exec(db, "COMMIT");
+    struct CdbPg *pg = db->u.pg;
+    int rc = cdb_pg_exec(db, "COMMIT");
+    if (rc != CDB_OK && PQstatus(pg->conn) == CONNECTION_BAD)
+        pg->in_tx = false; /* gone with the connection; the next statement reconnects */
+    return rc;
 }
 
 int cdb_pg_rollback(Cdb *db)

@@ -534,6 +534,23 @@ static void test_no_password(void **state)
     assert_int_equal(cdb_exec(db, "SELECT s3cr3tPassw0rd"), CDB_ERROR);
     cdb_close(db);
 
+    /* a refused password (the role needs one on tools/with-pg's cluster) */
+    exec_ok(f->db, "DROP ROLE IF EXISTS duro_password_test;"
+                   "CREATE ROLE duro_password_test LOGIN PASSWORD 'right'");
+    char *wrong = url_for(f->dbname, "duro_password_test:s3cr3tPassw0rd");
+    char *error = NULL;
+    CdbErr cls = CDB_ERR_NONE;
+    if (cdb_open(wrong, &db, &cls, &error) == 0) {
+        cdb_close(db); /* a server that trusts the role */
+    } else {
+        assert_int_equal(cls, CDB_ERR_CONNECTION);
+        assert_non_null(strstr(error, "password authentication failed"));
+        assert_null(strstr(error, secret));
+        free(error);
+    }
+    free(wrong);
+    exec_ok(f->db, "DROP ROLE duro_password_test");
+
     static const char *const bad[] = {
         "postgresql://postgres:s3cr3tPassw0rd@127.0.0.1:1/x",
         "postgresql://postgres:s3cr3tPassw0rd%zz@127.0.0.1/x",
@@ -544,8 +561,8 @@ static void test_no_password(void **state)
     for (int i = 0; i < 4; i++) {
         const char *u = bad[i] != NULL ? bad[i] : nodb;
         Cdb *out = (Cdb *)1;
-        char *error = NULL;
-        CdbErr cls = CDB_ERR_NONE;
+        error = NULL;
+        cls = CDB_ERR_NONE;
         assert_int_equal(cdb_open(u, &out, &cls, &error), -1);
         assert_null(out);
         assert_non_null(error);
