@@ -208,11 +208,14 @@ static void scrub(char **msg, const char *secret)
     size_t slen = secret != NULL ? strlen(secret) : 0;
     if (slen == 0)
         return;
+    size_t from = 0;
     char *p;
-    while ((p = strstr(*msg, secret)) != NULL) {
-        char *m = xasprintf("%.*s***%s", (int)(p - *msg), *msg, p + slen);
+    while ((p = strstr(*msg + from, secret)) != NULL) {
+        size_t at = (size_t)(p - *msg);
+        char *m = xasprintf("%.*s***%s", (int)at, *msg, p + slen);
         free(*msg);
         *msg = m;
+        from = at + 3;
     }
 }
 
