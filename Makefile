@@ -90,7 +90,7 @@ install: $(BINARY)
 	chmod 644 $(DESTDIR)/etc/duro/duro.conf $(DESTDIR)/etc/systemd/system/duro.service
 
 unit: $(TEST_BINS)
-	@cd tests/unit && ../../tools/run-unit $(abspath $(TEST_BINS))
+	@cd tests/unit && ../../tools/with-pg ../../tools/run-unit $(abspath $(TEST_BINS))
 
 e2e: $(BUILD)/duro
 	DURO_BIN=$(abspath $(BUILD)/duro) $(PYTHON) -m pytest -q tests/e2e

@@ -1,53 +1,69 @@
 /*
- * Inside catalog/cdb: the connection and statement every backend shares, and each backend's
- * functions, which catalog/cdb.c calls by the connection's kind. Only catalog/cdb*.c include it.
+ * Inside catalog/cdb: what the public functions of catalog/cdb.h (catalog/cdb.c) dispatch to.
+ * A Cdb and a CdbStmt say their kind and hold one backend's state; each backend defines one
+ * function per public function, prefixed cdb_sqlite_ (catalog/cdb_sqlite.c) or cdb_pg_
+ * (catalog/cdb_pg.c), with the same arguments and meaning. Only catalog/cdb*.c include this.
+ *
+ * A backend's open allocates the Cdb (kind set, its own state in the union) and its close frees
+ * it; its prepare allocates the CdbStmt (kind and db set) and its finalize frees it.
  */
 #ifndef DURO_CATALOG_CDB_IMPL_H
 #define DURO_CATALOG_CDB_IMPL_H
 
 #include "catalog/cdb.h"
 
+struct CdbSqlite;
+struct CdbSqliteStmt;
+struct CdbPg;
+struct CdbPgStmt;
+
 struct Cdb {
     CdbKind kind;
-    char *name;      /* the path, or host:port/dbname */
-    char *errmsg;    /* the last error, or NULL */
-    CdbErr errclass; /* its class */
-    void *impl;      /* sqlite3 *, or the PostgreSQL side's state */
+    union {
+        struct CdbSqlite *sqlite;
+        struct CdbPg *pg;
+    } u;
 };
 
 struct CdbStmt {
+    CdbKind kind;
     Cdb *db;
-    void *impl; /* sqlite3_stmt *, or the PostgreSQL side's statement */
+    union {
+        struct CdbSqliteStmt *sqlite;
+        struct CdbPgStmt *pg;
+    } u;
 };
 
-/* Sets db's error (msg copied; NULL clears it). */
-void cdb_set_error(Cdb *db, CdbErr errclass, const char *msg);
+#define CDB_BACKEND_DECLS(p)                                                                       \
+    int p##open(const char *target, Cdb **out, CdbErr *errclass, char **error) MUST_CHECK;         \
+    void p##close(Cdb *db);                                                                        \
+    const char *p##name(const Cdb *db);                                                            \
+    int p##prepare(Cdb *db, const char *sql, CdbStmt **out) MUST_CHECK;                            \
+    int p##bind_int(CdbStmt *st, int idx, int64_t value);                                          \
+    int p##bind_text(CdbStmt *st, int idx, const char *text);                                      \
+    int p##bind_null(CdbStmt *st, int idx);                                                        \
+    int p##step(CdbStmt *st);                                                                      \
+    bool p##column_is_null(CdbStmt *st, int i);                                                    \
+    bool p##column_is_int(CdbStmt *st, int i);                                                     \
+    int64_t p##column_int(CdbStmt *st, int i);                                                     \
+    const char *p##column_text(CdbStmt *st, int i);                                                \
+    size_t p##column_bytes(CdbStmt *st, int i);                                                    \
+    int p##reset(CdbStmt *st);                                                                     \
+    void p##clear_bindings(CdbStmt *st);                                                           \
+    void p##finalize(CdbStmt *st);                                                                 \
+    int p##exec(Cdb *db, const char *sql);                                                         \
+    int64_t p##changes(Cdb *db);                                                                   \
+    bool p##autocommit(Cdb *db);                                                                   \
+    int p##begin_write(Cdb *db);                                                                   \
+    int p##begin_read(Cdb *db);                                                                    \
+    int p##commit(Cdb *db);                                                                        \
+    int p##rollback(Cdb *db);                                                                      \
+    int64_t p##data_version(Cdb *db);                                                              \
+    const char *p##errmsg(const Cdb *db);                                                          \
+    CdbErr p##errclass(const Cdb *db);                                                             \
+    int p##session_sql(Cdb *db, const char *sql);
 
-#define CDB_BACKEND(P)                                                                             \
-    int P##_open(const char *target, Cdb *db, char **error);                                       \
-    void P##_close(Cdb *db);                                                                       \
-    int P##_prepare(Cdb *db, const char *sql, CdbStmt *st);                                        \
-    int P##_bind_int(CdbStmt *st, int idx, int64_t value);                                         \
-    int P##_bind_text(CdbStmt *st, int idx, const char *text);                                     \
-    int P##_bind_null(CdbStmt *st, int idx);                                                       \
-    int P##_step(CdbStmt *st);                                                                     \
-    bool P##_column_is_null(CdbStmt *st, int i);                                                   \
-    bool P##_column_is_int(CdbStmt *st, int i);                                                    \
-    int64_t P##_column_int(CdbStmt *st, int i);                                                    \
-    const char *P##_column_text(CdbStmt *st, int i);                                               \
-    size_t P##_column_bytes(CdbStmt *st, int i);                                                   \
-    int P##_reset(CdbStmt *st);                                                                    \
-    void P##_clear_bindings(CdbStmt *st);                                                          \
-    void P##_finalize(CdbStmt *st);                                                                \
-    int P##_exec(Cdb *db, const char *sql);                                                        \
-    int64_t P##_changes(Cdb *db);                                                                  \
-    bool P##_autocommit(Cdb *db);                                                                  \
-    int P##_begin_write(Cdb *db);                                                                  \
-    int P##_begin_read(Cdb *db);                                                                   \
-    int64_t P##_data_version(Cdb *db);                                                             \
-    int P##_session_sql(Cdb *db, const char *sql);
-
-CDB_BACKEND(cdb_sqlite)
-CDB_BACKEND(cdb_pg)
+CDB_BACKEND_DECLS(cdb_sqlite_)
+CDB_BACKEND_DECLS(cdb_pg_)
 
 #endif

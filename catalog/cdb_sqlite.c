@@ -13,19 +13,34 @@
 /* How long a connection waits for another one's lock before giving up. */
 #define BUSY_TIMEOUT_MS 5000
 
-typedef struct Lite {
+struct CdbSqlite {
     sqlite3 *db;
     sqlite3_stmt *data_version; /* prepared at its first use */
-} Lite;
+    char *name;
+    char *errmsg; /* the last error, or NULL */
+    CdbErr errclass;
+};
+
+struct CdbSqliteStmt {
+    sqlite3_stmt *st;
+};
 
 static sqlite3 *handle(Cdb *db)
 {
-    return ((Lite *)db->impl)->db;
+    return db->u.sqlite->db;
 }
 
 static sqlite3_stmt *stmt(CdbStmt *st)
 {
-    return st->impl;
+    return st->u.sqlite->st;
+}
+
+static void set_error(Cdb *db, CdbErr errclass, const char *msg)
+{
+    struct CdbSqlite *l = db->u.sqlite;
+    free(l->errmsg);
+    l->errmsg = msg ? xstrdup(msg) : NULL;
+    l->errclass = msg ? errclass : CDB_ERR_NONE;
 }
 
 static CdbErr class_of(int code)
@@ -53,46 +68,62 @@ static CdbErr class_of(int code)
 static void take_error(Cdb *db)
 {
     sqlite3 *h = handle(db);
-    cdb_set_error(db, class_of(sqlite3_extended_errcode(h)), sqlite3_errmsg(h));
+    set_error(db, class_of(sqlite3_extended_errcode(h)), sqlite3_errmsg(h));
 }
 
-int cdb_sqlite_open(const char *target, Cdb *db, char **error)
+int cdb_sqlite_open(const char *target, Cdb **out, CdbErr *errclass, char **error)
 {
-    Lite *l = xcalloc(1, sizeof *l);
-    db->impl = l;
-    db->name = xstrdup(target);
+    Cdb *db = xcalloc(1, sizeof *db);
+    struct CdbSqlite *l = xcalloc(1, sizeof *l);
+    db->kind = CDB_SQLITE;
+    db->u.sqlite = l;
+    l->name = xstrdup(target);
+    *out = NULL;
     int rc = sqlite3_open_v2(
         target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        const char *msg = l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
-        cdb_set_error(db, class_of(rc), msg);
-        *error = xstrdup(msg);
+        *error = xstrdup(l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+        if (errclass)
+            *errclass = class_of(rc) ? class_of(rc) : CDB_ERR_OTHER;
+        cdb_sqlite_close(db);
         return -1;
     }
     sqlite3_extended_result_codes(l->db, 1);
     sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+    *out = db;
     return 0;
 }
 
 void cdb_sqlite_close(Cdb *db)
 {
-    Lite *l = db->impl;
-    if (!l)
-        return;
+    struct CdbSqlite *l = db->u.sqlite;
     sqlite3_finalize(l->data_version);
     sqlite3_close_v2(l->db);
+    free(l->name);
+    free(l->errmsg);
     free(l);
-    db->impl = NULL;
+    free(db);
 }
 
-int cdb_sqlite_prepare(Cdb *db, const char *sql, CdbStmt *st)
+const char *cdb_sqlite_name(const Cdb *db)
+{
+    return db->u.sqlite->name;
+}
+
+int cdb_sqlite_prepare(Cdb *db, const char *sql, CdbStmt **out)
 {
     sqlite3_stmt *s = NULL;
+    *out = NULL;
     if (sqlite3_prepare_v2(handle(db), sql, -1, &s, NULL) != SQLITE_OK) {
         take_error(db);
         return CDB_ERROR;
     }
-    st->impl = s;
+    CdbStmt *st = xcalloc(1, sizeof *st);
+    st->kind = CDB_SQLITE;
+    st->db = db;
+    st->u.sqlite = xcalloc(1, sizeof *st->u.sqlite);
+    st->u.sqlite->st = s;
+    *out = st;
     return CDB_OK;
 }
 
@@ -168,6 +199,8 @@ void cdb_sqlite_clear_bindings(CdbStmt *st)
 void cdb_sqlite_finalize(CdbStmt *st)
 {
     sqlite3_finalize(stmt(st));
+    free(st->u.sqlite);
+    free(st);
 }
 
 int cdb_sqlite_exec(Cdb *db, const char *sql)
@@ -176,8 +209,7 @@ int cdb_sqlite_exec(Cdb *db, const char *sql)
     int rc = sqlite3_exec(handle(db), sql, NULL, NULL, &msg);
     if (rc == SQLITE_OK)
         return CDB_OK;
-    cdb_set_error(db, class_of(sqlite3_extended_errcode(handle(db))),
-                  msg ? msg : sqlite3_errstr(rc));
+    set_error(db, class_of(sqlite3_extended_errcode(handle(db))), msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     return CDB_ERROR;
 }
@@ -205,6 +237,27 @@ int cdb_sqlite_begin_read(Cdb *db)
     return cdb_sqlite_exec(db, "BEGIN");
 }
 
+int cdb_sqlite_commit(Cdb *db)
+{
+    return cdb_sqlite_exec(db, "COMMIT");
+}
+
+int cdb_sqlite_rollback(Cdb *db)
+{
+    return cdb_sqlite_autocommit(db) ? CDB_OK : cdb_sqlite_exec(db, "ROLLBACK");
+}
+
+const char *cdb_sqlite_errmsg(const Cdb *db)
+{
+    const struct CdbSqlite *l = db->u.sqlite;
+    return l->errmsg ? l->errmsg : "unknown error";
+}
+
+CdbErr cdb_sqlite_errclass(const Cdb *db)
+{
+    return db->u.sqlite->errclass;
+}
+
 int cdb_sqlite_session_sql(Cdb *db, const char *sql)
 {
     return cdb_sqlite_exec(db, sql);
@@ -212,7 +265,7 @@ int cdb_sqlite_session_sql(Cdb *db, const char *sql)
 
 int64_t cdb_sqlite_data_version(Cdb *db)
 {
-    Lite *l = db->impl;
+    struct CdbSqlite *l = db->u.sqlite;
     if (!l->data_version &&
         sqlite3_prepare_v2(l->db, "PRAGMA data_version", -1, &l->data_version, NULL) != SQLITE_OK)
         return -1;
