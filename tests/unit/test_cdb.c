@@ -141,6 +141,13 @@ static void test_open_and_name(void **state)
     assert_string_equal(cdb_column_text(st, 0), "other");
     cdb_finalize(st);
     cdb_close(db);
+    /* the short scheme */
+    url = xasprintf("postgres://%s", strstr(f->url, "://") + 3);
+    db = open_ok(url);
+    free(url);
+    assert_string_equal(cdb_name(db), name);
+    assert_int_equal(one_int(db, "SELECT 1"), 1);
+    cdb_close(db);
 }
 
 static void test_params_reused(void **state)
