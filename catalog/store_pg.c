@@ -274,6 +274,8 @@ int spg_instance_alive(Store *s, const char *instance)
     /* A lock some connection holds (shared) is not granted exclusively: the instance lives. */
     if (sdb_prepare(s,
                     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
                     " AND granted AND classid = CAST(?1 AS bigint)"
                     " AND objid = CAST(?2 AS bigint) AND objsubid = 2)",
                     &st) ||

@@ -405,7 +405,7 @@ int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, si
     CdbStmt *runs_st = NULL, *steps_st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
-    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
+    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
     int rc;
     *out = NULL;
     *n = 0;
@@ -452,7 +452,7 @@ int store_runs_newest(Store *s, const char *view, int64_t before_id, size_t limi
     CdbStmt *st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
-    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? -1 : (int64_t)limit;
+    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
     int rc;
     *out = NULL;
     *n = 0;
