@@ -56,7 +56,7 @@ static int prepare(const char *conf, Settings *s, Dialect *d, Repo *r, Store **s
     }
     StoreSyncStats stats;
     int closed;
-    if (store_open(s->catalog.path, store, &error) != 0 ||
+    if (store_open(settings_catalog_target(s), store, &error) != 0 ||
         store_sync(*store, r, clock_wall_us(), &stats, &error) != 0 ||
         store_runs_close_dead(*store, clock_wall_us(), &closed) != 0) {
         fprintf(stderr, "duro: %s\n", error ? error : store_error(*store));

@@ -80,9 +80,11 @@ int cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char *catalog = settings_catalog_shown(&s);
     log_info("duro %s starting: views %s, catalog %s, warehouse %s:%d/%s (%s)", DURO_VERSION,
-             s.views.path, s.catalog.path, s.warehouse.host, s.warehouse.port, s.warehouse.dbname,
+             s.views.path, catalog, s.warehouse.host, s.warehouse.port, s.warehouse.dbname,
              s.warehouse.dialect);
+    free(catalog);
     for (size_t i = 0; i < s.not_in_release.n; i++)
         log_warn("%s is set, but what it configures is not in this release: it has no effect",
                  s.not_in_release.items[i]);

@@ -173,7 +173,7 @@ _Static_assert(SETTINGS_ALL == (1 << ARRAY_LEN(sections)) - 1, "one bit per sect
 static const struct {
     const char *section, *name;
 } not_in_release[] = {
-    {"catalog", "url"},
+    {NULL, NULL}, /* none in this release */
 };
 
 /* The SettingsSection bit of a section named in the key table. */
@@ -566,6 +566,16 @@ static size_t key_index(const char *section, const char *name)
 /* The checks that involve several keys: TLS needs a certificate and its key together. */
 static void check_consistency(Loader *ld)
 {
+    const char *url = ld->s->catalog.url;
+    if ((ld->used & SETTINGS_CATALOG) && *url && strncmp(url, "postgresql://", 13) != 0 &&
+        strncmp(url, "postgres://", 11) != 0) {
+        char *where = origin_text(ld, key_index("catalog", "url"));
+        loader_fail(ld, xasprintf("%s: [catalog] url must be a PostgreSQL URL, "
+                                  "postgresql://user@host:port/dbname",
+                                  where));
+        free(where);
+        return;
+    }
     if (!(ld->used & SETTINGS_GATEWAY))
         return;
     size_t cert = key_index("gateway", "tls_cert"), key = key_index("gateway", "tls_key");
@@ -592,7 +602,8 @@ static void list_not_in_release(Loader *ld)
         if (!ld->set[k])
             continue;
         for (size_t i = 0; i < ARRAY_LEN(not_in_release); i++) {
-            if (strcmp(keys[k].section, not_in_release[i].section) == 0 &&
+            if (not_in_release[i].section &&
+                strcmp(keys[k].section, not_in_release[i].section) == 0 &&
                 (!not_in_release[i].name || strcmp(keys[k].name, not_in_release[i].name) == 0)) {
                 strvec_push_owned(&ld->s->not_in_release,
                                   xasprintf("[%s] %s", keys[k].section, keys[k].name));
@@ -645,6 +656,28 @@ int settings_load_for(const char *path, unsigned used, Settings *out, char **err
     }
     free(ld);
     return rc;
+}
+
+const char *settings_catalog_target(const Settings *s)
+{
+    return s->catalog.url && *s->catalog.url ? s->catalog.url : s->catalog.path;
+}
+
+char *settings_catalog_shown(const Settings *s)
+{
+    const char *url = s->catalog.url;
+    if (!url || !*url)
+        return xstrdup(s->catalog.path);
+    /* scheme://[user[:password]@]host[:port][/dbname][?params]: no password, no params (one may
+     * be password=). */
+    const char *rest = strstr(url, "://");
+    rest = rest ? rest + 3 : url;
+    size_t end = strcspn(rest, "?");
+    const char *at = memchr(rest, '@', end);
+    const char *hostpart = at ? at + 1 : rest;
+    size_t userlen = at ? strcspn(rest, ":@") : 0;
+    return xasprintf("%.*s%.*s%s%.*s", (int)(rest - url), url, (int)userlen, rest,
+                     userlen ? "@" : "", (int)(end - (size_t)(hostpart - rest)), hostpart);
 }
 
 void settings_free(Settings *s)

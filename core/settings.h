@@ -63,7 +63,8 @@ typedef struct Settings {
     } views;
     struct {
         char *path; /* resolved against the config file's directory */
-        /* Not in this release (settings_not_in_release): read and checked, no effect. */
+        /* A PostgreSQL database shared by instances instead of the file at path; "" = none.
+         * Its password must never be shown: see settings_catalog_target. */
         char *url;
         /* duro.status and duro.runs published in the warehouse (planner/publish). */
         char *publish; /* "on" or "off" */
@@ -144,6 +145,11 @@ typedef enum SettingsSection {
  */
 int settings_load_for(const char *path, unsigned used, Settings *out, char **error) MUST_CHECK;
 void settings_free(Settings *s);
+/* The catalog to open: [catalog] url when set, else the file at [catalog] path. */
+const char *settings_catalog_target(const Settings *s);
+/* The catalog as a log line may name it: the path, or the URL without password or parameters.
+ * Caller frees. */
+char *settings_catalog_shown(const Settings *s);
 
 /* Parses a size "512kB", "64MB", "1GB" or a bare number of bytes (units 1024-based). 0 or -1. */
 int settings_parse_size(const char *s, int64_t *bytes) MUST_CHECK;

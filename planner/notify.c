@@ -626,7 +626,7 @@ int notify_start(const Settings *s, Notifier **out, char **error)
         free(n);
         return -1;
     }
-    if (store_open(s->catalog.path, &n->store, error) != 0)
+    if (store_open(settings_catalog_target(s), &n->store, error) != 0)
         goto fail;
     if (pthread_create(&n->decider, NULL, decider_main, n) != 0) {
         *error = xstrdup("notifications: cannot start a thread");

@@ -386,7 +386,7 @@ static int runs_pass(Publisher *p, bool ins, uint64_t *fp, int64_t *final, int64
 static void publish_round(Publisher *p)
 {
     char *error = NULL;
-    if (!p->store && store_open(p->s->catalog.path, &p->store, &error) != 0) {
+    if (!p->store && store_open(settings_catalog_target(p->s), &p->store, &error) != 0) {
         problem(p, xasprintf("cannot open the catalog: %s", error ? error : "?"));
         free(error);
         return;

@@ -361,7 +361,7 @@ static void *job_main(void *arg)
     char *error = NULL;
     if (req)
         req->started_us = clock_wall_us();
-    if (store_open(sc->settings->catalog.path, &store, &error) != 0) {
+    if (store_open(settings_catalog_target(sc->settings), &store, &error) != 0) {
         log_error("cannot open the catalog: %s", error);
         if (req) {
             req->status = SCHEDULER_FAILED;
@@ -576,7 +576,7 @@ Scheduler *scheduler_start(const Settings *s, Dialect d, char **error)
         return NULL;
     }
     sc->requests_tail = &sc->requests;
-    if (store_open(s->catalog.path, &sc->store, error) != 0)
+    if (store_open(settings_catalog_target(s), &sc->store, error) != 0)
         goto fail;
     int closed = 0;
     if (store_runs_close_dead(sc->store, clock_wall_us(), &closed) != 0) {

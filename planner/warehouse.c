@@ -122,7 +122,11 @@ char *wh_instance_prefix(const Settings *s)
         char host[256] = "", path[PATH_MAX];
         if (gethostname(host, sizeof(host) - 1) != 0)
             host[0] = '\0';
-        const char *catalog = realpath(s->catalog.path, path) ? path : s->catalog.path;
+        /* The catalog: the file's absolute path, or a shared one's URL (no password). */
+        char *shown = s->catalog.url && *s->catalog.url ? settings_catalog_shown(s) : NULL;
+        const char *catalog = shown                             ? shown
+                              : realpath(s->catalog.path, path) ? path
+                                                                : s->catalog.path;
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -131,6 +135,7 @@ char *wh_instance_prefix(const Settings *s)
             !EVP_DigestUpdate(ctx, catalog, strlen(catalog)) || !EVP_DigestFinal_ex(ctx, md, &len))
             len = 0;
         EVP_MD_CTX_free(ctx);
+        free(shown);
         memset(md + len, 0, sizeof(md) - len);
         snprintf(instance, sizeof(instance), "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
     }

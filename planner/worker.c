@@ -147,7 +147,7 @@ static int connection_ready(Worker *w, Warehouse **wh, const char *what, char **
 /* Opens what the slot lacks (or lost), its session named after what. 0, or -1 with *error. */
 static int slot_ready(Worker *w, Slot *slot, const char *what, char **error)
 {
-    if (!slot->store && store_open(w->settings->catalog.path, &slot->store, error) != 0)
+    if (!slot->store && store_open(settings_catalog_target(w->settings), &slot->store, error) != 0)
         return -1;
     return connection_ready(w, &slot->wh, what, error);
 }

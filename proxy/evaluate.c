@@ -671,8 +671,9 @@ EvalPool *eval_start(struct event_base *base, const Settings *s, char **error)
     p->wh.warehouse.user = xstrdup(s->warehouse.user);
     p->wh.warehouse.password = xstrdup(s->warehouse.password);
     p->wh.warehouse.sslmode = xstrdup(s->warehouse.sslmode);
-    p->catalog_path = xstrdup(s->catalog.path);
-    p->wh.catalog.path = p->catalog_path;
+    p->catalog_path = xstrdup(settings_catalog_target(s));
+    p->wh.catalog.path = xstrdup(s->catalog.path);
+    p->wh.catalog.url = xstrdup(s->catalog.url ? s->catalog.url : "");
     p->wh.worker.instance = xstrdup(s->worker.instance ? s->worker.instance : "");
     strvec_copy(&p->admins, &s->worker.admins);
     p->timeout_s = s->gateway.duro_query_timeout;
@@ -728,6 +729,8 @@ void eval_free(EvalPool *p)
     free(p->wh.warehouse.sslmode);
     free(p->wh.worker.instance);
     free(p->catalog_path);
+    free(p->wh.catalog.path);
+    free(p->wh.catalog.url);
     strvec_free(&p->admins);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);

@@ -553,7 +553,7 @@ Gateway *gateway_start(const Settings *s, Scheduler *sc, char **error)
     strvec_copy(&gw->admins, &s->worker.admins);
     raise_fd_limit(s->gateway.max_clients, s->gateway.max_logins);
     if (gw->env.inspect) {
-        gw->views = views_open(gw->base, s->catalog.path, sc, error);
+        gw->views = views_open(gw->base, settings_catalog_target(s), sc, error);
         if (!gw->views)
             goto fail;
         gw->env.answer.vt = vtable_open(error);

@@ -328,7 +328,7 @@ Web *web_start(const Settings *s, Scheduler *sc, char **error)
     atomic_init(&w->ctx.refreshes, 0);
     web_auth_init(&w->ctx);
     char *err = NULL;
-    if (store_open(s->catalog.path, &w->ctx.store, &err) != 0) {
+    if (store_open(settings_catalog_target(s), &w->ctx.store, &err) != 0) {
         *error = xasprintf("web UI: %s", err);
         free(err);
         goto fail;

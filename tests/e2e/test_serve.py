@@ -271,27 +271,17 @@ def test_an_empty_gateway_listen_runs_the_scheduler_alone(duro, wh, example_repo
     assert p.wait(10) == 0, p.logs()
 
 
-@pytest.mark.sqlite_only("sets [catalog] url to a server that does not exist, beside the "
-                         "SQLite path")
-def test_keys_of_features_not_in_this_release_load_and_are_named(duro, wh, example_repo,
-                                                                   wait_until):
-    """A configuration that sets keys the specification names for features not in this release
-    (a catalog shared by several instances) still serves: the views are built, and the log says once for each
-    key set that it has no effect. `duro check` and `duro refresh` accept it too."""
+def test_an_unreachable_catalog_url_is_a_clear_error_without_its_password(duro, wh,
+                                                                          example_repo):
+    """[catalog] url (a shared catalog in PostgreSQL) that cannot be reached stops `duro serve`
+    and `duro refresh` at start, naming the catalog, never its password."""
     conf = duro.write_conf(dbname=wh.dbname,
-                           catalog={"publish": "off", "url": "postgresql://duro@catalog.invalid/duro",
-                                    "keep_runs": "30d", "schema": "duro"},
-                           web={"public": "off"})
-    p = serve_until_built(duro, wait_until)
-    logs = p.logs()
-    for key in ("[catalog] url",):
-        line = f"WARN {key} is set, but what it configures is not in this release: it has no effect"
-        assert logs.count(line) == 1, logs
-    # Publishing and retention are in this release: their keys are not named; nor those left at
-    # their defaults.
-    assert "[catalog] publish" not in logs and "[catalog] keep_runs" not in logs
-    assert "[catalog] schema" not in logs and "[web] public" not in logs
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(10) == 0, p.logs()
-    duro.run("check", "-c", conf, check=True)
-    duro.run("refresh", "-c", conf, "first.cities", check=True)
+                           catalog={"url": "postgresql://duro:hunter2@127.0.0.1:1/duro"})
+    for args in (["serve", "-c", conf], ["refresh", "-c", conf, "first.cities"]):
+        r = duro.run(*args, timeout=60)
+        said = r.stdout + r.stderr
+        assert r.returncode != 0, said
+        assert "cannot open catalog" in said, said
+        assert "hunter2" not in said, said
+    r = duro.run("check", "-c", conf, timeout=60)
+    assert "hunter2" not in r.stdout + r.stderr
