@@ -34,6 +34,7 @@ typedef enum MetricsCounter {
 typedef enum MetricsGauge {
     METRICS_SESSIONS_OPEN,   /* client sessions admitted and not closed */
     METRICS_SCHEDULER_QUEUE, /* refresh requests queued and not finished */
+    METRICS_LEADER,          /* 1 while this process leads the scheduler (planner/leader) */
     METRICS_N_GAUGES,
 } MetricsGauge;
 

@@ -145,6 +145,9 @@ static void render_gateway(MetricsText *t)
     render_one(t, "duro_scheduler_queue_depth", "gauge",
                "Refresh requests (CALL duro_refresh, stale reads) queued or running.",
                (double)metrics_gauge(METRICS_SCHEDULER_QUEUE));
+    render_one(t, "duro_leader", "gauge",
+               "1 while this instance leads the scheduler (always, without a shared catalog).",
+               (double)metrics_gauge(METRICS_LEADER));
     render_one(t, "duro_gateway_sessions_open", "gauge", "Client sessions open.",
                (double)metrics_gauge(METRICS_SESSIONS_OPEN));
     render_one(t, "duro_gateway_sessions_total", "counter", "Client sessions opened.",

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "planner/backoff.h"
+#include "planner/leader.h"
 #include "planner/metrics.h"
 #include "planner/notify.h"
 #include "planner/refresh.h"
@@ -54,6 +55,7 @@ struct Scheduler {
     Dialect dialect;
     Store *store; /* the scheduler thread's own */
     Worker *worker;
+    Leader *leader;            /* scheduled builds only while it leads */
     SharedRepo *repo;          /* the last good repository, or NULL; replaced by this thread only */
     char *last_problems;       /* the problems last logged, so a broken repository is logged once */
     bool cleaned;              /* leftovers of interrupted builds removed */
@@ -103,7 +105,7 @@ static void mark_cycles(Scheduler *sc)
 {
     for (size_t i = 0; i < sc->repo->repo.n_views; i++) {
         const View *v = &sc->repo->repo.views[i];
-        if (!v->cycle)
+        if (!v->cycle || !leader_leads(sc->leader))
             continue;
         StoreView sv;
         if (store_get_view(sc->store, v->name, &sv) != 0)
@@ -113,7 +115,8 @@ static void mark_cycles(Scheduler *sc)
         if (marked)
             continue;
         int64_t now = clock_wall_us(), id;
-        if (store_run_begin(sc->store, v->name, RUN_TRIGGER_SCHEDULE, now, 0, &id) != 0 ||
+        if (store_run_begin(sc->store, v->name, RUN_TRIGGER_SCHEDULE, now,
+                            leader_generation(sc->leader), &id) != 0 ||
             store_run_finish(sc->store, id, RUN_FAILED, now, -1, v->cycle, NULL, 0) != 0)
             log_error("%s: cannot record run: %s", v->name, store_error(sc->store));
         else
@@ -248,10 +251,14 @@ static bool cleanup_once(Scheduler *sc)
 /* The poll's plan: builds every stale view that no backoff holds back. */
 static void poll_plan(Scheduler *sc, Store *store, const Repo *r)
 {
+    /* Decided under this generation: a leader deposed meanwhile records nothing (fence). */
     RefreshRequest req = {
         .all_stale = true,
         .trigger = RUN_TRIGGER_SCHEDULE,
+        .fence = leader_generation(sc->leader),
     };
+    if (!leader_leads(sc->leader))
+        return;
     RefreshReport rep;
     char *error = NULL;
     if (refresh_run(sc->worker, store, r, &req, &rep, &error) != 0) {
@@ -535,8 +542,9 @@ static void *thread_main(void *arg)
             next_rescan = clock_mono_us() + sc->settings->views.rescan * CLOCK_US_PER_SECOND;
         }
         /* One poll's plan at a time; the leftovers go first, while nothing is being built. */
-        bool poll = do_poll && !polling && sc->repo && sc->repo->repo.n_views > 0 &&
-                    (sc->cleaned || (idle && cleanup_once(sc)));
+        /* Scheduled builds (and the clean-up before them) only while this instance leads. */
+        bool poll = do_poll && !polling && leader_leads(sc->leader) && sc->repo &&
+                    sc->repo->repo.n_views > 0 && (sc->cleaned || (idle && cleanup_once(sc)));
         if (do_poll)
             next_poll = clock_mono_us() + sc->settings->worker.poll * CLOCK_US_PER_SECOND;
         if (clock_mono_us() >= next_prune)
@@ -587,12 +595,16 @@ Scheduler *scheduler_start(const Settings *s, Dialect d, char **error)
         log_info("catalog: %d run%s interrupted by a stop were closed as cancelled", closed,
                  closed == 1 ? "" : "s");
     sc->worker = worker_new(s, d);
+    sc->leader = leader_start(s, error);
+    if (!sc->leader)
+        goto fail;
     if (pthread_create(&sc->thread, NULL, thread_main, sc) != 0) {
         *error = xstrdup("cannot start the scheduler thread");
         goto fail;
     }
     return sc;
 fail:
+    leader_stop(sc->leader);
     worker_free(sc->worker);
     store_close(sc->store);
     pthread_mutex_destroy(&sc->lock);
@@ -638,6 +650,7 @@ void scheduler_free(Scheduler *sc)
     if (!sc)
         return;
     pthread_join(sc->thread, NULL);
+    leader_stop(sc->leader);
     worker_free(sc->worker);
     store_close(sc->store);
     if (sc->repo) {

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "planner/leader.h"
 #include "planner/warehouse.h"
 #include "web/context.h"
 
@@ -103,6 +104,24 @@ void web_health_free(WebHealth *h)
     free(h);
 }
 
+/* With a shared catalog: which instance leads the scheduler, and whether this one does. */
+static void leader_lines(struct evbuffer *b)
+{
+    LeaderInfo l;
+    leader_current(&l);
+    if (!l.shared)
+        return;
+    if (!l.known) {
+        evbuffer_add_printf(b, "leader: none yet\n");
+        return;
+    }
+    char since[32];
+    web_time(since, l.since_us);
+    evbuffer_add_printf(b, "leader: instance %s on %s, generation %lld, since %s\n", l.instance,
+                        l.host, (long long)l.generation, since);
+    evbuffer_add_printf(b, "this instance: %s\n", l.this_one ? "leads" : "follows");
+}
+
 void web_healthz(WebCtx *c, struct evhttp_request *req)
 {
     struct evbuffer *b = evbuffer_new();
@@ -123,6 +142,7 @@ void web_healthz(WebCtx *c, struct evhttp_request *req)
         web_reply(req, 503, "text/plain; charset=utf-8", b);
     } else {
         evbuffer_add_printf(b, "ok\n");
+        leader_lines(b);
         web_reply(req, 200, "text/plain; charset=utf-8", b);
     }
     free(problem);
