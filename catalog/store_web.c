@@ -312,5 +312,5 @@ fail:
 
 int store_web_ping(Store *s)
 {
-    return sdb_exec_sql(s, "SELECT count(*) FROM views WHERE 0", "catalog does not answer");
+    return sdb_exec_sql(s, "SELECT count(*) FROM views WHERE 1 = 0", "catalog does not answer");
 }

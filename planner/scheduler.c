@@ -56,6 +56,7 @@ struct Scheduler {
     Store *store; /* the scheduler thread's own */
     Worker *worker;
     Leader *leader;            /* scheduled builds only while it leads */
+    bool led;                  /* it led at the last round (scheduler thread only) */
     SharedRepo *repo;          /* the last good repository, or NULL; replaced by this thread only */
     char *last_problems;       /* the problems last logged, so a broken repository is logged once */
     bool cleaned;              /* leftovers of interrupted builds removed */
@@ -533,7 +534,10 @@ static void *thread_main(void *arg)
         int64_t now = clock_mono_us();
         bool forced = sc->rescan_requested;
         bool do_rescan = forced || now >= next_rescan;
-        bool do_poll = do_rescan || now >= next_poll;
+        /* An instance that has just taken over schedules at once. */
+        bool leads = leader_leads(sc->leader), took_over = leads && !sc->led;
+        sc->led = leads;
+        bool do_poll = do_rescan || now >= next_poll || took_over;
         bool idle = sc->n_jobs == 0, polling = sc->poll_job;
         sc->rescan_requested = false;
         pthread_mutex_unlock(&sc->lock);
@@ -558,6 +562,9 @@ static void *thread_main(void *arg)
         int64_t until = next_poll < next_rescan ? next_poll : next_rescan;
         if (next_prune < until)
             until = next_prune;
+        /* A follower looks again as often as the election does, to take over promptly. */
+        if (!leads && until > clock_mono_us() + LEADER_POLL_MS * 1000)
+            until = clock_mono_us() + LEADER_POLL_MS * 1000;
         struct timespec ts = clock_timespec(until);
         pthread_cond_timedwait(&sc->wake, &sc->lock, &ts);
     }

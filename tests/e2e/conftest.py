@@ -307,7 +307,9 @@ class Duro:
         catalog tmp_path/duro.db (SQLite, `path`) or a database of this Duro's own (PostgreSQL,
         `url`; see use_pg_catalog), the gateway on a free port (self.gateway_port), the web UI
         off unless web=True (then on self.web_port). More keys as sections, e.g.
-        worker={"poll": "1s"}; a value None removes the key. Returns the path."""
+        worker={"poll": "1s"}; a value None removes the key; views may be a dict of the [views]
+        section's keys (its path among them). Returns the path."""
+        views_keys = dict(views) if isinstance(views, dict) else {"path": str(views)}
         pg = self.pg
         self.gateway_port = free_port()
         self.web_port = free_port() if web else None
@@ -315,7 +317,7 @@ class Duro:
             "gateway": {"listen": f"127.0.0.1:{self.gateway_port}"},
             "warehouse": {"dialect": "postgres", "host": pg.host, "port": pg.port,
                           "dbname": dbname, "user": user or pg.superuser, "sslmode": "disable"},
-            "views": {"path": str(views), "rescan": "1s"},
+            "views": {"rescan": "1s", **views_keys},
             # Publishing duro.status/duro.runs in the warehouse is on by default; the tests
             # that are not about it keep the warehouse as they made it (test_publish.py turns
             # it on).

@@ -230,9 +230,9 @@ def trio(catalog_pg, duro, wh, repo):
     the test's warehouse, each with its gateway and web UI, once all of them listen and every
     view is built."""
 
-    def start(poll="1s"):
+    def start(poll="1s", rescan="1s"):
         duro.use_pg_catalog(catalog_pg)
-        duro.write_conf(dbname=wh.dbname, views=repo, web=True,
+        duro.write_conf(dbname=wh.dbname, views={"path": str(repo), "rescan": rescan}, web=True,
                         worker={"poll": poll, "concurrency": 2})
         confs = [(duro.conf_path, duro.gateway_port, duro.web_port)]
         for name in ("i2", "i3"):
@@ -373,7 +373,7 @@ def test_calls_and_stale_reads_on_all_three_wait_for_one_build(trio, duro, wh):
     """A CALL on one instance builds m.slow; stale reads on all three instances wait for that
     build and read its data (one build), and CALLs on the other two, which came after it started,
     wait for it and then build once more between them, never at the same time."""
-    members = trio(poll="1h")  # no scheduled build meddles
+    members = trio(poll="1h", rescan="1h")  # no scheduled build meddles
     cat = duro.catalog
     wait_leader(members)
     wh.sql("update m.slow_src set v = 2, delay = 3")
