@@ -18,6 +18,7 @@
 #include "catalog/interval.h"
 #include "catalog/marker.h"
 #include "catalog/store_db.h"
+#include "core/settings.h"
 
 /* How long a connection waits for another one's lock before giving up. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -562,8 +563,9 @@ int store_open(const char *target, Store **out, char **error)
     char *why = NULL;
     if (cdb_open(target, &s->db, NULL, &why) != 0) {
         /* The name as messages may show it: a URL's password never. */
-        *error = xasprintf("cannot open catalog %s: %s",
-                           cdb_is_url(target) ? "(the [catalog] url)" : target, why);
+        char *shown = cdb_is_url(target) ? settings_url_shown(target) : xstrdup(target);
+        *error = xasprintf("cannot open catalog %s: %s", shown, why);
+        free(shown);
         free(why);
         goto fail;
     }

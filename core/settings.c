@@ -668,6 +668,11 @@ char *settings_catalog_shown(const Settings *s)
     const char *url = s->catalog.url;
     if (!url || !*url)
         return xstrdup(s->catalog.path);
+    return settings_url_shown(url);
+}
+
+char *settings_url_shown(const char *url)
+{
     /* scheme://[user[:password]@]host[:port][/dbname][?params]: no password, no params (one may
      * be password=). */
     const char *rest = strstr(url, "://");

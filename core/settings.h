@@ -150,6 +150,8 @@ const char *settings_catalog_target(const Settings *s);
 /* The catalog as a log line may name it: the path, or the URL without password or parameters.
  * Caller frees. */
 char *settings_catalog_shown(const Settings *s);
+/* A database URL as a log line may show it: no password, no parameters. Caller frees. */
+char *settings_url_shown(const char *url);
 
 /* Parses a size "512kB", "64MB", "1GB" or a bare number of bytes (units 1024-based). 0 or -1. */
 int settings_parse_size(const char *s, int64_t *bytes) MUST_CHECK;

@@ -29,6 +29,7 @@ struct Leader {
     PGconn *conn;
     atomic_bool leads;
     atomic_llong generation;
+    atomic_llong checked_us; /* monotonic time of the last check that it still leads */
     bool stopping;
     pthread_t thread;
     bool started;
@@ -79,14 +80,14 @@ static int ask(Leader *l, const char *sql, int n, const char *const *params, cha
 
 static bool connect_catalog(Leader *l)
 {
-    /* Defaults first: what the URL says wins (expand_dbname). */
     char lease[64];
     snprintf(lease, sizeof lease, "-c idle_session_timeout=%ds -c statement_timeout=5s",
              LEADER_LEASE_S);
+    /* Defaults before the URL (its own values win), the lease after it (it always holds). */
     const char *keys[] = {"keepalives",       "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "connect_timeout", "application_name",
-                          "options",          "dbname",          NULL};
-    const char *vals[] = {"1", "5", "2", "3", "5", "duro-leader", lease, l->url, NULL};
+                          "keepalives_count", "connect_timeout", "dbname",
+                          "application_name", "options",         NULL};
+    const char *vals[] = {"1", "5", "2", "3", "5", l->url, "duro-leader", lease, NULL};
     l->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(l->conn) != CONNECTION_OK) {
         PQfinish(l->conn);
@@ -138,6 +139,7 @@ static void take_over(Leader *l)
         return;
     }
     int64_t g = strtoll(gen, NULL, 10);
+    atomic_store(&l->checked_us, clock_mono_us());
     set_leads(l, true, g);
     log_info("this instance leads the scheduler (generation %lld)", (long long)g);
 }
@@ -169,6 +171,7 @@ static void poll_once(Leader *l)
             drop(l, "another instance took over");
             return;
         }
+        atomic_store(&l->checked_us, clock_mono_us());
     }
     if (l->conn)
         read_info(l);
@@ -250,9 +253,18 @@ void leader_stop(Leader *l)
     free(l);
 }
 
+/*
+ * A leader whose last check is older than this stops counting itself as leader before the
+ * server's idle timeout can end its session and let another take over (a leader cut off, or
+ * frozen, and not told yet).
+ */
+#define LEADER_TRUST_US ((LEADER_LEASE_S - 3) * CLOCK_US_PER_SECOND)
+
 bool leader_leads(Leader *l)
 {
-    return l && atomic_load(&l->leads);
+    if (!l || !atomic_load(&l->leads))
+        return false;
+    return !l->shared || clock_mono_us() - atomic_load(&l->checked_us) < LEADER_TRUST_US;
 }
 
 int64_t leader_generation(Leader *l)
