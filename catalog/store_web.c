@@ -131,12 +131,13 @@ int store_web_dependents(Store *s, const char *view, StrVec *out)
 {
     CdbStmt *st = NULL;
     int rc;
-    if (sdb_prepare(
-            s,
-            "SELECT name FROM views WHERE instr(',' || depends_on || ',', ',' || ?1 || ',') > 0"
-            " ORDER BY name LIMIT 1000",
-            &st) ||
-        sdb_bind_values(s, st, "t", view))
+    /* The position of a text in another: SQLite's instr, PostgreSQL's strpos. */
+    char *sql = xasprintf("SELECT name FROM views WHERE %s(',' || depends_on || ',', ',' || ?1 ||"
+                          " ',') > 0 ORDER BY name LIMIT 1000",
+                          cdb_kind(s->db) == CDB_POSTGRES ? "strpos" : "instr");
+    int prepared = sdb_prepare(s, sql, &st);
+    free(sql);
+    if (prepared || sdb_bind_values(s, st, "t", view))
         goto fail;
     while ((rc = cdb_step(st)) == CDB_ROW)
         strvec_push(out, cdb_column_text(st, 0));
@@ -181,8 +182,9 @@ int store_web_activity(Store *s, int64_t since_us, int64_t now_us, int64_t *runs
     *runs = 0;
     *busy_us = 0;
     if (sdb_prepare(s,
-                    "SELECT count(*), coalesce(sum(min(coalesce(finished_us, ?2), ?2)"
-                    " - max(started_us, ?1)), 0) FROM runs WHERE started_us >= ?1",
+                    "SELECT count(*), CAST(coalesce(sum(CASE WHEN finished_us IS NULL"
+                    " OR finished_us > ?2 THEN ?2 ELSE finished_us END - started_us), 0)"
+                    " AS BIGINT) FROM runs WHERE started_us >= ?1",
                     &st) ||
         sdb_bind_values(s, st, "ii", since_us, now_us))
         goto fail;
