@@ -26,7 +26,7 @@ DIFFFUZZ_SEED ?= $(shell date +%s)
 FORMAT_SRCS = $(wildcard core/*.[ch] catalog/*.[ch] sqlengine/*.[ch] planner/*.[ch] proxy/*.[ch] \
                          web/*.[ch] cli/*.[ch] tests/unit/*.[ch] fuzz/*.[ch])
 
-.PHONY: all deps demo install unit e2e e2e-pg test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
+.PHONY: all deps demo install unit e2e e2e-pg e2e-pg-core test asan fuzz fuzz-smoke fuzz-bins difffuzz format lint \
         bench-scan bench-refresh bench-swaplock bench-gateway bench-soak bench-web bench-catalog \
         bench-publish clean
 .SECONDARY:
@@ -100,11 +100,21 @@ e2e: $(BUILD)/duro
 e2e-pg: $(BUILD)/duro
 	DURO_TEST_CATALOG=postgres DURO_BIN=$(abspath $(BUILD)/duro) $(PYTHON) -m pytest -q tests/e2e
 
-# Dependencies first, then the build, the C unit tests and the end-to-end tests.
+# The end-to-end tests of what the catalog holds and serves, once more on a PostgreSQL catalog:
+# what `make test` runs after the whole suite on SQLite (`make e2e-pg` runs every file).
+E2E_PG_FILES := test_refresh test_web test_duro_sql test_markers test_crash test_retention \
+                test_reads test_idle test_backoff test_cli
+e2e-pg-core: $(BUILD)/duro
+	DURO_TEST_CATALOG=postgres DURO_BIN=$(abspath $(BUILD)/duro) $(PYTHON) -m pytest -q \
+	  $(E2E_PG_FILES:%=tests/e2e/%.py)
+
+# Dependencies first, then the build, the C unit tests and the end-to-end tests (on SQLite, then
+# the catalog's on PostgreSQL).
 test: deps
 	$(MAKE) --no-print-directory $(BINARY)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory e2e-pg-core
 
 # The unit and end-to-end tests under AddressSanitizer and UBSan, in a build of their own.
 asan: deps
