@@ -27,6 +27,7 @@ struct Leader {
     char *url;   /* the catalog's, with the password: never shown */
     char *shown; /* without it */
     PGconn *conn;
+    bool unreachable; /* the last connection attempt failed (said once in the log) */
     atomic_bool leads;
     atomic_llong generation;
     atomic_llong checked_us; /* monotonic time of the last check that it still leads */
@@ -90,10 +91,21 @@ static bool connect_catalog(Leader *l)
     const char *vals[] = {"1", "5", "2", "3", "5", l->url, "duro-leader", lease, NULL};
     l->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(l->conn) != CONNECTION_OK) {
+        if (!l->unreachable) { /* once, not every second */
+            char *why = xstrdup(PQerrorMessage(l->conn));
+            why[strcspn(why, "\n")] = '\0';
+            log_warn("leader election: cannot reach catalog %s: %s; trying every second", l->shown,
+                     why);
+            free(why);
+        }
+        l->unreachable = true;
         PQfinish(l->conn);
         l->conn = NULL;
         return false;
     }
+    if (l->unreachable)
+        log_info("leader election: catalog %s reached again", l->shown);
+    l->unreachable = false;
     return true;
 }
 

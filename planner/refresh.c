@@ -133,7 +133,7 @@ int refresh_run(Worker *w, Store *s, const Repo *r, const RefreshRequest *req, R
         TreePlan plan;
         tree_plan(r, stale, targets, n, req->force, &plan);
         PipelineResult *results = xcalloc(plan.n ? plan.n : 1, sizeof(PipelineResult));
-        worker_run(w, r, &plan, req->trigger, req->fence, results);
+        worker_run(w, r, &plan, req->trigger, req->fence, req->submitted_us, results);
         out->builds = xcalloc(plan.n ? plan.n : 1, sizeof(RefreshBuild));
         for (size_t k = 0; k < plan.n; k++) {
             assert(plan.views[k] < r->n_views && r->views[plan.views[k]].enabled);

@@ -24,12 +24,14 @@ typedef struct RefreshRequest {
     bool all_stale;        /* the targets are every stale view not held back by a backoff */
     const size_t *targets; /* else these: indices into Repo.views */
     size_t n_targets;
-    bool force;         /* rebuild every dependency too, stale or not */
-    bool only_if_stale; /* leave out the targets that are fresh */
-    RunTrigger trigger; /* recorded for the targets; the others are RUN_TRIGGER_DEPENDENCY. It
-                           says whether backoffs hold targets back (planner/backoff) */
-    int64_t fence;      /* scheduled builds: the leader generation they were decided under (see
-                           store_run_begin); 0 = none */
+    bool force;           /* rebuild every dependency too, stale or not */
+    bool only_if_stale;   /* leave out the targets that are fresh */
+    RunTrigger trigger;   /* recorded for the targets; the others are RUN_TRIGGER_DEPENDENCY. It
+                             says whether backoffs hold targets back (planner/backoff) */
+    int64_t submitted_us; /* monotonic: when it was asked for (a build that started after it
+                             came is its own, planner/worker); 0 = now */
+    int64_t fence;        /* scheduled builds: the leader generation they were decided under (see
+                             store_run_begin); 0 = none */
 } RefreshRequest;
 
 /* One view of the plan and how its build went. */

@@ -314,6 +314,7 @@ static void run_request(Scheduler *sc, Store *store, const Repo *r, SchedulerReq
     char *error = NULL;
     bool ran = false;
     want.trigger = req->trigger;
+    want.submitted_us = req->submitted_us;
     ran = refresh_run(sc->worker, store, r, &want, &rep, &error) == 0;
     if (!ran) {
         req->status = SCHEDULER_FAILED;
@@ -493,6 +494,7 @@ void scheduler_submit(Scheduler *sc, SchedulerRequest *req)
     req->refreshed = req->failed_view = req->error = NULL;
     req->held = false;
     req->next_try_us = 0;
+    req->submitted_us = clock_mono_us();
     pthread_mutex_lock(&sc->lock);
     bool ended = sc->ended;
     if (!ended) {

@@ -34,10 +34,11 @@ typedef enum SchedulerStatus {
  * and kind share one build.
  */
 typedef struct SchedulerRequest {
-    char *view;         /* schema.table; owned by the caller */
-    bool force;         /* rebuild every dependency too, stale or not */
-    bool only_if_stale; /* nothing to do when the view is fresh when the request runs */
-    RunTrigger trigger; /* RUN_TRIGGER_CALL or RUN_TRIGGER_READ */
+    char *view;           /* schema.table; owned by the caller */
+    bool force;           /* rebuild every dependency too, stale or not */
+    bool only_if_stale;   /* nothing to do when the view is fresh when the request runs */
+    RunTrigger trigger;   /* RUN_TRIGGER_CALL or RUN_TRIGGER_READ */
+    int64_t submitted_us; /* monotonic; set by scheduler_submit: when it was asked for */
     /* Set before done() runs; owned by the request (scheduler_request_clear frees them). */
     SchedulerStatus status;
     char *refreshed;     /* the views rebuilt, in build order, comma-separated */

@@ -445,8 +445,14 @@ static void *thread_main(void *arg)
         pthread_mutex_lock(&w->lock);
         slot->building = NULL;
         entry_end(w, p, k);
-        if (failed_dep == NOT_PLANNED)
-            share(w, p, k, slot->building_since);
+        if (failed_dep == NOT_PLANNED) {
+            /* Taken from another process's build: that build started when it did. */
+            const PipelineResult *res = &p->results[k];
+            int64_t since = slot->building_since;
+            if (res->shared && res->started_us > 0)
+                since = clock_mono_us() - (clock_wall_us() - res->started_us);
+            share(w, p, k, since);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -469,7 +475,7 @@ static int start_threads(Worker *w)
 }
 
 void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
-                int64_t fence, PipelineResult *results)
+                int64_t fence, int64_t submitted_us, PipelineResult *results)
 {
     if (plan->n == 0)
         return;
@@ -487,8 +493,8 @@ void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger targe
         .trigger = target_trigger,
         .fence = fence,
         .explicit_trigger = !backoff_applies(target_trigger),
-        .submitted_us = clock_mono_us(),
-        .submitted_wall_us = clock_wall_us(),
+        .submitted_us = submitted_us ? submitted_us : clock_mono_us(),
+        .submitted_wall_us = clock_wall_us() - (submitted_us ? clock_mono_us() - submitted_us : 0),
         .results = results,
         .state = xcalloc(plan->n, 1),
         .pos = xmalloc((r->n_views ? r->n_views : 1) * sizeof(size_t)),

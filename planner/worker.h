@@ -27,10 +27,11 @@ void worker_free(Worker *w);
  * another plan is building waits for that build, whose outcome it then takes (marked shared)
  * when the trigger only asks for freshness (planner/backoff's triggers), or when that build
  * started after this plan came; an explicit trigger's view is otherwise built again. So does a
- * view another process of the same catalog is building. fence: see RefreshRequest.
+ * view another process of the same catalog is building. fence, submitted_us: see
+ * RefreshRequest.
  */
 void worker_run(Worker *w, const Repo *r, const TreePlan *plan, RunTrigger target_trigger,
-                int64_t fence, PipelineResult *results);
+                int64_t fence, int64_t submitted_us, PipelineResult *results);
 
 /* Cancels the running builds and fails the pending ones (cancelled); safe from any thread.
  * Sticky: later plans are cancelled at once. */
