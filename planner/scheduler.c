@@ -547,6 +547,9 @@ static void *thread_main(void *arg)
             rescan(sc, forced);
             next_rescan = clock_mono_us() + sc->settings->views.rescan * CLOCK_US_PER_SECOND;
         }
+        /* Marking cycles is the leader's; one that took over since the last rescan does it now. */
+        if (took_over)
+            mark_cycles(sc);
         /* One poll's plan at a time; the leftovers go first, while nothing is being built. */
         /* Scheduled builds (and the clean-up before them) only while this instance leads. */
         bool poll = do_poll && !polling && leader_leads(sc->leader) && sc->repo &&
