@@ -12,6 +12,9 @@
 
 #include "catalog/cdb.h"
 
+/* How long a writer waits for another to finish before its cdb_begin_write fails (CDB_ERR_BUSY). */
+#define CDB_BUSY_TIMEOUT_MS 5000
+
 struct CdbSqlite;
 struct CdbSqliteStmt;
 struct CdbPg;

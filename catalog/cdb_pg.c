@@ -388,6 +388,16 @@ static const char *indexed_by_end(const char *sql, const char *p)
     return p;
 }
 
+/* When p starts a string or quoted name: appends it whole to buf and answers its end; else NULL. */
+static const char *copy_quoted(const char *p, char **buf, size_t *len, size_t *cap)
+{
+    if (*p != '\'' && *p != '"')
+        return NULL;
+    const char *end = skip_quoted(p, *p);
+    buf_add(buf, len, cap, p, (size_t)(end - p));
+    return end;
+}
+
 /* Turns sql into PostgreSQL's; *nparams gets the highest parameter number. */
 static char *translate(const char *sql, int *nparams)
 {
@@ -398,9 +408,7 @@ static char *translate(const char *sql, int *nparams)
     const char *p = sql;
     while (*p != '\0') {
         const char *end;
-        if (*p == '\'' || *p == '"') {
-            end = skip_quoted(p, *p);
-            buf_add(&buf, &len, &cap, p, (size_t)(end - p));
+        if ((end = copy_quoted(p, &buf, &len, &cap)) != NULL) {
             p = end;
         } else if (p[0] == '-' && p[1] == '-') {
             end = p + strcspn(p, "\n");
@@ -457,9 +465,7 @@ static char *inline_nulls(const struct CdbPgStmt *ps)
     const char *p = sql;
     while (*p != '\0') {
         const char *end;
-        if (*p == '\'' || *p == '"') {
-            end = skip_quoted(p, *p);
-            buf_add(&buf, &len, &cap, p, (size_t)(end - p));
+        if ((end = copy_quoted(p, &buf, &len, &cap)) != NULL) {
             p = end;
             continue;
         }
@@ -705,7 +711,13 @@ bool cdb_pg_autocommit(Cdb *db)
 int cdb_pg_begin_write(Cdb *db)
 {
     struct CdbPg *pg = db->u.pg;
-    if (cdb_pg_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" CDB_PG_WRITE_LOCK ")") == CDB_OK)
+    /* Bounded like SQLite's busy wait; the limit stays for the transaction's statements. */
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SET LOCAL lock_timeout = %d; SELECT pg_advisory_xact_lock(" CDB_PG_WRITE_LOCK
+             ")",
+             CDB_BUSY_TIMEOUT_MS);
+    if (cdb_pg_exec(db, sql) == CDB_OK)
         return CDB_OK;
     if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE &&
         PQtransactionStatus(pg->conn) != PQTRANS_UNKNOWN) {

@@ -11,7 +11,6 @@
 #include "catalog/cdb_impl.h"
 
 /* How long a connection waits for another one's lock before giving up. */
-#define BUSY_TIMEOUT_MS 5000
 
 struct CdbSqlite {
     sqlite3 *db;
@@ -89,7 +88,7 @@ int cdb_sqlite_open(const char *target, Cdb **out, CdbErr *errclass, char **erro
         return -1;
     }
     sqlite3_extended_result_codes(l->db, 1);
-    sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(l->db, CDB_BUSY_TIMEOUT_MS);
     *out = db;
     return 0;
 }

@@ -442,6 +442,29 @@ static void test_begin_write_serialises(void **state)
     assert_int_equal(cdb_rollback(f->db), CDB_OK);
 }
 
+/* A writer waits for another as long as SQLite would (5 s), then fails as busy and can go on. */
+static void test_begin_write_gives_up(void **state)
+{
+    Fixture *f = *state;
+    exec_ok(f->db, "CREATE TABLE t (a bigint)");
+    assert_int_equal(cdb_begin_write(f->db), CDB_OK);
+    Cdb *other = open_ok(f->url);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(cdb_begin_write(other), CDB_ERROR);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(cdb_errclass(other), CDB_ERR_BUSY);
+    assert_true(cdb_autocommit(other));
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(waited >= 4.5); /* it did wait for the writer, not fail at once */
+    assert_int_equal(cdb_commit(f->db), CDB_OK);
+    assert_int_equal(cdb_begin_write(other), CDB_OK);
+    exec_ok(other, "INSERT INTO t VALUES (1)");
+    assert_int_equal(cdb_commit(other), CDB_OK);
+    assert_int_equal(one_int(f->db, "SELECT count(*) FROM t"), 1);
+    cdb_close(other);
+}
+
 /* Waits up to 3 s for db's data version to differ from v. */
 static int64_t version_after(Cdb *db, int64_t v)
 {
@@ -600,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_indexed_by_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_write_serialises, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_begin_write_gives_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_password, setup, teardown),
