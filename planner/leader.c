@@ -129,13 +129,20 @@ static void read_info(Leader *l)
     pthread_mutex_unlock(&l->lock);
 }
 
+/* This process as LeaderInfo.host names it: "host:pid". */
+static void this_process(char *who, size_t size)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    snprintf(who, size, "%s:%ld", host, (long)getpid());
+}
+
 /* Takes over: the lock is ours; the generation moves on. */
 static void take_over(Leader *l)
 {
-    char host[256] = "", who[300], since[32], gen[32] = "";
-    if (gethostname(host, sizeof host - 1) != 0)
-        host[0] = '\0';
-    snprintf(who, sizeof who, "%s:%ld", host, (long)getpid());
+    char who[300], since[32], gen[32] = "";
+    this_process(who, sizeof who);
     snprintf(since, sizeof since, "%lld", (long long)clock_wall_us());
     const char *params[] = {marker_instance(), who, since};
     char *why = NULL;
@@ -218,7 +225,12 @@ Leader *leader_start(const Settings *s, char **error)
     }
     l->shared = s->catalog.url && *s->catalog.url;
     if (!l->shared) {
+        /* Alone on its catalog: this process leads, from its start, generation 0. */
         set_leads(l, true, 0);
+        l->info.known = true;
+        snprintf(l->info.instance, sizeof l->info.instance, "%s", marker_instance());
+        this_process(l->info.host, sizeof l->info.host);
+        l->info.since_us = clock_wall_us();
     } else {
         l->url = xstrdup(s->catalog.url);
         l->shown = settings_catalog_shown(s);

@@ -32,10 +32,10 @@ void leader_stop(Leader *l);
 bool leader_leads(Leader *l);
 int64_t leader_generation(Leader *l);
 
-/* Who leads, as the catalog said at the last poll. */
+/* Who leads, as the catalog said at the last poll (without a shared catalog: this process). */
 typedef struct LeaderInfo {
-    bool shared;   /* a shared catalog: the fields below mean something */
-    bool known;    /* a leader is recorded */
+    bool shared;   /* a shared catalog */
+    bool known;    /* a leader is recorded: the fields below mean something */
     bool this_one; /* it is this process */
     int64_t generation;
     char instance[40];

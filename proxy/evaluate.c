@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "planner/backoff.h"
 #include "planner/idle.h"
+#include "planner/leader.h"
 #include "planner/staleness.h"
 #include "planner/status.h"
 #include "planner/warehouse.h"
@@ -450,6 +451,27 @@ static int load_runs(Store *store, const VtStatement *st, const char *const *par
     }
 }
 
+/* duro.leader: who leads the scheduler, as this process last heard (planner/leader). */
+static int load_leader(VtDb *db, VtError *err)
+{
+    LeaderInfo l;
+    leader_current(&l);
+    VtLeaderRow row = {
+        .instance = l.instance,
+        .host = l.host,
+        .generation = l.generation,
+        .since_us = l.since_us ? l.since_us : VT_NULL_TIME,
+        .this_instance = l.this_one,
+    };
+    char *error = NULL;
+    if (vtable_load_leader(db, &row, l.known ? 1 : 0, &error) != 0) {
+        fail(err, "58000", "%s", error);
+        free(error);
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills w->db with the rows of the catalog that user may see, of the tables st reads: the runs
  * only when it reads duro.runs, and of those only what the statement can read (load_runs); the
  * views (their names, for the privilege check) only when it reads duro.status or the role is
@@ -546,6 +568,8 @@ static int load_tables(Worker *w, const char *user, const VtStatement *st,
         free(error);
         rc = -1;
     }
+    if (rc == 0 && vtable_reads(st, VT_TABLE_LEADER) && load_leader(w->db, err) != 0)
+        rc = -1;
     for (size_t i = 0; i < nt; i++)
         free(texts[i]);
     free(texts);

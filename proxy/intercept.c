@@ -13,6 +13,7 @@
 
 #include "catalog/names.h"
 #include "catalog/sqltree.h"
+#include "sqlengine/vtable.h"
 
 /* What the walk of one statement found. */
 typedef struct Walk {
@@ -53,8 +54,7 @@ static bool on_relation(void *arg, const PgQuery__RangeVar *rv)
         w->duro_relations++;
         if (w->first_duro == NULL)
             w->first_duro = xasprintf("duro.%s", rv->relname);
-        if (strcmp(rv->relname, "status") != 0 && strcmp(rv->relname, "runs") != 0 &&
-            w->unknown_duro == NULL)
+        if (!vtable_is_table(rv->relname) && w->unknown_duro == NULL)
             w->unknown_duro = xasprintf("duro.%s", rv->relname);
         return true;
     }
@@ -241,9 +241,11 @@ static void classify(Walk *w, const PgQuery__Node *stmt, InterceptInfo *one)
     if (w->duro_relations == 0)
         return;
     if (w->unknown_duro != NULL) {
-        set_error(one, "42P01",
-                  xasprintf("relation \"%s\" does not exist (Duro has duro.status and duro.runs)",
-                            w->unknown_duro));
+        set_error(
+            one, "42P01",
+            xasprintf(
+                "relation \"%s\" does not exist (Duro has duro.status, duro.runs and duro.leader)",
+                w->unknown_duro));
     } else if (stmt->node_case != PG_QUERY__NODE__NODE_SELECT_STMT ||
                stmt->select_stmt->into_clause != NULL || stmt->select_stmt->n_locking_clause > 0) {
         set_error(

@@ -1,7 +1,7 @@
 /*
- * The engine's in-memory SQLite database: opening it with both tables and its functions, and
- * loading the rows of duro.status and duro.runs into it. Not for: reading the catalog (the caller
- * gives the rows) or running queries (execute.c).
+ * The engine's in-memory SQLite database: opening it with its tables and functions, and loading
+ * the rows of duro.status, duro.runs and duro.leader into it. Not for: reading the catalog (the
+ * caller gives the rows) or running queries (execute.c).
  */
 #include "sqlengine/internal.h"
 
@@ -16,7 +16,9 @@ static const char vt_schema[] =
     " \"source\" TEXT, \"reads_24h\" INTEGER, \"last_read\" INTEGER, \"readers\" TEXT);"
     "CREATE TABLE \"runs\"(\"id\" INTEGER, \"view\" TEXT, \"started\" INTEGER,"
     " \"finished\" INTEGER, \"outcome\" TEXT, \"duration_s\" REAL, \"rows\" INTEGER,"
-    " \"trigger\" TEXT, \"error\" TEXT);";
+    " \"trigger\" TEXT, \"error\" TEXT);"
+    "CREATE TABLE \"leader\"(\"instance\" TEXT, \"host\" TEXT, \"generation\" INTEGER,"
+    " \"since\" INTEGER, \"this_instance\" INTEGER);";
 
 VtDb *vtable_open(char **error)
 {
@@ -34,7 +36,9 @@ VtDb *vtable_open(char **error)
         sqlite3_prepare_v2(db->db, "INSERT INTO \"status\" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &db->insert_status, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db->db, "INSERT INTO \"runs\" VALUES (?,?,?,?,?,?,?,?,?)", -1,
-                           &db->insert_runs, NULL) != SQLITE_OK)
+                           &db->insert_runs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db->db, "INSERT INTO \"leader\" VALUES (?,?,?,?,?)", -1,
+                           &db->insert_leader, NULL) != SQLITE_OK)
         goto fail;
     return db;
 fail:
@@ -50,6 +54,7 @@ void vtable_close(VtDb *db)
         return;
     sqlite3_finalize(db->insert_status);
     sqlite3_finalize(db->insert_runs);
+    sqlite3_finalize(db->insert_leader);
     sqlite3_close(db->db);
     vt_zone_clear(&db->zone);
     free(db);
@@ -150,6 +155,30 @@ int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRu
     return 0;
 fail:
     *error = xasprintf("cannot load the virtual tables: %s", sqlite3_errmsg(db->db));
+    sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int vtable_load_leader(VtDb *db, const VtLeaderRow *rows, size_t n, char **error)
+{
+    *error = NULL;
+    if (sqlite3_exec(db->db, "BEGIN; DELETE FROM \"leader\";", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = db->insert_leader;
+        bind_text(s, 1, rows[i].instance);
+        bind_text(s, 2, rows[i].host);
+        sqlite3_bind_int64(s, 3, rows[i].generation);
+        bind_time(s, 4, rows[i].since_us);
+        sqlite3_bind_int(s, 5, rows[i].this_instance);
+        if (insert_row(s) != 0)
+            goto fail;
+    }
+    if (sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    return 0;
+fail:
+    *error = xasprintf("cannot load duro.leader: %s", sqlite3_errmsg(db->db));
     sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }

@@ -48,11 +48,12 @@ typedef struct ColDef {
     Ty type;
 } ColDef;
 
-#define VT_N_TABLES 2 /* duro.status and duro.runs */
+#define VT_N_TABLES 3 /* duro.status, duro.runs and duro.leader */
 
 /* The virtual tables: their names (without the schema) and columns. */
 typedef struct VtTableDef {
     const char *name;
+    const char *label; /* with its schema, for messages */
     const ColDef *cols;
     size_t n;
 } VtTableDef;
@@ -140,7 +141,7 @@ char *vt_format_numeric(double v, int scale);
 
 struct VtDb {
     sqlite3 *db;
-    sqlite3_stmt *insert_status, *insert_runs;
+    sqlite3_stmt *insert_status, *insert_runs, *insert_leader;
     int64_t fixed_now;      /* 0: the real clock */
     int64_t now;            /* what now() means for the running execution */
     VtZone zone;            /* the TimeZone timestamptz values are printed in */

@@ -16,10 +16,10 @@ static int add_from(Tx *tx, const PgQuery__RangeVar *rv)
     int table = -1;
     if (rv->schemaname == NULL || strcmp(rv->schemaname, "duro") != 0 ||
         (rv->catalogname != NULL && rv->catalogname[0] != '\0')) {
-        return vt_tx_fail(tx, "0A000",
-                          "only duro.status and duro.runs can be read here, not %s%s%s",
-                          rv->schemaname && rv->schemaname[0] ? rv->schemaname : "",
-                          rv->schemaname && rv->schemaname[0] ? "." : "", rv->relname);
+        return vt_tx_fail(
+            tx, "0A000", "only duro.status, duro.runs and duro.leader can be read here, not %s%s%s",
+            rv->schemaname && rv->schemaname[0] ? rv->schemaname : "",
+            rv->schemaname && rv->schemaname[0] ? "." : "", rv->relname);
     }
     for (size_t i = 0; i < ARRAY_LEN(vt_tables); i++)
         if (strcmp(vt_tables[i].name, rv->relname) == 0)
@@ -30,7 +30,7 @@ static int add_from(Tx *tx, const PgQuery__RangeVar *rv)
         return vt_tx_fail(tx, "0A000", "duro.%s: column aliases in FROM are not supported",
                           rv->relname);
     if (tx->label == NULL)
-        tx->label = rv->relname[0] == 's' ? "duro.status" : "duro.runs";
+        tx->label = vt_tables[table].label;
     tx->st->tables |= 1u << table;
     if (table == VT_TABLE_RUNS)
         tx->st->runs_refs++;
@@ -46,7 +46,10 @@ static void find_label(Tx *tx, const PgQuery__Node *n)
 {
     while (n != NULL && tx->label == NULL) {
         if (n->node_case == PG_QUERY__NODE__NODE_RANGE_VAR) {
-            tx->label = strcmp(n->range_var->relname, "runs") == 0 ? "duro.runs" : "duro.status";
+            tx->label = "duro.status";
+            for (size_t i = 0; i < ARRAY_LEN(vt_tables); i++)
+                if (strcmp(vt_tables[i].name, n->range_var->relname) == 0)
+                    tx->label = vt_tables[i].label;
             return;
         }
         if (n->node_case != PG_QUERY__NODE__NODE_JOIN_EXPR)

@@ -35,9 +35,25 @@ static const ColDef runs_cols[] = {
     {"finished", TY_TS}, {"outcome", TY_TEXT}, {"duration_s", TY_FLOAT8},
     {"rows", TY_INT8},   {"trigger", TY_TEXT}, {"error", TY_TEXT},
 };
-_Static_assert(VT_TABLE_STATUS == 0 && VT_TABLE_RUNS == 1, "vt_tables in the order of VtTable");
-const VtTableDef vt_tables[VT_N_TABLES] = {{"status", status_cols, ARRAY_LEN(status_cols)},
-                                           {"runs", runs_cols, ARRAY_LEN(runs_cols)}};
+static const ColDef leader_cols[] = {
+    {"instance", TY_TEXT}, {"host", TY_TEXT},          {"generation", TY_INT8},
+    {"since", TY_TS},      {"this_instance", TY_BOOL},
+};
+_Static_assert(VT_TABLE_STATUS == 0 && VT_TABLE_RUNS == 1 && VT_TABLE_LEADER == 2,
+               "vt_tables in the order of VtTable");
+const VtTableDef vt_tables[VT_N_TABLES] = {
+    {"status", "duro.status", status_cols, ARRAY_LEN(status_cols)},
+    {"runs", "duro.runs", runs_cols, ARRAY_LEN(runs_cols)},
+    {"leader", "duro.leader", leader_cols, ARRAY_LEN(leader_cols)},
+};
+
+bool vtable_is_table(const char *relname)
+{
+    for (size_t i = 0; i < ARRAY_LEN(vt_tables); i++)
+        if (strcmp(vt_tables[i].name, relname) == 0)
+            return true;
+    return false;
+}
 
 bool vt_ty_is_number(Ty t)
 {

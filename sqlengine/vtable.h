@@ -59,6 +59,14 @@ typedef struct VtRunRow {
     int64_t rows;
     const char *trigger, *error;
 } VtRunRow;
+
+/* duro.leader: who leads the scheduler (the same NULL conventions). */
+typedef struct VtLeaderRow {
+    const char *instance, *host; /* host: host name and process id, "host:pid" */
+    int64_t generation;
+    int64_t since_us;
+    bool this_instance; /* it is the instance answering */
+} VtLeaderRow;
 /* Timestamps are microseconds since the Unix epoch, UTC. */
 
 typedef struct VtDb VtDb;
@@ -69,6 +77,8 @@ void vtable_close(VtDb *db);
 /* Replaces the contents of both tables (the strings are copied). -1 with *error (caller frees). */
 int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRunRow *runs,
                 size_t n_runs, char **error) MUST_CHECK;
+/* Replaces the contents of duro.leader (none or one row). -1 with *error (caller frees). */
+int vtable_load_leader(VtDb *db, const VtLeaderRow *rows, size_t n, char **error) MUST_CHECK;
 /* Fixes what now() and 'now' mean for the next executions (µs since the epoch), for tests;
  * 0 goes back to the real clock. */
 void vtable_set_clock(VtDb *db, int64_t now_us);
@@ -123,7 +133,10 @@ size_t vtable_ncolumns(const VtStatement *st);
 typedef enum VtTable {
     VT_TABLE_STATUS,
     VT_TABLE_RUNS,
+    VT_TABLE_LEADER,
 } VtTable;
+/* Whether duro.<relname> is one of the virtual tables. */
+bool vtable_is_table(const char *relname);
 /* Whether st reads table t (anywhere in it: FROM, a join, a subquery), so rows of a table it
  * does not read need not be loaded. */
 bool vtable_reads(const VtStatement *st, VtTable t);

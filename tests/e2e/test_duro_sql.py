@@ -389,6 +389,30 @@ def test_duro_status_describes_every_view(duro, wh, example_repo, gateway_factor
             ("first.people",)]
 
 
+def test_duro_leader_names_the_instance_that_schedules(duro, wh, example_repo, gateway_factory,
+                                                      wait_until):
+    gw = serve(gateway_factory, duro, wait_until)
+    instances = {r["instance"] for r in duro.catalog.runs() if r["trigger"] == "schedule"}
+    with gw.connect() as conn:
+        cur = conn.execute("select * from duro.leader")
+        assert [(d.name, d.type_code) for d in cur.description] == [
+            ("instance", 25), ("host", 25), ("generation", 20), ("since", 1184),
+            ("this_instance", 16)]
+        (instance, host, generation, since, this_instance), = cur.fetchall()
+        # Alone on its catalog, this instance leads: the one that recorded the scheduled runs.
+        assert instances == {instance}
+        assert host.endswith(f":{gw.proc.pid}")
+        assert this_instance is True
+        assert generation == (0 if duro.catalog_backend == "sqlite" else 1)
+        assert since.tzinfo and since <= datetime.now(timezone.utc)
+        # Any role may ask; it is a table like the others (WHERE, parameters).
+        assert conn.execute("select count(*) from duro.leader where this_instance and"
+                            " instance = %s", (instance,)).fetchone() == (1,)
+        with pytest.raises(errors.UndefinedTable) as unknown:
+            conn.execute("select * from duro.leaders")
+        assert "duro.leader" in str(unknown.value)
+
+
 def test_duro_tables_extended_protocol_parameters_and_binary(duro, wh, example_repo,
                                                             gateway_factory, wait_until):
     gw = serve(gateway_factory, duro, wait_until)

@@ -18,7 +18,8 @@ What these tests expect of the daemon:
   is the process that started a run (the Member's pid), runs.instance its marker, runs.trigger
   'schedule' for the poll's runs; a table `duro_leader` with `generation` and `instance` columns.
 - /metrics on each instance: `duro_leader 1` on the leader, `duro_leader 0` on the others.
-- /healthz on each instance: 200, and its text names the leader as duro_leader.instance does.
+- /healthz on each instance: 200, and its text names the leader as duro_leader.instance does;
+  so does `duro.leader` through each gateway, whose this_instance is true on the leader only.
 - Stale reads on three instances while one builds the view: no build of their own, the new data;
   CALLs that came after that build started: one more build once it ended, shared by both.
 """
@@ -265,6 +266,16 @@ def test_exactly_one_of_three_leads_and_only_it_schedules(trio, duro):
         status, body = m.healthz()
         assert status == 200, (m, status, body)
         assert str(row["instance"]) in body, (m, row, body)
+        # duro.leader through each gateway: the same leader, and whether it is the one asked.
+        with m.connect() as conn:
+            got = conn.execute("select instance, host, generation, since, this_instance"
+                               " from duro.leader").fetchall()
+        assert len(got) == 1, (m, got)
+        instance, host, gen, since, this_instance = got[0]
+        assert (instance, gen) == (row["instance"], row["generation"]), (m, got, row)
+        assert host.endswith(f":{leader.pid}"), (m, host, leader.pid)
+        assert since is not None
+        assert this_instance == (m is leader), (m, leader, got)
 
     pump = Pump(cat)
     try:

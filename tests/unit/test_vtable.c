@@ -469,6 +469,43 @@ static char *result_text(VtStatement *st, const char *const *params, size_t npar
     return text;
 }
 
+/* duro.leader: its one row as loaded, typed, replaced by a reload, and read by itself. */
+static void test_leader(void **state)
+{
+    (void)state;
+    VtDb *db = open_fixture();
+    VtStatement *st = must_prepare(
+        db, "select instance, host, generation, since, this_instance from duro.leader", NULL, 0);
+    assert_int_equal(vtable_column(st, 2)->type_oid, VT_OID_INT8);
+    assert_int_equal(vtable_column(st, 3)->type_oid, VT_OID_TIMESTAMPTZ);
+    assert_int_equal(vtable_column(st, 4)->type_oid, VT_OID_BOOL);
+    assert_true(vtable_reads(st, VT_TABLE_LEADER));
+    assert_false(vtable_reads(st, VT_TABLE_STATUS));
+    char *text = result_text(st, NULL, 0);
+    assert_string_equal(text, ""); /* nothing loaded: no leader */
+    free(text);
+    char *error = NULL;
+    VtLeaderRow row = {"a1b2", "db-1:4242", 7, DAY0 + H, true};
+    assert_int_equal(vtable_load_leader(db, &row, 1, &error), 0);
+    text = result_text(st, NULL, 0);
+    assert_string_equal(text, "a1b2|db-1:4242|7|2026-11-22 01:00:00+00|t");
+    free(text);
+    row = (VtLeaderRow){"c3d4", "db-2:17", 8, VT_NULL_TIME, false};
+    assert_int_equal(vtable_load_leader(db, &row, 1, &error), 0);
+    text = result_text(st, NULL, 0);
+    assert_string_equal(text, "c3d4|db-2:17|8|NULL|f");
+    free(text);
+    vtable_statement_free(st);
+    /* Loading the other tables leaves it be. */
+    assert_int_equal(vtable_load(db, NULL, 0, NULL, 0, &error), 0);
+    st = must_prepare(db, "select count(*) from duro.leader where not this_instance", NULL, 0);
+    text = result_text(st, NULL, 0);
+    assert_string_equal(text, "1");
+    free(text);
+    vtable_statement_free(st);
+    vtable_close(db);
+}
+
 /*
  * How many of the newest runs a statement can read (ORDER BY id DESC with a LIMIT, duro.runs
  * alone, no condition but view = ...), so only those need loading; and that loading only those
@@ -566,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_runs_view),
         cmocka_unit_test(test_runs_newest),
+        cmocka_unit_test(test_leader),
     };
     return cmocka_run_group_tests_name("vtable", tests, NULL, NULL);
 }
