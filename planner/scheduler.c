@@ -104,6 +104,8 @@ static void repo_release(Scheduler *sc, SharedRepo *sr)
  */
 static void mark_cycles(Scheduler *sc)
 {
+    if (!sc->repo) /* no repository loaded yet */
+        return;
     for (size_t i = 0; i < sc->repo->repo.n_views; i++) {
         const View *v = &sc->repo->repo.views[i];
         if (!v->cycle || !leader_leads(sc->leader))

@@ -71,34 +71,63 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children_cpu(ppid):
+    """utime + stime of every process whose parent is ppid (the server's backends), in seconds."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def postmaster_pid(cluster):
+    return int((cluster.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
 PROGRESS_RE = re.compile(r"^progress: ([0-9.]+) s, ([0-9.]+) tps")
 
 
-def pgbench_cpu(proxy, mode, clients, duration):
+def pgbench_cpu(proxy, mode, clients, duration, server_pid=None):
     """One pgbench -S -P 1 run through proxy. The window runs from its first progress report to
     its last: sessions are open and warm by then, so what they cost to open is left out. Returns
-    ({tps, tx, cpu_s, us_per_tx} or None, error text)."""
+    ({tps, tx, cpu_s, us_per_tx, server_us_per_tx, pgbench_us_per_tx} or None, error text); the
+    last two (the server's processes, children of server_pid, and pgbench itself) only when
+    server_pid is given."""
     threads = 1 if clients == 1 else 2
     cmd = [str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(proxy.port), "-U", SUPERUSER,
            "-S", "-n", "-M", mode, "-c", str(clients), "-j", str(threads), "-T",
            str(duration + 1), "-P", "1", DBNAME]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=clean_env(), stdin=subprocess.DEVNULL)
-    marks = []  # (seconds since start, tps over the second before, proxy's cpu seconds)
+    # (seconds since start, tps over the second before, proxy's, server's and pgbench's cpu s)
+    marks = []
     for line in p.stderr:
         m = PROGRESS_RE.match(line)
         if m:
-            marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid)))
+            marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid),
+                          children_cpu(server_pid) if server_pid else 0.0,
+                          cpu_seconds(p.pid) if server_pid else 0.0))
     out = p.stdout.read()
     p.wait(timeout=60)
     if p.returncode != 0 or len(marks) < 2:
         return None, f"exit {p.returncode}: " + "\n".join(out.splitlines()[-5:])
-    tx = sum(tps * (t - prev[0]) for prev, (t, tps, _) in zip(marks, marks[1:]))
+    tx = sum(tps * (t - prev[0]) for prev, (t, tps, *_) in zip(marks, marks[1:]))
     secs = marks[-1][0] - marks[0][0]
     cpu = marks[-1][2] - marks[0][2]
     if tx <= 0:
         return None, "no transactions"
-    return {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx}, ""
+    r = {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx}
+    if server_pid:
+        r["server_us_per_tx"] = (marks[-1][3] - marks[0][3]) * 1e6 / tx
+        r["pgbench_us_per_tx"] = (marks[-1][4] - marks[0][4]) * 1e6 / tx
+    return r, ""
 
 
 def warm(proxy, mode, clients, seconds):
@@ -192,6 +221,7 @@ def main(argv=None):
             before.name = "before"
             before.start()
             proxies.append(before)
+        server_pid = postmaster_pid(cluster)
         header = run.machine_header(cluster.version(), duro.version(), bouncer.version())
         for line in header:
             log(line)
@@ -204,14 +234,16 @@ def main(argv=None):
                     # Each proxy goes first in turn.
                     order = proxies[i % len(proxies):] + proxies[:i % len(proxies)]
                     for proxy in order:
-                        r, err = pgbench_cpu(proxy, mode, c, args.duration)
+                        r, err = pgbench_cpu(proxy, mode, c, args.duration, server_pid)
                         results.setdefault((mode, c, proxy.name), []).append(r)
                         if r is None:
                             failed = True
                             log(f"  {proxy.name} -M {mode} -c {c} failed: {err}")
                         else:
                             log(f"  run {i + 1}: {proxy.name:<9} -M {mode:<8} -c {c:<2} "
-                                f"{r['tps']:>8,.0f} tps {r['us_per_tx']:6.2f} µs/tx")
+                                f"{r['tps']:>8,.0f} tps {r['us_per_tx']:6.2f} µs/tx, server "
+                                f"{r['server_us_per_tx']:6.2f}, pgbench "
+                                f"{r['pgbench_us_per_tx']:6.2f}")
         if args.perf:
             for mode in ("extended", "prepared"):
                 perf_profile(duro, args.duration, f"{args.perf}.{mode}", mode, 64)
@@ -241,6 +273,8 @@ def main(argv=None):
                     best_and_spread(runs, "us_per_tx", True)
                 cell[name]["tps"], cell[name]["tps_spread_pct"] = \
                     best_and_spread(runs, "tps", False)
+                for key in ("server_us_per_tx", "pgbench_us_per_tx"):
+                    cell[name][key], _ = best_and_spread(runs, key, True)
             cells.append(cell)
             d, b = cell["Duro"], cell["PgBouncer"]
 
@@ -256,6 +290,20 @@ def main(argv=None):
                 f"{fmt(d['tps'], d['tps_spread_pct'], '7,.0f'):>16} "
                 f"{fmt(b['tps'], b['tps_spread_pct'], '7,.0f'):>16} "
                 f"{ratio(d['tps'], b['tps']):>6}")
+    log()
+    log("The rest of the machine's CPU per transaction, µs (best of the runs): the server's")
+    log("processes (the backends the proxy talks to) and pgbench, through each proxy:")
+    log(f"  {'mode':<9} {'clients':>7} {'server Duro':>12} {'server PgB':>11} {'ratio':>6} "
+        f"{'pgbench Duro':>13} {'pgbench PgB':>12} {'ratio':>6}")
+    for cell in cells:
+        d, b = cell["Duro"], cell["PgBouncer"]
+        if d["server_us_per_tx"] is None or b["server_us_per_tx"] is None:
+            continue
+        log(f"  {cell['mode']:<9} {cell['clients']:>7} {d['server_us_per_tx']:>12.2f} "
+            f"{b['server_us_per_tx']:>11.2f} "
+            f"{d['server_us_per_tx'] / b['server_us_per_tx']:>6.3f} "
+            f"{d['pgbench_us_per_tx']:>13.2f} {b['pgbench_us_per_tx']:>12.2f} "
+            f"{d['pgbench_us_per_tx'] / b['pgbench_us_per_tx']:>6.3f}")
     if args.duro_before:
         log()
         log("Duro against the build before (--duro-before), same runs:")
