@@ -16,6 +16,11 @@ out (Duro opens a warehouse connection per session, PgBouncer reuses its pool's)
 proxy spent in the window, divided by the transactions pgbench reported for it, is the proxy's
 CPU time per transaction (µs); the transactions divided by the window's length are the TPS.
 
+Over the same window it reads the CPU time of the server's processes (the postmaster's children
+alive at both ends of the window: the backends the proxy talks to) and of pgbench itself, and
+reports both per transaction through each proxy, in a second table: where the rest of the
+machine's cores go, which the proxy's own CPU time does not show.
+
 Each cell starts with an unmeasured warm-up run (--warmup seconds) through each proxy, so that
 the server's caches and both proxies' allocators are warm before either is measured. The order of
 the two proxies alternates from one run of a cell to the next (Duro first in odd runs, PgBouncer
@@ -72,8 +77,8 @@ def cpu_seconds(pid):
 
 
 def children_cpu(ppid):
-    """utime + stime of every process whose parent is ppid (the server's backends), in seconds."""
-    total = 0.0
+    """{pid: utime + stime in seconds} of every process whose parent is ppid (the server's)."""
+    cpu = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -83,8 +88,14 @@ def children_cpu(ppid):
             continue  # gone meanwhile
         fields = text[text.rindex(")") + 2:].split()
         if int(fields[1]) == ppid:
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+            cpu[int(d)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return cpu
+
+
+def window_cpu(first, last):
+    """The CPU seconds the processes alive at both ends of a window spent in it (one that ended
+    or started in between, as the backends of the run before, is left out)."""
+    return sum(last[pid] - first[pid] for pid in first.keys() & last.keys())
 
 
 def postmaster_pid(cluster):
@@ -112,7 +123,7 @@ def pgbench_cpu(proxy, mode, clients, duration, server_pid=None):
         m = PROGRESS_RE.match(line)
         if m:
             marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid),
-                          children_cpu(server_pid) if server_pid else 0.0,
+                          children_cpu(server_pid) if server_pid else {},
                           cpu_seconds(p.pid) if server_pid else 0.0))
     out = p.stdout.read()
     p.wait(timeout=60)
@@ -125,7 +136,7 @@ def pgbench_cpu(proxy, mode, clients, duration, server_pid=None):
         return None, "no transactions"
     r = {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx}
     if server_pid:
-        r["server_us_per_tx"] = (marks[-1][3] - marks[0][3]) * 1e6 / tx
+        r["server_us_per_tx"] = window_cpu(marks[0][3], marks[-1][3]) * 1e6 / tx
         r["pgbench_us_per_tx"] = (marks[-1][4] - marks[0][4]) * 1e6 / tx
     return r, ""
 
