@@ -108,14 +108,23 @@ static int insert_row(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Ends a load begun with "BEGIN; DELETE ...": commits when ok, else rolls back with *error. */
+static int load_end(VtDb *db, bool ok, const char *what, char **error)
+{
+    if (ok && sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    *error = xasprintf("cannot load %s: %s", what, sqlite3_errmsg(db->db));
+    sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
 int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRunRow *runs,
                 size_t n_runs, char **error)
 {
     *error = NULL;
-    if (sqlite3_exec(db->db, "BEGIN; DELETE FROM \"status\"; DELETE FROM \"runs\";", NULL, NULL,
-                     NULL) != SQLITE_OK)
-        goto fail;
-    for (size_t i = 0; i < n_status; i++) {
+    bool ok = sqlite3_exec(db->db, "BEGIN; DELETE FROM \"status\"; DELETE FROM \"runs\";", NULL,
+                           NULL, NULL) == SQLITE_OK;
+    for (size_t i = 0; ok && i < n_status; i++) {
         const VtStatusRow *r = &status[i];
         sqlite3_stmt *s = db->insert_status;
         bind_text(s, 1, r->view);
@@ -132,10 +141,9 @@ int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRu
         bind_count(s, 12, r->reads_24h);
         bind_time(s, 13, r->last_read_us);
         bind_text(s, 14, r->readers);
-        if (insert_row(s) != 0)
-            goto fail;
+        ok = insert_row(s) == 0;
     }
-    for (size_t i = 0; i < n_runs; i++) {
+    for (size_t i = 0; ok && i < n_runs; i++) {
         const VtRunRow *r = &runs[i];
         sqlite3_stmt *s = db->insert_runs;
         sqlite3_bind_int64(s, 1, r->id);
@@ -147,38 +155,23 @@ int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRu
         bind_count(s, 7, r->rows);
         bind_text(s, 8, r->trigger);
         bind_text(s, 9, r->error);
-        if (insert_row(s) != 0)
-            goto fail;
+        ok = insert_row(s) == 0;
     }
-    if (sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    return 0;
-fail:
-    *error = xasprintf("cannot load the virtual tables: %s", sqlite3_errmsg(db->db));
-    sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    return load_end(db, ok, "the virtual tables", error);
 }
 
 int vtable_load_leader(VtDb *db, const VtLeaderRow *rows, size_t n, char **error)
 {
     *error = NULL;
-    if (sqlite3_exec(db->db, "BEGIN; DELETE FROM \"leader\";", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
+    bool ok = sqlite3_exec(db->db, "BEGIN; DELETE FROM \"leader\";", NULL, NULL, NULL) == SQLITE_OK;
+    for (size_t i = 0; ok && i < n; i++) {
         sqlite3_stmt *s = db->insert_leader;
         bind_text(s, 1, rows[i].instance);
         bind_text(s, 2, rows[i].host);
         sqlite3_bind_int64(s, 3, rows[i].generation);
         bind_time(s, 4, rows[i].since_us);
         sqlite3_bind_int(s, 5, rows[i].this_instance);
-        if (insert_row(s) != 0)
-            goto fail;
+        ok = insert_row(s) == 0;
     }
-    if (sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    return 0;
-fail:
-    *error = xasprintf("cannot load duro.leader: %s", sqlite3_errmsg(db->db));
-    sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    return load_end(db, ok, "duro.leader", error);
 }
