@@ -45,6 +45,10 @@ typedef struct InspectSync {
     bool unnamed;     /* the client parsed an unnamed statement in the warehouse since a Query */
     bool ended;       /* Duro ended the batch for the held Query (inspect_end_batch) */
     size_t closes;    /* CloseComplete messages the open batch still owes the client */
+    /* > 0: a relayed Query is that many ReadyForQuery messages away, and whether it replaces
+     * Duro's unnamed portal depends on it: PostgreSQL replaces the unnamed portal only when a
+     * Query gets past parse analysis, so one that fails in a transaction block leaves it. */
+    int portal_z;
 } InspectSync;
 
 /* The statement Duro's probe closes: a name no client uses (Close of a missing one succeeds). */
@@ -71,9 +75,11 @@ struct Inspect {
     Answer *answer;   /* Duro's prepared statements and portals */
     InspectSync sync;
     InspectWait wait;
-    WhNames *names; /* statements parsed in the warehouse, for 42P05 and reads at Bind */
-    CodecError err; /* why the last message was refused */
-    char *refusal;  /* why the held statement is answered with an error instead of relayed */
+    WhNames *names;    /* statements parsed in the warehouse, for 42P05 and reads at Bind */
+    CodecError err;    /* why the last message was refused */
+    char *refusal;     /* why the held statement is answered with an error instead of relayed */
+    bool query_portal; /* Duro answers a Query and has an unnamed portal, which the Query replaces
+                        * unless it fails (see InspectSync.portal_z) */
 };
 
 /* The pool evaluated the held statement's query: it is decided on again. */
@@ -188,6 +194,8 @@ bool inspect_server_ready(Inspect *in, char tx_status)
     if (in->sync.pending_z > 0) { /* it ends a batch (not the authentication) */
         in->sync.pending_z--;
         whnames_batch_done(in->names);
+        if (in->sync.portal_z > 0 && --in->sync.portal_z == 0 && tx_status != 'E')
+            answer_forget_unnamed(in->answer, false, true); /* the Query ran: it replaced it */
     }
     /* Duro sends a Sync of its own only when the warehouse owes nothing: its answer is first. */
     bool ours = in->sync.swallow_z;
@@ -256,15 +264,25 @@ static void inspect_relayed_end(Inspect *in)
     in->sync.closes = 0;
 }
 
+/* A Query relayed: it replaces the unnamed statement at once, the unnamed portal only if it runs
+ * (decided at its ReadyForQuery; until then Duro's messages wait for the warehouse anyway). */
+static void inspect_relayed_query(Inspect *in)
+{
+    inspect_relayed_end(in);
+    in->sync.unnamed = false;
+    answer_forget_unnamed(in->answer, true, false);
+    if (answer_has_portal(in->answer, ""))
+        in->sync.portal_z = in->sync.pending_z;
+}
+
 /* A Query or Parse too large to hold: relayed unexamined, as inspect_query/parse relay one. */
 static RelayVerdict inspect_unexamined(Inspect *in, char type)
 {
-    /* Its name is not known: were it unnamed, it would replace an unnamed one of Duro's. */
-    answer_forget_unnamed(in->answer, true, type == 'Q');
     if (type == 'Q') {
-        inspect_relayed_end(in);
-        in->sync.unnamed = false;
+        inspect_relayed_query(in);
     } else {
+        /* Its name is not known: were it unnamed, it would replace an unnamed one of Duro's. */
+        answer_forget_unnamed(in->answer, true, false);
         inspect_relayed(in, type);
         in->sync.unnamed = true;
     }
@@ -419,6 +437,9 @@ static bool inspect_aborted(Inspect *in, CodecBuf *out, bool extended)
 static void inspect_put_ready(Inspect *in, CodecBuf *out)
 {
     inspect_fail_transaction(in, false);
+    if (in->query_portal && in->tx_status != 'E')
+        answer_forget_unnamed(in->answer, false, true);
+    in->query_portal = false;
     codec_put_ready(out, in->tx_status);
     if (in->tx_status == 'I')
         answer_end_transaction(in->answer);
@@ -694,16 +715,15 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
             return inspect_refuse_read(in, false) ? INSPECT_ANSWER : INSPECT_WAIT;
         if (to_copy)
             inspect_copy_notice(in);
-        inspect_relayed_end(in);
-        in->sync.unnamed = false;
-        answer_forget_unnamed(in->answer, true, true); /* a Query replaces both */
+        inspect_relayed_query(in);
         return INSPECT_PASS;
     }
     if (!inspect_end_batch(in)) {
         codec_buf_free(&out);
         return INSPECT_WAIT;
     }
-    answer_forget_unnamed(in->answer, true, true);
+    answer_forget_unnamed(in->answer, true, false);
+    in->query_portal = answer_has_portal(in->answer, "");
     if (inspect_aborted(in, &out, false)) {
         inspect_put_ready(in, &out);
         inspect_answer(in, &out);

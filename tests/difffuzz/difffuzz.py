@@ -327,12 +327,6 @@ KNOWN = [
      lambda a, b: a.startswith("E:") and b == "E:42P03", True),
     ("a portal of Duro's under the name of one of the warehouse's",
      lambda a, b: a == "E:42P03" and b == "2", False),
-    # Duro's unnamed portal is forgotten when a simple Query is relayed (a Query replaces the
-    # unnamed portal); PostgreSQL keeps it when the Query fails before that (a parse or analysis
-    # error) inside a transaction block. An Execute of it then reaches the warehouse, which has
-    # none (34000), where PostgreSQL refuses it in the failed transaction (25P02).
-    ("the unnamed portal after a Query that failed early",
-     lambda a, b: a == "E:25P02" and b == "E:34000", True),
 ]
 
 
