@@ -10,8 +10,6 @@
 
 #include "catalog/cdb_impl.h"
 
-/* How long a connection waits for another one's lock before giving up. */
-
 struct CdbSqlite {
     sqlite3 *db;
     sqlite3_stmt *data_version; /* prepared at its first use */
