@@ -78,6 +78,10 @@ int64_t sdb_col_time(CdbStmt *st, int i);
 void sdb_read_run(Store *s, CdbStmt *st, StoreRun *run);
 /* Reads the steps of run (its id bound to st's first parameter) in the order they ran. 0 or -1. */
 int sdb_read_steps(Store *s, CdbStmt *st, StoreRun *run);
+/* Reads every row of st (RUN_SELECT's columns, parameters bound), and their steps when
+ * with_steps, into *out (free with store_runs_free). 0, or -1 with the store's error and nothing
+ * to free. */
+int sdb_read_runs(Store *s, CdbStmt *st, bool with_steps, StoreRun **out, size_t *n);
 
 /*
  * The statements that read a view's run facts again from its runs (views' columns from

@@ -14,8 +14,7 @@ int store_runs_after(Store *s, int64_t after_id, size_t limit, StoreRun **out, s
 {
     CdbStmt *st = NULL, *min_st = NULL;
     StoreRun *runs = NULL;
-    size_t count = 0, cap = 0;
-    int rc;
+    size_t count = 0;
     *out = NULL;
     *n = 0;
     *min_id = 0;
@@ -25,16 +24,9 @@ int store_runs_after(Store *s, int64_t after_id, size_t limit, StoreRun **out, s
         goto fail;
     if (sdb_prepare(s, RUN_SELECT " WHERE id > ?1 ORDER BY id LIMIT ?2", &st) ||
         sdb_prepare(s, "SELECT coalesce(min(id), 0) FROM runs", &min_st) ||
-        sdb_bind_values(s, st, "ii", after_id, (int64_t)limit))
+        sdb_bind_values(s, st, "ii", after_id, (int64_t)limit) ||
+        sdb_read_runs(s, st, false, &runs, &count))
         goto fail;
-    while ((rc = cdb_step(st)) == CDB_ROW) {
-        grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
-        sdb_read_run(s, st, &runs[count++]);
-    }
-    if (rc != CDB_DONE) {
-        sdb_set_db_error(s, "cannot list runs");
-        goto fail;
-    }
     if (cdb_step(min_st) != CDB_ROW) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;

@@ -400,49 +400,60 @@ int sdb_read_steps(Store *s, CdbStmt *st, StoreRun *run)
     return rc == CDB_DONE ? 0 : -1;
 }
 
-int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n)
+int sdb_read_runs(Store *s, CdbStmt *st, bool with_steps, StoreRun **out, size_t *n)
 {
-    CdbStmt *runs_st = NULL, *steps_st = NULL;
+    CdbStmt *steps_st = NULL;
     StoreRun *runs = NULL;
     size_t count = 0, cap = 0;
-    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
     int rc;
-    *out = NULL;
-    *n = 0;
-    if (sdb_begin_read(s))
-        goto fail;
-    if (sdb_prepare(s, view ? RUN_SELECT " WHERE \"view\" = ?1" RUN_ORDER : RUN_SELECT RUN_ORDER,
-                    &runs_st) ||
-        sdb_prepare(s,
-                    "SELECT step, started_us, finished_us, error FROM run_steps"
-                    " WHERE run_id = ?1 ORDER BY started_us, rowid",
-                    &steps_st) ||
-        sdb_bind_values(s, runs_st, "ti", view, max_rows))
-        goto fail;
-    while ((rc = cdb_step(runs_st)) == CDB_ROW) {
+    while ((rc = cdb_step(st)) == CDB_ROW) {
         grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
         StoreRun *run = &runs[count++];
-        sdb_read_run(s, runs_st, run);
+        sdb_read_run(s, st, run);
     }
     if (rc != CDB_DONE) {
         sdb_set_db_error(s, "cannot list runs");
         goto fail;
     }
-    for (size_t i = 0; i < count; i++)
-        if (sdb_read_steps(s, steps_st, &runs[i]))
+    if (with_steps) {
+        if (sdb_prepare(s,
+                        "SELECT step, started_us, finished_us, error FROM run_steps"
+                        " WHERE run_id = ?1 ORDER BY started_us, rowid",
+                        &steps_st))
             goto fail;
-    if (sdb_commit(s))
-        goto fail;
-    cdb_finalize(runs_st);
+        for (size_t i = 0; i < count; i++)
+            if (sdb_read_steps(s, steps_st, &runs[i]))
+                goto fail;
+    }
     cdb_finalize(steps_st);
     *out = runs;
     *n = count;
     return 0;
 fail:
-    cdb_finalize(runs_st);
     cdb_finalize(steps_st);
-    sdb_rollback(s);
     store_runs_free(runs, count);
+    return -1;
+}
+
+int store_list_runs(Store *s, const char *view, size_t limit, StoreRun **out, size_t *n)
+{
+    CdbStmt *st = NULL;
+    int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
+    *out = NULL;
+    *n = 0;
+    if (sdb_begin_read(s))
+        return -1;
+    int rc =
+        sdb_prepare(s, view ? RUN_SELECT " WHERE \"view\" = ?1" RUN_ORDER : RUN_SELECT RUN_ORDER,
+                    &st) ||
+        sdb_bind_values(s, st, "ti", view, max_rows) || sdb_read_runs(s, st, true, out, n);
+    cdb_finalize(st);
+    if (rc == 0 && sdb_commit(s) == 0)
+        return 0;
+    sdb_rollback(s);
+    store_runs_free(*out, *n);
+    *out = NULL;
+    *n = 0;
     return -1;
 }
 
@@ -450,35 +461,19 @@ int store_runs_newest(Store *s, const char *view, int64_t before_id, size_t limi
                       size_t *n)
 {
     CdbStmt *st = NULL;
-    StoreRun *runs = NULL;
-    size_t count = 0, cap = 0;
     int64_t max_rows = limit == 0 || limit > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
-    int rc;
     *out = NULL;
     *n = 0;
     /* Served by the primary key, or by runs_by_view_id for one view. */
-    if (sdb_prepare(s,
+    int rc =
+        sdb_prepare(s,
                     view ? RUN_SELECT " WHERE \"view\" = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
                          : RUN_SELECT " WHERE id < ?2 ORDER BY id DESC LIMIT ?3",
                     &st) ||
-        sdb_bind_values(s, st, "tii", view, before_id > 0 ? before_id : INT64_MAX, max_rows))
-        goto fail;
-    while ((rc = cdb_step(st)) == CDB_ROW) {
-        grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
-        sdb_read_run(s, st, &runs[count++]);
-    }
-    if (rc != CDB_DONE) {
-        sdb_set_db_error(s, "cannot list runs");
-        goto fail;
-    }
+        sdb_bind_values(s, st, "tii", view, before_id > 0 ? before_id : INT64_MAX, max_rows) ||
+        sdb_read_runs(s, st, false, out, n);
     cdb_finalize(st);
-    *out = runs;
-    *n = count;
-    return 0;
-fail:
-    cdb_finalize(st);
-    store_runs_free(runs, count);
-    return -1;
+    return rc ? -1 : 0;
 }
 
 void store_runs_free(StoreRun *runs, size_t n)

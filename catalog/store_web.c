@@ -201,42 +201,6 @@ fail:
     return -1;
 }
 
-/* Reads the rows of st (RUN_SELECT's columns), and their steps when with_steps. */
-static int web_read_runs(Store *s, CdbStmt *st, bool with_steps, StoreRun **out, size_t *n)
-{
-    CdbStmt *steps_st = NULL;
-    StoreRun *runs = NULL;
-    size_t count = 0, cap = 0;
-    int rc;
-    while ((rc = cdb_step(st)) == CDB_ROW) {
-        grow_array((void **)&runs, &cap, count + 1, sizeof *runs);
-        StoreRun *run = &runs[count++];
-        sdb_read_run(s, st, run);
-    }
-    if (rc != CDB_DONE) {
-        sdb_set_db_error(s, "cannot list runs");
-        goto fail;
-    }
-    if (with_steps) {
-        if (sdb_prepare(s,
-                        "SELECT step, started_us, finished_us, error FROM run_steps"
-                        " WHERE run_id = ?1 ORDER BY started_us, rowid",
-                        &steps_st))
-            goto fail;
-        for (size_t i = 0; i < count; i++)
-            if (sdb_read_steps(s, steps_st, &runs[i]))
-                goto fail;
-    }
-    cdb_finalize(steps_st);
-    *out = runs;
-    *n = count;
-    return 0;
-fail:
-    cdb_finalize(steps_st);
-    store_runs_free(runs, count);
-    return -1;
-}
-
 int store_web_runs_window(Store *s, int64_t from_us, int64_t to_us, size_t limit, StoreRun **out,
                           size_t *n)
 {
@@ -251,7 +215,7 @@ int store_web_runs_window(Store *s, int64_t from_us, int64_t to_us, size_t limit
                     &st) ||
         sdb_bind_values(s, st, "iii", from_us, to_us, (int64_t)limit))
         goto fail;
-    int rc = web_read_runs(s, st, false, out, n);
+    int rc = sdb_read_runs(s, st, false, out, n);
     cdb_finalize(st);
     return rc;
 fail:
@@ -272,7 +236,7 @@ int store_web_runs_running(Store *s, size_t limit, StoreRun **out, size_t *n)
     *n = 0;
     if (sdb_prepare(s, RUN_SELECT_RUNNING, &st) || sdb_bind_values(s, st, "i", (int64_t)limit))
         goto fail;
-    int rc = web_read_runs(s, st, false, out, n);
+    int rc = sdb_read_runs(s, st, false, out, n);
     cdb_finalize(st);
     return rc;
 fail:
@@ -299,7 +263,7 @@ int store_web_runs(Store *s, const char *view, int64_t since_us, int64_t before_
                     &st) ||
         sdb_bind_values(s, st, "tiii", view, since_us, before_id, (int64_t)limit))
         goto fail;
-    if (web_read_runs(s, st, true, out, n) || sdb_commit(s))
+    if (sdb_read_runs(s, st, true, out, n) || sdb_commit(s))
         goto fail;
     cdb_finalize(st);
     return 0;
