@@ -58,6 +58,8 @@ typedef struct VtTableDef {
     size_t n;
 } VtTableDef;
 extern const VtTableDef vt_tables[VT_N_TABLES];
+/* The index in vt_tables of the table named relname (without the schema), or -1. */
+int vt_table_index(const char *relname);
 
 /* A type's name in messages, its OID and its length on the wire. */
 typedef struct VtTypeInfo {

@@ -13,7 +13,6 @@
 /* Adds a FROM item of a RangeVar; returns its index or -1. */
 static int add_from(Tx *tx, const PgQuery__RangeVar *rv)
 {
-    int table = -1;
     if (rv->schemaname == NULL || strcmp(rv->schemaname, "duro") != 0 ||
         (rv->catalogname != NULL && rv->catalogname[0] != '\0')) {
         return vt_tx_fail(
@@ -21,9 +20,7 @@ static int add_from(Tx *tx, const PgQuery__RangeVar *rv)
             rv->schemaname && rv->schemaname[0] ? rv->schemaname : "",
             rv->schemaname && rv->schemaname[0] ? "." : "", rv->relname);
     }
-    for (size_t i = 0; i < ARRAY_LEN(vt_tables); i++)
-        if (strcmp(vt_tables[i].name, rv->relname) == 0)
-            table = (int)i;
+    int table = vt_table_index(rv->relname);
     if (table < 0)
         return vt_tx_fail(tx, "42P01", "relation \"duro.%s\" does not exist", rv->relname);
     if (rv->alias != NULL && rv->alias->n_colnames > 0)
@@ -46,10 +43,8 @@ static void find_label(Tx *tx, const PgQuery__Node *n)
 {
     while (n != NULL && tx->label == NULL) {
         if (n->node_case == PG_QUERY__NODE__NODE_RANGE_VAR) {
-            tx->label = "duro.status";
-            for (size_t i = 0; i < ARRAY_LEN(vt_tables); i++)
-                if (strcmp(vt_tables[i].name, n->range_var->relname) == 0)
-                    tx->label = vt_tables[i].label;
+            int table = vt_table_index(n->range_var->relname);
+            tx->label = table >= 0 ? vt_tables[table].label : "duro.status";
             return;
         }
         if (n->node_case != PG_QUERY__NODE__NODE_JOIN_EXPR)

@@ -47,12 +47,17 @@ const VtTableDef vt_tables[VT_N_TABLES] = {
     {"leader", "duro.leader", leader_cols, ARRAY_LEN(leader_cols)},
 };
 
-bool vtable_is_table(const char *relname)
+int vt_table_index(const char *relname)
 {
     for (size_t i = 0; i < ARRAY_LEN(vt_tables); i++)
         if (strcmp(vt_tables[i].name, relname) == 0)
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+
+bool vtable_is_table(const char *relname)
+{
+    return vt_table_index(relname) >= 0;
 }
 
 bool vt_ty_is_number(Ty t)

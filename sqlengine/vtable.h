@@ -74,7 +74,8 @@ typedef struct VtDb VtDb;
 /* An in-memory database with both tables, empty. NULL with *error (caller frees) on failure. */
 VtDb *vtable_open(char **error);
 void vtable_close(VtDb *db);
-/* Replaces the contents of both tables (the strings are copied). -1 with *error (caller frees). */
+/* Replaces the contents of duro.status and duro.runs (the strings are copied). -1 with *error
+ * (caller frees). */
 int vtable_load(VtDb *db, const VtStatusRow *status, size_t n_status, const VtRunRow *runs,
                 size_t n_runs, char **error) MUST_CHECK;
 /* Replaces the contents of duro.leader (none or one row). -1 with *error (caller frees). */
