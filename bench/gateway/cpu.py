@@ -10,16 +10,19 @@ Starts, in a temp dir, the same set-up as run.py (a throwaway PostgreSQL 15 clus
 connection per client). Then, --repeat times, for each number of clients and each protocol mode
 (-M simple | extended | prepared), runs `pgbench -S -n -P 1` through both proxies, and reads
 the proxy process's utime + stime (/proc/PID/stat) as each of pgbench's per-second progress
-reports arrives. The window is --duration seconds, from the first report to
-the last: the sessions are open and have run for a second, so the cost of opening them is left
-out (Duro opens a warehouse connection per session, PgBouncer reuses its pool's). The CPU time the
-proxy spent in the window, divided by the transactions pgbench reported for it, is the proxy's
-CPU time per transaction (µs); the transactions divided by the window's length are the TPS.
+reports arrives. The window is --duration seconds, from the first report at which every client's
+session has its backend in the server (then pgbench is stopped): the sessions are open and have
+run for a second, so the cost of opening them is left out (Duro opens a warehouse connection per
+session, PgBouncer reuses its pool's or opens them a few at a time while the clients behind them
+wait). The CPU time the proxy spent in the window, divided by the transactions pgbench reported
+for it, is the proxy's CPU time per transaction (µs); the transactions divided by the window's
+length are the TPS.
 
 Over the same window it reads the CPU time of the server's processes (the postmaster's children
-alive at both ends of the window: the backends the proxy talks to) and of pgbench itself, and
+alive at the window's end: the backends the proxy talks to, and the server's own workers) and of pgbench itself, and
 reports both per transaction through each proxy, in a second table: where the rest of the
-machine's cores go, which the proxy's own CPU time does not show.
+machine's cores go, which the proxy's own CPU time does not show. A backend opened within the
+window counts from zero.
 
 Each cell starts with an unmeasured warm-up run (--warmup seconds) through each proxy, so that
 the server's caches and both proxies' allocators are warm before either is measured. The order of
@@ -77,64 +80,92 @@ def cpu_seconds(pid):
 
 
 def children_cpu(ppid):
-    """{pid: utime + stime in seconds} of every process whose parent is ppid (the server's)."""
+    """{pid: (utime + stime in seconds, whether it serves a session on DBNAME)} of every process
+    whose parent is ppid (the server's): its backends and its own workers."""
     cpu = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             text = Path(f"/proc/{d}/stat").read_text()
-        except OSError:
+            fields = text[text.rindex(")") + 2:].split()
+            if int(fields[1]) != ppid:
+                continue
+            # A backend's title: "postgres: USER DBNAME HOST(PORT) STATE".
+            title = Path(f"/proc/{d}/cmdline").read_bytes().split(b"\0")[0].split()
+        except (OSError, ValueError):
             continue  # gone meanwhile
-        fields = text[text.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid:
-            cpu[int(d)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        cpu[int(d)] = ((int(fields[11]) + int(fields[12])) / CLK_TCK,
+                       len(title) > 2 and title[2] == DBNAME.encode())
     return cpu
 
 
+def sessions(procs):
+    """How many of children_cpu's processes serve a session on DBNAME."""
+    return sum(1 for _, session in procs.values() if session)
+
+
 def window_cpu(first, last):
-    """The CPU seconds the processes alive at both ends of a window spent in it (one that ended
-    or started in between, as the backends of the run before, is left out)."""
-    return sum(last[pid] - first[pid] for pid in first.keys() & last.keys())
+    """The CPU seconds the server's processes spent in a window: those alive at its end, less
+    what the ones alive at its start had spent by then (a backend opened in the window counts
+    from zero; one that ended in it cannot be read any more and is left out)."""
+    return sum(cpu - first.get(pid, (0.0, False))[0] for pid, (cpu, _) in last.items())
 
 
 def postmaster_pid(cluster):
     return int((cluster.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
 
 
+SETTLE_MAX_S = 10  # how long a run may take to open every session's backend
 PROGRESS_RE = re.compile(r"^progress: ([0-9.]+) s, ([0-9.]+) tps")
 
 
 def pgbench_cpu(proxy, mode, clients, duration, server_pid=None):
-    """One pgbench -S -P 1 run through proxy. The window runs from its first progress report to
-    its last: sessions are open and warm by then, so what they cost to open is left out. Returns
-    ({tps, tx, cpu_s, us_per_tx, server_us_per_tx, pgbench_us_per_tx} or None, error text); the
+    """One pgbench -S -P 1 run through proxy, measured over a window of `duration` seconds. The
+    window starts at the first progress report at which every client's session has its backend
+    (when server_pid is given; at the first report otherwise): PgBouncer opens server connections
+    a few at a time, so a run that meets new backends through it starts with fewer backends than
+    clients for a second or more, with the clients behind them waiting. Returns ({tps, tx,
+    cpu_s, us_per_tx, settle_s, server_us_per_tx, pgbench_us_per_tx} or None, error text); the
     last two (the server's processes, children of server_pid, and pgbench itself) only when
     server_pid is given."""
     threads = 1 if clients == 1 else 2
     cmd = [str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(proxy.port), "-U", SUPERUSER,
            "-S", "-n", "-M", mode, "-c", str(clients), "-j", str(threads), "-T",
-           str(duration + 1), "-P", "1", DBNAME]
+           str(duration + 1 + SETTLE_MAX_S), "-P", "1", DBNAME]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=clean_env(), stdin=subprocess.DEVNULL)
     # (seconds since start, tps over the second before, proxy's, server's and pgbench's cpu s)
     marks = []
+    start = None  # the index in marks where the window starts
+    stopped = False
     for line in p.stderr:
         m = PROGRESS_RE.match(line)
-        if m:
-            marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid),
-                          children_cpu(server_pid) if server_pid else {},
-                          cpu_seconds(p.pid) if server_pid else 0.0))
+        if not m:
+            continue
+        procs = children_cpu(server_pid) if server_pid else {}
+        marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid), procs,
+                      cpu_seconds(p.pid) if server_pid else 0.0))
+        if start is None and (not server_pid or sessions(procs) >= clients):
+            start = len(marks) - 1
+        if start is not None and marks[-1][0] - marks[start][0] >= duration - 0.01:
+            p.terminate()  # the window is complete
+            stopped = True
+            break
     out = p.stdout.read()
     p.wait(timeout=60)
-    if p.returncode != 0 or len(marks) < 2:
+    if start is None:
+        return None, f"the sessions' backends were not all open within {SETTLE_MAX_S} s"
+    marks = marks[start:]
+    if (p.returncode != 0 and not stopped) or len(marks) < 2:
         return None, f"exit {p.returncode}: " + "\n".join(out.splitlines()[-5:])
     tx = sum(tps * (t - prev[0]) for prev, (t, tps, *_) in zip(marks, marks[1:]))
     secs = marks[-1][0] - marks[0][0]
     cpu = marks[-1][2] - marks[0][2]
     if tx <= 0:
         return None, "no transactions"
-    r = {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx}
+    r = {"tps": tx / secs, "tx": round(tx), "cpu_s": cpu, "us_per_tx": cpu * 1e6 / tx,
+         "settle_s": marks[0][0]}
     if server_pid:
         r["server_us_per_tx"] = window_cpu(marks[0][3], marks[-1][3]) * 1e6 / tx
         r["pgbench_us_per_tx"] = (marks[-1][4] - marks[0][4]) * 1e6 / tx
@@ -254,7 +285,7 @@ def main(argv=None):
                             log(f"  run {i + 1}: {proxy.name:<9} -M {mode:<8} -c {c:<2} "
                                 f"{r['tps']:>8,.0f} tps {r['us_per_tx']:6.2f} µs/tx, server "
                                 f"{r['server_us_per_tx']:6.2f}, pgbench "
-                                f"{r['pgbench_us_per_tx']:6.2f}")
+                                f"{r['pgbench_us_per_tx']:6.2f}, window from {r['settle_s']:.0f} s")
         if args.perf:
             for mode in ("extended", "prepared"):
                 perf_profile(duro, args.duration, f"{args.perf}.{mode}", mode, 64)
