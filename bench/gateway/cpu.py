@@ -19,10 +19,10 @@ for it, is the proxy's CPU time per transaction (µs); the transactions divided 
 length are the TPS.
 
 Over the same window it reads the CPU time of the server's processes (the postmaster's children
-alive at the window's end: the backends the proxy talks to, and the server's own workers) and of pgbench itself, and
-reports both per transaction through each proxy, in a second table: where the rest of the
-machine's cores go, which the proxy's own CPU time does not show. A backend opened within the
-window counts from zero.
+alive at the window's end: the backends the proxy talks to, and the server's own workers) and of
+pgbench itself, and reports both per transaction through each proxy, in a second table: where
+the rest of the machine's cores go, which the proxy's own CPU time does not show. A backend
+opened within the window counts from zero.
 
 Each cell starts with an unmeasured warm-up run (--warmup seconds) through each proxy, so that
 the server's caches and both proxies' allocators are warm before either is measured. The order of
@@ -120,12 +120,13 @@ SETTLE_MAX_S = 10  # how long a run may take to open every session's backend
 PROGRESS_RE = re.compile(r"^progress: ([0-9.]+) s, ([0-9.]+) tps")
 
 
-def pgbench_cpu(proxy, mode, clients, duration, server_pid=None):
+def pgbench_cpu(proxy, mode, clients, duration, server_pid=None, others=0):
     """One pgbench -S -P 1 run through proxy, measured over a window of `duration` seconds. The
     window starts at the first progress report at which every client's session has its backend
     (when server_pid is given; at the first report otherwise): PgBouncer opens server connections
     a few at a time, so a run that meets new backends through it starts with fewer backends than
-    clients for a second or more, with the clients behind them waiting. Returns ({tps, tx,
+    clients for a second or more, with the clients behind them waiting. `others`: the sessions
+    on DBNAME that are not pgbench's (Duro's own warehouse connection). Returns ({tps, tx,
     cpu_s, us_per_tx, settle_s, server_us_per_tx, pgbench_us_per_tx} or None, error text); the
     last two (the server's processes, children of server_pid, and pgbench itself) only when
     server_pid is given."""
@@ -146,7 +147,7 @@ def pgbench_cpu(proxy, mode, clients, duration, server_pid=None):
         procs = children_cpu(server_pid) if server_pid else {}
         marks.append((float(m.group(1)), float(m.group(2)), cpu_seconds(proxy.pid), procs,
                       cpu_seconds(p.pid) if server_pid else 0.0))
-        if start is None and (not server_pid or sessions(procs) >= clients):
+        if start is None and (not server_pid or sessions(procs) >= clients + others):
             start = len(marks) - 1
         if start is not None and marks[-1][0] - marks[start][0] >= duration - 0.01:
             p.terminate()  # the window is complete
@@ -264,6 +265,7 @@ def main(argv=None):
             before.start()
             proxies.append(before)
         server_pid = postmaster_pid(cluster)
+        others = sessions(children_cpu(server_pid))  # the proxies' own, before any run
         header = run.machine_header(cluster.version(), duro.version(), bouncer.version())
         for line in header:
             log(line)
@@ -276,7 +278,8 @@ def main(argv=None):
                     # Each proxy goes first in turn.
                     order = proxies[i % len(proxies):] + proxies[:i % len(proxies)]
                     for proxy in order:
-                        r, err = pgbench_cpu(proxy, mode, c, args.duration, server_pid)
+                        r, err = pgbench_cpu(proxy, mode, c, args.duration, server_pid,
+                                             others)
                         results.setdefault((mode, c, proxy.name), []).append(r)
                         if r is None:
                             failed = True
@@ -285,7 +288,8 @@ def main(argv=None):
                             log(f"  run {i + 1}: {proxy.name:<9} -M {mode:<8} -c {c:<2} "
                                 f"{r['tps']:>8,.0f} tps {r['us_per_tx']:6.2f} µs/tx, server "
                                 f"{r['server_us_per_tx']:6.2f}, pgbench "
-                                f"{r['pgbench_us_per_tx']:6.2f}, window from {r['settle_s']:.0f} s")
+                                f"{r['pgbench_us_per_tx']:6.2f}, window from "
+                                f"{r['settle_s']:.0f} s")
         if args.perf:
             for mode in ("extended", "prepared"):
                 perf_profile(duro, args.duration, f"{args.perf}.{mode}", mode, 64)
