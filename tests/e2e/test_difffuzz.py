@@ -71,8 +71,9 @@ def test_memory_of_many_prepared_statements_is_given_back(sides):
     assert grown > 20 * 2**20, f"20,000 statements took only {grown} bytes: nothing measured"
     left = r["rss_closed"] - r["rss_before"]
     # Duro gives the memory back with glibc's malloc_trim; an AddressSanitizer build has an
-    # allocator of its own that keeps part of it, so there only the session's end is checked.
-    bound = grown if sanitized(gw.duro.bin) else grown / 4
+    # allocator of its own that keeps freed memory in quarantine (and the session's end
+    # allocates more), so there only that the memory stopped growing is checked.
+    bound = 2 * grown if sanitized(gw.duro.bin) else grown / 4
     assert left < bound, (f"{left / 2**20:.0f} MB of {grown / 2**20:.0f} MB stayed after "
                           f"the session closed")
     # Still serving, every statement gone with its session.
