@@ -181,6 +181,11 @@ bool inspect_cancel_wait(Inspect *in)
 void inspect_server_header(Inspect *in, char type)
 {
     whnames_answer(in->names, type);
+    /* In a failed block only COMMIT, ROLLBACK (TO SAVEPOINT) and PREPARE TRANSACTION complete:
+     * the block is no longer failed, and what the batch sends next runs (its implicit
+     * transaction, or the block a savepoint goes on with; the next ReadyForQuery tells which). */
+    if (type == 'C' && in->tx_status == 'E' && in->sync.open_batch && in->sync.pending_z == 0)
+        in->tx_status = 'T';
 }
 
 bool inspect_server_ready_is_ours(const Inspect *in)
