@@ -408,7 +408,8 @@ begin
     if view is null then
         raise exception 'duro_refresh: the view name is NULL' using errcode = '22004';
     end if;
-    if view !~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$' then
+    -- as Duro reads a name: schema.table or a table of public, each part quoted or bare
+    if view !~ '^([ \t\r\n]*("([^"]|"")+"|[ \t\r\n]*[^ \t\r\n."]+[ \t\r\n]*)\.)?("([^"]|"")+"|[ \t\r\n]*[^ \t\r\n."]+)[ \t\r\n]*$' then
         raise exception 'duro_refresh: "%" is not a view name', view using errcode = '42602';
     end if;
     raise exception 'duro_refresh: % is not a view of the repository', view
