@@ -525,7 +525,8 @@ def main(argv=None):
 
 class Environment:
     """For the program: a throwaway PostgreSQL cluster (tools/pgcluster.py), a database, and
-    `duro serve` on an empty views repository relaying to it."""
+    `duro serve` on an empty views repository relaying to it (publishing off: the stand-in tables
+    duro.status and duro.runs are made here, and Duro making its own at the same time would race)."""
 
     def __init__(self, duro_bin):
         self.duro_bin = duro_bin
@@ -551,7 +552,7 @@ class Environment:
             f"[warehouse]\ndialect = postgres\nhost = {pg.host}\nport = {pg.port}\n"
             f"dbname = difffuzz\nuser = {SUPERUSER}\nsslmode = disable\n"
             f"[views]\npath = {tmp / 'views'}\nrescan = 1s\n"
-            f"[catalog]\npath = {tmp / 'duro.db'}\n[worker]\npoll = 1h\n[web]\nlisten =\n")
+            f"[catalog]\npath = {tmp / 'duro.db'}\npublish = off\n[worker]\npoll = 1h\n[web]\nlisten =\n")
         self.log = open(tmp / "duro.log", "wb")
         self.proc = subprocess.Popen([str(self.duro_bin), "serve", "-c", str(tmp / "duro.conf")],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=clean_env(),
