@@ -75,11 +75,13 @@ struct Inspect {
     Answer *answer;   /* Duro's prepared statements and portals */
     InspectSync sync;
     InspectWait wait;
-    WhNames *names;    /* statements parsed in the warehouse, for 42P05 and reads at Bind */
-    CodecError err;    /* why the last message was refused */
-    char *refusal;     /* why the held statement is answered with an error instead of relayed */
-    bool query_portal; /* Duro answers a Query and has an unnamed portal, which the Query replaces
-                        * unless it fails (see InspectSync.portal_z) */
+    WhNames *names;     /* statements parsed in the warehouse, for 42P05 and reads at Bind */
+    CodecError err;     /* why the last message was refused */
+    char *refusal;      /* why the held statement is answered with an error instead of relayed */
+    bool query_portal;  /* Duro answers a Query and has an unnamed portal, which the Query replaces
+                         * unless it fails (see InspectSync.portal_z) */
+    bool query_of_duro; /* Duro answers a Query: it replaces the warehouse's unnamed portal too,
+                         * unless it fails */
 };
 
 /* The pool evaluated the held statement's query: it is decided on again. */
@@ -371,10 +373,10 @@ static bool inspect_end_batch(Inspect *in)
         return true;
     }
     if (in->sync.open_batch || in->sync.unnamed || in->tx_status != 'I') {
-        /* A Query drops the unnamed statement and portal (which outlives a Sync in a transaction
-         * block): Close (statement ""), Close (portal ""), then Sync. */
-        static const uint8_t close_sync[] = {'C', 0, 0,   0, 6,   'S', 0, 'C', 0, 0,
-                                             0,   6, 'P', 0, 'S', 0,   0, 0,   4};
+        /* A Query drops the unnamed statement before it is parsed: Close (statement ""), then
+         * Sync. The unnamed portal (which outlives a Sync in a transaction block) goes only if
+         * the Query gets past parse analysis (inspect_put_ready). */
+        static const uint8_t close_sync[] = {'C', 0, 0, 0, 6, 'S', 0, 'S', 0, 0, 0, 4};
         in->sync.unnamed = false;
         in->ops->to_server(in->arg, close_sync, sizeof close_sync);
         inspect_relayed_end(in);
@@ -442,6 +444,15 @@ static bool inspect_aborted(Inspect *in, CodecBuf *out, bool extended)
 static void inspect_put_ready(Inspect *in, CodecBuf *out)
 {
     inspect_fail_transaction(in, false);
+    if (in->query_of_duro && in->tx_status == 'T') {
+        /* It ran in a transaction block without an error: PostgreSQL's would have replaced the
+         * unnamed portal, so the warehouse's goes: Close (portal ""), then Sync, not relayed. */
+        static const uint8_t close_sync[] = {'C', 0, 0, 0, 6, 'P', 0, 'S', 0, 0, 0, 4};
+        in->ops->to_server(in->arg, close_sync, sizeof close_sync);
+        in->sync.pending_z++;
+        in->sync.swallow_z = true;
+    }
+    in->query_of_duro = false;
     if (in->query_portal && in->tx_status != 'E')
         answer_forget_unnamed(in->answer, false, true);
     in->query_portal = false;
@@ -729,6 +740,7 @@ static InspectVerdict inspect_query(Inspect *in, const uint8_t *msg, size_t len)
     }
     answer_forget_unnamed(in->answer, true, false);
     in->query_portal = answer_has_portal(in->answer, "");
+    in->query_of_duro = true;
     if (inspect_aborted(in, &out, false)) {
         inspect_put_ready(in, &out);
         inspect_answer(in, &out);
