@@ -261,6 +261,16 @@ static void inspect_relayed(Inspect *in, char type)
         in->sync.closes++;
 }
 
+/* Messages of Duro's ending in a Sync, whose answers and ReadyForQuery are not relayed: a batch
+ * of Duro's, counted as the client's are so that the warehouse's answers stay matched to theirs. */
+static void inspect_send_sync_of_duro(Inspect *in, const uint8_t *msgs, size_t len)
+{
+    in->ops->to_server(in->arg, msgs, len);
+    whnames_batch_sent(in->names);
+    in->sync.pending_z++;
+    in->sync.swallow_z = true;
+}
+
 /* A Sync, Query or FunctionCall of the client's is relayed: it ends the batch, and a
  * ReadyForQuery is owed for it. */
 static void inspect_relayed_end(Inspect *in)
@@ -418,13 +428,12 @@ static void inspect_fail_transaction(Inspect *in, bool extended)
                                                            4 + sizeof INSPECT_PROBE_NAME + 4};
     memcpy(fail + 5, INSPECT_PROBE_NAME, sizeof INSPECT_PROBE_NAME);
     memcpy(fail + 5 + sizeof INSPECT_PROBE_NAME + 4, extended ? "H\0\0\0\4" : "S\0\0\0\4", 5);
-    in->ops->to_server(in->arg, fail, sizeof fail);
     in->sync.swallow_e = true;
     if (extended) {
+        in->ops->to_server(in->arg, fail, sizeof fail);
         in->sync.open_batch = in->sync.batch_error = true; /* the client's Sync goes on */
     } else {
-        in->sync.pending_z++;
-        in->sync.swallow_z = true;
+        inspect_send_sync_of_duro(in, fail, sizeof fail);
         in->tx_status = 'E';
     }
 }
@@ -448,9 +457,7 @@ static void inspect_put_ready(Inspect *in, CodecBuf *out)
         /* It ran in a transaction block without an error: PostgreSQL's would have replaced the
          * unnamed portal, so the warehouse's goes: Close (portal ""), then Sync, not relayed. */
         static const uint8_t close_sync[] = {'C', 0, 0, 0, 6, 'P', 0, 'S', 0, 0, 0, 4};
-        in->ops->to_server(in->arg, close_sync, sizeof close_sync);
-        in->sync.pending_z++;
-        in->sync.swallow_z = true;
+        inspect_send_sync_of_duro(in, close_sync, sizeof close_sync);
     }
     in->query_of_duro = false;
     if (in->query_portal && in->tx_status != 'E')
