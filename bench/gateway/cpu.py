@@ -2,8 +2,8 @@
 """Measures what a relayed transaction costs the proxy in CPU time: Duro against PgBouncer.
 
     cpu.py --duro PATH [--duration 8] [--repeat 3] [--warmup 2] [--clients 1,16,64]
-           [--modes simple,extended,prepared] [--duro-before PATH] [--fresh-backends]
-           [--perf FILE] [--json FILE] [--keep]
+           [--modes simple,extended,prepared] [--duro-before PATH] [--inspect-off]
+           [--fresh-backends] [--perf FILE] [--json FILE] [--keep]
 
 Starts, in a temp dir, the same set-up as run.py (a throwaway PostgreSQL 15 cluster with
 `pgbench -i -s 10`, `duro serve` with inspection on and PgBouncer in session pooling, one server
@@ -31,6 +31,10 @@ first in even ones), so that neither always runs on a machine the other has just
 
 --duro-before PATH: a third proxy, `duro serve` from another binary (the build before a change),
 measured in the same runs; a second table gives the build under test against it.
+
+--inspect-off: one more proxy, the same Duro binary with `[gateway] inspect = off` (a plain relay),
+measured in the same runs; a table gives Duro (inspection on) against it: what looking at the
+statements costs per transaction.
 
 --fresh-backends: PgBouncer closes a server connection once its client has gone
 (`server_lifetime = 1`), so that each run meets new PostgreSQL backends through either proxy. By
@@ -211,6 +215,22 @@ def perf_profile(duro, duration, out, mode="prepared", clients=64):
     data.unlink(missing_ok=True)
 
 
+def compare_table(cells, other, other_label, duro_label):
+    """Logs Duro against a second Duro measured in the same runs (results under `other`)."""
+    log(f"  {'mode':<9} {'clients':>7} {other_label + ' µs/tx':>16} {duro_label + ' µs/tx':>16} "
+        f"{'ratio':>6} {other_label + ' tps':>16} {duro_label + ' tps':>16} {'ratio':>6}")
+    for cell in cells:
+        a, b = cell["Duro"], cell[other]
+        if a["us_per_tx"] is None or b["us_per_tx"] is None:
+            continue
+        log(f"  {cell['mode']:<9} {cell['clients']:>7} "
+            f"{b['us_per_tx']:>9.2f} ±{b['cpu_spread_pct']:4.1f}% "
+            f"{a['us_per_tx']:>9.2f} ±{a['cpu_spread_pct']:4.1f}% "
+            f"{a['us_per_tx'] / b['us_per_tx']:>6.3f} "
+            f"{b['tps']:>9,.0f} ±{b['tps_spread_pct']:4.1f}% "
+            f"{a['tps']:>9,.0f} ±{a['tps_spread_pct']:4.1f}% {a['tps'] / b['tps']:>6.3f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duro", required=True, help="the duro binary")
@@ -224,6 +244,8 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     ap.add_argument("--duro-before", metavar="PATH",
                     help="another duro binary (the build before a change), measured alongside")
+    ap.add_argument("--inspect-off", action="store_true",
+                    help="also measure the same binary with [gateway] inspect = off")
     ap.add_argument("--fresh-backends", action="store_true",
                     help="PgBouncer closes its server connections when a run ends, as Duro does")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -242,7 +264,7 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="duro-bench-cpu-"))
     cluster = Cluster(work, max_connections=2 * max(clients) + 100, label="bench/gateway",
                       settings=run.BENCH_SETTINGS)
-    duro = bouncer = before = None
+    duro = bouncer = before = plain = None
     failed = False
     results = {}  # (mode, clients, proxy) -> list of runs
     try:
@@ -264,6 +286,11 @@ def main(argv=None):
             before.name = "before"
             before.start()
             proxies.append(before)
+        if args.inspect_off:
+            plain = Duro(args.duro, work, cluster, name="duro-plain", inspect="off")
+            plain.name = "plain"
+            plain.start()
+            proxies.append(plain)
         server_pid = postmaster_pid(cluster)
         others = sessions(children_cpu(server_pid))  # the proxies' own, before any run
         header = run.machine_header(cluster.version(), duro.version(), bouncer.version())
@@ -295,7 +322,7 @@ def main(argv=None):
                 perf_profile(duro, args.duration, f"{args.perf}.{mode}", mode, 64)
                 log(f"perf report in {args.perf}.{mode}")
     finally:
-        for proxy in (duro, bouncer, before):
+        for proxy in (duro, bouncer, before, plain):
             if proxy is not None and proxy.proc is not None:
                 proxy.stop()
         cluster.stop()
@@ -312,7 +339,7 @@ def main(argv=None):
     for c in clients:
         for mode in modes:
             cell = {"mode": mode, "clients": c}
-            for name in ("Duro", "PgBouncer", "before"):
+            for name in ("Duro", "PgBouncer", "before", "plain"):
                 runs = results.get((mode, c, name), [])
                 cell[name] = {"runs": runs}
                 cell[name]["us_per_tx"], cell[name]["cpu_spread_pct"] = \
@@ -353,18 +380,11 @@ def main(argv=None):
     if args.duro_before:
         log()
         log("Duro against the build before (--duro-before), same runs:")
-        log(f"  {'mode':<9} {'clients':>7} {'before µs/tx':>16} {'after µs/tx':>16} {'ratio':>6} "
-            f"{'before tps':>16} {'after tps':>16} {'ratio':>6}")
-        for cell in cells:
-            a, b = cell["Duro"], cell["before"]
-            if a["us_per_tx"] is None or b["us_per_tx"] is None:
-                continue
-            log(f"  {cell['mode']:<9} {cell['clients']:>7} "
-                f"{b['us_per_tx']:>9.2f} ±{b['cpu_spread_pct']:4.1f}% "
-                f"{a['us_per_tx']:>9.2f} ±{a['cpu_spread_pct']:4.1f}% "
-                f"{a['us_per_tx'] / b['us_per_tx']:>6.3f} "
-                f"{b['tps']:>9,.0f} ±{b['tps_spread_pct']:4.1f}% "
-                f"{a['tps']:>9,.0f} ±{a['tps_spread_pct']:4.1f}% {a['tps'] / b['tps']:>6.3f}")
+        compare_table(cells, "before", "before", "after")
+    if args.inspect_off:
+        log()
+        log("Duro (inspect = on) against the same binary with inspect = off, same runs:")
+        compare_table(cells, "plain", "off", "on")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "duration_s": args.duration, "repeat": args.repeat,
