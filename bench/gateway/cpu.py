@@ -389,6 +389,7 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"header": header, "duration_s": args.duration, "repeat": args.repeat,
                        "warmup_s": args.warmup, "fresh_backends": args.fresh_backends,
+                       "inspect_off": args.inspect_off,
                        "cells": cells}, f, indent=2)
             f.write("\n")
     return 1 if failed else 0
